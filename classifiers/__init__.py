@@ -1,0 +1,1 @@
+"""Classifiers of the fine-filtering stage (training, evaluation, model handlers)."""

@@ -1,0 +1,78 @@
+"""Builds the mdfs Beam graph: sources -> read -> extract -> coarse -> exact
+dedup -> kept, with every stage's dropped and failed records flowing to their
+own sinks and all of them to the funnel."""
+from __future__ import annotations
+
+import apache_beam as beam
+
+from .coarse import CoarseFilter
+from .dedup_exact import ExactDedup
+from .extract import Extract
+from .funnel import WriteFunnel
+from .progress import LogProgress
+from .readers import ReadSource
+from .sinks import WriteRecords
+
+STAGES = ["extract", "coarse", "exact_dedup"]
+
+
+def source_priorities(cfg: dict) -> dict[str, int]:
+    return {name: int(src.get("priority", 100)) for name, src in cfg["sources"].items()}
+
+
+def build_stages(cfg: dict) -> list[tuple[str, beam.PTransform]]:
+    """The document stages in order; each returns a StageResult."""
+    excerpt = int(cfg["output"]["excerpt_chars"])
+    stages = [("extract", Extract(cfg["extract"]))]
+    if cfg["coarse"].get("enabled", True):
+        stages.append(("coarse", CoarseFilter(cfg["coarse"], excerpt)))
+    if cfg["exact_dedup"].get("enabled", True):
+        stages.append(("exact_dedup", ExactDedup(cfg["exact_dedup"], source_priorities(cfg), excerpt)))
+    return stages
+
+
+def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
+    """Adds the whole job to ``p``; returns the main PCollections (for tests)."""
+    every = float(cfg["read"].get("progress_every_s", 10))
+    records, dropped, failed, skipped = [], [], [], []
+    for name, src in cfg["sources"].items():
+        rec, dr, fl, sk = p | f"Read[{name}]" >> ReadSource(src, cfg["read"])
+        records.append(rec), dropped.append(dr), failed.append(fl), skipped.append(sk)
+    raw = (records | "AllRecords" >> beam.Flatten()
+           | "ProgressRead" >> beam.ParDo(LogProgress("records read", every)))
+    read_dropped = dropped | "ReadDropped" >> beam.Flatten()
+    read_failed = failed | "ReadFailed" >> beam.Flatten()
+
+    events = [
+        raw | "EvRead" >> beam.Map(lambda r: ((r.source, "read"), 1)),
+        read_dropped | "EvReadDropped" >> beam.Map(lambda d: ((d.source, "read"), 1)),
+        read_failed | "EvReadFailed" >> beam.Map(lambda f: ((f.source, "read"), 1)),
+        (skipped | "Skipped" >> beam.Flatten()
+         | "EvSkipped" >> beam.Map(lambda s: ((s.source, "skipped", s.record_type), 1))),
+    ]
+    all_dropped, all_failed = [read_dropped], [read_failed]
+    docs = raw
+    stage_names = []
+    for name, stage in build_stages(cfg):
+        result = docs | name.title().replace("_", "") >> stage
+        stage_names.append(name)
+        events.append(result.kept | f"EvAfter[{name}]" >> beam.Map(lambda d, s=name: ((d.source, "after", s), 1)))
+        all_dropped.append(result.dropped)
+        all_failed.append(result.failed)
+        docs = result.kept
+
+    kept = docs | "ProgressKept" >> beam.ParDo(LogProgress("documents kept", every))
+    dropped_all = all_dropped | "AllDropped" >> beam.Flatten()
+    failed_all = all_failed | "AllFailed" >> beam.Flatten()
+    events += [
+        kept | "EvKept" >> beam.Map(lambda d: ((d.source, "kept"), 1)),
+        dropped_all | "EvDropped" >> beam.Map(lambda d: ((d.source, "dropped", d.stage, d.reason), 1)),
+        failed_all | "EvFailed" >> beam.Map(lambda f: ((f.source, "failed", f.stage, f.error_kind), 1)),
+    ]
+    out = cfg["output"]
+    kept | "WriteKept" >> WriteRecords("kept", output_dir, out["compression"], int(out.get("kept_shards", 0)))
+    dropped_all | "WriteDropped" >> WriteRecords("dropped", output_dir, out["compression"])
+    failed_all | "WriteFailed" >> WriteRecords("failed", output_dir, out["compression"])
+    (events | "AllEvents" >> beam.Flatten()
+     | "Funnel" >> WriteFunnel(f"{output_dir.rstrip('/')}/funnel.json", stage_names, list(cfg["sources"])))
+    return {"kept": kept, "dropped": dropped_all, "failed": failed_all}

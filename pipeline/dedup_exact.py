@@ -1,0 +1,101 @@
+"""Exact deduplication across all sources, as Beam joins.
+
+1. Each document emits ``(text_hash, (rank, key, id))`` - hashes and ids only.
+2. ``GroupByKey`` on the hash; per group, the copy with the smallest rank is
+   kept (two passes over the group's iterable, so a hot hash with millions of
+   copies streams instead of being held in memory).
+3. One decision per document, keyed by its record key, joins the documents
+   (``CoGroupByKey``): this is the only shuffle that carries texts.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+import apache_beam as beam
+
+from .records import DROPPED, FAILED, Document, Dropped
+from .stage import StageResult, count_drop
+
+STAGE = "exact_dedup"
+_WS = re.compile(r"\s+")
+
+
+def normalise_for_exact(text: str) -> str:
+    """NFKC (full-width to half-width, compatibility forms), case folding and
+    whitespace collapsed: copies that differ only in these are duplicates."""
+    return _WS.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.blake2b(normalise_for_exact(text).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def keep_rank(doc: Document, criteria: list[str], priorities: dict[str, int]) -> tuple:
+    """Sort key of a copy: smaller is preferred. Ties end on id, then record key."""
+    rank = []
+    for c in criteria:
+        if c == "source_priority":
+            rank.append(priorities.get(doc.source, 1 << 30))
+        elif c == "earliest_date":
+            rank.extend((doc.date is None, doc.date or ""))
+        elif c == "longest":
+            rank.append(-len(doc.text))
+        else:
+            raise ValueError(f"unknown keep criterion {c!r}")
+    return tuple(rank) + (doc.id, doc.key)
+
+
+def decide(group):
+    """(hash, [(rank, key, id), ...]) -> (key, (kept_key, kept_id, group_size)) per member."""
+    digest, members = group
+    best, size = None, 0
+    for m in members:
+        size += 1
+        if best is None or m < best:
+            best = m
+    for m in members:
+        yield m[1], (best[1], best[2], size)
+
+
+class _ApplyDecision(beam.DoFn):
+    def __init__(self, excerpt_chars: int):
+        self.excerpt_chars = excerpt_chars
+
+    def process(self, joined):
+        key, grouped = joined
+        docs, decisions = list(grouped["doc"]), list(grouped["decision"])
+        # record keys are unique, so there is exactly one of each
+        doc, (kept_key, kept_id, size) = docs[0], decisions[0]
+        if kept_key == key:
+            yield doc
+        else:
+            yield count_drop(Dropped.of(doc, STAGE, "exact_duplicate", detail=kept_id,
+                                        excerpt_chars=self.excerpt_chars))
+
+
+class ExactDedup(beam.PTransform):
+    def __init__(self, cfg: dict, priorities: dict[str, int], excerpt_chars: int = 200):
+        super().__init__()
+        self.criteria = list(cfg.get("keep", []))
+        self.priorities = priorities
+        self.excerpt_chars = excerpt_chars
+        for c in self.criteria:  # fail at construction, not on a worker
+            if c not in ("source_priority", "earliest_date", "longest"):
+                raise ValueError(f"exact_dedup.keep: unknown criterion {c!r}")
+
+    def expand(self, docs):
+        criteria, priorities = self.criteria, self.priorities
+        by_key = docs | "ByKey" >> beam.Map(lambda d: (d.key, d))
+        decisions = (
+            docs
+            | "HashIds" >> beam.Map(lambda d: (text_hash(d.text), (keep_rank(d, criteria, priorities), d.key, d.id)))
+            | "GroupByHash" >> beam.GroupByKey()
+            | "Decide" >> beam.FlatMap(decide)
+        )
+        joined = {"doc": by_key, "decision": decisions} | "JoinDecisions" >> beam.CoGroupByKey()
+        kept, dropped = (joined | "Apply" >> beam.ParDo(_ApplyDecision(self.excerpt_chars))
+                         .with_outputs(DROPPED, main="kept"))
+        failed = docs.pipeline | "NoFailures" >> beam.Create([])
+        return StageResult(kept, dropped, failed)

@@ -1,0 +1,172 @@
+"""Extraction stage: HTML payload -> main text with trafilatura.
+
+Order of work per record: refuse binary payloads, decode by the best charset
+evidence (HTTP header, ``<meta>``, detection; see ``payload.decode_html``), then
+extract.  Extraction runs in a child process by default (``extract.isolation:
+subprocess``) so that a hard per-document time limit and a memory limit hold
+even when a page hangs inside lxml; ``inprocess`` skips the child (faster to
+debug, no hard limit).  Records that are already text (WET, JSONL, Parquet)
+pass through.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import struct
+import subprocess
+import sys
+import time
+
+import apache_beam as beam
+
+from . import payload as pl
+from .records import DROPPED, FAILED, Document, Dropped, Failed, RawRecord
+from .stage import StageResult, clean_surrogates, count_drop, count_fail
+
+STAGE = "extract"
+
+
+class ExtractTimeout(Exception):
+    pass
+
+
+class ExtractCrash(Exception):
+    pass
+
+
+class ExtractError(Exception):
+    pass
+
+
+class ExtractorProcess:
+    """A persistent trafilatura child process with a hard time limit per page."""
+
+    def __init__(self, options: dict, timeout_s: float, memory_limit_mb: int):
+        self.options = options
+        self.timeout_s = float(timeout_s)
+        self.memory_limit_mb = int(memory_limit_mb)
+        self._proc: subprocess.Popen | None = None
+
+    def _start(self):
+        module = __name__.rsplit(".", 1)[0] + ".extract_worker"
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", module, json.dumps(self.options), str(self.memory_limit_mb)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+
+    def close(self):
+        if self._proc is not None:
+            try:
+                self._proc.kill()
+                self._proc.wait(timeout=5)
+            except Exception:  # noqa: BLE001 - best effort at teardown
+                pass
+            self._proc = None
+
+    def extract(self, html: str, url: str | None) -> str | None:
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        body = json.dumps({"url": url}).encode() + b"\n" + html.encode("utf-8", "surrogatepass")
+        try:
+            self._proc.stdin.write(struct.pack(">I", len(body)) + body)
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            self.close()
+            raise ExtractCrash(f"extractor process died before the page was sent: {exc}") from exc
+        deadline = time.monotonic() + self.timeout_s
+        header = self._read(5, deadline)
+        status, n = header[:1], struct.unpack(">I", header[1:])[0]
+        body = self._read(n, deadline).decode("utf-8", "surrogatepass")
+        if status == b"O":
+            return body
+        if status == b"N":
+            return None
+        raise ExtractError(body)
+
+    def _read(self, n: int, deadline: float) -> bytes:
+        fd = self._proc.stdout.fileno()
+        buf = bytearray()
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            ready = select.select([fd], [], [], max(left, 0))[0] if left > 0 else []
+            if not ready:
+                self.close()  # kill: the only way to stop a hang inside C code
+                raise ExtractTimeout(f"extraction exceeded {self.timeout_s:g} s")
+            chunk = os.read(fd, n - len(buf))
+            if not chunk:
+                code = self._proc.poll()
+                self.close()
+                raise ExtractCrash(f"extractor process exited (code {code})")
+            buf += chunk
+        return bytes(buf)
+
+
+class ExtractDoFn(beam.DoFn):
+    def __init__(self, cfg: dict, excerpt_chars: int = 200):
+        self.cfg = cfg
+        self.excerpt_chars = excerpt_chars
+
+    def setup(self):
+        self._options = {k: self.cfg.get(k) for k in ("include_comments", "include_tables", "favor", "fast",
+                                                       "deduplicate")}
+        self._proc = None
+        if self.cfg.get("isolation", "subprocess") == "subprocess":
+            self._proc = ExtractorProcess(self._options, self.cfg["timeout_s"], self.cfg["memory_limit_mb"])
+
+    def teardown(self):
+        if self._proc is not None:
+            self._proc.close()
+
+    def process(self, rec: RawRecord):
+        if rec.text is not None:  # WET, JSONL, Parquet: already text
+            yield self._document(rec, rec.text)
+            return
+        data = rec.payload or b""
+        if pl.looks_binary(data):
+            yield count_drop(Dropped.of(rec, STAGE, "binary_payload", f"{len(data)} bytes"))
+            return
+        try:
+            html, encoding, evidence = pl.decode_html(data, rec.charset)
+        except UnicodeError as exc:
+            yield count_fail(Failed.of(rec, STAGE, "decode_error", str(exc)))
+            return
+        try:
+            if self._proc is not None:
+                text = self._proc.extract(html, rec.url)
+            else:
+                from .extract_worker import extract_text
+
+                text = extract_text(html, rec.url, self._options)
+        except ExtractTimeout as exc:
+            yield count_fail(Failed.of(rec, STAGE, "extract_timeout", str(exc)))
+            return
+        except ExtractCrash as exc:
+            yield count_fail(Failed.of(rec, STAGE, "extract_crash", str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - ExtractError or in-process failure
+            yield count_fail(Failed.of(rec, STAGE, "extract_error", f"{type(exc).__name__}: {exc}"))
+            return
+        text = (text or "").strip()
+        if not text:
+            yield count_drop(Dropped.of(rec, STAGE, "no_main_text", f"charset {encoding} ({evidence})"))
+            return
+        yield self._document(rec, text)
+
+    @staticmethod
+    def _document(rec: RawRecord, text: str) -> Document:
+        return Document(key=rec.key, id=rec.id, source=rec.source, text=clean_surrogates(text), url=rec.url,
+                        date=rec.date,
+                        file=rec.file, offset=rec.offset,
+                        raw_byte_count=len(rec.payload) if rec.payload is not None
+                        else len(rec.text.encode("utf-8", "surrogatepass")),
+                        extra={"language_hint": rec.language_hint} if rec.language_hint else {})
+
+
+class Extract(beam.PTransform):
+    def __init__(self, cfg: dict):
+        super().__init__()
+        self.cfg = cfg
+
+    def expand(self, records):
+        out = records | "Extract" >> beam.ParDo(ExtractDoFn(self.cfg)).with_outputs(DROPPED, FAILED, main="kept")
+        return StageResult(out.kept, out[DROPPED], out[FAILED])

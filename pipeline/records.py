@@ -1,0 +1,159 @@
+"""The record types that flow between stages.
+
+A reader emits ``RawRecord``s; extraction turns them into ``Document``s; every
+stage passes ``Document``s on and sends what it rejects to ``Dropped`` (a policy
+said no, with a reason) or ``Failed`` (it could not be processed, with the
+error).  All three are plain dataclasses so that Beam's default coder pickles
+them on every runner; their Parquet form is declared in ``schemas``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from typing import Optional
+
+KEPT, DROPPED, FAILED, SKIPPED = "kept", "dropped", "failed", "skipped"
+
+
+def record_key(source: str, file: str, position: int | str) -> str:
+    """Stable unique key of one input record: the same file and offset give the
+    same key on every rerun, runner and worker count.  Only the file's base name
+    is used, so moving the input (local disk to GCS) keeps the keys."""
+    base = file.rsplit("/", 1)[-1]
+    h = hashlib.blake2b(f"{source}\x00{base}\x00{position}".encode("utf-8"), digest_size=12)
+    return h.hexdigest()
+
+
+def derived_id(source: str, file: str, position: int | str) -> str:
+    return f"{source}-{record_key(source, file, position)}"
+
+
+@dataclass
+class RawRecord:
+    """One document-bearing input record, before extraction."""
+
+    key: str  # unique join key (see record_key)
+    id: str
+    source: str
+    file: str
+    offset: int
+    url: Optional[str] = None
+    date: Optional[str] = None
+    # exactly one of payload (HTML bytes to extract) or text (already plain text)
+    payload: Optional[bytes] = None
+    text: Optional[str] = None
+    charset: Optional[str] = None  # from the HTTP Content-Type header
+    language_hint: Optional[str] = None  # e.g. WET's WARC-Identified-Content-Language
+
+
+@dataclass
+class Document:
+    key: str
+    id: str
+    source: str
+    text: str
+    url: Optional[str] = None
+    date: Optional[str] = None
+    file: Optional[str] = None
+    offset: Optional[int] = None
+    raw_byte_count: Optional[int] = None
+    language: Optional[str] = None
+    language_score: Optional[float] = None
+    token_count: Optional[int] = None
+    scores: Optional[dict] = None
+    dedup_cluster: Optional[str] = None
+    dedup_cluster_size: Optional[int] = None
+    extra: dict = field(default_factory=dict)  # stage scratch space, never written
+
+    def to_row(self) -> dict:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "url": self.url,
+            "date": self.date,
+            "language": self.language,
+            "language_score": self.language_score,
+            "text": self.text,
+            "char_count": len(self.text),
+            "byte_count": len(self.text.encode("utf-8", "surrogatepass")),
+            "raw_byte_count": self.raw_byte_count,
+            "token_count": self.token_count,
+            "scores": self.scores,
+            "dedup_cluster": self.dedup_cluster,
+            "dedup_cluster_size": self.dedup_cluster_size,
+            "file": self.file,
+            "offset": self.offset,
+        }
+
+    def replace(self, **changes) -> "Document":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class Dropped:
+    """Processed and rejected by a policy, always with a reason."""
+
+    key: str
+    id: str
+    source: str
+    stage: str
+    reason: str
+    url: Optional[str] = None
+    detail: Optional[str] = None
+    char_count: Optional[int] = None
+    byte_count: Optional[int] = None
+    excerpt: Optional[str] = None
+    file: Optional[str] = None
+    offset: Optional[int] = None
+
+    @classmethod
+    def of(cls, rec, stage: str, reason: str, detail: str | None = None, excerpt_chars: int = 200) -> "Dropped":
+        """Build from a RawRecord or Document."""
+        text = getattr(rec, "text", None)
+        payload = getattr(rec, "payload", None)
+        if text is not None:
+            chars, nbytes = len(text), len(text.encode("utf-8", "surrogatepass"))
+            excerpt = text[:excerpt_chars]
+        else:
+            chars, nbytes, excerpt = None, (len(payload) if payload is not None else None), None
+        return cls(key=rec.key, id=rec.id, source=rec.source, stage=stage, reason=reason, url=rec.url,
+                   detail=detail, char_count=chars, byte_count=nbytes, excerpt=excerpt,
+                   file=rec.file, offset=rec.offset)
+
+    def to_row(self) -> dict:
+        return {k: getattr(self, k) for k in ("id", "source", "url", "stage", "reason", "detail", "char_count",
+                                              "byte_count", "excerpt", "file", "offset")}
+
+
+@dataclass
+class Failed:
+    """Could not be processed: the dead letter, always with the error."""
+
+    source: str
+    stage: str
+    error_kind: str
+    message: str
+    key: Optional[str] = None
+    id: Optional[str] = None
+    file: Optional[str] = None
+    offset: Optional[int] = None
+    url: Optional[str] = None
+
+    @classmethod
+    def of(cls, rec, stage: str, error_kind: str, message: str) -> "Failed":
+        return cls(source=rec.source, stage=stage, error_kind=error_kind, message=message[:2000], key=rec.key,
+                   id=rec.id, file=rec.file, offset=rec.offset, url=rec.url)
+
+    def to_row(self) -> dict:
+        return {k: getattr(self, k) for k in ("id", "source", "file", "offset", "url", "stage", "error_kind",
+                                              "message")}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A WARC record that never carries a document (request, metadata, warcinfo):
+    counted per type, outside the read = kept + dropped + failed invariant."""
+
+    source: str
+    record_type: str

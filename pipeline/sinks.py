@@ -1,0 +1,28 @@
+"""Parquet sinks for kept, dropped and failed records.
+
+Beam's file sinks write to temporary files and rename them on finalisation,
+so a shard that exists under ``kept/`` is complete; the run's ``_SUCCESS``
+marker (written last by the CLI) says the whole output is complete.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.io.parquetio import WriteToParquet
+
+from ..schemas import SCHEMAS
+
+
+class WriteRecords(beam.PTransform):
+    def __init__(self, kind: str, output_dir: str, compression: str = "zstd", num_shards: int = 0):
+        super().__init__()
+        self.kind = kind
+        self.prefix = f"{output_dir.rstrip('/')}/{kind}/part"
+        self.compression = compression
+        self.num_shards = num_shards
+
+    def expand(self, records):
+        return (records
+                | "ToRow" >> beam.Map(lambda r: r.to_row())
+                | "Parquet" >> WriteToParquet(self.prefix, SCHEMAS[self.kind], codec=self.compression,
+                                              num_shards=self.num_shards, file_name_suffix=".parquet",
+                                              record_batch_size=256, row_group_buffer_size=32 * 1024 * 1024))
