@@ -33,6 +33,8 @@ def cmd_run(argv: list[str]) -> int:
               "Runs the filtering pipeline; writes DIR/kept, DIR/dropped, DIR/failed (Parquet) and\n"
               "DIR/funnel.json.  See README.md for the configuration reference.")
         return 0
+    if not any(a.startswith("--default_sdk_harness_log_level") for a in argv):
+        argv = [*argv, "--default_sdk_harness_log_level=WARNING"]  # keep worker INFO chatter out of the way
     options = PipelineOptions(argv)
     mo = options.view_as(MdfsOptions)
     if not mo.output:

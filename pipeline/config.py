@@ -36,12 +36,10 @@ def set_path(cfg: dict, dotted: str, value) -> None:
     node[keys[-1]] = value
 
 
-def parse_assignment(text: str, what: str) -> tuple[str, str]:
-    if "=" not in text:
-        raise ValueError(f"{what} expects KEY=VALUE, got {text!r}")
-    k, v = text.split("=", 1)
-    if not k.strip():
-        raise ValueError(f"{what} expects KEY=VALUE, got {text!r}")
+def parse_assignment(text: str, what: str, form: str = "KEY=VALUE") -> tuple[str, str]:
+    k, sep, v = text.partition("=")
+    if not sep or not k.strip():
+        raise ValueError(f"{what} expects {form}, got {text!r}")
     return k.strip(), v
 
 
@@ -66,7 +64,7 @@ def load_config(config_file: str | None = None, sets: list[str] | None = None,
     cfg = deep_merge(cfg, user)
     seen = set()
     for item in sources or []:
-        name, glob = parse_assignment(item, "--source")
+        name, glob = parse_assignment(item, "--source", "NAME=GLOB")
         if name in seen:
             cfg["sources"][name]["paths"].append(glob)
         else:

@@ -39,6 +39,10 @@ class ExtractError(Exception):
     pass
 
 
+class ExtractMemoryLimit(Exception):
+    pass
+
+
 class ExtractorProcess:
     """A persistent trafilatura child process with a hard time limit per page."""
 
@@ -81,6 +85,9 @@ class ExtractorProcess:
             return body
         if status == b"N":
             return None
+        if status == b"M":
+            self.close()  # a process that hit its address-space limit is not reused
+            raise ExtractMemoryLimit(body)
         raise ExtractError(body)
 
     def _read(self, n: int, deadline: float) -> bytes:
@@ -142,6 +149,9 @@ class ExtractDoFn(beam.DoFn):
             return
         except ExtractCrash as exc:
             yield count_fail(Failed.of(rec, STAGE, "extract_crash", str(exc)))
+            return
+        except ExtractMemoryLimit as exc:
+            yield count_fail(Failed.of(rec, STAGE, "extract_memory_limit", str(exc)))
             return
         except Exception as exc:  # noqa: BLE001 - ExtractError or in-process failure
             yield count_fail(Failed.of(rec, STAGE, "extract_error", f"{type(exc).__name__}: {exc}"))

@@ -2,7 +2,7 @@
 
 Protocol over stdin/stdout, one request at a time:
   request:  4-byte big-endian length, then a JSON header line and the HTML (UTF-8)
-  response: 1 status byte (O = text, N = no main text, E = error), 4-byte length, UTF-8 body
+  response: 1 status byte (O = text, N = no main text, M = memory limit, E = error), 4-byte length, UTF-8 body
 Running extraction here lets the parent enforce a hard time limit (it kills this
 process, which stops hangs inside lxml's C code too) and a memory limit
 (RLIMIT_AS), without either reaching the Beam worker.
@@ -65,7 +65,7 @@ def main() -> None:
             text = extract_text(html.decode("utf-8", "surrogatepass"), url, options)
             status, out = (b"N", b"") if not text else (b"O", text.encode("utf-8", "surrogatepass"))
         except MemoryError:
-            status, out = b"E", b"MemoryError: page exceeds the extractor's memory limit"
+            status, out = b"M", b"MemoryError: page exceeds the extractor's memory limit"
         except Exception as exc:  # noqa: BLE001 - reported to the parent as a failure
             status, out = b"E", f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")[:4000]
         stdout.write(status + struct.pack(">I", len(out)) + out)

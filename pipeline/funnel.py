@@ -7,6 +7,7 @@ This is exact on every runner (Beam counters may report only committed values).
 from __future__ import annotations
 
 import json
+import sys
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -82,10 +83,10 @@ def render_funnel(funnel: dict, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console(stderr=False)
+    console = console or Console(width=None if sys.stdout.isatty() else 132)
     stages = funnel["stages"]
-    t = Table(title="mdfs funnel (documents per source)", show_lines=False)
-    for col in ["source", "read", *[f"after {s}" for s in stages], "kept", "dropped", "failed", "skipped", "ok"]:
+    t = Table(title="mdfs funnel: documents per source (read, left after each stage, outcome)")
+    for col in ["source", "read", *stages, "kept", "dropped", "failed", "skipped", "read=k+d+f"]:
         t.add_column(col, justify="left" if col == "source" else "right")
     for name, e in funnel["sources"].items():
         t.add_row(name, str(e["read"]), *[str(e["after_stage"].get(s, 0)) for s in stages], str(e["kept"]),

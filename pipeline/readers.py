@@ -15,8 +15,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import logging
-import time
 import zlib
 from typing import Iterator
 
@@ -29,11 +27,10 @@ from . import payload as pl
 from .records import DROPPED, FAILED, SKIPPED, Dropped, Failed, RawRecord, Skipped, derived_id, record_key
 
 STAGE = "read"
-log = logging.getLogger(__name__)
 
 FORMAT_SUFFIXES = [  # longest first
     (".warc.wet.gz", "wet"), (".wet.gz", "wet"), (".wet", "wet"),
-    (".warc.gz", "warc"), (".warc", "warc"), (".arc.gz", "warc"),
+    (".warc.gz", "warc"), (".warc", "warc"), (".arc.gz", "warc"), (".arc", "warc"),
     (".jsonl.gz", "jsonl"), (".json.gz", "jsonl"), (".jsonl", "jsonl"), (".ndjson", "jsonl"),
     (".parquet", "parquet"),
 ]
@@ -87,9 +84,6 @@ class ReadFileDoFn(beam.DoFn):
         self._emit = _Emit(self.source["name"])
         self._html_types = tuple(t.lower() for t in self.cfg["html_content_types"])
         self._accept_status = {str(s) for s in self.cfg["accept_status"]}
-        self._progress_every = float(self.cfg.get("progress_every_s", 10))
-        self._last_log, self._n = time.monotonic(), 0
-        self._t0 = self._last_log
 
     def process(self, readable: fileio.ReadableFile):
         path = readable.metadata.path
@@ -109,24 +103,15 @@ class ReadFileDoFn(beam.DoFn):
             return
         with stream:
             reader = {"warc": self._warc, "wet": self._warc, "jsonl": self._jsonl, "parquet": self._parquet}[fmt]
-            for out in reader(stream, path):
-                self._n += 1
-                yield out
-        self._progress(path)
-
-    def _progress(self, path):
-        now = time.monotonic()
-        if now - self._last_log >= self._progress_every:
-            self._last_log = now
-            log.warning("mdfs progress: source=%s records read by this worker=%d (%.1f/s), last file %s",
-                        self.source["name"], self._n, self._n / max(now - self._t0, 1e-9), path.rsplit("/", 1)[-1])
+            yield from reader(stream, path)
 
     # --- WARC / WET ---------------------------------------------------------
     def _warc(self, stream, path) -> Iterator:
         from warcio.archiveiterator import ArchiveIterator
 
         name = self.source["name"]
-        it = ArchiveIterator(stream, arc2warc=True)
+        allow_arc = path.lower().endswith((".arc", ".arc.gz"))
+        it = ArchiveIterator(stream, arc2warc=allow_arc)
         records = iter(it)
         next_offset = 0
         while True:
@@ -137,6 +122,12 @@ class ReadFileDoFn(beam.DoFn):
             except Exception as exc:  # damaged container: keep what came before, dead-letter the rest
                 yield self._emit.failed(_file_failure(name, path, next_offset, "unreadable_container",
                                                       f"{type(exc).__name__}: {exc}"))
+                return
+            if record.format != "warc" and not allow_arc:
+                # warcio reads any line with spaces as an ARC header: text that is not a
+                # WARC would come out as a stream of bogus records
+                yield self._emit.failed(_file_failure(name, path, next_offset, "unreadable_container",
+                                                      f"not a WARC record (parsed as {record.format})"))
                 return
             try:
                 verdict = self._warc_record(record, path)

@@ -1,0 +1,78 @@
+"""Helpers shared by the tests."""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow.dataset as ds
+import pytest
+from apache_beam.io.fileio import ReadableFile
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from mdfs.pipeline.build import build_pipeline
+from mdfs.pipeline.config import SAMPLES_DIR, load_config
+from mdfs.pipeline.readers import ReadFileDoFn
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def read_file(path, source: dict | None = None, read_overrides: dict | None = None):
+    """Run the reader DoFn on one file; returns {tag: [records]} (tag 'records' for the main output)."""
+    cfg = load_config()
+    src = {"name": "t", "format": "auto", "fields": {"id": "id", "text": "text", "url": "url", "date": "date"}}
+    src.update(source or {})
+    read_cfg = {**cfg["read"], **(read_overrides or {})}
+    fn = ReadFileDoFn(src, read_cfg)
+    fn.setup()
+    out = {"records": [], "dropped": [], "failed": [], "skipped": []}
+    for item in fn.process(ReadableFile(FileMetadata(str(path), os.path.getsize(path)))):
+        if isinstance(item, beam.pvalue.TaggedOutput):
+            out[item.tag].append(item.value)
+        else:
+            out["records"].append(item)
+    return out
+
+
+def run_job(out_dir: Path, *, config: str | None = None, sources: list[str] | None = None,
+            sets: list[str] | None = None, beam_args: list[str] | None = None) -> dict:
+    """Runs the pipeline in-process and returns the funnel and the three datasets as Python rows."""
+    cfg = load_config(config, sets, sources)
+    opts = PipelineOptions(beam_args or ["--runner=DirectRunner"])
+    with beam.Pipeline(options=opts) as p:
+        build_pipeline(p, cfg, str(out_dir))
+    return load_output(out_dir)
+
+
+def load_output(out_dir: Path) -> dict:
+    res = {"funnel": json.loads((out_dir / "funnel.json").read_text())}
+    for kind in ("kept", "dropped", "failed"):
+        res[kind] = ds.dataset(str(out_dir / kind), format="parquet").to_table().to_pylist()
+    return res
+
+
+def write_jsonl_gz(path: Path, rows: list, raw_lines: list[bytes] = ()):
+    buf = io.BytesIO()
+    for r in rows:
+        buf.write(json.dumps(r, ensure_ascii=False).encode() + b"\n")
+    for line in raw_lines:
+        buf.write(line + b"\n")
+    path.write_bytes(gzip.compress(buf.getvalue()))
+
+
+def assert_invariant(result: dict):
+    """read = kept + dropped + failed per source, in the funnel and recounted from the Parquet."""
+    funnel = result["funnel"]
+    for name, e in funnel["sources"].items():
+        kept = sum(1 for r in result["kept"] if r["source"] == name)
+        dropped = sum(1 for r in result["dropped"] if r["source"] == name)
+        failed = sum(1 for r in result["failed"] if r["source"] == name)
+        assert (e["kept"], e["dropped"], e["failed"]) == (kept, dropped, failed), name
+        assert e["read"] == kept + dropped + failed, (name, e)
+        assert e["invariant_ok"]
+    assert funnel["total"]["invariant_ok"]
