@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from .coarse import CoarseFilter
+from .coarse import CoarseFilter, source_languages
 from .dedup_exact import ExactDedup
 from .extract import Extract
 from .funnel import WriteFunnel
@@ -25,7 +25,7 @@ def build_stages(cfg: dict) -> list[tuple[str, beam.PTransform]]:
     excerpt = int(cfg["output"]["excerpt_chars"])
     stages = [("extract", Extract(cfg["extract"]))]
     if cfg["coarse"].get("enabled", True):
-        stages.append(("coarse", CoarseFilter(cfg["coarse"], excerpt)))
+        stages.append(("coarse", CoarseFilter(cfg["coarse"], source_languages(cfg), excerpt)))
     if cfg["exact_dedup"].get("enabled", True):
         stages.append(("exact_dedup", ExactDedup(cfg["exact_dedup"], source_priorities(cfg), excerpt)))
     return stages

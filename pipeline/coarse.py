@@ -1,60 +1,125 @@
-"""Coarse filtering: rule-based document filters applied after extraction.
+"""Coarse filtering: the MDFS rule stage, after extraction and before dedup.
 
-Each rule is a small pure function ``text -> None | reason`` with its
-thresholds taken from config; the stage applies the enabled rules in order and
-drops a document with the first reason that fires.
+Per document, in order (the first rule that fires drops the document, with its
+reason in the dropped dataset, the funnel and a Beam counter):
+
+1. URL rules: block lists / allow lists of domains and host keywords.
+2. Normalisation: mojibake repair, control characters, NFC, full-width
+   letters and digits, whitespace (``textnorm.normalise``).
+3. Language ID with fastText lid.176; per source, the languages to keep and
+   the minimum score (``language``).  The language and score become columns.
+4. Chinese script: Traditional text converted to Simplified, kept, or dropped
+   (``traditional_chinese``), per ``coarse.traditional_chinese``.
+5. Line cleaning: boilerplate lines from the language's pattern file, symbol
+   lines, navigation fragments (``rules/lines.py``).
+6. Document rules of the language: Chinese (``rules/zh.py``), English
+   (``rules/en.py``: Gopher, C4, FineWeb), others (length only).
+
+The kept document carries the cleaned text.
 """
 from __future__ import annotations
-
-from typing import Callable, Optional
 
 import apache_beam as beam
 
 from .records import DROPPED, FAILED, Document, Dropped, Failed
+from .rules import en as en_rules
+from .rules import zh as zh_rules
+from .rules.common import TextView
+from .rules.lines import LineCleaner
+from .rules.url import UrlFilter
 from .stage import StageResult, count_drop, count_fail
+from .textnorm import ChineseScript, normalise
 
 STAGE = "coarse"
 
 
-def too_short(text: str, min_chars: int) -> Optional[str]:
-    """Fewer than ``min_chars`` characters (ChineseWebText, arXiv 2311.01149:
-    200).  Characters, not words, so the rule means the same for Chinese."""
-    return "too_short" if len(text) < min_chars else None
+class CoarseRules:
+    """Everything the stage needs, built once per worker (in ``setup()``).
+    ``apply`` is deterministic: same document in, same verdict out."""
 
+    def __init__(self, cfg: dict, source_langs: dict[str, tuple[list, float]]):
+        from ..classifiers.langid import FastTextLangID
 
-def build_rules(cfg: dict) -> list[tuple[str, Callable[[str], Optional[str]]]]:
-    min_chars = int(cfg.get("min_chars", 0))
-    return [("too_short", lambda text: too_short(text, min_chars))]
+        self.cfg = cfg
+        self.source_langs = source_langs
+        self.url = UrlFilter(cfg.get("url", {}).get("blocklists", []), cfg.get("url", {}).get("allowlists", []))
+        lid = cfg.get("langid", {})
+        self.lid = FastTextLangID(lid["model"], int(lid.get("max_chars", 2000)))
+        self.fix_mojibake = bool(cfg.get("normalise", {}).get("fix_mojibake", True))
+        self.trad_policy = cfg.get("traditional_chinese", "convert")
+        if self.trad_policy not in ("convert", "keep", "drop"):
+            raise ValueError(f"coarse.traditional_chinese must be convert, keep or drop, not {self.trad_policy!r}")
+        self.trad_min_share = float(cfg.get("traditional_min_share", 0.1))
+        self.script = ChineseScript()
+        lines_cfg = cfg.get("lines", {})
+        self.cleaners = {lang: LineCleaner.from_config(lines_cfg, lang) for lang in ("zh", "en", "other")}
+        en_sensitive = None
+        if cfg["en"].get("sensitive_lexicons"):
+            en_sensitive = zh_rules.SensitiveWords(cfg["en"]["sensitive_lexicons"], 1, word_boundaries=True)
+        self.rules = {"zh": zh_rules.build(cfg["zh"]), "en": en_rules.build(cfg["en"], en_sensitive),
+                      "other": en_rules.build({"min_chars": cfg["other"].get("min_chars", 0)})}
+
+    def apply(self, doc: Document):
+        """(Document, None) if kept, else (None, (reason, detail))."""
+        hit = self.url.check(doc.url)
+        if hit:
+            return None, hit
+        text = normalise(doc.text, self.fix_mojibake)
+        lang, score = self.lid.predict(text)
+        wanted, min_score = self.source_langs.get(doc.source, (None, 0.0))
+        if (wanted and lang not in wanted) or score < min_score:
+            return None, ("language", f"{lang}:{score:.2f}")
+        if lang == "zh" and self.trad_policy != "keep":
+            sample = text[:3000]
+            simplified = self.script.to_simplified(sample)
+            if self.script.traditional_share(sample, simplified) >= self.trad_min_share:
+                if self.trad_policy == "drop":
+                    return None, ("traditional_chinese", None)
+                text = self.script.to_simplified(text)
+        text, _removed = self.cleaners.get(lang, self.cleaners["other"]).clean(text)
+        view = TextView(text)
+        for rule in self.rules.get(lang, self.rules["other"]):
+            verdict = rule(view)
+            if verdict:
+                return None, verdict
+        return doc.replace(text=text, language=lang, language_score=round(score, 4)), None
 
 
 class CoarseFilterDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, excerpt_chars: int):
+    def __init__(self, cfg: dict, source_langs: dict, excerpt_chars: int):
         self.cfg = cfg
+        self.source_langs = source_langs
         self.excerpt_chars = excerpt_chars
 
     def setup(self):
-        self._rules = build_rules(self.cfg)
+        self._rules = CoarseRules(self.cfg, self.source_langs)
 
     def process(self, doc: Document):
-        for name, rule in self._rules:
-            try:
-                reason = rule(doc.text)
-            except Exception as exc:  # noqa: BLE001 - a rule bug is a failure of this record, not the job
-                yield count_fail(Failed.of(doc, STAGE, "rule_error", f"{name}: {type(exc).__name__}: {exc}"))
-                return
-            if reason:
-                yield count_drop(Dropped.of(doc, STAGE, reason, excerpt_chars=self.excerpt_chars))
-                return
-        yield doc
+        try:
+            kept, verdict = self._rules.apply(doc)
+        except Exception as exc:  # noqa: BLE001 - a rule bug fails this record, not the job
+            yield count_fail(Failed.of(doc, STAGE, "rule_error", f"{type(exc).__name__}: {exc}"))
+            return
+        if kept is not None:
+            yield kept
+        else:
+            reason, detail = verdict
+            yield count_drop(Dropped.of(doc, STAGE, reason, detail, excerpt_chars=self.excerpt_chars))
+
+
+def source_languages(cfg: dict) -> dict[str, tuple[list, float]]:
+    return {name: (list(src.get("languages") or []), float(src.get("min_language_score", 0.0)))
+            for name, src in cfg["sources"].items()}
 
 
 class CoarseFilter(beam.PTransform):
-    def __init__(self, cfg: dict, excerpt_chars: int = 200):
+    def __init__(self, cfg: dict, source_langs: dict, excerpt_chars: int = 200):
         super().__init__()
         self.cfg = cfg
+        self.source_langs = source_langs
         self.excerpt_chars = excerpt_chars
 
     def expand(self, docs):
-        out = docs | "Rules" >> beam.ParDo(CoarseFilterDoFn(self.cfg, self.excerpt_chars)).with_outputs(
-            DROPPED, FAILED, main="kept")
+        out = docs | "Rules" >> beam.ParDo(CoarseFilterDoFn(self.cfg, self.source_langs, self.excerpt_chars)
+                                           ).with_outputs(DROPPED, FAILED, main="kept")
         return StageResult(out.kept, out[DROPPED], out[FAILED])

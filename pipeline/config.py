@@ -10,6 +10,20 @@ from pathlib import Path
 import yaml
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
+from ..classifiers.langid import MODELS_DIR  # noqa: E402 - after the path constants it sits with
+PLACEHOLDERS = {"{samples}": SAMPLES_DIR, "{resources}": RESOURCES_DIR, "{models}": MODELS_DIR}
+
+
+def _resolve_placeholders(node):
+    if isinstance(node, dict):
+        return {k: _resolve_placeholders(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve_placeholders(v) for v in node]
+    if isinstance(node, str) and "{" in node:
+        for key, path in PLACEHOLDERS.items():
+            node = node.replace(key, str(path))
+    return node
 
 
 def load_defaults() -> dict:
@@ -92,10 +106,10 @@ def finalize(cfg: dict) -> dict:
             paths = [paths]
         if not paths:
             raise ValueError(f"source {name!r} has no paths")
-        full["paths"] = [str(p).replace("{samples}", str(SAMPLES_DIR)) for p in paths]
+        full["paths"] = [str(p) for p in paths]
         if full.get("format", "auto") not in ("auto", "warc", "wet", "jsonl", "parquet"):
             raise ValueError(f"source {name!r}: unknown format {full['format']!r}")
         full["name"] = name
         resolved[name] = full
     cfg["sources"] = resolved
-    return cfg
+    return _resolve_placeholders(cfg)

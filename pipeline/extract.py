@@ -22,7 +22,8 @@ import apache_beam as beam
 
 from . import payload as pl
 from .records import DROPPED, FAILED, Document, Dropped, Failed, RawRecord
-from .stage import StageResult, clean_surrogates, count_drop, count_fail
+from .stage import StageResult, count_drop, count_fail
+from .textnorm import clean_surrogates
 
 STAGE = "extract"
 

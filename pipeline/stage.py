@@ -7,7 +7,6 @@ the collections, so it is exact on runners that report only committed metrics).
 """
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -29,12 +28,3 @@ def count_drop(d: Dropped):
 def count_fail(f: Failed):
     beam.metrics.Metrics.counter("mdfs.failed", f"{f.source}.{f.stage}.{f.error_kind}").inc()
     return beam.pvalue.TaggedOutput(FAILED, f)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def clean_surrogates(text: str) -> str:
-    """Lone surrogates (from JSON escapes such as "\\ud800") cannot be written as
-    UTF-8; replace them with U+FFFD so later rules see them as broken text."""
-    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text

@@ -76,3 +76,14 @@ def assert_invariant(result: dict):
         assert e["read"] == kept + dropped + failed, (name, e)
         assert e["invariant_ok"]
     assert funnel["total"]["invariant_ok"]
+
+
+def real_zh_texts() -> list[str]:
+    """Real Chinese article texts (human ground truth, bundled news sample) that
+    pass the coarse rules: for planted cases that must survive to dedup."""
+    from mdfs.pipeline.config import SAMPLES_DIR
+
+    with gzip.open(SAMPLES_DIR / "news" / "news_sample.jsonl.gz", "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    return [r["text"] for r in rows if "id" not in r and len(r["text"]) > 1500
+            and not any("\u3040" <= c <= "\u30ff" for c in r["text"])]

@@ -11,7 +11,7 @@ def test_defaults_point_at_bundled_samples():
     for src in cfg["sources"].values():
         assert all(p.startswith(str(SAMPLES_DIR)) for p in src["paths"])
         assert src["fields"] == {"id": "id", "text": "text", "url": "url", "date": "date"}
-    assert cfg["coarse"]["min_chars"] == 200
+    assert cfg["coarse"]["zh"]["min_chars"] == 200 and cfg["coarse"]["langid"]["model"].endswith("lid.176.ftz")
 
 
 def test_source_flag_replaces_samples_and_repeats():
@@ -24,9 +24,9 @@ def test_config_file_then_cli(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("sources:\n  books:\n    paths: /b/*.parquet\n    fields: {text: content}\n"
                  "extract: {timeout_s: 3}\n")
-    cfg = load_config(str(f), sets=["extract.timeout_s=7", "coarse.min_chars=50", "new.key=[1, 2]"],
+    cfg = load_config(str(f), sets=["extract.timeout_s=7", "coarse.zh.min_chars=50", "new.key=[1, 2]"],
                       sources=["news=/n/*.jsonl.gz"])
-    assert cfg["extract"]["timeout_s"] == 7 and cfg["coarse"]["min_chars"] == 50 and cfg["new"]["key"] == [1, 2]
+    assert cfg["extract"]["timeout_s"] == 7 and cfg["coarse"]["zh"]["min_chars"] == 50 and cfg["new"]["key"] == [1, 2]
     assert cfg["sources"]["books"]["fields"] == {"id": "id", "text": "content", "url": "url", "date": "date"}
     assert cfg["sources"]["books"]["paths"] == ["/b/*.parquet"]
     assert set(cfg["sources"]) == {"books", "news"}

@@ -1,0 +1,38 @@
+"""fastText language identification (lid.176).
+
+The model loads from a local path (the bundled ``models/lid.176.ftz`` by
+default), once per worker in a DoFn's ``setup()``.  fastText's ``predict``
+cannot take newlines and, with numpy 2, must be given a list of strings.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_LID_MODEL = MODELS_DIR / "lid.176.ftz"
+_WS = re.compile(r"\s+")
+
+
+class FastTextLangID:
+    def __init__(self, model_path: str | os.PathLike = DEFAULT_LID_MODEL, max_chars: int = 2000):
+        import fasttext
+
+        path = str(model_path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"fastText language-ID model not found: {path}")
+        fasttext.FastText.eprint = lambda *a, **k: None  # silence the load_model deprecation notice
+        self.model = fasttext.load_model(path)
+        self.max_chars = int(max_chars)
+
+    def predict(self, text: str) -> tuple[str, float]:
+        """Most likely language code ('zh', 'en', ...) and its probability.
+
+        Only the first ``max_chars`` characters are read: language is settled
+        long before that, and the cost stays flat for giant pages."""
+        sample = _WS.sub(" ", text[: self.max_chars]).strip()
+        if not sample:
+            return "und", 0.0
+        labels, probs = self.model.predict([sample], k=1)
+        return labels[0][0].removeprefix("__label__"), float(probs[0][0])

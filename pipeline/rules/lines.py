@@ -1,0 +1,106 @@
+"""Line-level cleaning, applied before the document rules.
+
+Removes, per line: boilerplate matching the language's pattern file (Chinese:
+责任编辑, 版权所有, 扫码关注, 点击阅读原文, ...; English: C4's javascript and
+cookie/policy lines), lines that are mostly symbols, and navigation fragments
+(short items joined by separators such as ``首页 | 新闻 | 体育``).  Optionally
+C4's strictest rule: keep only lines ending in terminal punctuation.
+"""
+from __future__ import annotations
+
+import re
+
+import regex
+from dataclasses import dataclass, field
+
+from .common import TERMINAL_PUNCT, read_list, resolve
+
+_NAV_SPLIT = re.compile(r"\s*[|｜丨>»›·•/]\s*|\s{2,}")
+_SENTENCE_PUNCT = set("。！？，；：.!?,;:")
+
+
+_NON_CONTENT_RUN = regex.compile(r"[^\p{L}\p{N}\s]+")
+_SPACE_RUN = regex.compile(r"\s+")
+
+
+def _content_share(line: str) -> float:
+    """Share of visible characters that are letters or digits (Han included),
+    not symbols or punctuation.  Counted by runs, in C."""
+    visible = len(line) - sum(map(len, _SPACE_RUN.findall(line)))
+    if visible <= 0:
+        return 0.0
+    return 1.0 - sum(map(len, _NON_CONTENT_RUN.findall(line))) / visible
+
+
+def is_navigation(line: str, max_item_chars: int = 8) -> bool:
+    """Three or more short items joined by separators, with no sentence punctuation."""
+    if any(c in _SENTENCE_PUNCT for c in line):
+        return False
+    items = [i for i in _NAV_SPLIT.split(line) if i]
+    return len(items) >= 3 and sum(len(i) for i in items) / len(items) <= max_item_chars
+
+
+@dataclass
+class LineCleaner:
+    """Holds the compiled patterns of one language; ``clean`` is pure."""
+
+    patterns: list[str] = field(default_factory=list)
+    max_boilerplate_line_chars: int = 200
+    min_content_share: float = 0.5
+    remove_navigation: bool = True
+    c4_terminal_punct: bool = False
+    c4_min_words_per_line: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: dict, lang: str) -> "LineCleaner":
+        files = (cfg.get("boilerplate_patterns") or {}).get(lang) or []
+        if isinstance(files, str):
+            files = [files]
+        patterns = [p for f in files for p in read_list(resolve(f))]
+        c4 = cfg.get("c4_terminal_punct", False) and lang == "en"
+        return cls(patterns=patterns, max_boilerplate_line_chars=int(cfg.get("max_boilerplate_line_chars", 200)),
+                   min_content_share=float(cfg.get("min_content_share", 0.5)),
+                   remove_navigation=bool(cfg.get("remove_navigation", True)),
+                   c4_terminal_punct=bool(c4), c4_min_words_per_line=int(cfg.get("c4_min_words_per_line", 0)))
+
+    def __post_init__(self):
+        for p in self.patterns:  # a bad pattern fails here, naming itself
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise ValueError(f"bad boilerplate pattern {p!r}: {exc}") from exc
+        # one alternation: a single regex pass per line instead of one per pattern
+        self._boilerplate = (re.compile("|".join(f"(?:{p})" for p in self.patterns), re.IGNORECASE)
+                             if self.patterns else None)
+
+    def clean(self, text: str) -> tuple[str, dict[str, int]]:
+        """Returns the kept lines joined by newlines and the count removed per kind."""
+        kept, removed = [], {}
+        for line in text.split("\n"):
+            s = line.strip()
+            if not s:
+                if kept and kept[-1] != "":
+                    kept.append("")  # keep paragraph breaks
+                continue
+            kind = self._line_kind(s)
+            if kind:
+                removed[kind] = removed.get(kind, 0) + 1
+            else:
+                kept.append(s)
+        while kept and kept[-1] == "":
+            kept.pop()
+        return "\n".join(kept), removed
+
+    def _line_kind(self, s: str):
+        if self._boilerplate is not None and len(s) <= self.max_boilerplate_line_chars \
+                and self._boilerplate.search(s):
+            return "boilerplate"
+        if _content_share(s) < self.min_content_share:
+            return "symbols"
+        if self.remove_navigation and len(s) <= 120 and is_navigation(s):
+            return "navigation"
+        if self.c4_terminal_punct and not s.endswith(TERMINAL_PUNCT):
+            return "no_terminal_punct"
+        if self.c4_min_words_per_line and len(s.split()) < self.c4_min_words_per_line:
+            return "few_words"
+        return None
