@@ -7,20 +7,21 @@ import apache_beam as beam
 
 from .coarse import CoarseFilter, source_languages
 from .dedup_exact import ExactDedup
+from .dedup_near import NearDedup
 from .extract import Extract
 from .funnel import WriteFunnel
 from .progress import LogProgress
 from .readers import ReadSource
 from .sinks import WriteRecords
 
-STAGES = ["extract", "coarse", "exact_dedup"]
+STAGES = ["extract", "coarse", "exact_dedup", "near_dedup"]
 
 
 def source_priorities(cfg: dict) -> dict[str, int]:
     return {name: int(src.get("priority", 100)) for name, src in cfg["sources"].items()}
 
 
-def build_stages(cfg: dict) -> list[tuple[str, beam.PTransform]]:
+def build_stages(cfg: dict, output_dir: str | None = None) -> list[tuple[str, beam.PTransform]]:
     """The document stages in order; each returns a StageResult."""
     excerpt = int(cfg["output"]["excerpt_chars"])
     stages = [("extract", Extract(cfg["extract"]))]
@@ -28,6 +29,9 @@ def build_stages(cfg: dict) -> list[tuple[str, beam.PTransform]]:
         stages.append(("coarse", CoarseFilter(cfg["coarse"], source_languages(cfg), excerpt)))
     if cfg["exact_dedup"].get("enabled", True):
         stages.append(("exact_dedup", ExactDedup(cfg["exact_dedup"], source_priorities(cfg), excerpt)))
+    if cfg["near_dedup"].get("enabled", True):
+        stats = f"{output_dir.rstrip('/')}/near_dedup.json" if output_dir else None
+        stages.append(("near_dedup", NearDedup(cfg["near_dedup"], source_priorities(cfg), excerpt, stats)))
     return stages
 
 
@@ -53,7 +57,7 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
     all_dropped, all_failed = [read_dropped], [read_failed]
     docs = raw
     stage_names = []
-    for name, stage in build_stages(cfg):
+    for name, stage in build_stages(cfg, output_dir):
         result = docs | name.title().replace("_", "") >> stage
         stage_names.append(name)
         events.append(result.kept | f"EvAfter[{name}]" >> beam.Map(lambda d, s=name: ((d.source, "after", s), 1)))

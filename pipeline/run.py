@@ -15,7 +15,7 @@ from .funnel import render_funnel
 from .readers import matched_files
 
 log = logging.getLogger("mdfs.run")
-OUTPUT_PARTS = ("kept", "dropped", "failed", "funnel.json", "_SUCCESS", "config.yaml")
+OUTPUT_PARTS = ("kept", "dropped", "failed", "funnel.json", "near_dedup.json", "_SUCCESS", "config.yaml")
 
 
 def _exists(path: str) -> bool:

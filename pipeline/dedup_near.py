@@ -1,0 +1,204 @@
+"""MinHash near-deduplication as Beam steps.
+
+1. ``Sign``: each document -> ``(key, (rank, id, signature))``.  Signatures
+   (``minhash.MinHasher``) use character n-grams for Chinese and other
+   unspaced languages and word n-grams otherwise, as configured.
+2. ``Band``: one LSH key per band; documents sharing a key are candidates.
+   Each bucket emits a star of edges from its smallest key (two streaming
+   passes over the bucket, so a hot bucket is never held in memory).
+3. ``Verify`` (optional): candidate edges join the signatures of both ends
+   and survive only if the estimated Jaccard reaches the threshold.
+4. ``ConnectedComponents`` over the verified edges (large-star/small-star).
+5. ``Decide``: per component, the copy to keep is chosen by the keep policy
+   (``dedup_exact.keep_rank``: source priority, earliest date, longest; ties
+   by id).  A member is dropped as ``near_duplicate`` only if its own
+   estimated Jaccard with the kept copy reaches the threshold: chains
+   (A~B, B~C, A!~C) never remove a document unlike the one kept.
+6. One final join of the decisions with the documents (the only shuffle that
+   carries texts) sets ``dedup_cluster`` (id of the kept copy) and
+   ``dedup_cluster_size`` on every kept row.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+
+from .connected_components import ConnectedComponents
+from .funnel import write_json
+from .dedup_exact import keep_rank
+from .minhash import MinHasher, band_keys, estimated_jaccard, lsh_params
+from .records import DROPPED, Document, Dropped
+from .stage import StageResult, count_drop
+
+STAGE = "near_dedup"
+
+
+class SignDoFn(beam.DoFn):
+    def __init__(self, cfg: dict, priorities: dict, bands: int, rows: int):
+        self.cfg = cfg
+        self.priorities = priorities
+        self.bands, self.rows = bands, rows
+
+    def setup(self):
+        self._hasher = MinHasher(self.cfg["num_perm"], self.cfg["seed"], self.cfg["shingles"])
+        self._criteria = list(self.cfg["keep"])
+
+    def process(self, doc: Document):
+        sig = self._hasher.signature(doc.text, doc.language)
+        info = (keep_rank(doc, self._criteria, self.priorities), doc.id, sig.tobytes())
+        yield doc.key, info
+        for bk in band_keys(sig, self.bands, self.rows):
+            yield beam.pvalue.TaggedOutput("bands", (bk, doc.key))
+
+
+def bucket_edges(bucket):
+    """A bucket of keys -> edges from its smallest key to every other key."""
+    _, keys = bucket
+    low = None
+    for k in keys:
+        if low is None or k < low:
+            low = k
+    for k in keys:
+        if k != low:
+            yield low, k
+
+
+def _sig(b: bytes) -> np.ndarray:
+    return np.frombuffer(b, dtype=np.uint32)
+
+
+def attach_first(joined):
+    """(a, {'info': [(rank, id, sig)], 'edge': [b, ...]}) -> (b, (a, sig_a)) per edge."""
+    a, g = joined
+    infos = list(g["info"])
+    if not infos:
+        return
+    sig_a = infos[0][2]
+    for b in g["edge"]:
+        yield b, (a, sig_a)
+
+
+def verify_second(threshold: float):
+    def fn(joined):
+        b, g = joined
+        infos = list(g["info"])
+        if not infos:
+            return
+        sig_b = _sig(infos[0][2])
+        for a, sig_a in g["half"]:
+            if estimated_jaccard(_sig(sig_a), sig_b) >= threshold:
+                yield a, b
+    return fn
+
+
+def members_by_label(joined):
+    """(key, {'label': [l], 'info': [(rank, id, sig)]}) -> (label, (rank, key, id, sig))."""
+    key, g = joined
+    labels, infos = list(g["label"]), list(g["info"])
+    if labels and infos:
+        rank, doc_id, sig = infos[0]
+        yield labels[0], (rank, key, doc_id, sig)
+
+
+def decide_cluster(threshold: float):
+    def fn(group):
+        _, members = group
+        best = None
+        for m in members:  # pass 1: the copy to keep
+            if best is None or (m[0], m[1]) < (best[0], best[1]):
+                best = m
+        rep_sig = _sig(best[3])
+        size = sum(1 for m in members  # pass 2: how many copies the kept one stands for
+                   if m[1] == best[1] or estimated_jaccard(_sig(m[3]), rep_sig) >= threshold)
+        for m in members:  # pass 3: one decision per member
+            if m[1] == best[1]:
+                yield m[1], ("keep", best[2], size)
+            elif estimated_jaccard(_sig(m[3]), rep_sig) >= threshold:
+                yield m[1], ("drop", best[2], size)
+            else:  # joined only through a chain: not a duplicate of the kept copy
+                yield m[1], ("keep", m[2], 1)
+    return fn
+
+
+class _ApplyNearDecision(beam.DoFn):
+    def __init__(self, excerpt_chars: int):
+        self.excerpt_chars = excerpt_chars
+
+    def process(self, joined):
+        key, g = joined
+        docs, decisions = list(g["doc"]), list(g["decision"])
+        doc = docs[0]
+        if not decisions:
+            yield doc.replace(dedup_cluster=doc.id, dedup_cluster_size=1)
+            return
+        verdict, kept_id, size = decisions[0]
+        if verdict == "keep":
+            yield doc.replace(dedup_cluster=kept_id, dedup_cluster_size=size)
+        else:
+            yield count_drop(Dropped.of(doc, STAGE, "near_duplicate", detail=kept_id,
+                                        excerpt_chars=self.excerpt_chars))
+
+
+class NearDedup(beam.PTransform):
+    """Documents -> StageResult; with ``stats_path``, also writes a JSON of the
+    LSH parameters and graph counts (candidate and verified edges, nodes left
+    unconverged by connected components)."""
+
+    def __init__(self, cfg: dict, priorities: dict, excerpt_chars: int = 200, stats_path: str | None = None):
+        super().__init__()
+        self.stats_path = stats_path
+        self.cfg = cfg
+        self.priorities = priorities
+        self.excerpt_chars = excerpt_chars
+        self.bands, self.rows = lsh_params(float(cfg["threshold"]), int(cfg["num_perm"]),
+                                           float(cfg["false_positive_weight"]), float(cfg["false_negative_weight"]),
+                                           cfg.get("bands"), cfg.get("rows"))
+        for c in cfg["keep"]:
+            if c not in ("source_priority", "earliest_date", "longest"):
+                raise ValueError(f"near_dedup.keep: unknown criterion {c!r}")
+
+    def expand(self, docs):
+        threshold = float(self.cfg["threshold"])
+        signed = docs | "Sign" >> beam.ParDo(SignDoFn(self.cfg, self.priorities, self.bands, self.rows)
+                                             ).with_outputs("bands", main="info")
+        info = signed.info
+        candidates = (signed.bands
+                      | "GroupBuckets" >> beam.GroupByKey()
+                      | "BucketEdges" >> beam.FlatMap(bucket_edges)
+                      | "DistinctEdges" >> beam.Distinct())
+        edges = candidates
+        if self.cfg.get("verify", True):
+            half = ({"info": info, "edge": edges}
+                    | "JoinFirstEnd" >> beam.CoGroupByKey()
+                    | "AttachFirst" >> beam.FlatMap(attach_first))
+            edges = ({"info": info, "half": half}
+                     | "JoinSecondEnd" >> beam.CoGroupByKey()
+                     | "Verify" >> beam.FlatMap(verify_second(threshold)))
+        labels, unconverged = edges | "Components" >> ConnectedComponents(int(self.cfg.get("max_rounds", 10)))
+        decisions = ({"label": labels, "info": info}
+                     | "JoinLabels" >> beam.CoGroupByKey()
+                     | "MembersByLabel" >> beam.FlatMap(members_by_label)
+                     | "GroupClusters" >> beam.GroupByKey()
+                     | "Decide" >> beam.FlatMap(decide_cluster(threshold)))
+        by_key = docs | "ByKey" >> beam.Map(lambda d: (d.key, d))
+        out = ({"doc": by_key, "decision": decisions}
+               | "JoinDecisions" >> beam.CoGroupByKey()
+               | "Apply" >> beam.ParDo(_ApplyNearDecision(self.excerpt_chars)).with_outputs(DROPPED, main="kept"))
+        failed = docs.pipeline | "NoFailures" >> beam.Create([])
+        if self.stats_path:
+            params = {"num_perm": int(self.cfg["num_perm"]), "threshold": threshold, "bands": self.bands,
+                      "rows": self.rows, "verify": bool(self.cfg.get("verify", True)),
+                      "max_rounds": int(self.cfg.get("max_rounds", 10))}
+            path = self.stats_path
+            counts = [
+                candidates | "CountCandidates" >> beam.combiners.Count.Globally()
+                | "TagCandidates" >> beam.Map(lambda n: ("candidate_edges", n)),
+                edges | "CountVerified" >> beam.combiners.Count.Globally()
+                | "TagVerified" >> beam.Map(lambda n: ("verified_edges", n)),
+                unconverged | "TagUnconverged" >> beam.Map(lambda n: ("unconverged_nodes", n)),
+                decisions | "CountDecisions" >> beam.combiners.Count.Globally()
+                | "TagMembers" >> beam.Map(lambda n: ("documents_in_components", n)),
+            ]
+            (counts | "StatsFlatten" >> beam.Flatten() | "StatsList" >> beam.combiners.ToList()
+             | "StatsWrite" >> beam.Map(lambda kv: write_json({**params, **dict(kv)}, path)))
+        return StageResult(out.kept, out[DROPPED], failed)

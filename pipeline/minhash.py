@@ -1,0 +1,145 @@
+"""MinHash signatures and LSH band keys, with datasketch's estimator.
+
+datasketch (2.x, scheme ``affine32``) computes, for 32-bit shingle hashes h,
+``min over shingles of (fmix32(h) * a + b) mod 2^32`` for each permutation
+(a, b).  ``MinHasher`` does exactly that arithmetic, but vectorised over all
+shingles at once and with the shingle hashes themselves computed in numpy
+(rolling polynomial hashes of characters or word hashes) instead of one
+Python SHA-1 call per shingle, which is what makes a naive ``update_batch``
+slow.  The permutations come from ``datasketch.MinHash(num_perm, seed)``, the
+signatures are valid ``LeanMinHash`` hash values (a test checks them against
+datasketch's own ``update_batch``), and the LSH band/row split comes from
+datasketch's parameter optimiser.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+import zlib
+
+import numpy as np
+
+_NON_WORD = re.compile(r"[\W_]+")
+_WORD = re.compile(r"\w+")
+_P64 = np.uint64(0x100000001B3)  # FNV prime: odd multiplier for the rolling hash
+_FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
+
+
+def normalise_for_shingles(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _rolling(values: np.ndarray, n: int) -> np.ndarray:
+    """64-bit polynomial hash of every n-gram of ``values``, folded to 32 bits."""
+    m = len(values) - n + 1
+    if m <= 0:
+        m, n = 1, len(values)
+    v = values.astype(np.uint64, copy=False)
+    h = np.zeros(m, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            h = h * _P64 + v[k:k + m] + np.uint64(1)
+    return (h ^ (h >> np.uint64(32))).astype(np.uint32)
+
+
+def char_shingle_hashes(text: str, n: int) -> np.ndarray:
+    """Character n-grams of the text without punctuation and whitespace
+    (Chinese has no word spaces; punctuation edits should not matter)."""
+    compact = _NON_WORD.sub("", normalise_for_shingles(text))
+    if not compact:
+        return np.empty(0, dtype=np.uint32)
+    return _rolling(np.frombuffer(compact.encode("utf-32-le", "surrogatepass"), dtype=np.uint32), n)
+
+
+def word_shingle_hashes(text: str, n: int) -> np.ndarray:
+    """Word n-grams (``\\w+`` tokens) for space-delimited languages."""
+    words = _WORD.findall(normalise_for_shingles(text))
+    if not words:
+        return np.empty(0, dtype=np.uint32)
+    ids = np.fromiter((zlib.crc32(w.encode("utf-8", "surrogatepass")) for w in words), dtype=np.uint64,
+                      count=len(words))
+    return _rolling(ids, n)
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    s1, m1, s2, m2, s3 = _FMIX32
+    h = h ^ (h >> s1)
+    h = h * m1
+    h = h ^ (h >> s2)
+    h = h * m2
+    return h ^ (h >> s3)
+
+
+class MinHasher:
+    """Signatures for documents; one instance per worker (built in ``setup()``)."""
+
+    def __init__(self, num_perm: int = 256, seed: int = 1, shingles: dict | None = None, chunk: int | None = None):
+        from datasketch import MinHash
+
+        self.num_perm, self.seed = int(num_perm), int(seed)
+        m = MinHash(num_perm=self.num_perm, seed=self.seed, scheme="affine32")
+        a, b = m.permutations
+        self.a = np.asarray(a, dtype=np.uint32)
+        self.b = np.asarray(b, dtype=np.uint32)
+        self.shingles = shingles or {"default": {"unit": "word", "n": 5}}
+        # shingles per block: about a million slots (4 MB) of working set
+        self.chunk = chunk or max(512, 1_000_000 // self.num_perm)
+
+    def shingle_hashes(self, text: str, language: str | None) -> np.ndarray:
+        spec = self.shingles.get(language or "", self.shingles["default"])
+        fn = char_shingle_hashes if spec["unit"] == "char" else word_shingle_hashes
+        return fn(text, int(spec["n"]))
+
+    def signature_of_hashes(self, hv: np.ndarray) -> np.ndarray:
+        sig = np.full(self.num_perm, np.iinfo(np.uint32).max, dtype=np.uint32)
+        if hv.size == 0:
+            return sig
+        mixed = _fmix32(hv.astype(np.uint32, copy=False))
+        a, b = self.a[:, None], self.b[:, None]
+        with np.errstate(over="ignore"):
+            for start in range(0, mixed.size, self.chunk):
+                # permutations x shingles, reduced along the contiguous axis
+                block = np.multiply(a, mixed[None, start:start + self.chunk])
+                block += b
+                np.minimum(sig, block.min(axis=1), out=sig)
+        return sig
+
+    def signature(self, text: str, language: str | None = None) -> np.ndarray:
+        return self.signature_of_hashes(self.shingle_hashes(text, language))
+
+    def lean(self, sig: np.ndarray):
+        from datasketch import LeanMinHash
+
+        return LeanMinHash(seed=self.seed, hashvalues=sig, scheme="affine32")
+
+
+def estimated_jaccard(s1: np.ndarray, s2: np.ndarray) -> float:
+    """The MinHash estimator (datasketch's ``jaccard``): share of equal slots."""
+    return float(np.count_nonzero(s1 == s2)) / len(s1)
+
+
+def lsh_params(threshold: float, num_perm: int, fp_weight: float, fn_weight: float,
+               bands: int | None = None, rows: int | None = None) -> tuple[int, int]:
+    """(bands, rows): given, or from datasketch's optimiser for the threshold."""
+    if bands and rows:
+        if bands * rows > num_perm:
+            raise ValueError(f"bands*rows = {bands * rows} exceeds num_perm = {num_perm}")
+        return int(bands), int(rows)
+    from datasketch.lsh import _optimal_param
+
+    b, r = _optimal_param(threshold, num_perm, fp_weight, fn_weight)
+    return int(b), int(r)
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[str]:
+    """One key per band: documents sharing a key are candidate duplicates."""
+    out = []
+    for i in range(bands):
+        h = hashlib.blake2b(sig[i * rows:(i + 1) * rows].tobytes(), digest_size=8, person=b"mdfs-lsh")
+        out.append(f"{i:02x}{h.hexdigest()}")
+    return out
+
+
+def candidate_probability(s: float, bands: int, rows: int) -> float:
+    return 1.0 - (1.0 - s ** rows) ** bands
