@@ -34,5 +34,15 @@ class FastTextLangID:
         sample = _WS.sub(" ", text[: self.max_chars]).strip()
         if not sample:
             return "und", 0.0
-        labels, probs = self.model.predict([sample], k=1)
-        return labels[0][0].removeprefix("__label__"), float(probs[0][0])
+        (prob, label), = fasttext_predict(self.model, sample, 1)
+        return label, prob
+
+
+def fasttext_predict(model, text: str, k: int) -> list[tuple[float, str]]:
+    """[(probability, label)] for one line of text, best first.
+
+    Calls the C++ ``predict`` directly: the Python wrapper's list path
+    (``multilinePredict``) returns wrong probabilities with fasttext-wheel 0.9.2
+    and numpy 2, and its single-string path raises ("Unable to avoid copy")."""
+    text = text.replace("\n", " ")
+    return [(float(p), l.removeprefix("__label__")) for p, l in model.f.predict(text + "\n", k, 0.0, "strict")]

@@ -9,12 +9,13 @@ from .coarse import CoarseFilter, source_languages
 from .dedup_exact import ExactDedup
 from .dedup_near import NearDedup
 from .extract import Extract
+from .fine import FineFilter, is_configured
 from .funnel import WriteFunnel
 from .progress import LogProgress
 from .readers import ReadSource
 from .sinks import WriteRecords
 
-STAGES = ["extract", "coarse", "exact_dedup", "near_dedup"]
+STAGES = ["extract", "coarse", "exact_dedup", "near_dedup", "fine"]
 
 
 def source_priorities(cfg: dict) -> dict[str, int]:
@@ -32,7 +33,21 @@ def build_stages(cfg: dict, output_dir: str | None = None) -> list[tuple[str, be
     if cfg["near_dedup"].get("enabled", True):
         stats = f"{output_dir.rstrip('/')}/near_dedup.json" if output_dir else None
         stages.append(("near_dedup", NearDedup(cfg["near_dedup"], source_priorities(cfg), excerpt, stats)))
+    if is_configured(cfg["fine"]):
+        stages.append(("fine", FineFilter(cfg["fine"], excerpt)))
     return stages
+
+
+def skipped_stages(cfg: dict) -> dict[str, str]:
+    """Stages that will not run, with the reason to tell the user."""
+    out = {}
+    for name in ("coarse", "exact_dedup", "near_dedup"):
+        if not cfg[name].get("enabled", True):
+            out[name] = f"disabled ({name}.enabled: false)"
+    if not is_configured(cfg["fine"]):
+        out["fine"] = ("no classifier configured (set fine.bert_model and/or fine.fasttext_model; "
+                       "train one with `mdfs train-classifier`)")
+    return out
 
 
 def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:

@@ -77,7 +77,20 @@ def cmd_funnel(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "config": cmd_config, "funnel": cmd_funnel}
+def cmd_train_classifier(argv: list[str]) -> int:
+    from ..classifiers.cli import cmd_train
+
+    return cmd_train(argv)
+
+
+def cmd_eval_classifier(argv: list[str]) -> int:
+    from ..classifiers.cli import cmd_eval
+
+    return cmd_eval(argv)
+
+
+COMMANDS = {"run": cmd_run, "config": cmd_config, "funnel": cmd_funnel, "train-classifier": cmd_train_classifier,
+            "eval-classifier": cmd_eval_classifier}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
               "commands:\n"
               "  run      run the pipeline:   mdfs run --output DIR [--config FILE] [--source NAME=GLOB]\n"
               "  config   print the effective configuration\n"
-              "  funnel   print the funnel of a finished run:   mdfs funnel DIR\n")
+              "  funnel   print the funnel of a finished run:   mdfs funnel DIR\n"
+              "  train-classifier   mdfs train-classifier --train F.jsonl --output DIR [--kind bert|fasttext]\n"
+              "  eval-classifier    mdfs eval-classifier --model DIR --test F.jsonl [--output REPORT.json]\n")
         return 0 if argv and argv[0] in ("-h", "--help") else (2 if argv else 0)
     _setup_logging()
     return COMMANDS[argv[0]](argv[1:])

@@ -108,3 +108,5 @@ def render_funnel(funnel: dict, console=None) -> None:
             r.add_row(name, "[red]failed[/]", k, str(n))
     if r.row_count:
         console.print(r)
+    for name, why in (funnel.get("skipped_stages") or {}).items():
+        console.print(f"[yellow]stage {name} was skipped[/]: {why}")

@@ -10,8 +10,8 @@ import time
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from .build import build_pipeline
-from .funnel import render_funnel
+from .build import build_pipeline, skipped_stages
+from .funnel import render_funnel, write_json
 from .readers import matched_files
 
 log = logging.getLogger("mdfs.run")
@@ -57,6 +57,9 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
         fh.write(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True).encode("utf-8"))
     log.info("sources: %s", ", ".join(f"{n} ({len(matched_files(s['paths']))} files)"
                                        for n, s in cfg["sources"].items()))
+    skipped = skipped_stages(cfg)
+    for name, why in skipped.items():
+        print(f"mdfs: stage {name} SKIPPED: {why}", file=sys.stderr)
     t0 = time.monotonic()
     p = beam.Pipeline(options=options)
     build_pipeline(p, cfg, output_dir)
@@ -66,6 +69,8 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
     with FileSystems.open(f"{root}/funnel.json") as fh:
         funnel = json.loads(fh.read())
     funnel["elapsed_s"] = round(elapsed, 3)
+    funnel["skipped_stages"] = skipped
+    write_json(funnel, f"{root}/funnel.json")
     render_funnel(funnel)
     print(f"output: {root}/kept (Parquet), {root}/dropped, {root}/failed, {root}/funnel.json "
           f"- {funnel['total']['read']} records in {elapsed:.1f} s")

@@ -1,0 +1,89 @@
+"""``mdfs train-classifier`` and ``mdfs eval-classifier``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def cmd_train(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="mdfs train-classifier",
+                                 description="Train the fine-filter classifier from labelled JSONL (text, label).")
+    ap.add_argument("--train", required=True, help="JSONL with 'text' and 'label'")
+    ap.add_argument("--output", required=True, help="model directory to write")
+    ap.add_argument("--kind", choices=["bert", "fasttext"], default="bert")
+    ap.add_argument("--labels", default=None, help="comma-separated label set (default: the labels in --train); "
+                                                   "rows with other labels are an error")
+    ap.add_argument("--base", default=None, help="local pretrained checkpoint directory to fine-tune (bert)")
+    ap.add_argument("--allow-pickle", action="store_true", help="allow a pickle (pytorch_model.bin) --base")
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--hidden-size", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--heads", type=int, default=2)
+    ap.add_argument("--vocab-size", type=int, default=8000)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--test", default=None, help="optional JSONL to evaluate on after training")
+    a = ap.parse_args(argv)
+    from .data import DataError, read_jsonl
+
+    try:
+        data = read_jsonl(a.train, a.labels.split(",") if a.labels else None)
+    except (DataError, OSError) as exc:
+        print(f"mdfs train-classifier: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(data.texts)} rows, labels {data.label_names}"
+          + (f", {data.skipped_empty} empty texts skipped" if data.skipped_empty else ""))
+    try:
+        if a.kind == "fasttext":
+            from .fasttext_model import train
+
+            train(data.texts, data.labels, a.output, data.label_names, epoch=a.epochs or 25, lr=a.lr or 0.5,
+                  seed=a.seed)
+        else:
+            from .bert import ModelError, train
+
+            try:
+                train(data.texts, data.label_ids, data.label_names, a.output, base=a.base,
+                      allow_pickle=a.allow_pickle, epochs=a.epochs or 3, lr=a.lr or (5e-5 if a.base else 5e-4),
+                      batch_size=a.batch_size, max_length=a.max_length, hidden_size=a.hidden_size, layers=a.layers,
+                      heads=a.heads, vocab_size=a.vocab_size, seed=a.seed, threads=a.threads)
+            except ModelError as exc:
+                print(f"mdfs train-classifier: {exc}", file=sys.stderr)
+                return 2
+    except RuntimeError as exc:  # e.g. fastText "Encountered NaN"
+        print(f"mdfs train-classifier: training failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"model written to {a.output}")
+    if a.test:
+        return cmd_eval(["--model", a.output, "--test", a.test, "--output", f"{a.output.rstrip('/')}/eval.json"])
+    return 0
+
+
+def cmd_eval(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="mdfs eval-classifier",
+                                 description="Evaluate a BERT or fastText model on labelled JSONL.")
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--test", required=True)
+    ap.add_argument("--output", default=None, help="write the report as JSON here")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    ap.add_argument("--allow-pickle", action="store_true")
+    a = ap.parse_args(argv)
+    from .bert import ModelError
+    from .data import DataError
+    from .evaluate import evaluate, format_report
+
+    try:
+        res = evaluate(a.model, a.test, a.device, a.allow_pickle)
+    except (ModelError, DataError, OSError) as exc:
+        print(f"mdfs eval-classifier: {exc}", file=sys.stderr)
+        return 2
+    print(format_report(res))
+    if a.output:
+        with open(a.output, "w", encoding="utf-8") as fh:
+            json.dump(res, fh, indent=2, ensure_ascii=False)
+        print(f"report written to {a.output}")
+    return 0

@@ -1,0 +1,76 @@
+"""fastText quality/ad classifier: the cheap first stage of the cascade
+(ChineseWebText distils its BERT scorer into fastText the same way).
+
+Chinese has no word spaces, so text is fed to fastText as space-separated
+characters (Latin words kept whole) with word n-grams up to 3: character
+bigrams and trigrams carry most of the signal.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+_TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]", re.IGNORECASE)
+MODEL_FILE = "model.bin"
+LABELS_FILE = "labels.json"
+
+
+def to_fasttext_tokens(text: str, max_chars: int = 4000) -> str:
+    """One line of space-separated tokens: CJK and punctuation per character,
+    Latin words and numbers whole, lower-cased."""
+    return " ".join(_TOKEN.findall(text[:max_chars].lower()))
+
+
+def train(texts: list[str], labels: list[str], output_dir: str, label_names: list[str], epoch: int = 25,
+          lr: float = 0.5, word_ngrams: int = 3, dim: int = 64, minn: int = 0, maxn: int = 0,
+          thread: int = 2, seed: int = 0) -> str:
+    """Trains and saves ``model.bin`` and ``labels.json`` under ``output_dir``."""
+    import fasttext
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
+        for t, l in zip(texts, labels):
+            fh.write(f"__label__{l} {to_fasttext_tokens(t)}\n")
+        train_path = fh.name
+    try:
+        model = fasttext.train_supervised(input=train_path, epoch=epoch, lr=lr, wordNgrams=word_ngrams, dim=dim,
+                                          minn=minn, maxn=maxn, thread=thread, seed=seed, loss="softmax",
+                                          bucket=2_000_000, verbose=0)
+    finally:
+        os.unlink(train_path)
+    model.save_model(str(out / MODEL_FILE))
+    (out / LABELS_FILE).write_text(json.dumps({"kind": "fasttext", "labels": label_names}, ensure_ascii=False))
+    return str(out / MODEL_FILE)
+
+
+class FastTextClassifier:
+    """Loads a model saved by ``train`` (a directory) and returns every class
+    probability for each text."""
+
+    def __init__(self, model_dir: str):
+        import fasttext
+
+        path = Path(model_dir)
+        model_path = path / MODEL_FILE if path.is_dir() else path
+        if not model_path.is_file():
+            raise FileNotFoundError(f"fastText model not found: {model_path}")
+        fasttext.FastText.eprint = lambda *a, **k: None
+        self.model = fasttext.load_model(str(model_path))
+        meta = model_path.parent / LABELS_FILE
+        found = [l.removeprefix("__label__") for l in self.model.get_labels()]
+        self.labels = json.loads(meta.read_text())["labels"] if meta.is_file() else sorted(found)
+
+    def predict_proba(self, texts: list[str]) -> list[dict[str, float]]:
+        if not texts:
+            return []
+        from .langid import fasttext_predict
+
+        out = []
+        for t in texts:
+            d = {label: p for p, label in fasttext_predict(self.model, to_fasttext_tokens(t) or ".", len(self.labels))}
+            out.append({name: d.get(name, 0.0) for name in self.labels})
+        return out

@@ -1,0 +1,148 @@
+"""Fine filtering: the classifier stage (Yuan 1.0's BERT high/low/ad filter),
+behind a fastText cascade.
+
+* fastText scores every document (cheap, on CPU).  Where it is sure - the
+  probability of a drop label at or above ``cascade.sure_drop``, or all drop
+  labels together at or below ``1 - cascade.sure_keep`` - its decision stands.
+* The rest go to BERT through Beam ``RunInference`` with our model handler.
+  That transform alone carries the accelerator resource hint, so on Dataflow
+  only this step runs on GPU machines.
+* Every class probability of every model that scored a document goes into
+  the ``scores`` column (``fasttext.<label>``, ``bert.<label>``), so users can
+  re-threshold without rerunning.  A document is dropped when the probability
+  of a drop label reaches its threshold; the reason is the label's name in
+  ``drop_labels`` (``low_quality``, ``advertisement``).
+With only one model configured, that model decides alone; with none, the
+stage is not built and the run says so.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+
+from .records import DROPPED, FAILED, Document, Dropped, Failed
+from .stage import StageResult, count_drop, count_fail
+
+STAGE = "fine"
+TO_BERT = "to_bert"
+
+
+def decide(probs: dict[str, float], drop_labels: dict[str, str], thresholds: dict[str, float]):
+    """None (keep) or (reason, detail): the drop label with the highest
+    probability among those at or above their threshold."""
+    best = None
+    for label, reason in drop_labels.items():
+        p = probs.get(label, 0.0)
+        if p >= float(thresholds.get(label, 0.5)) and (best is None or p > best[1]):
+            best = (reason, p, label)
+    return None if best is None else (best[0], f"{best[2]}={best[1]:.3f}")
+
+
+def is_configured(cfg: dict) -> bool:
+    return bool(cfg.get("bert_model") or cfg.get("fasttext_model"))
+
+
+class FastTextCascadeDoFn(beam.DoFn):
+    def __init__(self, cfg: dict, has_bert: bool, excerpt_chars: int):
+        self.cfg = cfg
+        self.has_bert = has_bert
+        self.excerpt_chars = excerpt_chars
+
+    def setup(self):
+        from ..classifiers.fasttext_model import FastTextClassifier
+
+        self._clf = FastTextClassifier(self.cfg["fasttext_model"])
+        missing = set(self.cfg["drop_labels"]) - set(self._clf.labels)
+        if missing:
+            raise ValueError(f"fine.drop_labels {sorted(missing)} are not labels of the fastText model "
+                             f"({self._clf.labels})")
+        self._sure_keep = float(self.cfg["cascade"]["sure_keep"])
+        self._sure_drop = float(self.cfg["cascade"]["sure_drop"])
+        self._routed = beam.metrics.Metrics.counter("mdfs.fine", "to_bert")
+
+    def process(self, doc: Document):
+        try:
+            probs = self._clf.predict_proba([doc.text])[0]
+        except Exception as exc:  # noqa: BLE001
+            yield count_fail(Failed.of(doc, STAGE, "classifier_error", f"fastText: {type(exc).__name__}: {exc}"))
+            return
+        scores = dict(doc.scores or {})
+        scores.update({f"fasttext.{k}": round(v, 6) for k, v in probs.items()})
+        doc = doc.replace(scores=scores)
+        drop_mass = sum(probs.get(l, 0.0) for l in self.cfg["drop_labels"])
+        top_drop = max((probs.get(l, 0.0) for l in self.cfg["drop_labels"]), default=0.0)
+        if self.has_bert and not (top_drop >= self._sure_drop or drop_mass <= 1.0 - self._sure_keep):
+            self._routed.inc()
+            yield beam.pvalue.TaggedOutput(TO_BERT, doc)
+            return
+        verdict = decide(probs, self.cfg["drop_labels"], self.cfg["thresholds"])
+        if verdict:
+            yield count_drop(Dropped.of(doc, STAGE, verdict[0], f"fasttext {verdict[1]}",
+                                        excerpt_chars=self.excerpt_chars))
+        else:
+            yield doc
+
+
+class BertDecisionDoFn(beam.DoFn):
+    def __init__(self, cfg: dict, excerpt_chars: int):
+        self.cfg = cfg
+        self.excerpt_chars = excerpt_chars
+
+    def process(self, result):
+        doc, probs, error = result
+        if error is not None:
+            yield count_fail(Failed.of(doc, STAGE, "classifier_error", f"BERT: {error}"))
+            return
+        scores = dict(doc.scores or {})
+        scores.update({f"bert.{k}": round(v, 6) for k, v in probs.items()})
+        doc = doc.replace(scores=scores)
+        verdict = decide(probs, self.cfg["drop_labels"], self.cfg["thresholds"])
+        if verdict:
+            yield count_drop(Dropped.of(doc, STAGE, verdict[0], f"bert {verdict[1]}", excerpt_chars=self.excerpt_chars))
+        else:
+            yield doc
+
+
+class FineFilter(beam.PTransform):
+    def __init__(self, cfg: dict, excerpt_chars: int = 200):
+        super().__init__()
+        if not is_configured(cfg):
+            raise ValueError("fine filter needs fine.bert_model and/or fine.fasttext_model")
+        self.cfg = cfg
+        self.excerpt_chars = excerpt_chars
+        if cfg.get("bert_model"):  # fail at construction, on the launcher, not on a worker
+            from ..classifiers.bert import check_model_dir
+
+            check_model_dir(cfg["bert_model"], bool(cfg.get("allow_pickle", False)))
+
+    def _bert(self, docs):
+        from apache_beam.ml.inference.base import RunInference
+
+        from ..classifiers.handler import BertClassifierHandler
+
+        b = self.cfg["bert"]
+        handler = BertClassifierHandler(self.cfg["bert_model"], device=b["device"], dtype=b["dtype"],
+                                        max_length=int(b["max_length"]), batch_size=int(b["batch_size"]),
+                                        aggregate=b["aggregate"], max_segments=int(b["max_segments"]),
+                                        allow_pickle=bool(self.cfg.get("allow_pickle", False)),
+                                        max_batch_size=int(b["docs_per_batch"]))
+        infer = RunInference(handler)
+        if b.get("accelerator"):
+            infer = infer.with_resource_hints(accelerator=b["accelerator"])
+        scored = docs | "BERT" >> infer
+        out = scored | "BertDecide" >> beam.ParDo(BertDecisionDoFn(self.cfg, self.excerpt_chars)).with_outputs(
+            DROPPED, FAILED, main="kept")
+        return out.kept, out[DROPPED], out[FAILED]
+
+    def expand(self, docs):
+        has_bert, has_ft = bool(self.cfg.get("bert_model")), bool(self.cfg.get("fasttext_model"))
+        if not has_ft:
+            kept, dropped, failed = self._bert(docs)
+            return StageResult(kept, dropped, failed)
+        ft = docs | "FastText" >> beam.ParDo(FastTextCascadeDoFn(self.cfg, has_bert, self.excerpt_chars)
+                                             ).with_outputs(TO_BERT, DROPPED, FAILED, main="kept")
+        if not has_bert:
+            return StageResult(ft.kept, ft[DROPPED], ft[FAILED])
+        b_kept, b_dropped, b_failed = self._bert(ft[TO_BERT])
+        return StageResult((ft.kept, b_kept) | "Kept" >> beam.Flatten(),
+                           (ft[DROPPED], b_dropped) | "Dropped" >> beam.Flatten(),
+                           (ft[FAILED], b_failed) | "Failed" >> beam.Flatten())

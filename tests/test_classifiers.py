@@ -1,0 +1,202 @@
+"""Classifiers: data validation, fastText and tiny-BERT training in seconds on
+the bundled SMS spam set, evaluation report, safe loading, segment
+aggregation, and the fine stage inside the pipeline (scores, thresholds,
+cascade)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mdfs.classifiers import bert
+from mdfs.classifiers.data import DataError, read_jsonl
+from mdfs.classifiers.evaluate import evaluate, metrics
+from mdfs.classifiers.fasttext_model import FastTextClassifier, to_fasttext_tokens
+from mdfs.classifiers.fasttext_model import train as train_fasttext
+from mdfs.pipeline.fine import decide
+
+from helpers import assert_invariant, run_job, write_jsonl_gz
+
+DATA = Path(__file__).resolve().parent / "data"
+TRAIN, TEST = DATA / "sms_spam_train.jsonl", DATA / "sms_spam_test.jsonl"
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    data = read_jsonl(str(TRAIN))
+    train_fasttext(data.texts, data.labels, str(root / "ft"), data.label_names, epoch=25)
+    bert.train(data.texts, data.label_ids, data.label_names, str(root / "bert"), epochs=4, lr=1e-3,
+               batch_size=16, max_length=64, hidden_size=64, layers=1, heads=2, vocab_size=2000, seed=0,
+               log=lambda *_: None)
+    return root
+
+
+def test_read_jsonl_validation(tmp_path):
+    f = tmp_path / "d.jsonl"
+    f.write_text('{"text": "hello", "label": "high"}\n{"text": "  ", "label": "low"}\n'
+                 '{"text": "buy now", "label": "ad"}\n')
+    d = read_jsonl(str(f))
+    assert d.label_names == ["ad", "high"] and d.skipped_empty == 1 and d.label_ids == [1, 0]
+    with pytest.raises(DataError, match="unknown label 'ad'"):
+        read_jsonl(str(f), label_names=["high", "low"])
+    f.write_text('{"text": "a", "label": "x"}\n')
+    with pytest.raises(DataError, match="two labels"):
+        read_jsonl(str(f))
+    f.write_text('{"text": "a"}\n')
+    with pytest.raises(DataError, match="needs the fields"):
+        read_jsonl(str(f))
+
+
+def test_fasttext_tokens_split_chinese_per_character():
+    assert to_fasttext_tokens("扫码关注Free iPhone 15!") == "扫 码 关 注 free iphone 15 !"
+
+
+def test_fasttext_trains_and_scores(models):
+    res = evaluate(str(models / "ft"), str(TEST))
+    assert res["kind"] == "fasttext" and res["macro_f1"] >= 0.85
+    p = FastTextClassifier(str(models / "ft")).predict_proba(["WINNER!! Claim your free prize now, call 0800", ""])
+    assert set(p[0]) == {"ham", "spam"} and abs(sum(p[0].values()) - 1) < 1e-3 and p[0]["spam"] > 0.5
+
+
+def test_tiny_bert_trains_saves_safetensors_and_scores(models):
+    d = models / "bert"
+    assert (d / "model.safetensors").is_file() and (d / "tokenizer.json").is_file() and (d / "README.md").is_file()
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["id2label"] == {"0": "ham", "1": "spam"}
+    res = evaluate(str(d), str(TEST))
+    assert res["kind"] == "bert" and res["macro_f1"] >= 0.8
+    assert res["confusion_matrix"]["labels"] == ["ham", "spam"]
+    assert [r["threshold"] for r in res["threshold_sweep"]["spam"]][:3] == [0.1, 0.2, 0.3]
+
+
+def test_long_texts_are_segmented_and_empty_texts_scored(models):
+    tok, model, labels = bert.load(str(models / "bert"))
+    long = "free prize call now " * 400
+    segs = bert.segment_ids(tok, ["", "short", long], max_length=64, max_segments=8)
+    assert [s[0] for s in segs].count(2) == 8 and all(len(ids) <= 64 for _, ids in segs)
+    probs = bert.score(tok, model, labels, ["", "x", long], max_length=64)
+    assert len(probs) == 3 and all(abs(sum(p.values()) - 1) < 1e-4 for p in probs)
+
+
+def test_segment_aggregation_known_answers():
+    segs = [(0, [1] * 10), (0, [1] * 30), (1, [1] * 5)]
+    probs = [np.array([0.8, 0.2]), np.array([0.4, 0.6]), np.array([0.1, 0.9])]
+    mean = bert.aggregate_segments(segs, probs, 2, ["a", "b"], "mean")
+    assert mean[0]["a"] == pytest.approx((0.8 * 10 + 0.4 * 30) / 40) and mean[1]["b"] == pytest.approx(0.9)
+    mx = bert.aggregate_segments(segs, probs, 2, ["a", "b"], "max")
+    assert mx[0]["a"] == pytest.approx(0.8 / 1.4)
+    first = bert.aggregate_segments(segs, probs, 2, ["a", "b"], "first")
+    assert first[0] == {"a": pytest.approx(0.8), "b": pytest.approx(0.2)}
+    with pytest.raises(ValueError):
+        bert.aggregate_segments(segs, probs, 2, ["a", "b"], "median")
+
+
+def test_model_dir_checks(tmp_path, models):
+    with pytest.raises(bert.ModelError, match="not found"):
+        bert.check_model_dir(str(tmp_path / "nope"))
+    pickle_dir = tmp_path / "pickled"
+    pickle_dir.mkdir()
+    (pickle_dir / "config.json").write_text((models / "bert" / "config.json").read_text())
+    (pickle_dir / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    (pickle_dir / "tokenizer.json").write_text("{}")
+    with pytest.raises(bert.ModelError, match="pickle"):
+        bert.check_model_dir(str(pickle_dir))
+    assert bert.check_model_dir(str(pickle_dir), allow_pickle=True)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.json").write_text("{}")
+    with pytest.raises(bert.ModelError, match="no model weights"):
+        bert.check_model_dir(str(tmp_path / "empty"))
+
+
+def test_metrics_known_answer():
+    probs = [{"a": 0.9, "b": 0.1}, {"a": 0.2, "b": 0.8}, {"a": 0.6, "b": 0.4}, {"a": 0.3, "b": 0.7}]
+    m = metrics(["a", "b", "b", "b"], probs, ["a", "b"])
+    assert m["confusion_matrix"]["rows_gold_cols_pred"] == [[1, 0], [1, 2]]
+    assert m["per_class"]["a"] == {"precision": 0.5, "recall": 1.0, "f1": 0.6667, "support": 1}
+    assert m["macro_f1"] == pytest.approx((0.6667 + 0.8) / 2, abs=1e-4)
+
+
+def test_decide_thresholds():
+    drop = {"low": "low_quality", "ad": "advertisement"}
+    th = {"low": 0.5, "ad": 0.7}
+    assert decide({"high": 0.6, "low": 0.3, "ad": 0.1}, drop, th) is None
+    assert decide({"high": 0.1, "low": 0.3, "ad": 0.6}, drop, th) is None  # ad below its own threshold
+    assert decide({"high": 0.1, "low": 0.1, "ad": 0.8}, drop, th)[0] == "advertisement"
+    assert decide({"high": 0.0, "low": 0.55, "ad": 0.45}, drop, th)[0] == "low_quality"
+
+
+def test_cli_train_and_eval(tmp_path):
+    out = tmp_path / "ft"
+    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "train-classifier", "--kind", "fasttext",
+                        "--train", str(TRAIN), "--output", str(out), "--test", str(TEST)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((out / "eval.json").read_text())
+    assert {"macro_f1", "per_class", "confusion_matrix", "threshold_sweep"} <= set(report)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "x", "label": "other"}\n{"text": "y", "label": "spam"}\n')
+    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "eval-classifier", "--model", str(out),
+                        "--test", str(bad)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "unknown label 'other'" in r.stderr
+
+
+def _sms_source(tmp_path):
+    rows = [json.loads(l) for l in TEST.read_text().splitlines()]
+    write_jsonl_gz(tmp_path / "sms.jsonl.gz", [{"id": f"m{i}", "text": r["text"]} for i, r in enumerate(rows)])
+    return rows, [f"sms={tmp_path}/sms.jsonl.gz"]
+
+
+def _fine_sets(models, **over):
+    sets = ["coarse.enabled=false", "near_dedup.enabled=false", f"fine.fasttext_model={models / 'ft'}",
+            f"fine.bert_model={models / 'bert'}", "fine.drop_labels={spam: advertisement}", "fine.thresholds={spam: 0.5}",
+            "fine.bert.max_length=64"]
+    return sets + [f"{k}={v}" for k, v in over.items()]
+
+
+def test_fine_stage_in_pipeline_cascade(models, tmp_path):
+    rows, sources = _sms_source(tmp_path)
+    res = run_job(tmp_path / "o1", sources=sources, sets=_fine_sets(models))
+    assert_invariant(res)
+    e = res["funnel"]["sources"]["sms"]
+    assert "fine" in res["funnel"]["stages"]
+    assert e["dropped_by_reason"].get("fine/advertisement", 0) >= 80  # 120 spam among 360
+    for r in res["kept"]:
+        scores = dict(r["scores"])  # a Parquet map reads back as (key, value) pairs
+        assert set(scores) >= {"fasttext.ham", "fasttext.spam"}
+        if "bert.spam" in scores:
+            assert scores["bert.spam"] < 0.5
+        else:
+            assert scores["fasttext.spam"] <= 0.05 + 1e-6  # sure_keep band
+    routed = sum("bert.spam" in dict(r["scores"]) for r in res["kept"])
+    assert 0 < routed < len(res["kept"])  # the cascade sent some, not all, to BERT
+    gold = {f"m{i}": r["label"] for i, r in enumerate(rows)}
+    dropped_spam = sum(gold[d["id"]] == "spam" for d in res["dropped"])
+    assert dropped_spam / sum(v == "spam" for v in gold.values()) >= 0.8
+
+
+def test_fine_stage_thresholds_and_bert_only(models, tmp_path):
+    rows, sources = _sms_source(tmp_path)
+    strict = run_job(tmp_path / "o2", sources=sources,
+                     sets=_fine_sets(models, **{"fine.fasttext_model": "null", "fine.thresholds": "{spam: 0.999}"}))
+    loose = run_job(tmp_path / "o3", sources=sources,
+                    sets=_fine_sets(models, **{"fine.fasttext_model": "null", "fine.thresholds": "{spam: 0.01}"}))
+    assert_invariant(strict), assert_invariant(loose)
+    n_strict = strict["funnel"]["sources"]["sms"]["dropped"]
+    n_loose = loose["funnel"]["sources"]["sms"]["dropped"]
+    assert n_strict < n_loose
+    assert all("bert.spam" in dict(r["scores"]) and "fasttext.spam" not in dict(r["scores"]) for r in strict["kept"])
+
+
+def test_run_says_fine_stage_is_skipped(tmp_path):
+    src = tmp_path / "n.jsonl.gz"
+    write_jsonl_gz(src, [{"id": "x", "text": "hello world"}])
+    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(tmp_path / "o"),
+                        "--source", f"n={src}"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "stage fine SKIPPED: no classifier configured" in r.stderr
+    assert json.loads((tmp_path / "o" / "funnel.json").read_text())["skipped_stages"]["fine"].startswith("no classifier")
