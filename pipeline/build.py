@@ -14,6 +14,7 @@ from .funnel import WriteFunnel
 from .progress import LogProgress
 from .readers import ReadSource
 from .sinks import WriteRecords
+from .stats import CountTokensDoFn, WriteStats
 
 STAGES = ["extract", "coarse", "exact_dedup", "near_dedup", "fine"]
 
@@ -71,14 +72,21 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
     ]
     all_dropped, all_failed = [read_dropped], [read_failed]
     docs = raw
-    stage_names = []
-    for name, stage in build_stages(cfg, output_dir):
+    stage_names, stage_docs = [], {}
+    stages = build_stages(cfg, output_dir)
+    # the text is final after coarse (or extraction): count its tokens once there
+    text_final = "coarse" if any(n == "coarse" for n, _ in stages) else "extract"
+    tokenizer = cfg.get("stats", {}).get("tokenizer")
+    for name, stage in stages:
         result = docs | name.title().replace("_", "") >> stage
         stage_names.append(name)
-        events.append(result.kept | f"EvAfter[{name}]" >> beam.Map(lambda d, s=name: ((d.source, "after", s), 1)))
+        kept_here = result.kept
+        if name == text_final:
+            kept_here = kept_here | "CountTokens" >> beam.ParDo(CountTokensDoFn(tokenizer))
+        events.append(kept_here | f"EvAfter[{name}]" >> beam.Map(lambda d, s=name: ((d.source, "after", s), 1)))
         all_dropped.append(result.dropped)
         all_failed.append(result.failed)
-        docs = result.kept
+        docs = stage_docs[name] = kept_here
 
     kept = docs | "ProgressKept" >> beam.ParDo(LogProgress("documents kept", every))
     dropped_all = all_dropped | "AllDropped" >> beam.Flatten()
@@ -94,4 +102,6 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
     failed_all | "WriteFailed" >> WriteRecords("failed", output_dir, out["compression"])
     (events | "AllEvents" >> beam.Flatten()
      | "Funnel" >> WriteFunnel(f"{output_dir.rstrip('/')}/funnel.json", stage_names, list(cfg["sources"])))
+    ({"raw": raw, "read_dropped": read_dropped, "read_failed": read_failed, "stages": stage_docs, "kept": kept}
+     | "Stats" >> WriteStats(f"{output_dir.rstrip('/')}/stats/pipeline_stats.json", tokenizer))
     return {"kept": kept, "dropped": dropped_all, "failed": failed_all}

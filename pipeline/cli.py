@@ -77,6 +77,37 @@ def cmd_funnel(argv: list[str]) -> int:
     return 0
 
 
+def cmd_report(argv: list[str]) -> int:
+    """Write OUTPUT/report/ (stats.json, stats.csv, report.md, PNG plots) from a finished run."""
+    from .report import render_mix, write_report
+
+    ap = argparse.ArgumentParser(prog="mdfs report", description=cmd_report.__doc__)
+    ap.add_argument("output")
+    ap.add_argument("--budget-tokens", type=float, default=None, help="training budget in tokens")
+    ap.add_argument("--model-params", type=float, default=None, help="model size N: budget = 20 N (Chinchilla)")
+    ap.add_argument("--weight", action="append", default=[], metavar="SOURCE=W", help="mix weight of a source")
+    ap.add_argument("--max-epochs", type=float, default=None)
+    a = ap.parse_args(argv)
+    over = {}
+    if a.budget_tokens:
+        over["budget_tokens"] = a.budget_tokens
+    if a.model_params:
+        over["model_params"] = a.model_params
+    if a.max_epochs:
+        over["max_epochs"] = a.max_epochs
+    if a.weight:
+        over["weights"] = {k: float(v) for k, v in (w.split("=", 1) for w in a.weight)}
+    try:
+        rep = write_report(a.output, over)
+    except (OSError, ValueError) as exc:
+        print(f"mdfs report: {exc}", file=sys.stderr)
+        return 2
+    render_mix(rep)
+    print(f"report written to {a.output.rstrip('/')}/report/ (report.md, stats.json, stats.csv, "
+          f"{', '.join(rep.get('plots', []))})")
+    return 0
+
+
 def cmd_train_classifier(argv: list[str]) -> int:
     from ..classifiers.cli import cmd_train
 
@@ -89,7 +120,8 @@ def cmd_eval_classifier(argv: list[str]) -> int:
     return cmd_eval(argv)
 
 
-COMMANDS = {"run": cmd_run, "config": cmd_config, "funnel": cmd_funnel, "train-classifier": cmd_train_classifier,
+COMMANDS = {"run": cmd_run, "config": cmd_config, "funnel": cmd_funnel, "report": cmd_report,
+            "train-classifier": cmd_train_classifier,
             "eval-classifier": cmd_eval_classifier}
 
 
@@ -104,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
               "  run      run the pipeline:   mdfs run --output DIR [--config FILE] [--source NAME=GLOB]\n"
               "  config   print the effective configuration\n"
               "  funnel   print the funnel of a finished run:   mdfs funnel DIR\n"
+              "  report   corpus report of a finished run:   mdfs report DIR [--budget-tokens N | --model-params N]\n"
               "  train-classifier   mdfs train-classifier --train F.jsonl --output DIR [--kind bert|fasttext]\n"
               "  eval-classifier    mdfs eval-classifier --model DIR --test F.jsonl [--output REPORT.json]\n")
         return 0 if argv and argv[0] in ("-h", "--help") else (2 if argv else 0)

@@ -15,7 +15,8 @@ from .funnel import render_funnel, write_json
 from .readers import matched_files
 
 log = logging.getLogger("mdfs.run")
-OUTPUT_PARTS = ("kept", "dropped", "failed", "funnel.json", "near_dedup.json", "_SUCCESS", "config.yaml")
+OUTPUT_PARTS = ("kept", "dropped", "failed", "funnel.json", "near_dedup.json", "stats", "report", "_SUCCESS",
+                "config.yaml")
 
 
 def _exists(path: str) -> bool:
@@ -37,9 +38,15 @@ def prepare_output(output_dir: str, overwrite: bool) -> None:
         FileSystems.delete([f"{root}/{p}"])
 
 
-def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
+def write_effective_config(cfg: dict, root: str) -> None:
+    """OUTPUT/config.yaml: the configuration the run used (reproducibility; the report reads it)."""
     import yaml
 
+    with FileSystems.create(f"{root}/config.yaml") as fh:
+        fh.write(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True).encode("utf-8"))
+
+
+def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
     try:
         prepare_output(output_dir, overwrite)
     except FileExistsError as exc:
@@ -53,8 +60,7 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
         return 2
     root = output_dir.rstrip("/")
     FileSystems.mkdirs(root) if not _exists(root) else None
-    with FileSystems.create(f"{root}/config.yaml") as fh:  # the effective config, for reproducibility
-        fh.write(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True).encode("utf-8"))
+    write_effective_config(cfg, root)
     log.info("sources: %s", ", ".join(f"{n} ({len(matched_files(s['paths']))} files)"
                                        for n, s in cfg["sources"].items()))
     skipped = skipped_stages(cfg)
@@ -74,6 +80,11 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
     render_funnel(funnel)
     print(f"output: {root}/kept (Parquet), {root}/dropped, {root}/failed, {root}/funnel.json "
           f"- {funnel['total']['read']} records in {elapsed:.1f} s")
+    from .report import render_mix, write_report
+
+    rep = write_report(root)
+    render_mix(rep)
+    print(f"report: {root}/report/report.md (and stats.json, stats.csv, {', '.join(rep.get('plots', []))})")
     if not funnel["total"]["invariant_ok"]:
         print("mdfs run: read != kept + dropped + failed for some source (see funnel.json)", file=sys.stderr)
         return 1

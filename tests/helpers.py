@@ -42,7 +42,11 @@ def read_file(path, source: dict | None = None, read_overrides: dict | None = No
 def run_job(out_dir: Path, *, config: str | None = None, sources: list[str] | None = None,
             sets: list[str] | None = None, beam_args: list[str] | None = None) -> dict:
     """Runs the pipeline in-process and returns the funnel and the three datasets as Python rows."""
+    from mdfs.pipeline.run import write_effective_config
+
     cfg = load_config(config, sets, sources)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_effective_config(cfg, str(out_dir))
     opts = PipelineOptions(beam_args or ["--runner=DirectRunner"])
     with beam.Pipeline(options=opts) as p:
         build_pipeline(p, cfg, str(out_dir))

@@ -1,0 +1,238 @@
+"""``mdfs report OUTPUT_DIR``: the corpus report, from the output directory
+alone (``funnel.json``, ``stats/pipeline_stats.json``, ``config.yaml``),
+without rerunning anything.
+
+Writes ``OUTPUT_DIR/report/``: ``stats.json``, ``stats.csv``, ``report.md``
+and PNG plots (funnel per source, token-length histogram, score histograms).
+
+The mix table follows GPT-3 (Brown et al. 2020, Table 2.2): for each source
+its tokens T, its weight w in the training mix, and the epochs it is seen
+when training on a budget of B tokens, epochs = w * B / T; effective tokens
+= w * B (the tokens the model reads from that source).  The budget is given,
+or derived from a model size by the Chinchilla rule D = 20 N (Hoffmann et
+al. 2022), and the report then states the training compute C = 6 N D FLOPs.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import yaml
+from apache_beam.io.filesystems import FileSystems
+
+
+def _read_json(path: str) -> dict:
+    with FileSystems.open(path) as fh:
+        return json.loads(fh.read())
+
+
+def mix_table(kept_tokens: dict[str, int], mix: dict) -> dict:
+    """The GPT-3 style table.  Sources without a configured weight share what
+    the configured weights leave, in proportion to their tokens."""
+    weights = {k: float(v) for k, v in (mix.get("weights") or {}).items() if k in kept_tokens}
+    given = sum(weights.values())
+    if given > 1 + 1e-9:
+        raise ValueError(f"mix.weights add up to {given} > 1")
+    rest = [s for s in kept_tokens if s not in weights]
+    rest_tokens = sum(kept_tokens[s] for s in rest)
+    for s in rest:
+        weights[s] = (1 - given) * kept_tokens[s] / rest_tokens if rest_tokens else 0.0
+    total = sum(kept_tokens.values())
+    n_params = mix.get("model_params")
+    if mix.get("budget_tokens"):
+        budget, basis = float(mix["budget_tokens"]), "given"
+    elif n_params:
+        budget, basis = float(mix.get("tokens_per_param", 20)) * float(n_params), "chinchilla"
+    else:
+        budget, basis = float(total), "one pass over the kept corpus"
+    max_epochs = float(mix.get("max_epochs", 4))
+    rows, warnings = [], []
+    for s, t in kept_tokens.items():
+        w = weights[s]
+        epochs = w * budget / t if t else (math.inf if w > 0 else 0.0)
+        rows.append({"source": s, "tokens": t, "weight": w, "epochs": epochs, "effective_tokens": w * budget})
+        if epochs > max_epochs:
+            warnings.append(f"source {s} would be repeated {epochs:.2f} epochs (> {max_epochs:g}): "
+                            "lower its weight or add data")
+    out = {"budget_tokens": budget, "budget_basis": basis, "total_tokens": total, "rows": rows,
+           "warnings": warnings}
+    if n_params:
+        out["model_params"] = float(n_params)
+        out["compute_flops"] = 6.0 * float(n_params) * budget
+    return out
+
+
+def build(output_dir: str, overrides: dict | None = None) -> dict:
+    root = output_dir.rstrip("/")
+    funnel = _read_json(f"{root}/funnel.json")
+    stats = _read_json(f"{root}/stats/pipeline_stats.json")
+    with FileSystems.open(f"{root}/config.yaml") as fh:
+        cfg = yaml.safe_load(fh.read()) or {}
+    mix = {**(cfg.get("mix") or {}), **(overrides or {})}
+    sources = sorted(set(funnel["sources"]) | set(stats["stages"]))
+    kept_tokens = {s: stats["stages"].get(s, {}).get("kept", {}).get("tokens", 0) for s in sources}
+    per_source = {}
+    for s in sources:
+        st = stats["stages"].get(s, {})
+        f = funnel["sources"].get(s, {})
+        per_source[s] = {"funnel": {k: f.get(k) for k in ("read", "kept", "dropped", "failed")},
+                         "dropped_by_reason": f.get("dropped_by_reason", {}),
+                         "failed_by_error": f.get("failed_by_error", {}),
+                         "stages": st, "length_quantiles": stats["length_quantiles"].get(s),
+                         "languages": stats["languages"].get(s, {})}
+    return {"sources": per_source, "stage_order": ["read", *funnel["stages"], "kept"], "mix": mix_table(kept_tokens, mix),
+            "tokenizer": (cfg.get("stats") or {}).get("tokenizer") or "cjk_chars_plus_words",
+            "length_log2_histogram": stats["length_log2_histogram"], "scores": stats["scores"],
+            "skipped_stages": funnel.get("skipped_stages", {})}
+
+
+def _fmt(n: float) -> str:
+    for unit, div in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{unit}"
+    return f"{n:.0f}"
+
+
+def to_markdown(rep: dict) -> str:
+    mix = rep["mix"]
+    L = ["# mdfs corpus report", "", f"Tokens counted with `{rep['tokenizer']}`.", "",
+         "## Training mix (GPT-3 Table 2.2 style)", "",
+         f"Budget: {_fmt(mix['budget_tokens'])} tokens ({mix['budget_basis']})"
+         + (f"; model {_fmt(mix['model_params'])} parameters, compute 6ND = {mix['compute_flops']:.3e} FLOPs"
+            if "compute_flops" in mix else "") + ".", "",
+         "| source | tokens | weight in mix | epochs at budget | effective tokens |", "|---|---:|---:|---:|---:|"]
+    for r in mix["rows"]:
+        L.append(f"| {r['source']} | {_fmt(r['tokens'])} | {r['weight']:.1%} | {r['epochs']:.2f} | "
+                 f"{_fmt(r['effective_tokens'])} |")
+    L += [""] + [f"> warning: {w}" for w in mix["warnings"]]
+    L += ["", "## Size per stage (documents / tokens)", "",
+          "| source | " + " | ".join(rep["stage_order"]) + " |", "|---|" + "---:|" * len(rep["stage_order"])]
+    for s, d in rep["sources"].items():
+        cells = []
+        for st in rep["stage_order"]:
+            v = d["stages"].get(st)
+            cells.append("" if v is None else (f"{v['documents']:,} docs / {_fmt(v['bytes'])}B" if st == "read"
+                                                else f"{v['documents']:,} / {_fmt(v['tokens'])}"))
+        L.append(f"| {s} | " + " | ".join(cells) + " |")
+    L += ["", "## Outcomes", "", "| source | read | kept | dropped | failed | top drop reasons |", "|---|---:|---:|---:|---:|---|"]
+    for s, d in rep["sources"].items():
+        f = d["funnel"]
+        top = sorted(d["dropped_by_reason"].items(), key=lambda kv: -kv[1])[:4]
+        L.append(f"| {s} | {f['read']} | {f['kept']} | {f['dropped']} | {f['failed']} | "
+                 + ", ".join(f"{k} {v}" for k, v in top) + " |")
+    L += ["", "## Kept documents: length (tokens) and language", "", "| source | p10 | p50 | p90 | max | languages |",
+          "|---|---:|---:|---:|---:|---|"]
+    for s, d in rep["sources"].items():
+        q = d["length_quantiles"] or []
+        pick = lambda i: q[i] if len(q) == 11 else ""  # noqa: E731
+        langs = ", ".join(f"{k} {v}" for k, v in sorted(d["languages"].items(), key=lambda kv: -kv[1]))
+        L.append(f"| {s} | {pick(1)} | {pick(5)} | {pick(9)} | {pick(10)} | {langs} |")
+    for name, why in rep["skipped_stages"].items():
+        L += ["", f"Stage `{name}` was skipped: {why}."]
+    L += ["", "Plots: `funnel.png`, `token_lengths.png`" + (", `scores.png`" if rep["scores"] else "") + ".", ""]
+    return "\n".join(L)
+
+
+def to_csv(rep: dict) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["source", "stage", "documents", "bytes", "chars", "tokens", "mix_weight", "epochs", "effective_tokens"])
+    mix = {r["source"]: r for r in rep["mix"]["rows"]}
+    for s, d in rep["sources"].items():
+        for st in rep["stage_order"]:
+            v = d["stages"].get(st)
+            if v:
+                m = mix.get(s, {}) if st == "kept" else {}
+                w.writerow([s, st, v["documents"], v["bytes"], v["chars"], v["tokens"], m.get("weight", ""),
+                            m.get("epochs", ""), m.get("effective_tokens", "")])
+    return buf.getvalue()
+
+
+def plots(rep: dict, folder: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    sources = list(rep["sources"])
+    stages = [s for s in rep["stage_order"]]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / max(len(sources), 1)
+    for i, s in enumerate(sources):
+        vals = [(rep["sources"][s]["stages"].get(st) or {}).get("documents", 0) for st in stages]
+        ax.bar([x + i * width for x in range(len(stages))], vals, width, label=s)
+    ax.set_xticks([x + width * (len(sources) - 1) / 2 for x in range(len(stages))], stages)
+    ax.set_ylabel("documents")
+    ax.set_title("Funnel: documents per source after each stage")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(f"{folder}/funnel.png", dpi=110)
+    plt.close(fig)
+    written.append("funnel.png")
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for s, hist in rep["length_log2_histogram"].items():
+        bins = sorted((int(k), v) for k, v in hist.items())
+        ax.plot([2 ** b for b, _ in bins], [v for _, v in bins], marker="o", label=s)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("tokens per kept document (log2 bins)")
+    ax.set_ylabel("documents")
+    ax.set_title("Token length of kept documents")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(f"{folder}/token_lengths.png", dpi=110)
+    plt.close(fig)
+    written.append("token_lengths.png")
+
+    if rep["scores"]:
+        keys = sorted({k for per in rep["scores"].values() for k in per})
+        fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.5), squeeze=False)
+        for ax, key in zip(axes[0], keys):
+            for s, per in rep["scores"].items():
+                if key in per:
+                    ax.step([i / 20 for i in range(20)], per[key], where="post", label=s)
+            ax.set_title(key)
+            ax.set_xlabel("probability")
+        axes[0][0].set_ylabel("kept documents")
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(f"{folder}/scores.png", dpi=110)
+        plt.close(fig)
+        written.append("scores.png")
+    return written
+
+
+def write_report(output_dir: str, overrides: dict | None = None) -> dict:
+    from .funnel import write_json
+
+    rep = build(output_dir, overrides)
+    folder = f"{output_dir.rstrip('/')}/report"
+    FileSystems.mkdirs(folder) if not FileSystems.exists(folder) else None
+    write_json(rep, f"{folder}/stats.json")
+    for name, text in (("stats.csv", to_csv(rep)), ("report.md", to_markdown(rep))):
+        with FileSystems.create(f"{folder}/{name}") as fh:
+            fh.write(text.encode("utf-8"))
+    if "://" not in folder:  # matplotlib writes local files
+        rep["plots"] = plots(rep, folder)
+    return rep
+
+
+def render_mix(rep: dict, console=None) -> None:
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(width=None if sys.stdout.isatty() else 132)
+    mix = rep["mix"]
+    t = Table(title=f"training mix at {_fmt(mix['budget_tokens'])} tokens ({mix['budget_basis']})")
+    for col in ("source", "tokens", "weight", "epochs", "effective tokens"):
+        t.add_column(col, justify="left" if col == "source" else "right")
+    for r in mix["rows"]:
+        t.add_row(r["source"], _fmt(r["tokens"]), f"{r['weight']:.1%}", f"{r['epochs']:.2f}", _fmt(r["effective_tokens"]))
+    console.print(t)
+    for w in mix["warnings"]:
+        console.print(f"[yellow]warning[/]: {w}")

@@ -1,0 +1,136 @@
+"""Per-source corpus statistics, computed in the pipeline as Beam combiners
+(never by re-reading the corpus on one machine) and written to
+``OUTPUT/stats/pipeline_stats.json``:
+
+* documents, bytes (UTF-8 of the text; payload bytes at ``read``), characters
+  and tokens per source after every stage;
+* for kept documents: token-length quantiles and a log2 histogram, the
+  language mix, and histograms of every classifier score.
+"""
+from __future__ import annotations
+
+import math
+
+import apache_beam as beam
+
+from .funnel import write_json
+from .tokens import TokenCounter
+
+
+class SumTuples(beam.CombineFn):
+    """Element-wise sum of fixed-length tuples of numbers."""
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, acc, x):
+        return tuple(x) if acc is None else tuple(a + b for a, b in zip(acc, x))
+
+    def merge_accumulators(self, accs):
+        acc = None
+        for a in accs:
+            if a is not None:
+                acc = self.add_input(acc, a)
+        return acc
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _text_bytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+class CountTokensDoFn(beam.DoFn):
+    """Sets ``token_count`` on documents whose text is final (after coarse)."""
+
+    def __init__(self, tokenizer: str | None):
+        self.tokenizer = tokenizer
+
+    def setup(self):
+        self._counter = TokenCounter(self.tokenizer)
+
+    def process(self, doc):
+        yield doc.replace(token_count=self._counter.count(doc.text))
+
+
+class StageStatsDoFn(beam.DoFn):
+    """doc -> ((source, stage), (docs, bytes, chars, tokens)); tokens from the
+    column when set, else counted here."""
+
+    def __init__(self, stage: str, tokenizer: str | None):
+        self.stage = stage
+        self.tokenizer = tokenizer
+
+    def setup(self):
+        self._counter = TokenCounter(self.tokenizer)
+
+    def process(self, doc):
+        tokens = doc.token_count if doc.token_count is not None else self._counter.count(doc.text)
+        yield (doc.source, self.stage), (1, _text_bytes(doc.text), len(doc.text), tokens)
+
+
+def raw_stats(rec):
+    n = len(rec.payload) if rec.payload is not None else _text_bytes(rec.text or "")
+    return (rec.source, "read"), (1, n, 0, 0)
+
+
+def kept_details(doc):
+    """Small keyed counts for the kept documents."""
+    tokens = doc.token_count or 0
+    yield ("length_log2", doc.source, int(math.log2(tokens)) if tokens > 0 else -1), 1
+    yield ("language", doc.source, doc.language or "und"), 1
+    for key, p in (doc.scores or {}).items():
+        yield ("score", doc.source, key, min(19, int(float(p) * 20))), 1
+
+
+def assemble(items: list) -> dict:
+    out = {"stages": {}, "length_quantiles": {}, "length_log2_histogram": {}, "languages": {}, "scores": {}}
+    for kind, key, value in items:
+        if kind == "stage":
+            (source, stage) = key
+            docs, nbytes, chars, tokens = value
+            out["stages"].setdefault(source, {})[stage] = {"documents": docs, "bytes": nbytes, "chars": chars,
+                                                           "tokens": tokens}
+        elif kind == "quantiles":
+            out["length_quantiles"][key] = value
+        elif kind == "detail":
+            name, source, *rest = key
+            if name == "length_log2":
+                out["length_log2_histogram"].setdefault(source, {})[str(rest[0])] = value
+            elif name == "language":
+                out["languages"].setdefault(source, {})[rest[0]] = value
+            elif name == "score":
+                hist = out["scores"].setdefault(source, {}).setdefault(rest[0], [0] * 20)
+                hist[rest[1]] += value
+    return out
+
+
+class WriteStats(beam.PTransform):
+    """(stage name -> PCollection of documents or raw records) -> stats JSON."""
+
+    def __init__(self, path: str, tokenizer: str | None):
+        super().__init__()
+        self.path = path
+        self.tokenizer = tokenizer
+
+    def expand(self, inputs):
+        raw, stage_docs, kept = inputs["raw"], inputs["stages"], inputs["kept"]
+        # "read" counts every record a source offered (as the funnel does); bytes are payload bytes
+        parts = [raw | "RawStats" >> beam.Map(raw_stats),
+                 inputs["read_dropped"] | "ReadDroppedStats" >> beam.Map(
+                     lambda d: ((d.source, "read"), (1, d.byte_count or 0, 0, 0))),
+                 inputs["read_failed"] | "ReadFailedStats" >> beam.Map(lambda f: ((f.source, "read"), (1, 0, 0, 0)))]
+        for stage, docs in [*stage_docs.items(), ("kept", kept)]:
+            parts.append(docs | f"Stats[{stage}]" >> beam.ParDo(StageStatsDoFn(stage, self.tokenizer)))
+        stage_totals = (parts | "AllStageStats" >> beam.Flatten() | "SumStage" >> beam.CombinePerKey(SumTuples())
+                        | "TagStage" >> beam.MapTuple(lambda k, v: ("stage", k, v)))
+        quantiles = (kept | "Lengths" >> beam.Map(lambda d: (d.source, d.token_count or 0))
+                     | "Quantiles" >> beam.ApproximateQuantiles.PerKey(11)
+                     | "TagQuantiles" >> beam.MapTuple(lambda k, v: ("quantiles", k, v)))
+        details = (kept | "Details" >> beam.FlatMap(kept_details) | "SumDetails" >> beam.CombinePerKey(sum)
+                   | "TagDetails" >> beam.MapTuple(lambda k, v: ("detail", k, v)))
+        path = self.path
+        return ((stage_totals, quantiles, details) | "AllStats" >> beam.Flatten()
+                | "GatherStats" >> beam.combiners.ToList()  # sources x stages x bins: small
+                | "WriteStatsJson" >> beam.Map(lambda items: write_json(assemble(items), path)))
