@@ -1,0 +1,91 @@
+"""Deployment files parse and name what the pipeline needs; the classifier
+step carries the accelerator resource hint (checked in the pipeline proto)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import apache_beam as beam
+import yaml
+
+from mdfs.pipeline.options import MdfsOptions
+
+REPO = Path(__file__).resolve().parents[1]
+DEPLOY = REPO / "deploy"
+
+
+def _option_names():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    MdfsOptions._add_argparse_args(parser)
+    return {a.dest for a in parser._actions if a.dest != "help"} | {"set"}
+
+
+def test_dataflow_template_metadata_matches_options():
+    meta = json.loads((DEPLOY / "dataflow" / "metadata.json").read_text())
+    names = {p["name"] for p in meta["parameters"]}
+    assert names == {"output", "config", "source", "set", "overwrite"}
+    assert names <= _option_names()
+    assert not next(p for p in meta["parameters"] if p["name"] == "output")["isOptional"]
+
+
+def test_dataflow_images_install_the_project():
+    beam_version = beam.__version__
+    for name in ("Dockerfile", "Dockerfile.gpu"):
+        text = (DEPLOY / "dataflow" / name).read_text()
+        assert f"apache/beam_python3.11_sdk:{beam_version}" in text
+        for pkg in ("pipeline", "classifiers", "schemas"):
+            assert f"COPY {pkg} ./{pkg}" in text
+        assert "pip install" in text and 'ENTRYPOINT ["/opt/apache/beam/boot"]' in text
+    assert "python_template_launcher" in (DEPLOY / "dataflow" / "Dockerfile").read_text()
+    main = (DEPLOY / "dataflow" / "main.py").read_text()
+    assert 'main(["run", *sys.argv[1:]])' in main
+    cmds = (DEPLOY / "dataflow" / "commands.sh").read_text()
+    assert "flex-template build" in cmds and "flex-template run" in cmds
+    assert "fine.bert.accelerator=type:nvidia-l4" in cmds and "sdk_container_image" in cmds
+
+
+def test_flink_manifests():
+    docs = [d for f in ("flink-deployment.yaml", "job-server.yaml")
+            for d in yaml.safe_load_all((DEPLOY / "flink" / f).read_text()) if d]
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert ("FlinkDeployment", "mdfs") in kinds and ("Deployment", "beam-flink-job-server") in kinds
+    flink = next(d for d in docs if d["kind"] == "FlinkDeployment")
+    sidecar = next(c for c in flink["spec"]["podTemplate"]["spec"]["containers"] if c["name"] == "beam-worker-pool")
+    assert sidecar["args"] == ["--worker_pool"] and sidecar["ports"][0]["containerPort"] == 50000
+    gpu = next(d for d in docs if d["metadata"]["name"] == "mdfs-taskmanager-gpu")
+    pool = next(c for c in gpu["spec"]["template"]["spec"]["containers"] if c["name"] == "beam-worker-pool")
+    assert pool["resources"]["limits"]["nvidia.com/gpu"] == 1
+    job = next(d for d in docs if d["metadata"]["name"] == "beam-flink-job-server")
+    image = job["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.endswith(f":{beam.__version__}") and "flink1.19" in image
+    submit = (DEPLOY / "flink" / "submit.sh").read_text()
+    assert "--runner=PortableRunner" in submit and "--environment_config=localhost:50000" in submit
+    cluster = yaml.safe_load((DEPLOY / "flink" / "cluster.yaml").read_text())
+    assert cluster["fine"]["bert_model"]
+
+
+def test_classifier_step_carries_accelerator_hint(tmp_path):
+    """Only the RunInference step asks for a GPU."""
+    from helpers import write_jsonl_gz
+
+    from mdfs.classifiers import bert
+    from mdfs.pipeline.build import build_pipeline
+    from mdfs.pipeline.config import load_config
+
+    texts = ["hello there friend", "win a free prize now", "see you at lunch", "claim your cash reward"]
+    bert.train(texts * 4, [0, 1, 0, 1] * 4, ["ham", "spam"], str(tmp_path / "m"), epochs=1, hidden_size=32,
+               layers=1, heads=2, vocab_size=200, max_length=32, log=lambda *_: None)
+    write_jsonl_gz(tmp_path / "in.jsonl.gz", [{"id": "a", "text": "hello"}])
+    cfg = load_config(sources=[f"s={tmp_path}/in.jsonl.gz"],
+                      sets=[f"fine.bert_model={tmp_path / 'm'}", "fine.drop_labels={spam: advertisement}",
+                            "fine.thresholds={spam: 0.5}", "fine.bert.accelerator=type:nvidia-l4;count:1"])
+    p = beam.Pipeline()
+    build_pipeline(p, cfg, str(tmp_path / "out"))
+    proto = p.to_runner_api()
+    envs = proto.components.environments
+    with_hint = [t.unique_name for t in proto.components.transforms.values()
+                 if t.environment_id in envs and any("accelerator" in k for k in envs[t.environment_id].resource_hints)]
+    assert with_hint, "no transform carries the accelerator hint"
+    assert all("/BERT" in name for name in with_hint), with_hint
