@@ -99,7 +99,7 @@ def segment_ids(tokenizer, texts: list[str], max_length: int = 512, max_segments
     for giant pages).  Returns [(doc_index, ids), ...]."""
     body = max_length - 2
     enc = tokenizer([t if t.strip() else "[UNK]" for t in texts], add_special_tokens=False,
-                    truncation=False, return_attention_mask=False)["input_ids"]
+                    truncation=False, return_attention_mask=False, verbose=False)["input_ids"]
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
     out = []
     for i, ids in enumerate(enc):

@@ -35,6 +35,7 @@ FORMAT_SUFFIXES = [  # longest first
     (".parquet", "parquet"),
 ]
 DOCUMENT_WARC_TYPES = ("response", "resource", "revisit", "conversion")
+NON_DOCUMENT_WARC_TYPES = ("request", "metadata", "warcinfo", "continuation")
 
 
 def detect_format(path: str) -> str:
@@ -163,8 +164,10 @@ class ReadFileDoFn(beam.DoFn):
         name = self.source["name"]
         rtype = record.rec_type
         h = record.rec_headers
-        if rtype not in DOCUMENT_WARC_TYPES:
-            return SKIPPED, rtype or "unknown"
+        if rtype in NON_DOCUMENT_WARC_TYPES:
+            return SKIPPED, rtype
+        if rtype not in DOCUMENT_WARC_TYPES:  # missing or unknown WARC-Type: cannot be classified
+            return "malformed", None, f"missing or unknown WARC-Type {rtype!r}"
         rec = RawRecord(key="", id="", source=name, file=path, offset=0,
                         url=h.get_header("WARC-Target-URI"), date=h.get_header("WARC-Date"))
         max_bytes = int(self.cfg["max_payload_bytes"])
