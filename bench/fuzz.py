@@ -47,8 +47,8 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
             raw = data
         lines = raw.split(b"\r\n")
         for _ in range(rng.randrange(1, 5)):
-            i = rng.randrange(len(lines))
-            if rng.random() < 0.5:
+            i = rng.randrange(len(lines) + 1)
+            if lines and i < len(lines) and rng.random() < 0.5:
                 del lines[i]
             else:
                 lines.insert(i, rng.choice([b"Content-Length: 999999", b"WARC-Type: response", b"Content-Type: text/html",
@@ -84,6 +84,9 @@ def main():
     from mdfs.pipeline.config import SAMPLES_DIR, load_config
     from mdfs.pipeline.extract import ExtractDoFn
 
+    import logging
+
+    logging.disable(logging.CRITICAL)  # warcio/trafilatura complain loudly about every broken input
     rng = random.Random(args.seed)
     seeds = [p.read_bytes() for p in sorted((SAMPLES_DIR / "warc").glob("*.warc.gz")) if p.stat().st_size < 300_000]
     fn = ExtractDoFn({**load_config()["extract"], "isolation": "inprocess"})

@@ -139,6 +139,16 @@ class _ApplyNearDecision(beam.DoFn):
                                         excerpt_chars=self.excerpt_chars))
 
 
+class SignOnlyDoFn(SignDoFn):
+    """Benchmark mode (``near_dedup.decisions: false``): the signature and band
+    work of every document, no dedup decision; documents pass through."""
+
+    def process(self, doc: Document):
+        sig = self._hasher.signature(doc.text, doc.language)
+        band_keys(sig, self.bands, self.rows)
+        yield doc
+
+
 class NearDedup(beam.PTransform):
     """Documents -> StageResult; with ``stats_path``, also writes a JSON of the
     LSH parameters and graph counts (candidate and verified edges, nodes left
@@ -159,6 +169,10 @@ class NearDedup(beam.PTransform):
 
     def expand(self, docs):
         threshold = float(self.cfg["threshold"])
+        if not self.cfg.get("decisions", True):
+            kept = docs | "SignOnly" >> beam.ParDo(SignOnlyDoFn(self.cfg, self.priorities, self.bands, self.rows))
+            none = docs.pipeline | "NoDrops" >> beam.Create([])
+            return StageResult(kept, none, docs.pipeline | "NoFailures" >> beam.Create([]))
         signed = docs | "Sign" >> beam.ParDo(SignDoFn(self.cfg, self.priorities, self.bands, self.rows)
                                              ).with_outputs("bands", main="info")
         info = signed.info
