@@ -79,7 +79,8 @@ class Document:
             "byte_count": len(self.text.encode("utf-8", "surrogatepass")),
             "raw_byte_count": self.raw_byte_count,
             "token_count": self.token_count,
-            "scores": self.scores,
+            "scores": ([{"label": k, "prob": float(v)} for k, v in sorted(self.scores.items())]
+                       if self.scores is not None else None),
             "dedup_cluster": self.dedup_cluster,
             "dedup_cluster_size": self.dedup_cluster_size,
             "file": self.file,

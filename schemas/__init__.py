@@ -4,7 +4,9 @@ These are the contract with downstream pretraining jobs: the kept shards, the
 dropped-documents audit dataset and the dead-letter (failed) dataset.  Columns
 that later stages fill (language, scores, token count, dedup cluster) are
 nullable so that every stage writes the same schema whether or not it ran.
-``scores`` is a map from label to probability, so any classifier label set fits.
+``scores`` maps label to probability as a list of ``{label, prob}`` structs
+(any classifier label set fits; Arrow's own map type is not readable by the
+Hugging Face ``datasets`` Parquet loader, a list of structs is).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field("byte_count", pa.int64(), nullable=False),  # UTF-8 bytes of text
         pa.field("raw_byte_count", pa.int64()),  # payload bytes before extraction
         pa.field("token_count", pa.int64()),
-        pa.field("scores", pa.map_(pa.string(), pa.float32())),
+        pa.field("scores", pa.list_(pa.struct([pa.field("label", pa.string()), pa.field("prob", pa.float32())]))),
         pa.field("dedup_cluster", pa.string()),
         pa.field("dedup_cluster_size", pa.int64()),
         pa.field("file", pa.string()),  # input file the record came from

@@ -91,3 +91,8 @@ def real_zh_texts() -> list[str]:
         rows = [json.loads(line) for line in fh]
     return [r["text"] for r in rows if "id" not in r and len(r["text"]) > 1500
             and not any("\u3040" <= c <= "\u30ff" for c in r["text"])]
+
+
+def scores_dict(row: dict) -> dict:
+    """The ``scores`` column of a kept row as a dict label -> probability."""
+    return {s["label"]: s["prob"] for s in (row["scores"] or [])}

@@ -19,7 +19,7 @@ from mdfs.classifiers.fasttext_model import FastTextClassifier, to_fasttext_toke
 from mdfs.classifiers.fasttext_model import train as train_fasttext
 from mdfs.pipeline.fine import decide
 
-from helpers import assert_invariant, run_job, write_jsonl_gz
+from helpers import assert_invariant, run_job, scores_dict, write_jsonl_gz
 
 DATA = Path(__file__).resolve().parent / "data"
 TRAIN, TEST = DATA / "sms_spam_train.jsonl", DATA / "sms_spam_test.jsonl"
@@ -166,13 +166,13 @@ def test_fine_stage_in_pipeline_cascade(models, tmp_path):
     assert "fine" in res["funnel"]["stages"]
     assert e["dropped_by_reason"].get("fine/advertisement", 0) >= 80  # 120 spam among 360
     for r in res["kept"]:
-        scores = dict(r["scores"])  # a Parquet map reads back as (key, value) pairs
+        scores = scores_dict(r)
         assert set(scores) >= {"fasttext.ham", "fasttext.spam"}
         if "bert.spam" in scores:
             assert scores["bert.spam"] < 0.5
         else:
             assert scores["fasttext.spam"] <= 0.05 + 1e-6  # sure_keep band
-    routed = sum("bert.spam" in dict(r["scores"]) for r in res["kept"])
+    routed = sum("bert.spam" in scores_dict(r) for r in res["kept"])
     assert 0 < routed < len(res["kept"])  # the cascade sent some, not all, to BERT
     gold = {f"m{i}": r["label"] for i, r in enumerate(rows)}
     dropped_spam = sum(gold[d["id"]] == "spam" for d in res["dropped"])
@@ -189,7 +189,7 @@ def test_fine_stage_thresholds_and_bert_only(models, tmp_path):
     n_strict = strict["funnel"]["sources"]["sms"]["dropped"]
     n_loose = loose["funnel"]["sources"]["sms"]["dropped"]
     assert n_strict < n_loose
-    assert all("bert.spam" in dict(r["scores"]) and "fasttext.spam" not in dict(r["scores"]) for r in strict["kept"])
+    assert all("bert.spam" in scores_dict(r) and "fasttext.spam" not in scores_dict(r) for r in strict["kept"])
 
 
 def test_run_says_fine_stage_is_skipped(tmp_path):

@@ -45,6 +45,14 @@ def test_outputs_have_declared_schemas(sample_run):
             assert got.metadata[b"mdfs.schema"] == kind.replace("kept", "document").encode()
 
 
+def test_kept_shards_load_with_datasets(sample_run):
+    datasets = pytest.importorskip("datasets")
+    out, res = sample_run
+    ds = datasets.load_dataset("parquet", data_files=str(out / "kept" / "*.parquet"), split="train")
+    assert ds.num_rows == len(res["kept"])
+    assert set(ds.column_names) == set(DOCUMENT_SCHEMA.names)
+
+
 def test_kept_rows_are_consistent(sample_run):
     _, res = sample_run
     ids = [r["id"] for r in res["kept"]]
