@@ -194,7 +194,10 @@ def profile_stages(data: Path, limit: int = 400) -> dict:
     for f in sorted(data.glob("*.warc.gz")):
         t0 = time.perf_counter()
         recs = read_file(f, {"name": "bench"})["records"]
-        t["read"] += time.perf_counter() - t0
+        # whole files are read: charge only the profiled records' share of the read time
+        t["read"] += (time.perf_counter() - t0) * min(len(recs), limit - n) / max(len(recs), 1)
+        if n >= limit:
+            break
         for r in recs:
             if n >= limit:
                 break
@@ -223,11 +226,18 @@ def profile_stages(data: Path, limit: int = 400) -> dict:
             t["tokens"] += t5 - t4
             t["minhash"] += t6 - t5
             t["to_row"] += time.perf_counter() - t6
-    read_share = t["read"] * n / max(1, sum(1 for f in data.glob("*.warc.gz") for _ in [0])) / max(n, 1)
     ms = {k: round(v / n * 1000, 3) for k, v in t.items()}
-    ms["read"] = round(t["read"] / n * 1000, 3)  # whole files read; per record averaged over the profiled ones
     return {"records": n, "ms_per_record": ms,
             "non_extraction_over_extraction": round((sum(ms.values()) - ms["extract"]) / ms["extract"], 4)}
+
+
+def reprofile(results: Path, data: Path) -> None:
+    """Re-run only the per-stage profile and rewrite the doc from the saved results."""
+    res = json.loads(results.read_text())
+    res["profile"] = profile_stages(data)
+    res["non_extraction_share"] = res["profile"]["non_extraction_over_extraction"]
+    results.write_text(json.dumps(res, indent=2))
+    write_doc(res)
 
 
 def main():
@@ -237,7 +247,11 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--datatrove-python", default="/tmp/dt-venv/bin/python")
     ap.add_argument("--skip-10x", action="store_true")
+    ap.add_argument("--reprofile", type=Path, default=None, metavar="INPUT_DIR",
+                    help="only re-run the profile on an existing input folder and rewrite the doc")
     args = ap.parse_args()
+    if args.reprofile:
+        return reprofile(REPO / "bench" / "results.json", args.reprofile)
     work = Path(tempfile.mkdtemp(prefix="mdfs-e2e-"))
     pages = gather_pages(args.shared)
     build_input(pages, args.docs, work / "in")
@@ -295,7 +309,9 @@ def write_doc(r):
          "| target | measured | target value |", "|---|---:|---|",
          f"| mdfs / datatrove, documents/s per core | **{r['ratio']:.2f}x** ({r['mdfs_docs_per_s_per_core']} vs "
          f"{r['datatrove_docs_per_s_per_core']}) | >= 1.5x |",
-         f"| everything but extraction, share of extraction time | **{r['non_extraction_share']:.1%}** | <= 25 % |",
+         f"| everything but extraction, share of extraction time: mdfs's own steps (profile) | **{r['non_extraction_share']:.1%}** | <= 25 % |",
+         f"| the same including Beam overhead and writing (1-worker run time per record vs profiled extraction) | "
+         f"**{(1000 / r['mdfs_docs_per_s_per_core'] - p['extract']) / p['extract']:.1%}** | <= 25 % |",
          f"| mdfs 2 workers / 1 worker | **{r['scaling_2_vs_1']:.2f}x** (datatrove: {r['datatrove_scaling_2_vs_1']:.2f}x) | >= 1.8x |",
          f"| peak RSS per worker, 10x input / 1x input | **{r['rss_10x_over_1x']}** | <= 1.5 |", "",
          "| run | seconds | documents/s | peak RSS, largest process (MB) | peak RSS, all processes (MB) |",
@@ -311,8 +327,18 @@ def write_doc(r):
           "| step | ms per record | share of extraction |", "|---|---:|---:|"]
     for k, v in p.items():
         L.append(f"| {k} | {v} | {v / p['extract']:.1%} |")
-    L += ["", "Beam's own overhead and the Parquet writing are the difference between the 1-worker run time per "
-          "record and the sum above.", "",
+    L += ["", "The profile calls mdfs's own functions in a plain loop (extraction in-process, no Beam, no Parquet "
+          "writing); it is a separate measurement from the runs above, and extraction time per record varies by "
+          "up to a quarter between runs on this shared machine.", "",
+          "## Reading the figures", "",
+          "Extraction is about 80 % of the work in both systems, with identical trafilatura settings, so the "
+          "per-core ratio is bounded by what datatrove spends outside extraction. On this machine and input, "
+          "datatrove's whole chain runs at nearly extraction speed, and mdfs (whose coarse stage does more than a "
+          "Gopher filter) is within ten per cent of it: the 1.5x target cannot be reached while both call the "
+          "same extractor the same way. What would close it: a cheaper extraction path (trafilatura's `fast` mode, "
+          "which skips the fallback extractors, or a C extractor such as resiliparse), both of which change the "
+          "output and so are a policy choice, not a benchmark setting; and, for the 2-worker figure, a runner "
+          "that does not hand every element between processes (Dataflow/Flink fuse the stages within a worker).", "",
           "Notes: the DirectRunner keeps the output of a stage in memory between fused stages and at every "
           "shuffle, so its peak RSS grows with the input; Dataflow and Flink stream and spill. The "
           "`multi_processing` DirectRunner hands every element between processes, which costs real time once "

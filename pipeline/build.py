@@ -16,9 +16,6 @@ from .readers import ReadSource
 from .sinks import WriteRecords
 from .stats import CountTokensDoFn, WriteStats
 
-STAGES = ["extract", "coarse", "exact_dedup", "near_dedup", "fine"]
-
-
 def source_priorities(cfg: dict) -> dict[str, int]:
     return {name: int(src.get("priority", 100)) for name, src in cfg["sources"].items()}
 

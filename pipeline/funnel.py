@@ -13,10 +13,6 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 
-def count_keys(label: str, pcoll, key_fn) -> beam.PCollection:
-    return pcoll | f"Count{label}" >> beam.Map(lambda x: (key_fn(x), 1))
-
-
 def build_funnel(totals: list, stage_order: list[str], source_order: list[str]) -> dict:
     """``totals``: [((source, kind, *rest), n), ...] -> the funnel dict."""
     sources: dict[str, dict] = {}

@@ -24,7 +24,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from . import payload as pl
-from .records import DROPPED, FAILED, SKIPPED, Dropped, Failed, RawRecord, Skipped, derived_id, record_key
+from .records import DROPPED, FAILED, SKIPPED, Dropped, Failed, RawRecord, Skipped, record_key
 
 STAGE = "read"
 
@@ -103,11 +103,13 @@ class ReadFileDoFn(beam.DoFn):
             yield self._emit.failed(_file_failure(self.source["name"], path, 0, "unreadable_file", repr(exc)))
             return
         with stream:
-            reader = {"warc": self._warc, "wet": self._warc, "jsonl": self._jsonl, "parquet": self._parquet}[fmt]
-            yield from reader(stream, path)
+            if fmt in ("warc", "wet"):
+                yield from self._warc(stream, path, readable.metadata.size_in_bytes)
+            else:
+                yield from {"jsonl": self._jsonl, "parquet": self._parquet}[fmt](stream, path)
 
     # --- WARC / WET ---------------------------------------------------------
-    def _warc(self, stream, path) -> Iterator:
+    def _warc(self, stream, path, size: int | None = None) -> Iterator:
         from warcio.archiveiterator import ArchiveIterator
 
         name = self.source["name"]
@@ -119,6 +121,13 @@ class ReadFileDoFn(beam.DoFn):
             try:
                 record = next(records)
             except StopIteration:
+                # warcio ends quietly inside a truncated gzip member: bytes after the
+                # last complete record that hold more than whitespace are an unreadable stretch
+                tail = self._unread_tail(stream, it.offset, size)
+                if tail:
+                    yield self._emit.failed(_file_failure(name, path, it.offset, "unreadable_container",
+                                                          f"{tail} bytes after the last complete record "
+                                                          "do not form a record (truncated or corrupt)"))
                 return
             except Exception as exc:  # damaged container: keep what came before, dead-letter the rest
                 yield self._emit.failed(_file_failure(name, path, next_offset, "unreadable_container",
@@ -157,6 +166,18 @@ class ReadFileDoFn(beam.DoFn):
                 return  # the stream is damaged past this point
             else:
                 yield self._emit.failed(Failed.of(rec, STAGE, "malformed_record", verdict[2]))
+
+    @staticmethod
+    def _unread_tail(stream, offset: int, size: int | None) -> int:
+        """Bytes from ``offset`` to the end of the file that are not whitespace padding."""
+        if size is None or offset is None or offset >= size:
+            return 0
+        try:
+            stream.seek(offset)
+            tail = stream.read(min(size - offset, 1 << 16))
+        except (OSError, ValueError):
+            return size - offset
+        return size - offset if tail.strip(b" \t\r\n") else 0
 
     def _warc_record(self, record, path):
         """Classify one WARC record: (SKIPPED, type) | ("ok", rec) |

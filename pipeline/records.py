@@ -25,10 +25,6 @@ def record_key(source: str, file: str, position: int | str) -> str:
     return h.hexdigest()
 
 
-def derived_id(source: str, file: str, position: int | str) -> str:
-    return f"{source}-{record_key(source, file, position)}"
-
-
 @dataclass
 class RawRecord:
     """One document-bearing input record, before extraction."""

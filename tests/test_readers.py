@@ -189,3 +189,22 @@ def test_detect_format(name, fmt):
 def test_detect_format_unknown():
     with pytest.raises(ValueError):
         detect_format("notes.txt")
+
+
+@pytest.mark.parametrize("cut", [20, 60, 200])
+def test_truncation_inside_a_gzip_member_is_not_silent(tmp_path, cut):
+    """warcio stops quietly when a gzip member ends early: the reader must still
+    dead-letter the bytes after the last complete record."""
+    body = ("<html><body><p>" + "正文内容。" * 40 + "</p></body></html>").encode()
+    one = _warc_with([("http://a/1", body, ["200 OK", ("Content-Type", "text/html")])])
+    data = one + one + one
+    path = tmp_path / "cut.warc.gz"
+    path.write_bytes(data[: 2 * len(one) + cut])
+    out = read_file(path)
+    assert len(out["records"]) == 2
+    assert len(out["failed"]) == 1 and out["failed"][0].offset == 2 * len(one)
+    plain = gzip.decompress(one)
+    path = tmp_path / "padded.warc"
+    path.write_bytes(plain + plain + b"\r\n\r\n")  # whitespace padding is not damage
+    out = read_file(path)
+    assert len(out["records"]) == 2 and not out["failed"]

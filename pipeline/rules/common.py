@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 
-RESOURCES_DIR = Path(__file__).resolve().parents[1] / "resources"
 
 # Sentence-final punctuation: Chinese/Japanese full-width marks and ASCII.
 ZH_SENTENCE_END = "。！？…"
@@ -59,7 +57,11 @@ def read_list(path: str | Path, min_chars: int = 1) -> list[str]:
 
 
 def resolve(path: str) -> str:
-    return str(path).replace("{resources}", str(RESOURCES_DIR))
+    """A list path from config; placeholders such as ``{resources}`` are
+    resolved here too, for rules built outside ``load_config``."""
+    from ..config import _resolve_placeholders
+
+    return _resolve_placeholders(str(path))
 
 
 _P = np.uint64(1_000_003)
