@@ -95,7 +95,11 @@ def test_killed_run_leaves_no_complete_looking_output(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    time.sleep(6)  # mid-run: reading and extracting
+    deadline = time.time() + 120
+    while not (out / "config.yaml").exists() and time.time() < deadline:  # the run has begun
+        time.sleep(0.05)
+    time.sleep(1.0)  # mid-run: the pipeline is being built or is reading and extracting
+    assert proc.poll() is None, "the run finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "_SUCCESS").exists()
