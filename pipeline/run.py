@@ -52,7 +52,8 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
     except FileExistsError as exc:
         print(f"mdfs run: {exc}", file=sys.stderr)
         return 2
-    empty = [n for n, s in cfg["sources"].items() if not matched_files(s["paths"])]
+    files = {n: matched_files(s["paths"]) for n, s in cfg["sources"].items()}
+    empty = [n for n, found in files.items() if not found]
     for n in empty:
         log.warning("source %s: no file matches %s", n, cfg["sources"][n]["paths"])
     if len(empty) == len(cfg["sources"]):
@@ -61,8 +62,7 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
     root = output_dir.rstrip("/")
     FileSystems.mkdirs(root) if not _exists(root) else None
     write_effective_config(cfg, root)
-    log.info("sources: %s", ", ".join(f"{n} ({len(matched_files(s['paths']))} files)"
-                                       for n, s in cfg["sources"].items()))
+    log.info("sources: %s", ", ".join(f"{n} ({len(found)} files)" for n, found in files.items()))
     skipped = skipped_stages(cfg)
     for name, why in skipped.items():
         print(f"mdfs: stage {name} SKIPPED: {why}", file=sys.stderr)
