@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mdfs.pipeline.coarse import CoarseRules, source_languages
 from mdfs.pipeline.config import SAMPLES_DIR, load_config
-from mdfs.pipeline.extract_worker import extract_text
+from mdfs.pipeline.extract_worker import extract_text, extraction_options
 from mdfs.pipeline.payload import decode_html
 from mdfs.pipeline.records import Document
 
@@ -51,7 +51,7 @@ def load_pages(shared: Path) -> list[tuple[str, str]]:
 
 def measure(shared: Path, repeat: int = 3) -> dict:
     cfg = load_config(sources=["bench=/dev/null"], sets=["source_defaults.languages=[]"])
-    opts = {k: cfg["extract"][k] for k in ("include_comments", "include_tables", "favor", "fast", "deduplicate")}
+    opts = extraction_options(cfg["extract"])
     pages = load_pages(shared)
     rules = CoarseRules(cfg["coarse"], source_languages(cfg))
     texts, ext_runs, coarse_runs = None, [], []

@@ -178,26 +178,26 @@ def profile_stages(data: Path, limit: int = 400) -> dict:
 
     from mdfs.pipeline.coarse import CoarseRules, source_languages
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.extract_worker import extract_text
+    from mdfs.pipeline.extract_worker import extract_text, extraction_options
     from mdfs.pipeline.minhash import MinHasher, band_keys
     from mdfs.pipeline.payload import decode_html
     from mdfs.pipeline.records import Document
     from mdfs.pipeline.tokens import TokenCounter
 
     cfg = load_config(sources=[f"bench={data}/*.warc.gz"], sets=["source_defaults.languages=[]"])
-    opts = {k: cfg["extract"][k] for k in ("include_comments", "include_tables", "favor", "fast", "deduplicate")}
+    opts = extraction_options(cfg["extract"])
     rules = CoarseRules(cfg["coarse"], source_languages(cfg))
     hasher = MinHasher(112, 1, cfg["near_dedup"]["shingles"])
     tok = TokenCounter()
     t = dict.fromkeys(["read", "decode", "extract", "coarse", "tokens", "minhash", "to_row"], 0.0)
     n = 0
     for f in sorted(data.glob("*.warc.gz")):
+        if n >= limit:
+            break
         t0 = time.perf_counter()
         recs = read_file(f, {"name": "bench"})["records"]
         # whole files are read: charge only the profiled records' share of the read time
         t["read"] += (time.perf_counter() - t0) * min(len(recs), limit - n) / max(len(recs), 1)
-        if n >= limit:
-            break
         for r in recs:
             if n >= limit:
                 break

@@ -21,6 +21,7 @@ import time
 import apache_beam as beam
 
 from . import payload as pl
+from .extract_worker import extract_text, extraction_options
 from .records import DROPPED, FAILED, Document, Dropped, Failed, RawRecord
 from .stage import StageResult, count_drop, count_fail
 from .textnorm import clean_surrogates
@@ -115,8 +116,7 @@ class ExtractDoFn(beam.DoFn):
         self.excerpt_chars = excerpt_chars
 
     def setup(self):
-        self._options = {k: self.cfg.get(k) for k in ("include_comments", "include_tables", "favor", "fast",
-                                                       "deduplicate")}
+        self._options = extraction_options(self.cfg)
         self._proc = None
         if self.cfg.get("isolation", "subprocess") == "subprocess":
             self._proc = ExtractorProcess(self._options, self.cfg["timeout_s"], self.cfg["memory_limit_mb"])
@@ -142,8 +142,6 @@ class ExtractDoFn(beam.DoFn):
             if self._proc is not None:
                 text = self._proc.extract(html, rec.url)
             else:
-                from .extract_worker import extract_text
-
                 text = extract_text(html, rec.url, self._options)
         except ExtractTimeout as exc:
             yield count_fail(Failed.of(rec, STAGE, "extract_timeout", str(exc)))

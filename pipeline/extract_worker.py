@@ -14,6 +14,14 @@ import struct
 import sys
 
 
+OPTION_KEYS = ("include_comments", "include_tables", "favor", "fast", "deduplicate")
+
+
+def extraction_options(extract_cfg: dict) -> dict:
+    """The trafilatura settings out of the ``extract`` config section."""
+    return {k: extract_cfg.get(k) for k in OPTION_KEYS}
+
+
 def extract_text(html: str, url: str | None, options: dict) -> str | None:
     import trafilatura
 

@@ -254,12 +254,12 @@ def test_hostile_texts_never_raise(rules, text):
 def test_stage_on_real_pages():
     from helpers import read_file
 
-    from mdfs.pipeline.extract_worker import extract_text
+    from mdfs.pipeline.extract_worker import extract_text, extraction_options
     from mdfs.pipeline.payload import decode_html
 
     cfg = load_config()
     rules = CoarseRules(cfg["coarse"], {"zh": (["zh", "en"], 0.5)})
-    opts = {k: cfg["extract"][k] for k in ("include_comments", "include_tables", "favor", "fast", "deduplicate")}
+    opts = extraction_options(cfg["extract"])
 
     def run(path):
         outcomes = []
