@@ -186,5 +186,9 @@ def looks_binary(data: bytes) -> bool:
         return False
     if b"\x00" in head and not (head.startswith(codecs.BOM_UTF16_LE) or head.startswith(codecs.BOM_UTF16_BE)):
         return True
-    ctrl = sum(1 for b in head if b < 9 or 13 < b < 32)
+    ctrl = len(head) - len(head.translate(None, _CONTROL_BYTES))
     return ctrl / len(head) > 0.1
+
+
+# C0 controls other than tab, newline, vertical tab, form feed, carriage return
+_CONTROL_BYTES = bytes([*range(0, 9), *range(14, 32)])
