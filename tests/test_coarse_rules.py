@@ -157,6 +157,13 @@ def test_c4_and_fineweb():
     assert en.c4_document(TextView(EN_PARA + " function() { return 1; }"), c4)[0] == "c4_curly_bracket"
     assert en.c4_document(TextView("One sentence only."), c4)[0] == "c4_few_sentences"
     assert en.c4_document(TextView(EN_PARA), c4) is None
+    # a sentence is a run of terminal marks after other text: "?!" and "..." count once,
+    # marks with nothing before them not at all
+    assert en.c4_document(TextView("Is it? Yes!! It is..."), c4) is None
+    assert en.c4_document(TextView("...!? Two. Only?"), c4)[0] == "c4_few_sentences"
+    assert en.c4_document(TextView("Mixed scripts。Count too！Three."), c4) is None
+    # a long tail without a full stop is counted, not backtracked over
+    assert en.c4_document(TextView("One. Two. " + "word " * 50000), c4)[0] == "c4_few_sentences"
     headlines = "\n".join(f"Headline number {i} about a topic" for i in range(20))
     assert en.fineweb(TextView(headlines), fw)[0] == "fineweb_line_punct"
     short = "\n".join(["Home.", "About us.", "Contact.", "News."] * 5 + [EN_PARA])

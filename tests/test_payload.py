@@ -60,6 +60,10 @@ def test_binary_sniffing():
     assert pl.looks_binary(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
     assert not pl.looks_binary(_page(ZH).encode("utf-8"))
     assert not pl.looks_binary(b"")
+    # the share of C0 control bytes (tab, newlines, form feed not counted) decides: 10 %
+    assert pl.looks_binary(b"a" * 88 + b"\x01" * 12)
+    assert not pl.looks_binary(b"a" * 92 + b"\x01" * 8)
+    assert not pl.looks_binary(b"a\t\n\r\x0b\x0c" * 20)
 
 
 @pytest.mark.parametrize("enc,fn", [
