@@ -72,6 +72,7 @@ def test_kept_rows_are_consistent(sample_run):
 def test_rerun_is_identical(sample_run, tmp_path):
     _, first = sample_run
     second = run_job(tmp_path / "again")
+    assert_invariant(second)
     key = lambda rows: sorted((r["id"], r.get("reason")) for r in rows)
     assert key(first["kept"]) == key(second["kept"])
     assert key(first["dropped"]) == key(second["dropped"])
@@ -82,6 +83,7 @@ def test_multiprocess_runner_matches_in_process(sample_run, tmp_path):
     _, first = sample_run
     mp = run_job(tmp_path / "mp", beam_args=["--runner=DirectRunner", "--direct_running_mode=multi_processing",
                                              "--direct_num_workers=2"])
+    assert_invariant(mp)
     assert sorted(r["id"] for r in mp["kept"]) == sorted(r["id"] for r in first["kept"])
     assert mp["funnel"]["sources"] == first["funnel"]["sources"]
 
@@ -112,6 +114,7 @@ def test_cross_source_exact_dedup_and_bad_lines(tmp_path):
     assert [(r["id"], r["detail"]) for r in dup] == [("b1", "a1")]
     assert [r["error_kind"] for r in res["failed"]] == ["json_error"]
     res2 = run_job(tmp_path / "o2", config=str(cfg), sets=["exact_dedup.keep=[earliest_date]"])
+    assert_invariant(res2)
     assert [r["id"] for r in res2["kept"]] == ["b1"]
 
 
@@ -135,7 +138,9 @@ def test_cli_run_refuses_existing_output_then_overwrites(tmp_path):
     r3 = _mdfs("run", "--output", str(out), "--source", f"news={src}", "--overwrite")
     assert r3.returncode == 0, r3.stderr
     assert not stale.exists()
-    assert json.loads((out / "funnel.json").read_text())["total"]["kept"] == 1
+    funnel = json.loads((out / "funnel.json").read_text())
+    assert funnel["total"]["kept"] == 1 and funnel["total"]["invariant_ok"]
+    assert funnel["sources"]["news"]["read"] == 1 and funnel["sources"]["news"]["invariant_ok"]
 
 
 def test_cli_config_errors_are_reported(tmp_path):

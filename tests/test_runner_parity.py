@@ -16,7 +16,7 @@ import pytest
 
 from mdfs.pipeline.config import SAMPLES_DIR
 
-from helpers import run_job
+from helpers import assert_invariant, run_job
 
 SOURCES = [f"cc={SAMPLES_DIR}/warc/cc-main-2020-34_sample_resiliparse.warc.gz",
            f"cc={SAMPLES_DIR}/warc/revisit-example_warcio.warc.gz",
@@ -93,5 +93,7 @@ def test_same_results_on_three_runners(portable_services, tmp_path):
                        beam_args=["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
                                   "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}"])
     assert base["kept"] and base["dropped"] and base["failed"]
+    for res in (base, multi, portable):
+        assert_invariant(res)
     assert _signature(multi) == _signature(base)
     assert _signature(portable) == _signature(base)
