@@ -311,6 +311,15 @@ def versions(datatrove_python: str) -> dict:
     return {"mdfs_trafilatura": trafilatura.__version__, "datatrove": out[0], "datatrove_trafilatura": out[1]}
 
 
+def run_10x(pages, docs: int, work: Path) -> dict:
+    """The mdfs run on 10x the input, 2 workers (the per-worker peak 1 worker
+    would show, in half the time); figures rounded as saved."""
+    build_input(pages, docs * 10, work / "in10")
+    r = timed(mdfs_cmd(work / "in10", work / "out-10x", 2))
+    print("10x", r, flush=True)
+    return {k: round(v, 1) for k, v in r.items()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
@@ -331,11 +340,10 @@ def main():
     if args.only_10x:  # re-measure the 10x run alone and update the saved results
         res = json.loads((REPO / "bench" / "results.json").read_text())
         work = Path(tempfile.mkdtemp(prefix="mdfs-e2e-"))
-        build_input(gather_pages(args.shared), args.docs * 10, work / "in10")
-        rss10 = timed(mdfs_cmd(work / "in10", work / "out-10x", 2))
-        res["rss_10x"] = {k: round(v, 1) for k, v in rss10.items()}
+        res["rss_10x"] = run_10x(gather_pages(args.shared), args.docs, work)
         res["rss_10x_separate_run"] = datetime.date.today().isoformat()
-        res["rss_10x_over_1x"] = round(rss10["peak_rss_worker_mb"] / res["medians"]["mdfs_2"]["peak_rss_worker_mb"], 3)
+        res["rss_10x_over_1x"] = round(res["rss_10x"]["peak_rss_worker_mb"]
+                                       / res["medians"]["mdfs_2"]["peak_rss_worker_mb"], 3)
         (REPO / "bench" / "results.json").write_text(json.dumps(res, indent=2))
         shutil.rmtree(work, ignore_errors=True)
         return write_doc(res)
@@ -380,12 +388,7 @@ def main():
     per_core = {"mdfs": dps["mdfs_1"], "datatrove": dps["datatrove_1"]}
     per_cpu_s = {"mdfs": args.docs / med["mdfs_1"]["cpu_seconds"], "datatrove": args.docs / med["datatrove_1"]["cpu_seconds"]}
     prof = profile_stages(work / "in")
-    rss10 = None
-    if not args.skip_10x:
-        # 2 workers: the same per-worker peak as 1 worker would show, in half the time
-        build_input(pages, args.docs * 10, work / "in10")
-        rss10 = timed(mdfs_cmd(work / "in10", work / "out-10x", 2))
-        print("10x", rss10, flush=True)
+    rss10 = None if args.skip_10x else run_10x(pages, args.docs, work)
     dt_ms = {k: statistics.median(s[k] for s in dt_steps) for k in dt_steps[0]} if dt_steps else {}
     res = {
         "date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -413,7 +416,7 @@ def main():
         "medians": {k: {m: round(x, 2) for m, x in v.items()} for k, v in med.items()},
         "docs_per_s": {k: round(v, 2) for k, v in dps.items()}, "profile": prof,
         "datatrove_ms_per_record": dt_ms,
-        "rss_10x": {k: round(v, 1) for k, v in rss10.items()} if rss10 else None,
+        "rss_10x": rss10,
         "benchmark_minutes": round((time.perf_counter() - began) / 60, 1),
     }
     (REPO / "bench" / "results.json").write_text(json.dumps(res, indent=2))

@@ -157,8 +157,16 @@ def plots(rep: dict, folder: str) -> list[str]:
     import matplotlib.pyplot as plt
 
     written = []
+
+    def save(fig, legend_ax, legend_size: int, name: str) -> None:
+        legend_ax.legend(fontsize=legend_size)
+        fig.tight_layout()
+        fig.savefig(f"{folder}/{name}", dpi=110)
+        plt.close(fig)
+        written.append(name)
+
     sources = list(rep["sources"])
-    stages = [s for s in rep["stage_order"]]
+    stages = rep["stage_order"]
     fig, ax = plt.subplots(figsize=(9, 4.5))
     width = 0.8 / max(len(sources), 1)
     for i, s in enumerate(sources):
@@ -167,11 +175,7 @@ def plots(rep: dict, folder: str) -> list[str]:
     ax.set_xticks([x + width * (len(sources) - 1) / 2 for x in range(len(stages))], stages)
     ax.set_ylabel("documents")
     ax.set_title("Funnel: documents per source after each stage")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(f"{folder}/funnel.png", dpi=110)
-    plt.close(fig)
-    written.append("funnel.png")
+    save(fig, ax, 8, "funnel.png")
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for s, hist in rep["length_log2_histogram"].items():
@@ -181,11 +185,7 @@ def plots(rep: dict, folder: str) -> list[str]:
     ax.set_xlabel("tokens per kept document (log2 bins)")
     ax.set_ylabel("documents")
     ax.set_title("Token length of kept documents")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(f"{folder}/token_lengths.png", dpi=110)
-    plt.close(fig)
-    written.append("token_lengths.png")
+    save(fig, ax, 8, "token_lengths.png")
 
     if rep["scores"]:
         keys = sorted({k for per in rep["scores"].values() for k in per})
@@ -197,11 +197,7 @@ def plots(rep: dict, folder: str) -> list[str]:
             ax.set_title(key)
             ax.set_xlabel("probability")
         axes[0][0].set_ylabel("kept documents")
-        axes[0][0].legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(f"{folder}/scores.png", dpi=110)
-        plt.close(fig)
-        written.append("scores.png")
+        save(fig, axes[0][0], 7, "scores.png")
     return written
 
 
