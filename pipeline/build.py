@@ -23,7 +23,8 @@ def source_priorities(cfg: dict) -> dict[str, int]:
 def build_stages(cfg: dict, output_dir: str | None = None) -> list[tuple[str, beam.PTransform]]:
     """The document stages in order; each returns a StageResult."""
     excerpt = int(cfg["output"]["excerpt_chars"])
-    stages = [("extract", Extract(cfg["extract"]))]
+    extract_cfg = {**cfg["extract"], "max_invalid_utf8_share": cfg["read"]["max_invalid_utf8_share"]}
+    stages = [("extract", Extract(extract_cfg))]
     if cfg["coarse"].get("enabled", True):
         stages.append(("coarse", CoarseFilter(cfg["coarse"], source_languages(cfg), excerpt)))
     if cfg["exact_dedup"].get("enabled", True):
@@ -66,6 +67,9 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
         read_failed | "EvReadFailed" >> beam.Map(lambda f: ((f.source, "read"), 1)),
         (skipped | "Skipped" >> beam.Flatten()
          | "EvSkipped" >> beam.Map(lambda s: ((s.source, "skipped", s.record_type), 1))),
+        # dead letters of damaged stretches whose record count the container does not tell
+        (read_failed | "UnknownSize" >> beam.Filter(lambda f: f.records is None)
+         | "EvUnknownSize" >> beam.Map(lambda f: ((f.source, "unknown_size_stretches"), 1))),
     ]
     all_dropped, all_failed = [read_dropped], [read_failed]
     docs = raw
@@ -80,6 +84,9 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
         kept_here = result.kept
         if name == text_final:
             kept_here = kept_here | "CountTokens" >> beam.ParDo(CountTokensDoFn(tokenizer))
+        if name == "extract":
+            events.append(kept_here | "Replaced" >> beam.Filter(lambda d: d.extra.get("replaced_bytes"))
+                          | "EvReplaced" >> beam.Map(lambda d: ((d.source, "decoded_with_replacement"), 1)))
         events.append(kept_here | f"EvAfter[{name}]" >> beam.Map(lambda d, s=name: ((d.source, "after", s), 1)))
         all_dropped.append(result.dropped)
         all_failed.append(result.failed)

@@ -16,7 +16,8 @@ import unicodedata
 import apache_beam as beam
 
 from .records import DROPPED, FAILED, Document, Dropped
-from .stage import StageResult, count_drop
+from .textnorm import stream_safe
+from .stage import StageResult, count_drop, duplicate_key_failures
 
 STAGE = "exact_dedup"
 _WS = re.compile(r"\s+")
@@ -25,7 +26,7 @@ _WS = re.compile(r"\s+")
 def normalise_for_exact(text: str) -> str:
     """NFKC (full-width to half-width, compatibility forms), case folding and
     whitespace collapsed: copies that differ only in these are duplicates."""
-    return _WS.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    return _WS.sub(" ", unicodedata.normalize("NFKC", stream_safe(text)).casefold()).strip()
 
 
 def text_hash(text: str) -> str:
@@ -66,7 +67,7 @@ class _ApplyDecision(beam.DoFn):
     def process(self, joined):
         key, grouped = joined
         docs, decisions = list(grouped["doc"]), list(grouped["decision"])
-        # record keys are unique, so there is exactly one of each
+        yield from duplicate_key_failures(docs, STAGE)
         doc, (kept_key, kept_id, size) = docs[0], decisions[0]
         if kept_key == key:
             yield doc
@@ -95,7 +96,6 @@ class ExactDedup(beam.PTransform):
             | "Decide" >> beam.FlatMap(decide)
         )
         joined = {"doc": by_key, "decision": decisions} | "JoinDecisions" >> beam.CoGroupByKey()
-        kept, dropped = (joined | "Apply" >> beam.ParDo(_ApplyDecision(self.excerpt_chars))
-                         .with_outputs(DROPPED, main="kept"))
-        failed = docs.pipeline | "NoFailures" >> beam.Create([])
+        kept, dropped, failed = (joined | "Apply" >> beam.ParDo(_ApplyDecision(self.excerpt_chars))
+                         .with_outputs(DROPPED, FAILED, main="kept"))
         return StageResult(kept, dropped, failed)

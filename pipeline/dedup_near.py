@@ -27,8 +27,8 @@ from .connected_components import ConnectedComponents
 from .funnel import write_json
 from .dedup_exact import keep_rank
 from .minhash import MinHasher, band_keys, estimated_jaccard, lsh_params
-from .records import DROPPED, Document, Dropped
-from .stage import StageResult, count_drop
+from .records import DROPPED, FAILED, Document, Dropped
+from .stage import StageResult, count_drop, duplicate_key_failures
 
 STAGE = "near_dedup"
 
@@ -127,6 +127,7 @@ class _ApplyNearDecision(beam.DoFn):
     def process(self, joined):
         key, g = joined
         docs, decisions = list(g["doc"]), list(g["decision"])
+        yield from duplicate_key_failures(docs, STAGE)
         doc = docs[0]
         if not decisions:
             yield doc.replace(dedup_cluster=doc.id, dedup_cluster_size=1)
@@ -197,8 +198,8 @@ class NearDedup(beam.PTransform):
         by_key = docs | "ByKey" >> beam.Map(lambda d: (d.key, d))
         out = ({"doc": by_key, "decision": decisions}
                | "JoinDecisions" >> beam.CoGroupByKey()
-               | "Apply" >> beam.ParDo(_ApplyNearDecision(self.excerpt_chars)).with_outputs(DROPPED, main="kept"))
-        failed = docs.pipeline | "NoFailures" >> beam.Create([])
+               | "Apply" >> beam.ParDo(_ApplyNearDecision(self.excerpt_chars)).with_outputs(DROPPED, FAILED, main="kept"))
+        failed = out[FAILED]
         if self.stats_path:
             params = {"num_perm": int(self.cfg["num_perm"]), "threshold": threshold, "bands": self.bands,
                       "rows": self.rows, "verify": bool(self.cfg.get("verify", True)),

@@ -116,6 +116,7 @@ class ExtractDoFn(beam.DoFn):
         self.excerpt_chars = excerpt_chars
 
     def setup(self):
+        self._max_invalid = float(self.cfg.get("max_invalid_utf8_share", 0.01))
         self._options = extraction_options(self.cfg)
         self._proc = None
         if self.cfg.get("isolation", "subprocess") == "subprocess":
@@ -130,14 +131,15 @@ class ExtractDoFn(beam.DoFn):
             yield self._document(rec, rec.text)
             return
         data = rec.payload or b""
-        if pl.looks_binary(data):
+        if pl.looks_binary(data, rec.charset):
             yield count_drop(Dropped.of(rec, STAGE, "binary_payload", f"{len(data)} bytes"))
             return
         try:
-            html, encoding, evidence = pl.decode_html(data, rec.charset)
-        except UnicodeError as exc:
-            yield count_fail(Failed.of(rec, STAGE, "decode_error", str(exc)))
+            html, encoding, evidence, replaced = pl.decode_html(data, rec.charset, self._max_invalid)
+        except Exception as exc:  # noqa: BLE001 - UnicodeError, or any codec surprise: this record only
+            yield count_fail(Failed.of(rec, STAGE, "decode_error", f"{type(exc).__name__}: {exc}"))
             return
+        rec.replaced_bytes = replaced
         try:
             if self._proc is not None:
                 text = self._proc.extract(html, rec.url)
@@ -168,7 +170,8 @@ class ExtractDoFn(beam.DoFn):
                         file=rec.file, offset=rec.offset,
                         raw_byte_count=len(rec.payload) if rec.payload is not None
                         else len(rec.text.encode("utf-8", "surrogatepass")),
-                        extra={"language_hint": rec.language_hint} if rec.language_hint else {})
+                        extra={k: v for k, v in (("language_hint", rec.language_hint),
+                                                 ("replaced_bytes", rec.replaced_bytes)) if v})
 
 
 class Extract(beam.PTransform):

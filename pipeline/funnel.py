@@ -20,6 +20,7 @@ def build_funnel(totals: list, stage_order: list[str], source_order: list[str]) 
     def entry(src):
         return sources.setdefault(src, {
             "read": 0, "kept": 0, "dropped": 0, "failed": 0, "skipped_records": {},
+            "unknown_size_stretches": 0, "decoded_with_replacement": 0,
             "after_stage": {s: 0 for s in stage_order}, "dropped_by_reason": {}, "failed_by_error": {}})
 
     for s in source_order:
@@ -33,6 +34,8 @@ def build_funnel(totals: list, stage_order: list[str], source_order: list[str]) 
             e["kept"] += n
         elif kind == "skipped":
             e["skipped_records"][rest[0]] = e["skipped_records"].get(rest[0], 0) + n
+        elif kind in ("unknown_size_stretches", "decoded_with_replacement"):
+            e[kind] += n
         elif kind == "after":
             e["after_stage"][rest[0]] = e["after_stage"].get(rest[0], 0) + n
         elif kind == "dropped":
@@ -47,7 +50,7 @@ def build_funnel(totals: list, stage_order: list[str], source_order: list[str]) 
         e["dropped_by_reason"] = dict(sorted(e["dropped_by_reason"].items()))
         e["failed_by_error"] = dict(sorted(e["failed_by_error"].items()))
         e["invariant_ok"] = e["read"] == e["kept"] + e["dropped"] + e["failed"]
-    total = {k: sum(e[k] for e in sources.values()) for k in ("read", "kept", "dropped", "failed")}
+    total = {k: sum(e[k] for e in sources.values()) for k in ("read", "kept", "dropped", "failed", "unknown_size_stretches")}
     total["invariant_ok"] = all(e["invariant_ok"] for e in sources.values())
     return {"stages": stage_order, "sources": dict(sorted(sources.items())), "total": total}
 

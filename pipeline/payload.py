@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import re
 import zlib
+from typing import NamedTuple
 
 import brotli
 import charset_normalizer
@@ -22,23 +23,29 @@ class PayloadError(Exception):
     """Payload bytes are corrupt (a failure)."""
 
 
-def dechunk(data: bytes) -> bytes:
-    """Undo HTTP/1.1 chunked transfer coding; raises PayloadError if malformed."""
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
+
+
+def dechunk(data: bytes, cap: int) -> bytes:
+    """Undo HTTP/1.1 chunked transfer coding; raises PayloadError if malformed,
+    PayloadTooLarge past ``cap`` output bytes.  A chunk size is hex digits only
+    (no sign, no ``0x``), so every step moves forward through ``data``."""
     out, pos = bytearray(), 0
     while True:
         eol = data.find(b"\r\n", pos)
         if eol < 0:
             raise PayloadError("chunked: missing chunk-size line")
         size_field = data[pos:eol].split(b";", 1)[0].strip()
-        try:
-            size = int(size_field, 16)
-        except ValueError:
-            raise PayloadError(f"chunked: bad chunk size {size_field[:20]!r}") from None
+        if not _CHUNK_SIZE.fullmatch(size_field):
+            raise PayloadError(f"chunked: bad chunk size {size_field[:20]!r}")
+        size = int(size_field, 16)
         if size == 0:
             return bytes(out)
         start = eol + 2
         if start + size > len(data):
             raise PayloadError("chunked: truncated chunk")
+        if len(out) + size > cap:
+            raise PayloadTooLarge(f"dechunked size exceeds {cap} bytes")
         out += data[start:start + size]
         pos = start + size + 2
 
@@ -121,70 +128,141 @@ def charset_from_content_type(content_type: str | None) -> str | None:
 
 
 def _canonical(label: str | None) -> str | None:
+    """The Python codec of a charset label, if it is a *text* encoding.  Codecs
+    such as base64, rot13, hex, zlib, bz2, uu or quopri are not charsets."""
     if not label:
         return None
     label = label.strip().lower()
     label = _SUPERSETS.get(label, label)
     try:
-        return codecs.lookup(label).name
-    except LookupError:
+        info = codecs.lookup(label)
+    except (LookupError, ValueError):
         return None
+    if not getattr(info, "_is_text_encoding", True):
+        return None
+    return info.name
 
 
-def decode_html(data: bytes, header_charset: str | None = None) -> tuple[str, str, str]:
+# UTF-32-LE's mark begins with UTF-16-LE's, so it is tried first
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+_WIDE = ("utf-16", "utf-32")
+
+
+class Decoded(NamedTuple):
+    text: str
+    encoding: str
+    evidence: str
+    replaced: int  # invalid bytes decoded as U+FFFD (UTF-8 only, see decode_text_utf8)
+
+
+def bom_encoding(data: bytes) -> str | None:
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            return enc
+    return None
+
+
+def is_wide(encoding: str | None) -> bool:
+    return bool(encoding) and encoding.replace("_", "-").startswith(_WIDE)
+
+
+def decode_text_utf8(data: bytes, max_invalid_share: float) -> tuple[str, int]:
+    """UTF-8 with a few invalid bytes (a stray byte, a character cut by
+    ``WARC-Truncated``) decodes with U+FFFD for each; more than
+    ``max_invalid_share`` of the bytes invalid raises UnicodeDecodeError.
+    Returns ``(text, replaced_bytes)``."""
+    try:
+        return data.decode("utf-8"), 0
+    except UnicodeDecodeError as first:
+        # surrogateescape turns each invalid byte into one lone surrogate: count, then replace
+        text = data.decode("utf-8", "surrogateescape")
+        bad = len(_ESCAPED.findall(text))
+        if bad > max_invalid_share * max(len(data), 1):
+            raise first
+        return _ESCAPED.sub("\ufffd", text), bad
+
+
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
+def decode_html(data: bytes, header_charset: str | None = None, max_invalid_share: float = 0.01) -> Decoded:
     """Decode HTML bytes by the best available evidence.
 
-    Order: byte-order mark, the HTTP header charset, the ``<meta>`` charset, then
-    charset_normalizer's detection.  A declared charset is used only if the bytes
-    decode under it without error; a wrong declaration (GBK labelled UTF-8 or the
-    reverse) falls through to the next evidence instead of producing mojibake.
-    Returns ``(text, encoding, evidence)``; raises ``UnicodeError`` if nothing
-    decodes the bytes cleanly.
+    Order: byte-order mark (UTF-8/16/32), a UTF-16/32 declaration in the HTTP
+    header, strict UTF-8, the HTTP header charset, the ``<meta>`` charset,
+    charset_normalizer's detection, and last UTF-8 with at most
+    ``max_invalid_share`` of its bytes invalid (replaced by U+FFFD and counted).
+    A declared charset is used only if the bytes decode under it without
+    error; a wrong declaration (GBK labelled UTF-8 or the reverse) falls through
+    to the next evidence instead of producing mojibake.  Labels that name a
+    codec but not a text encoding (base64, rot13, ...) are ignored.  Raises
+    ``UnicodeError`` if nothing decodes the bytes.
     """
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
-                     (codecs.BOM_UTF16_BE, "utf-16-be")):
-        if data.startswith(bom):
-            try:
-                return data[len(bom):].decode(enc), enc, "bom"
-            except UnicodeDecodeError:
-                break
+    enc = bom_encoding(data)
+    if enc:
+        try:
+            return Decoded(data.decode(enc).lstrip("\ufeff"), enc, "bom", 0)
+        except UnicodeDecodeError:
+            pass
+    declared_header = _canonical(header_charset)
+    if is_wide(declared_header):
+        try:
+            return Decoded(data.decode(declared_header).lstrip("\ufeff"), declared_header, "http_header", 0)
+        except UnicodeDecodeError:
+            declared_header = None
     # Valid multi-byte UTF-8 almost never happens by chance in another encoding,
     # so bytes that decode strictly as UTF-8 are UTF-8 whatever the label says
     # (this catches UTF-8 pages labelled GBK, which GB18030 would turn to mojibake).
     meta = _META_CHARSET.search(data[:4096])
-    declared_header = _canonical(header_charset)
     declared_meta = _canonical(meta.group(1).decode("ascii", "replace")) if meta else None
     try:
         text = data.decode("utf-8")
         evidence = ("http_header" if declared_header == "utf-8" else
                     "meta" if declared_meta == "utf-8" else "valid_utf8")
-        return text, "utf-8", evidence
+        return Decoded(text, "utf-8", evidence, 0)
     except UnicodeDecodeError:
         pass
     for evidence, enc in (("http_header", declared_header), ("meta", declared_meta)):
-        if not enc or enc == "utf-8" or enc.startswith("utf_16") or enc.startswith("utf-16"):
+        if not enc or enc == "utf-8" or is_wide(enc):
             continue  # UTF-8 failed above; a meta tag readable as ASCII is not UTF-16
         try:
-            return data.decode(enc), enc, evidence
+            return Decoded(data.decode(enc), enc, evidence, 0)
         except UnicodeDecodeError:
             continue
-    best = charset_normalizer.from_bytes(data[:200_000]).best()
-    if best is not None and best.encoding:
-        enc = _canonical(best.encoding) or best.encoding
+    utf8_declared = "utf-8" in (declared_header, declared_meta)
+    if utf8_declared:  # declared UTF-8 with a stray byte or a cut character
         try:
-            return data.decode(enc), enc, "detected"
+            text, replaced = decode_text_utf8(data, max_invalid_share)
+            return Decoded(text, "utf-8", "utf8_with_replacement", replaced)
         except UnicodeDecodeError:
             pass
+    best = charset_normalizer.from_bytes(data[:200_000]).best()
+    if best is not None and best.encoding:
+        enc = _canonical(best.encoding) or _canonical(best.encoding.replace("_", "-"))
+        if enc:
+            try:
+                return Decoded(data.decode(enc), enc, "detected", 0)
+            except UnicodeDecodeError:
+                pass
+    try:
+        text, replaced = decode_text_utf8(data, max_invalid_share)
+        return Decoded(text, "utf-8", "utf8_with_replacement", replaced)
+    except UnicodeDecodeError:
+        pass
     raise UnicodeError("no charset decodes the payload cleanly "
                        f"(header={header_charset!r}, meta={meta.group(1)[:30] if meta else None!r})")
 
 
-def looks_binary(data: bytes) -> bool:
-    """NUL bytes or a high share of control bytes in the head: not text."""
+def looks_binary(data: bytes, charset: str | None = None) -> bool:
+    """NUL bytes or a high share of control bytes in the head: not text.
+    UTF-16/32 text (byte-order mark, or declared in ``charset``) is text."""
     head = data[:4096]
     if not head:
         return False
-    if b"\x00" in head and not (head.startswith(codecs.BOM_UTF16_LE) or head.startswith(codecs.BOM_UTF16_BE)):
+    if bom_encoding(head) or is_wide(_canonical(charset)):
+        return False
+    if b"\x00" in head:
         return True
     ctrl = len(head) - len(head.translate(None, _CONTROL_BYTES))
     return ctrl / len(head) > 0.1

@@ -17,11 +17,11 @@ KEPT, DROPPED, FAILED, SKIPPED = "kept", "dropped", "failed", "skipped"
 
 
 def record_key(source: str, file: str, position: int | str) -> str:
-    """Stable unique key of one input record: the same file and offset give the
-    same key on every rerun, runner and worker count.  Only the file's base name
-    is used, so moving the input (local disk to GCS) keeps the keys."""
-    base = file.rsplit("/", 1)[-1]
-    h = hashlib.blake2b(f"{source}\x00{base}\x00{position}".encode("utf-8"), digest_size=12)
+    """Stable unique key of one input record: the same file and position give
+    the same key on every rerun, runner and worker count.  The full path (URI)
+    is part of it, so shards with the same base name in different directories
+    (``d1/part-00000.jsonl``, ``d2/part-00000.jsonl``) never collide."""
+    h = hashlib.blake2b(f"{source}\x00{file}\x00{position}".encode("utf-8"), digest_size=12)
     return h.hexdigest()
 
 
@@ -41,6 +41,7 @@ class RawRecord:
     text: Optional[str] = None
     charset: Optional[str] = None  # from the HTTP Content-Type header
     language_hint: Optional[str] = None  # e.g. WET's WARC-Identified-Content-Language
+    replaced_bytes: int = 0  # invalid UTF-8 bytes decoded as U+FFFD (see payload.decode_text_utf8)
 
 
 @dataclass
@@ -136,6 +137,9 @@ class Failed:
     file: Optional[str] = None
     offset: Optional[int] = None
     url: Optional[str] = None
+    # input records this dead letter stands for: 1 for one record; None for a
+    # damaged stretch whose record count the container does not tell
+    records: Optional[int] = 1
 
     @classmethod
     def of(cls, rec, stage: str, error_kind: str, message: str) -> "Failed":
@@ -144,7 +148,7 @@ class Failed:
 
     def to_row(self) -> dict:
         return {k: getattr(self, k) for k in ("id", "source", "file", "offset", "url", "stage", "error_kind",
-                                              "message")}
+                                              "message", "records")}
 
 
 @dataclass(frozen=True)

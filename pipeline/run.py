@@ -46,22 +46,47 @@ def write_effective_config(cfg: dict, root: str) -> None:
         fh.write(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True).encode("utf-8"))
 
 
+def _output_problem(root: str) -> str | None:
+    """Why the output location cannot be written, checked before the run."""
+    import os
+
+    if "://" in root:
+        return None  # remote filesystems: the first write tells
+    path = os.path.abspath(root)
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f"{root} exists and is not a directory"
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{parent} (on the output path) is a file, not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent} is not writable"
+    return None
+
+
 def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
-    try:
-        prepare_output(output_dir, overwrite)
-    except FileExistsError as exc:
-        print(f"mdfs run: {exc}", file=sys.stderr)
+    root = output_dir.rstrip("/")
+    problem = _output_problem(root)
+    if problem:
+        print(f"mdfs run: cannot write the output: {problem}", file=sys.stderr)
         return 2
     files = {n: matched_files(s["paths"]) for n, s in cfg["sources"].items()}
     empty = [n for n, found in files.items() if not found]
-    for n in empty:
-        log.warning("source %s: no file matches %s", n, cfg["sources"][n]["paths"])
-    if len(empty) == len(cfg["sources"]):
-        print("mdfs run: no input file matches any source", file=sys.stderr)
+    if empty:
+        print("mdfs run: " + "; ".join(f"source {n}: no readable file matches {cfg['sources'][n]['paths']}"
+                                        for n in empty), file=sys.stderr)
         return 2
-    root = output_dir.rstrip("/")
-    FileSystems.mkdirs(root) if not _exists(root) else None
-    write_effective_config(cfg, root)
+    try:
+        prepare_output(output_dir, overwrite)
+        FileSystems.mkdirs(root) if not _exists(root) else None
+        write_effective_config(cfg, root)
+    except FileExistsError as exc:
+        print(f"mdfs run: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, IOError) as exc:
+        print(f"mdfs run: cannot write the output: {exc}", file=sys.stderr)
+        return 2
     log.info("sources: %s", ", ".join(f"{n} ({len(found)} files)" for n, found in files.items()))
     skipped = skipped_stages(cfg)
     for name, why in skipped.items():
@@ -69,8 +94,14 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
     t0 = time.monotonic()
     p = beam.Pipeline(options=options)
     build_pipeline(p, cfg, output_dir)
-    result = p.run()
-    result.wait_until_finish()
+    try:
+        result = p.run()
+        result.wait_until_finish()
+    except Exception as exc:  # noqa: BLE001 - e.g. a full disk: one line, no complete-looking output
+        detail = str(exc).strip().splitlines()
+        print(f"mdfs run: the job failed, its output in {root} is incomplete (no _SUCCESS): "
+              f"{type(exc).__name__}: {detail[-1] if detail else ''}"[:1000], file=sys.stderr)
+        return 1
     elapsed = time.monotonic() - t0
     with FileSystems.open(f"{root}/funnel.json") as fh:
         funnel = json.loads(fh.read())

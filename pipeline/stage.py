@@ -28,3 +28,13 @@ def count_drop(d: Dropped):
 def count_fail(f: Failed):
     beam.metrics.Metrics.counter("mdfs.failed", f"{f.source}.{f.stage}.{f.error_kind}").inc()
     return beam.pvalue.TaggedOutput(FAILED, f)
+
+
+def duplicate_key_failures(docs: list, stage: str):
+    """Record keys are unique by construction (full path + position); should two
+    documents still meet at a join under one key, every copy after the first
+    is a dead letter that says so, never a silent pick."""
+    for extra in docs[1:]:
+        yield count_fail(Failed.of(extra, stage, "duplicate_key",
+                                   f"record key {extra.key} also belongs to {docs[0].id} "
+                                   f"({docs[0].file}@{docs[0].offset}); was a file read twice?"))

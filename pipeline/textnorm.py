@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import regex
+
 # typical mojibake: UTF-8 read as Latin-1/cp1252 (Ã©, â€™, Â ...), and the
 # "锟斤拷"/"烫烫烫" sequences left by UTF-8 -> GBK round trips
 _MOJIBAKE = re.compile("[ÃÂâ][\u0080-\u00bf\u2018-\u203a\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc]"
@@ -39,8 +41,22 @@ def clean_surrogates(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
+# Unicode's stream-safe text format (UAX #15) bounds a run of non-starters at 30;
+# normalisation reorders a run by insertion sort, quadratic in its length, so an
+# unbounded run ("Zalgo" text, a 600 KB run of combining marks) would cost minutes
+STREAM_SAFE_MAX_MARKS = 30
+_MARK_RUN = regex.compile(r"\p{M}{%d,}" % (STREAM_SAFE_MAX_MARKS + 1))
+
+
+def stream_safe(text: str) -> str:
+    """Cut every run of combining marks to 30 (the marks past it carry no text)."""
+    if not _MARK_RUN.search(text):
+        return text
+    return _MARK_RUN.sub(lambda m: m.group(0)[:STREAM_SAFE_MAX_MARKS], text)
+
+
 def normalise(text: str, fix_mojibake: bool = True) -> str:
-    text = clean_surrogates(text)
+    text = stream_safe(clean_surrogates(text))
     if fix_mojibake and _MOJIBAKE.search(text):
         import ftfy
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 DOCUMENT_SCHEMA = pa.schema(
     [
@@ -63,6 +63,9 @@ FAILED_SCHEMA = pa.schema(
         pa.field("stage", pa.string(), nullable=False),
         pa.field("error_kind", pa.string(), nullable=False),
         pa.field("message", pa.string()),
+        # input records this row stands for: 1, or null for a damaged stretch
+        # of unknown size (counted as unknown_size_stretches in funnel.json)
+        pa.field("records", pa.int64()),
     ],
     metadata={"mdfs.schema": "failed", "mdfs.schema_version": SCHEMA_VERSION},
 )

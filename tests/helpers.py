@@ -10,8 +10,6 @@ from pathlib import Path
 import apache_beam as beam
 import pyarrow.dataset as ds
 import pytest
-from apache_beam.io.fileio import ReadableFile
-from apache_beam.io.filesystem import FileMetadata
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from mdfs.pipeline.build import build_pipeline
@@ -31,7 +29,7 @@ def read_file(path, source: dict | None = None, read_overrides: dict | None = No
     fn = ReadFileDoFn(src, read_cfg)
     fn.setup()
     out = {"records": [], "dropped": [], "failed": [], "skipped": []}
-    for item in fn.process(ReadableFile(FileMetadata(str(path), os.path.getsize(path)))):
+    for item in fn.process((str(path), os.path.getsize(path))):
         if isinstance(item, beam.pvalue.TaggedOutput):
             out[item.tag].append(item.value)
         else:

@@ -56,7 +56,7 @@ def test_mixed_and_invalid_encodings(tmp_path):
     zh = real_zh_texts()[1][:300]
     mixed = zh.encode("utf-8") + "，后半部分是GBK编码。".encode("gbk")
     try:  # either decoded cleanly by evidence, or refused (dead-lettered): never mojibake
-        text, enc, evidence = decode_html(mixed)
+        text, enc, evidence, _ = decode_html(mixed)
         assert "\ufffd" not in text
     except UnicodeError:
         pass
@@ -139,7 +139,8 @@ def test_hostile_records_end_to_end(tmp_path):
                    raw_lines=[b'{"text": "\\ud800 lone surrogate"}', b"\xff\xfe", b'{"text": "' + b"x" * 100 + b'"'])
     res = run_job(tmp_path / "o", sources=[f"h={tmp_path}/*.warc*", f"j={tmp_path}/lines.jsonl.gz"])
     assert_invariant(res)
-    outcomes = {r["url"]: r.get("reason") or r.get("error_kind") for r in res["dropped"] + res["failed"] if r["url"]}
+    outcomes = {r["url"]: r.get("reason") or r.get("error_kind") for r in res["dropped"] + res["failed"]
+                if r["url"] and r["file"].endswith("hostile.warc")}
     assert outcomes["http://h/bomb"] == "decompressed_too_large"
     assert outcomes["http://h/binary"] in ("binary_payload", "decode_error")
     assert outcomes["http://h/giant"] == "too_large"
@@ -183,7 +184,7 @@ def test_fuzz_http_headers(tmp_path_factory, headers, status, body):
 @given(st.binary(max_size=3000), st.sampled_from([None, "utf-8", "gbk", "big5", "latin-1", "nonsense-charset"]))
 def test_fuzz_decoding_never_raises_unexpectedly(data, charset):
     try:
-        text, enc, evidence = decode_html(data, charset)
+        text, enc, evidence, _ = decode_html(data, charset)
         assert isinstance(text, str)
     except UnicodeError:
         pass

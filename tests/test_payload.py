@@ -18,41 +18,41 @@ def _page(body: str, meta: str | None = None) -> str:
 
 
 def test_header_charset_used():
-    text, enc, ev = pl.decode_html(_page(ZH).encode("gb18030"), "gbk")
+    text, enc, ev, _ = pl.decode_html(_page(ZH).encode("gb18030"), "gbk")
     assert ZH in text and enc == "gb18030" and ev == "http_header"
 
 
 def test_meta_charset_used_when_no_header():
-    text, enc, ev = pl.decode_html(_page(ZH, "gb2312").encode("gbk"), None)
+    text, enc, ev, _ = pl.decode_html(_page(ZH, "gb2312").encode("gbk"), None)
     assert ZH in text and ev == "meta"
 
 
 def test_gbk_labelled_utf8_is_not_mojibake():
     data = _page(ZH, "utf-8").encode("gbk")
-    text, enc, ev = pl.decode_html(data, "utf-8")
+    text, enc, ev, _ = pl.decode_html(data, "utf-8")
     assert ZH in text and enc == "gb18030" and ev in ("detected",)
 
 
 def test_utf8_labelled_gbk_is_not_mojibake():
     data = _page(ZH, "gbk").encode("utf-8")
-    text, enc, ev = pl.decode_html(data, "gbk")
+    text, enc, ev, _ = pl.decode_html(data, "gbk")
     assert ZH in text and enc == "utf-8"
 
 
 def test_big5_detected_without_any_label():
     trad = "這是一段繁體中文的新聞內容，說明字元集偵測的結果。" * 8
     page = f"<html><head><title>新聞</title></head><body><p>{trad}</p></body></html>"
-    text, enc, _ = pl.decode_html(page.encode("big5"), None)
+    text, enc, _, _ = pl.decode_html(page.encode("big5"), None)
     assert trad in text
 
 
 def test_bom_wins():
-    text, enc, ev = pl.decode_html(b"\xef\xbb\xbf" + _page(ZH).encode("utf-8"), "iso-8859-1")
+    text, enc, ev, _ = pl.decode_html(b"\xef\xbb\xbf" + _page(ZH).encode("utf-8"), "iso-8859-1")
     assert ZH in text and ev == "bom"
 
 
 def test_latin1_label_decodes_as_windows_1252():
-    text, enc, _ = pl.decode_html("<p>caf\u00e9 \u2019quoted\u2019</p>".encode("cp1252"), "iso-8859-1")
+    text, enc, _, _ = pl.decode_html("<p>caf\u00e9 \u2019quoted\u2019</p>".encode("cp1252"), "iso-8859-1")
     assert "café ’quoted’" in text and enc == "cp1252"
 
 
@@ -97,8 +97,14 @@ def test_corrupt_encoding_is_an_error():
 
 
 def test_dechunk():
-    assert pl.dechunk(b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n") == b"hello world"
+    assert pl.dechunk(b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n", 100) == b"hello world"
     with pytest.raises(pl.PayloadError):
-        pl.dechunk(b"zz\r\nhello")
+        pl.dechunk(b"zz\r\nhello", 100)
     with pytest.raises(pl.PayloadError):
-        pl.dechunk(b"ff\r\nshort")
+        pl.dechunk(b"ff\r\nshort", 100)
+    # a signed, prefixed or over-long size is not a chunk size: no backwards step, no loop
+    for size in (b"-6", b"+5", b"0x5", b" -1", b"1" * 20):
+        with pytest.raises(pl.PayloadError):
+            pl.dechunk(size + b"\r\nhello world\r\n0\r\n\r\n", 100)
+    with pytest.raises(pl.PayloadTooLarge):
+        pl.dechunk(b"b\r\nhello world\r\n0\r\n\r\n", 10)

@@ -34,13 +34,19 @@ def test_common_crawl_segment_counts_every_record_type():
     assert offsets == sorted(offsets) and offsets[0] == 940  # real byte offsets of the responses
 
 
-def test_ids_are_stable_across_reads_and_locations(tmp_path):
+def test_ids_are_stable_across_reads_and_unique_across_directories(tmp_path):
     a = read_file(WARC / "cc-main-2020-34_sample_resiliparse.warc.gz")
-    copy = tmp_path / "cc-main-2020-34_sample_resiliparse.warc.gz"
-    copy.write_bytes((WARC / "cc-main-2020-34_sample_resiliparse.warc.gz").read_bytes())
-    b = read_file(copy)
-    assert [r.id for r in a["records"]] == [r.id for r in b["records"]]
-    other_source = read_file(copy, {"name": "other"})
+    again = read_file(WARC / "cc-main-2020-34_sample_resiliparse.warc.gz")
+    assert [r.id for r in a["records"]] == [r.id for r in again["records"]]
+    # the usual shard layout: the same base name in two directories must not collide
+    (tmp_path / "d1").mkdir(), (tmp_path / "d2").mkdir()
+    copies = []
+    for d in ("d1", "d2"):
+        copy = tmp_path / d / "cc-main-2020-34_sample_resiliparse.warc.gz"
+        copy.write_bytes((WARC / "cc-main-2020-34_sample_resiliparse.warc.gz").read_bytes())
+        copies.append({r.key for r in read_file(copy)["records"]})
+    assert copies[0] and not copies[0] & copies[1]
+    other_source = read_file(WARC / "cc-main-2020-34_sample_resiliparse.warc.gz", {"name": "other"})
     assert not {r.id for r in a["records"]} & {r.id for r in other_source["records"]}
 
 

@@ -1,0 +1,312 @@
+"""Byte containers below the record parsers: plain files and gzip members.
+
+A record parser never talks to the file directly.  It reads *units*: the whole
+file when it is uncompressed, one gzip member at a time when it is gzipped.
+Units are what the container itself says about the file, independently of
+what the record parser makes of the bytes inside:
+
+* gzip members are found by zlib (end of a deflate stream plus its CRC and
+  length trailer), so a damaged record inside one member never hides the
+  members after it;
+* a member that zlib cannot decode is reported with its compressed offset, and
+  reading resumes at the next offset where a gzip member header starts and
+  decodes (``GzipMembers`` scans for it);
+* bytes after the last member that are not a member are reported as such.
+
+Every unit is a small seekable byte stream in *decompressed* coordinates, so
+the record parsers can resynchronise (look ahead, go back) inside a unit.  A
+backwards seek in a gzip member restarts its decompression: linear in the
+member's size and needed only after damage.
+
+A byte-range (splittable) reader can reuse this module as it is: start
+``GzipMembers`` at the first member header at or after the range's start and
+stop after the member that begins before its end.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+CHUNK = 1 << 16
+GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 CM=deflate (RFC 1952)
+PADDING = b" \t\r\n\x00"
+
+
+class Unit:
+    """A seekable stream of decompressed bytes; ``error`` says why it ended early."""
+
+    offset: int  # where the unit starts in the file (compressed coordinates)
+    error: Optional[str] = None
+
+    def read(self, n: int) -> bytes:
+        raise NotImplementedError
+
+    def seek(self, pos: int) -> None:
+        raise NotImplementedError
+
+    def tell(self) -> int:
+        raise NotImplementedError
+
+    def readline(self, limit: int) -> bytes:
+        """One line (with its newline) of at most ``limit`` bytes."""
+        out = bytearray()
+        while len(out) < limit:
+            chunk = self.peek(min(CHUNK, limit - len(out)))
+            if not chunk:
+                break
+            nl = chunk.find(b"\n")
+            take = len(chunk) if nl < 0 else nl + 1
+            out += self.read(take)
+            if nl >= 0:
+                break
+        return bytes(out)
+
+    def peek(self, n: int) -> bytes:
+        pos = self.tell()
+        data = self.read(n)
+        self.seek(pos)
+        return data
+
+    def finish(self) -> Optional[str]:
+        """Read to the unit's end as its container requires; its error, if any."""
+        return self.error
+
+    def at_end(self) -> bool:
+        return not self.peek(1)
+
+    def skip(self, n: int) -> int:
+        """Move ``n`` bytes forward without holding them; returns how many there were."""
+        done = 0
+        while done < n:
+            got = len(self.read(min(CHUNK, n - done)))
+            if not got:
+                break
+            done += got
+        return done
+
+
+class PlainUnit(Unit):
+    """An uncompressed file as one unit (the raw stream must be seekable)."""
+
+    def __init__(self, raw, size: Optional[int]):
+        self.raw, self.size, self.offset = raw, size, 0
+        self.raw.seek(0)
+
+    def read(self, n: int) -> bytes:
+        return self.raw.read(n)
+
+    def seek(self, pos: int) -> None:
+        self.raw.seek(pos)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def readline(self, limit: int) -> bytes:
+        return self.raw.readline(limit)
+
+    def peek(self, n: int) -> bytes:
+        pos = self.raw.tell()
+        data = self.raw.read(n)
+        self.raw.seek(pos)
+        return data
+
+    def skip(self, n: int) -> int:
+        pos = self.raw.tell()
+        end = pos + n if self.size is None else min(pos + n, self.size)
+        self.raw.seek(end)
+        return end - pos
+
+
+class GzipMember(Unit):
+    """One gzip member, decompressed on demand with a bounded buffer."""
+
+    def __init__(self, members: "GzipMembers", offset: int):
+        self._m, self.offset = members, offset
+        self.end: Optional[int] = None  # compressed end offset, once known
+        self.error = None
+        self._restart()
+
+    def _restart(self):
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._in = b""  # compressed bytes read but not yet decompressed
+        self._raw_pos = self.offset  # file offset of the byte after self._in
+        self._out = bytearray()  # decompressed bytes not yet returned
+        self._pos = 0  # decompressed position of self._out[0]
+        self._done = False
+
+    def _fill(self, want: int) -> None:
+        while len(self._out) < want and not self._done:
+            if not self._in:
+                self._in = self._m.read_raw(self._raw_pos, CHUNK)
+                self._raw_pos += len(self._in)
+                if not self._in:
+                    self._done = True
+                    self.error = self.error or "file ends inside a gzip member (truncated)"
+                    break
+            try:
+                out = self._d.decompress(self._in, max(want - len(self._out), CHUNK))
+            except zlib.error as exc:
+                self._done = True
+                self.error = self.error or f"corrupt gzip member: {exc}"
+                break
+            self._out += out
+            if self._d.eof:
+                self._in = self._d.unused_data
+                self.end = self._raw_pos - len(self._d.unused_data)
+                self._done = True
+            else:
+                self._in = self._d.unconsumed_tail
+
+    def read(self, n: int) -> bytes:
+        self._fill(n)
+        data = bytes(self._out[:n])
+        del self._out[:n]
+        self._pos += len(data)
+        return data
+
+    def readline(self, limit: int) -> bytes:
+        out = bytearray()
+        while len(out) < limit:
+            if not self._out:
+                self._fill(CHUNK)
+                if not self._out:
+                    break
+            nl = self._out.find(b"\n", 0, limit - len(out))
+            take = nl + 1 if nl >= 0 else min(len(self._out), limit - len(out))
+            out += self._out[:take]
+            del self._out[:take]  # O(1) from the front of a bytearray
+            self._pos += take
+            if nl >= 0:
+                break
+        return bytes(out)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int) -> None:
+        if pos < self._pos:
+            keep_error = self.error
+            self._restart()
+            self.error = keep_error
+        self.skip(pos - self._pos)
+
+    def peek(self, n: int) -> bytes:
+        self._fill(n)
+        return bytes(self._out[:n])
+
+    def finish(self) -> Optional[str]:
+        """Decompress to the member's end (verifying its CRC) without holding
+        it; returns the member's error, if any."""
+        while not self._done:
+            self._pos += len(self._out)
+            self._out.clear()
+            self._fill(CHUNK)
+        self._pos += len(self._out)
+        self._out.clear()
+        return self.error
+
+
+@dataclass
+class Garbage:
+    """Bytes between members (or after the last) that do not start a gzip member."""
+
+    offset: int
+    length: int
+
+
+class GzipMembers:
+    """The members of a gzip file, one after another, with resynchronisation.
+
+    ``units()`` yields ``GzipMember`` units and ``Garbage`` stretches in file
+    order.  The consumer reads a member as far as it wants; the next iteration
+    finishes it (decompressing to its end, which also checks its CRC).  A member
+    that zlib rejects ends with ``error`` set; the next member is then searched
+    from the damaged member's first byte on, so a member cut short by a
+    truncation is found again at its successor.
+    """
+
+    def __init__(self, raw, size: Optional[int]):
+        self.raw, self.size = raw, size
+        self.members = 0
+        self.damaged = 0
+
+    def read_raw(self, pos: int, n: int) -> bytes:
+        self.raw.seek(pos)
+        return self.raw.read(n)
+
+    def _next_header(self, start: int) -> Optional[int]:
+        """The first offset >= start where a decodable gzip member begins."""
+        pos = start
+        while True:
+            chunk = self.read_raw(pos, CHUNK + len(GZIP_MAGIC))
+            if len(chunk) < len(GZIP_MAGIC):
+                return None
+            i = chunk.find(GZIP_MAGIC)
+            while 0 <= i <= CHUNK:
+                if self._decodes_at(pos + i):
+                    return pos + i
+                i = chunk.find(GZIP_MAGIC, i + 1)
+            pos += CHUNK
+
+    def _decodes_at(self, pos: int) -> bool:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            d.decompress(self.read_raw(pos, 4096), 1)
+        except zlib.error:
+            return False
+        return True
+
+    def _padding_to(self, pos: int) -> int:
+        """Skip NUL/whitespace padding from pos; returns the first other offset."""
+        while True:
+            chunk = self.read_raw(pos, CHUNK)
+            if not chunk:
+                return pos
+            stripped = chunk.lstrip(PADDING)
+            if stripped:
+                return pos + len(chunk) - len(stripped)
+            pos += len(chunk)
+
+    def units(self) -> Iterator:
+        pos = 0
+        while True:
+            pos = self._padding_to(pos)
+            head = self.read_raw(pos, len(GZIP_MAGIC))
+            if not head:
+                return
+            if head != GZIP_MAGIC or not self._decodes_at(pos):
+                nxt = self._next_header(pos + 1)
+                end = nxt if nxt is not None else self._end_of_file(pos)
+                yield Garbage(pos, end - pos)
+                if nxt is None:
+                    return
+                pos = nxt
+            member = GzipMember(self, pos)
+            self.members += 1
+            yield member
+            member.finish()
+            if member.error is None:
+                pos = member.end
+                continue
+            self.damaged += 1
+            nxt = self._next_header(pos + 1)
+            if nxt is None:
+                return
+            pos = nxt
+
+    def _end_of_file(self, pos: int) -> int:
+        if self.size is not None:
+            return self.size
+        while True:
+            chunk = self.read_raw(pos, CHUNK)
+            if not chunk:
+                return pos
+            pos += len(chunk)
+
+
+def is_gzip(raw) -> bool:
+    raw.seek(0)
+    head = raw.read(2)
+    raw.seek(0)
+    return head == b"\x1f\x8b"
