@@ -24,23 +24,35 @@ sys.path.insert(0, sys.argv[2])
 import apache_beam as beam
 from helpers import read_file
 from mdfs.pipeline.config import load_config
+from mdfs.pipeline.coarse import CoarseFilterDoFn, source_languages
 from mdfs.pipeline.extract import ExtractDoFn
 t0 = time.perf_counter()
 out = read_file(sys.argv[1])
-fn = ExtractDoFn(load_config()["extract"]); fn.setup()
-outcomes = [f"read: dropped {d.reason}" for d in out["dropped"]] + [f"read: failed {f.error_kind}" for f in out["failed"]]
+cfg = load_config()
+fn = ExtractDoFn({**cfg["extract"], "max_invalid_utf8_share": cfg["read"]["max_invalid_utf8_share"]}); fn.setup()
+coarse = CoarseFilterDoFn(cfg["coarse"], {"t": ([], 0.0)}, 200); coarse.setup()
+outcomes = [f"read: dropped {d.reason}" for d in out["dropped"]] + [
+    f"read: failed {f.error_kind}" + (" (records: null)" if f.records is None else "") for f in out["failed"]]
+per_record = 0.0
 for rec in out["records"]:
+    r0 = time.perf_counter()
     for o in fn.process(rec):
         if isinstance(o, beam.pvalue.TaggedOutput):
             v = o.value
             outcomes.append(f"extract: {o.tag} {getattr(v, 'reason', None) or v.error_kind}")
-        else:
-            outcomes.append("kept")
+            continue
+        for c in coarse.process(o):  # normalisation and the rules are bounded too
+            if isinstance(c, beam.pvalue.TaggedOutput):
+                outcomes.append(f"coarse: {c.tag} {getattr(c.value, 'reason', None) or c.value.error_kind}")
+            else:
+                outcomes.append("kept")
+    per_record = max(per_record, time.perf_counter() - r0)
 fn.teardown()
 dt = time.perf_counter() - t0
 rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 n = len(out["records"]) + len(out["dropped"]) + len(out["failed"])
-print(json.dumps({"outcomes": outcomes, "seconds": round(dt, 3), "peak_rss_mb": round(rss / 1024, 1), "read": n}))
+print(json.dumps({"outcomes": outcomes, "seconds": round(dt, 3), "peak_rss_mb": round(rss / 1024, 1), "read": n,
+                  "max_record_s": round(per_record, 3)}))
 """
 
 
@@ -54,6 +66,62 @@ def warc(records, gz=True) -> bytes:
         http = StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1")
         w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http))
     return buf.getvalue()
+
+
+def _set_length(rec: bytes, value: str) -> bytes:
+    head, sep, rest = rec.partition(b"\r\n\r\n")
+    lines = [b"Content-Length: " + value.encode() if ln.startswith(b"Content-Length:") else ln for ln in head.split(b"\r\n")]
+    return b"\r\n".join(lines) + sep + rest
+
+
+def _length(rec: bytes) -> int:
+    return int(rec.split(b"Content-Length: ", 1)[1].split(b"\r\n", 1)[0])
+
+
+def issue25_cases():
+    """The classes of the nothing-lost issue, built fresh (not the tests' inputs):
+    (name, bytes, file suffix, records the file offers, counted when built)."""
+    html = "text/html"
+    page = "<html><body><article><p>" + "国家统计局今天发布数据，前三季度经济平稳增长。" * 30 + "</p></article></body></html>"
+    one = lambda url, body=page.encode(), headers=(("Content-Type", html),): warc([(url, body, list(headers))], gz=False)
+    yield "chunk size -6 (Transfer-Encoding: chunked)", one("http://h/c", b"-6\r\n" + page.encode() + b"\r\n0\r\n\r\n",
+                                                           [("Content-Type", html), ("Transfer-Encoding", "chunked")]), ".warc", 1
+    for label in ("base64", "rot13", "hex_codec", "zlib", "uu"):
+        yield f"charset={label} in the header and <meta>", one(
+            "http://h/cs", page.replace("<html>", f'<html><meta charset="{label}">').encode(),
+            [("Content-Type", f"text/html; charset={label}")]), ".warc", 1
+    nested = b'{"text": "' + page.encode() + b'", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}\n"
+    yield "JSONL line nested 5,000 deep (unused field) between 2 good lines", (
+        b'{"text": "a"}\n' + nested + b'{"text": "b"}\n'), ".jsonl", 3
+    for what, damage in (("Content-Length +1000", lambda r: _set_length(r, str(_length(r) + 1000))),
+                         ("Content-Length +10^15", lambda r: _set_length(r, str(_length(r) + 10**15))),
+                         ("Content-Length -50", lambda r: _set_length(r, str(_length(r) - 50))),
+                         ("Content-Length negative", lambda r: _set_length(r, "-1")),
+                         ("no WARC-Target-URI", lambda r: r.replace(b"WARC-Target-URI: ", b"X-Gone: ", 1))):
+        recs = [one(f"http://h/{i}") for i in range(30)]
+        recs[9] = damage(recs[9])
+        yield f"30-member .warc.gz, record 10: {what}", b"".join(gzip.compress(r) for r in recs), ".warc.gz", 30
+    lines = b"".join(json.dumps({"text": f"第{i}行"}, ensure_ascii=False).encode() + b"\n" for i in range(50))
+    yield "50-line .jsonl.gz + 1 stray byte", gzip.compress(lines) + b"\x00\x01", ".jsonl.gz", 50
+    big = gzip.compress(lines * 40, compresslevel=1)
+    yield ".jsonl.gz cut at 70 % (2,000 lines)", big[: len(big) * 7 // 10], ".jsonl.gz", None
+    yield "50 MB WARC header line", b"WARC/1.0\r\nWARC-Type: response\r\nX: " + b"a" * 50_000_000 + b"\r\n\r\n" + one("http://h/after"), ".warc", 2
+    yield "45 MB HTTP header block", one("http://h/hh", page.encode(), [("Content-Type", html), ("X-Pad", "b" * 45_000_000)]) + one("http://h/after"), ".warc", 2
+    yield "UTF-16 page with BOM", one("http://h/u16", page.encode("utf-16")), ".warc", 1
+    yield "UTF-32-LE page with BOM", one("http://h/u32", b"\xff\xfe\x00\x00" + page.encode("utf-32-le")), ".warc", 1
+    yield "UTF-8 page with one stray byte", one("http://h/s", page.encode()[:300] + b"\xfe" + page.encode()[300:]), ".warc", 1
+    yield "UTF-8 page cut mid-character (WARC-Truncated)", one("http://h/t", page.encode()[:-20]), ".warc", 1
+    text = "正文内容。" * 100 + "\u0301" * 600_000
+    yield "600 KB run of combining marks (JSONL text)", json.dumps({"text": text}).encode() + b"\n", ".jsonl", 1
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name, table in (("Parquet: timestamp past year 9999 in one row of 3",
+                         pa.table({"text": ["一", "二", "三"], "date": pa.array([0, 10**12, 0], type=pa.timestamp("s"))})),
+                        ("Parquet: one 150 MB text cell among 3", pa.table({"text": ["一", "长" * 50_000_000, "三"]}))):
+        buf = io.BytesIO()
+        pq.write_table(table, buf)
+        yield name, buf.getvalue(), ".parquet", 3
 
 
 def cases():
@@ -88,26 +156,34 @@ def cases():
 def main():
     tmp = Path(tempfile.mkdtemp(prefix="mdfs-hostile-"))
     rows = []
-    for i, (name, data) in enumerate(cases()):
-        path = tmp / f"case{i}.warc.gz"
+    all_cases = [(n, d, ".warc.gz", None) for n, d in cases()] + list(issue25_cases())
+    for i, (name, data, suffix, offered) in enumerate(all_cases):
+        path = tmp / f"case{i}{suffix}"
         path.write_bytes(data)
         r = subprocess.run([sys.executable, "-c", RUNNER, str(path), str(REPO / "tests")], capture_output=True,
                            text=True, timeout=600)
         line = r.stdout.strip().splitlines()[-1] if r.returncode == 0 and r.stdout.strip() else None
         res = json.loads(line) if line else {"outcomes": [f"CRASH: {r.stderr[-300:]}"], "seconds": None,
                                               "peak_rss_mb": None, "read": None}
-        res["case"], res["bytes"] = name, len(data)
+        res["case"], res["bytes"], res["offered"] = name, len(data), offered
         rows.append(res)
         print(name, res["outcomes"], res["seconds"], res["peak_rss_mb"])
     L = ["# Hostile input: measured", "", f"Generated by `python bench/hostile.py` on {datetime.date.today().isoformat()}: "
          "each case is a file read by the pipeline's reader and extracted by its extractor (child process, "
          "default limits: 5 MB payload, 20 MB decompressed, 20 s, 2,048 MB address space), in a fresh process. "
          "Peak RSS is the larger of the worker and its extractor child.", "",
-         "| case | file bytes | records read | outcome per record | seconds | peak RSS (MB) |",
-         "|---|---:|---:|---|---:|---:|"]
+         "",
+         "*offered* is the number of records the case was built with (counted when it was written, independently of "
+         "the reader; '-' where a cut makes it unknowable); *read* is what the funnel counts: outcome rows, one "
+         "per record, plus one `records: null` row per damaged stretch of unknown size. *max s/record* is the "
+         "slowest single record through extraction and the coarse stage.", "",
+         "| case | file bytes | offered | read | outcome per record | seconds | max s/record | peak RSS (MB) |",
+         "|---|---:|---:|---:|---|---:|---:|---:|"]
     for r in rows:
-        L.append(f"| {r['case']} | {r['bytes']:,} | {r['read']} | {'; '.join(r['outcomes']) or '-'} | {r['seconds']} | "
-                 f"{r['peak_rss_mb']} |")
+        outs = r["outcomes"]
+        summary = "; ".join(f"{k} ×{outs.count(k)}" if outs.count(k) > 1 else k for k in dict.fromkeys(outs)) or "-"
+        L.append(f"| {r['case']} | {r['bytes']:,} | {r['offered'] if r['offered'] is not None else '-'} | {r['read']} | "
+                 f"{summary} | {r['seconds']} | {r.get('max_record_s')} | {r['peak_rss_mb']} |")
     L += ["", "In every case read = kept + dropped + failed holds (each record read has exactly one outcome above), "
           "and the job goes on. The same cases run as one job in `tests/test_hostile.py::test_hostile_records_end_to_end`, "
           "which checks the invariant from the Parquet output.", "",

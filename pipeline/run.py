@@ -74,7 +74,8 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
     files = {n: matched_files(s["paths"]) for n, s in cfg["sources"].items()}
     empty = [n for n, found in files.items() if not found]
     if empty:
-        print("mdfs run: " + "; ".join(f"source {n}: no readable file matches {cfg['sources'][n]['paths']}"
+        print("mdfs run: " + "; ".join(f"source {n}: no input file matches {cfg['sources'][n]['paths']} "
+                                        "(or none of the matches is a readable file)"
                                         for n in empty), file=sys.stderr)
         return 2
     try:

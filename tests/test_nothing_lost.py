@@ -391,3 +391,29 @@ def test_fuzz_chunk_sizes_never_loop(size, rest):
     except (pl.PayloadError, pl.PayloadTooLarge):
         pass
     assert time.monotonic() - t0 < 1
+
+
+@FUZZ
+@given(st.integers(1, 200_000), st.sampled_from(["[", '{"a":']))
+def test_fuzz_nesting_depth_is_one_outcome(tmp_path_factory, depth, opener):
+    closer = "]" if opener == "[" else "}"
+    line = '{"text": "正文", "x": ' + opener * depth + "1" + closer * depth + "}"
+    path = tmp_path_factory.mktemp("nest") / "x.jsonl"
+    path.write_text(line + "\n" + '{"text": "后"}' + "\n")
+    out = read_file(path)
+    assert len(out["records"]) + len(out["failed"]) == 2 and out["records"][-1].text == "后"
+
+
+def test_output_faults_are_one_line_and_write_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out in (afile, afile / "sub"):  # the output is a file; a parent of it is a file
+        r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out)],
+                           capture_output=True, text=True, timeout=300)
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("mdfs run:")]
+        assert r.returncode == 2 and len(lines) == 1 and "cannot write the output" in lines[0], r.stderr
+        assert "Traceback" not in r.stderr
+    assert afile.read_text() == "x"
