@@ -80,6 +80,7 @@ def main():
     files["jsonl.gz"].write_bytes(gzip.compress(news * (a.copies * 5)))
     src = {"name": "b", "format": "auto", "fields": {"id": "id", "text": "text", "url": "url", "date": "date"}}
     print(f"{'input':<30} {'outputs':>8} {'baseline s':>11} {'new s':>8} {'new/baseline':>13}")
+    results = []
     for label, path in files.items():
         times = {"old": [], "new": []}
         counts = {}
@@ -93,6 +94,14 @@ def main():
         med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
         print(f"{label:<30} {counts['new']:>8} {med['old']:>11.3f} {med['new']:>8.3f} "
               f"{med['new'] / med['old']:>12.2f}x   (baseline outputs {counts['old']})")
+        results.append({"input": label, "bytes": path.stat().st_size, "outputs": counts["new"],
+                        "baseline_outputs": counts["old"], "baseline_s": round(med["old"], 4),
+                        "new_s": round(med["new"], 4), "ratio": round(med["new"] / med["old"], 3)})
+    import json
+
+    (REPO / "bench" / "read_results.json").write_text(json.dumps(
+        {"command": f"python bench/bench_read.py --repeats {a.repeats} --copies {a.copies}",
+         "baseline_rev": a.baseline_rev, "results": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def main():
     logging.disable(logging.CRITICAL)  # warcio/trafilatura complain loudly about every broken input
     rng = random.Random(args.seed)
     seeds = [p.read_bytes() for p in sorted((SAMPLES_DIR / "warc").glob("*.warc.gz")) if p.stat().st_size < 300_000]
-    fn = ExtractDoFn({**load_config()["extract"], "isolation": "inprocess"})
+    fn = ExtractDoFn({**load_config()["extract"], "isolation": "inprocess"}, load_config()["read"]["max_invalid_utf8_share"])
     fn.setup()
     outcomes, crashes = collections.Counter(), []
     tmp = Path(tempfile.mkdtemp(prefix="mdfs-fuzz-"))

@@ -17,19 +17,18 @@ from .sinks import WriteRecords
 from .stats import CountTokensDoFn, WriteStats
 
 def source_priorities(cfg: dict) -> dict[str, int]:
-    return {name: int(src.get("priority", 100)) for name, src in cfg["sources"].items()}
+    return {name: int(src["priority"]) for name, src in cfg["sources"].items()}
 
 
 def build_stages(cfg: dict, output_dir: str | None = None) -> list[tuple[str, beam.PTransform]]:
     """The document stages in order; each returns a StageResult."""
     excerpt = int(cfg["output"]["excerpt_chars"])
-    extract_cfg = {**cfg["extract"], "max_invalid_utf8_share": cfg["read"]["max_invalid_utf8_share"]}
-    stages = [("extract", Extract(extract_cfg))]
-    if cfg["coarse"].get("enabled", True):
+    stages = [("extract", Extract(cfg["extract"], cfg["read"]["max_invalid_utf8_share"]))]
+    if cfg["coarse"]["enabled"]:
         stages.append(("coarse", CoarseFilter(cfg["coarse"], source_languages(cfg), excerpt)))
-    if cfg["exact_dedup"].get("enabled", True):
+    if cfg["exact_dedup"]["enabled"]:
         stages.append(("exact_dedup", ExactDedup(cfg["exact_dedup"], source_priorities(cfg), excerpt)))
-    if cfg["near_dedup"].get("enabled", True):
+    if cfg["near_dedup"]["enabled"]:
         stats = f"{output_dir.rstrip('/')}/near_dedup.json" if output_dir else None
         stages.append(("near_dedup", NearDedup(cfg["near_dedup"], source_priorities(cfg), excerpt, stats)))
     if is_configured(cfg["fine"]):
@@ -41,7 +40,7 @@ def skipped_stages(cfg: dict) -> dict[str, str]:
     """Stages that will not run, with the reason to tell the user."""
     out = {}
     for name in ("coarse", "exact_dedup", "near_dedup"):
-        if not cfg[name].get("enabled", True):
+        if not cfg[name]["enabled"]:
             out[name] = f"disabled ({name}.enabled: false)"
     if not is_configured(cfg["fine"]):
         out["fine"] = ("no classifier configured (set fine.bert_model and/or fine.fasttext_model; "
@@ -51,7 +50,7 @@ def skipped_stages(cfg: dict) -> dict[str, str]:
 
 def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
     """Adds the whole job to ``p``; returns the main PCollections (for tests)."""
-    every = float(cfg["read"].get("progress_every_s", 10))
+    every = float(cfg["read"]["progress_every_s"])
     records, dropped, failed, skipped = [], [], [], []
     for name, src in cfg["sources"].items():
         rec, dr, fl, sk = p | f"Read[{name}]" >> ReadSource(src, cfg["read"])
@@ -77,7 +76,7 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
     stages = build_stages(cfg, output_dir)
     # the text is final after coarse (or extraction): count its tokens once there
     text_final = "coarse" if any(n == "coarse" for n, _ in stages) else "extract"
-    tokenizer = cfg.get("stats", {}).get("tokenizer")
+    tokenizer = cfg["stats"]["tokenizer"]
     for name, stage in stages:
         result = docs | name.title().replace("_", "") >> stage
         stage_names.append(name)
@@ -101,7 +100,7 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
         failed_all | "EvFailed" >> beam.Map(lambda f: ((f.source, "failed", f.stage, f.error_kind), 1)),
     ]
     out = cfg["output"]
-    kept | "WriteKept" >> WriteRecords("kept", output_dir, out["compression"], int(out.get("kept_shards", 0)))
+    kept | "WriteKept" >> WriteRecords("kept", output_dir, out["compression"], int(out["kept_shards"]))
     dropped_all | "WriteDropped" >> WriteRecords("dropped", output_dir, out["compression"])
     failed_all | "WriteFailed" >> WriteRecords("failed", output_dir, out["compression"])
     (events | "AllEvents" >> beam.Flatten()

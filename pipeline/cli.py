@@ -19,48 +19,94 @@ def _setup_logging():
     logger.propagate = False
 
 
+RUN_USAGE = """usage: mdfs run --output DIR [--config FILE] [--source NAME=GLOB ...] [--set KEY.PATH=VALUE ...]
+                [--overwrite] [--debug] [Beam pipeline options, e.g. --runner=DirectRunner
+                --direct_running_mode=multi_processing --direct_num_workers=2]
+
+Runs the filtering pipeline; writes DIR/kept, DIR/dropped, DIR/failed (Parquet) and
+DIR/funnel.json.  Any other flag must be a Beam pipeline option.  Exit status: 0 accepted,
+1 the job failed, 2 a mistake found before the run (nothing written), 3 output rejected
+(DIR/_REJECTED.json), 130/143 interrupted.  See README.md for the configuration reference."""
+
+
 def cmd_run(argv: list[str]) -> int:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from .config import load_config
-    from .options import MdfsOptions
+    from .options import FlagError, split_flags
     from .run import run
 
     if any(a in ("-h", "--help") for a in argv):
-        print("usage: mdfs run --output DIR [--config FILE] [--source NAME=GLOB ...] [--set KEY=VALUE ...]\n"
-              "                [--overwrite] [Beam pipeline options, e.g. --runner DirectRunner\n"
-              "                --direct_running_mode multi_processing --direct_num_workers 2]\n\n"
-              "Runs the filtering pipeline; writes DIR/kept, DIR/dropped, DIR/failed (Parquet) and\n"
-              "DIR/funnel.json.  See README.md for the configuration reference.")
+        print(RUN_USAGE)
         return 0
-    if not any(a.startswith("--default_sdk_harness_log_level") for a in argv):
-        argv = [*argv, "--default_sdk_harness_log_level=WARNING"]  # keep worker INFO chatter out of the way
-    options = PipelineOptions(argv)
-    mo = options.view_as(MdfsOptions)
-    if not mo.output:
+    try:
+        args, beam_args = split_flags(argv)
+    except FlagError as exc:
+        print(f"mdfs run: {exc}", file=sys.stderr)
+        return 2
+    if not args.output:
         print("mdfs run: --output DIR is required", file=sys.stderr)
         return 2
     try:
-        cfg = load_config(mo.config, mo.overrides, mo.source)
+        cfg = load_config(args.config, args.overrides, args.source)
     except (ValueError, OSError) as exc:
         print(f"mdfs run: configuration error: {exc}", file=sys.stderr)
         return 2
-    return run(cfg, mo.output, options, overwrite=mo.overwrite)
+    if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
+        # keep worker INFO chatter out of the way
+        beam_args = [*beam_args, "--default_sdk_harness_log_level=" + ("INFO" if args.debug else "WARNING")]
+    return run(cfg, args.output, PipelineOptions(beam_args), overwrite=args.overwrite)
 
 
 def cmd_config(argv: list[str]) -> int:
-    """Print the effective configuration (defaults + file + overrides) as YAML."""
+    """Print the effective configuration (defaults + file + overrides) as YAML,
+    or with --schema the JSON Schema of the configuration (for editors)."""
     import yaml
 
-    from .config import load_config
+    from .config import load_config, load_defaults
+    from .schema import json_schema
 
-    ap = argparse.ArgumentParser(prog="mdfs config", description=cmd_config.__doc__)
+    ap = argparse.ArgumentParser(prog="mdfs config", description=cmd_config.__doc__, allow_abbrev=False)
     ap.add_argument("--config")
     ap.add_argument("--source", action="append")
     ap.add_argument("--set", dest="overrides", action="append")
+    ap.add_argument("--schema", action="store_true", help="print the JSON Schema of the configuration")
     a = ap.parse_args(argv)
-    print(yaml.safe_dump(load_config(a.config, a.overrides, a.source), sort_keys=False, allow_unicode=True))
+    if a.schema:
+        print(json.dumps(json_schema(load_defaults()), indent=2, ensure_ascii=False))
+        return 0
+    try:
+        cfg = load_config(a.config, a.overrides, a.source)
+    except (ValueError, OSError) as exc:
+        print(f"mdfs config: configuration error: {exc}", file=sys.stderr)
+        return 2
+    print(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
     return 0
+
+
+def _finished_output(prog: str, output: str) -> int | None:
+    """Say what an output directory holds when it is not a finished run;
+    returns an exit status when there is nothing to show."""
+    from .run import REJECTED, output_state
+
+    root = output.rstrip("/")
+    state = output_state(root)
+    if state is None:
+        print(f"{prog}: {output} holds no mdfs output", file=sys.stderr)
+        return 2
+    if state == "incomplete":
+        print(f"{prog}: {output} holds an incomplete run (interrupted, killed or failed); "
+              "its funnel and statistics are missing or partial", file=sys.stderr)
+        return 1
+    if state == "rejected":
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.open(f"{root}/{REJECTED}") as fh:
+            reasons = json.loads(fh.read()).get("reasons", [])
+        print(f"{prog}: {output} holds a REJECTED run:", file=sys.stderr)
+        for r in reasons:
+            print(f"  - {r}", file=sys.stderr)
+    return None
 
 
 def cmd_funnel(argv: list[str]) -> int:
@@ -69,25 +115,45 @@ def cmd_funnel(argv: list[str]) -> int:
 
     from .funnel import render_funnel
 
-    ap = argparse.ArgumentParser(prog="mdfs funnel", description=cmd_funnel.__doc__)
+    ap = argparse.ArgumentParser(prog="mdfs funnel", description=cmd_funnel.__doc__, allow_abbrev=False)
     ap.add_argument("output")
     a = ap.parse_args(argv)
+    status = _finished_output("mdfs funnel", a.output)
+    if status is not None:
+        return status
     with FileSystems.open(a.output.rstrip("/") + "/funnel.json") as fh:
         render_funnel(json.loads(fh.read()))
     return 0
+
+
+def _weight(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        w = float(value)
+        if w < 0:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SOURCE=WEIGHT with a weight >= 0, got {text!r}") from None
+    return name, w
 
 
 def cmd_report(argv: list[str]) -> int:
     """Write OUTPUT/report/ (stats.json, stats.csv, report.md, PNG plots) from a finished run."""
     from .report import render_mix, write_report
 
-    ap = argparse.ArgumentParser(prog="mdfs report", description=cmd_report.__doc__)
+    ap = argparse.ArgumentParser(prog="mdfs report", description=cmd_report.__doc__, allow_abbrev=False)
     ap.add_argument("output")
     ap.add_argument("--budget-tokens", type=float, default=None, help="training budget in tokens")
     ap.add_argument("--model-params", type=float, default=None, help="model size N: budget = 20 N (Chinchilla)")
-    ap.add_argument("--weight", action="append", default=[], metavar="SOURCE=W", help="mix weight of a source")
+    ap.add_argument("--weight", action="append", default=[], metavar="SOURCE=W", type=_weight,
+                    help="mix weight of a source")
     ap.add_argument("--max-epochs", type=float, default=None)
     a = ap.parse_args(argv)
+    status = _finished_output("mdfs report", a.output)
+    if status is not None:
+        return status
     over = {}
     if a.budget_tokens:
         over["budget_tokens"] = a.budget_tokens
@@ -96,7 +162,7 @@ def cmd_report(argv: list[str]) -> int:
     if a.max_epochs:
         over["max_epochs"] = a.max_epochs
     if a.weight:
-        over["weights"] = {k: float(v) for k, v in (w.split("=", 1) for w in a.weight)}
+        over["weights"] = dict(a.weight)
     try:
         rep = write_report(a.output, over)
     except (OSError, ValueError) as exc:

@@ -42,22 +42,22 @@ class CoarseRules:
 
         self.cfg = cfg
         self.source_langs = source_langs
-        self.url = UrlFilter(cfg.get("url", {}).get("blocklists", []), cfg.get("url", {}).get("allowlists", []))
-        lid = cfg.get("langid", {})
-        self.lid = FastTextLangID(lid["model"], int(lid.get("max_chars", 2000)))
-        self.fix_mojibake = bool(cfg.get("normalise", {}).get("fix_mojibake", True))
-        self.trad_policy = cfg.get("traditional_chinese", "convert")
+        self.url = UrlFilter(cfg["url"]["blocklists"], cfg["url"]["allowlists"])
+        lid = cfg["langid"]
+        self.lid = FastTextLangID(lid["model"], int(lid["max_chars"]))
+        self.fix_mojibake = bool(cfg["normalise"]["fix_mojibake"])
+        self.trad_policy = cfg["traditional_chinese"]
         if self.trad_policy not in ("convert", "keep", "drop"):
             raise ValueError(f"coarse.traditional_chinese must be convert, keep or drop, not {self.trad_policy!r}")
-        self.trad_min_share = float(cfg.get("traditional_min_share", 0.1))
+        self.trad_min_share = float(cfg["traditional_min_share"])
         self.script = ChineseScript()
-        lines_cfg = cfg.get("lines", {})
+        lines_cfg = cfg["lines"]
         self.cleaners = {lang: LineCleaner.from_config(lines_cfg, lang) for lang in ("zh", "en", "other")}
         en_sensitive = None
-        if cfg["en"].get("sensitive_lexicons"):
+        if cfg["en"]["sensitive_lexicons"]:
             en_sensitive = zh_rules.SensitiveWords(cfg["en"]["sensitive_lexicons"], 1, word_boundaries=True)
         self.rules = {"zh": zh_rules.build(cfg["zh"]), "en": en_rules.build(cfg["en"], en_sensitive),
-                      "other": en_rules.build({"min_chars": cfg["other"].get("min_chars", 0)})}
+                      "other": en_rules.build({"min_chars": cfg["other"]["min_chars"]})}
 
     def apply(self, doc: Document):
         """(Document, None) if kept, else (None, (reason, detail))."""
@@ -108,7 +108,7 @@ class CoarseFilterDoFn(beam.DoFn):
 
 
 def source_languages(cfg: dict) -> dict[str, tuple[list, float]]:
-    return {name: (list(src.get("languages") or []), float(src.get("min_language_score", 0.0)))
+    return {name: (list(src["languages"]), float(src["min_language_score"]))
             for name, src in cfg["sources"].items()}
 
 

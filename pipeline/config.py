@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from .schema import REPLACED_MAPS, validate
+
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
 from ..classifiers.langid import MODELS_DIR  # noqa: E402 - after the path constants it sits with
@@ -30,11 +32,21 @@ def load_defaults() -> dict:
     return yaml.safe_load(resources.files(__package__).joinpath("defaults.yaml").read_text(encoding="utf-8"))
 
 
-def deep_merge(base: dict, override: dict) -> dict:
+def _replaced(path: tuple) -> bool:
+    """Whether a user's value at this path replaces the default map (schema.REPLACED_MAPS)."""
+    for pattern in REPLACED_MAPS:
+        parts = pattern.split(".")
+        if len(parts) == len(path) and all(p == "*" or p == k for p, k in zip(parts, path)):
+            return True
+    return False
+
+
+def deep_merge(base: dict, override: dict, _path: tuple = ()) -> dict:
     out = copy.deepcopy(base)
     for k, v in (override or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
+        here = (*_path, str(k))
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and not _replaced(here):
+            out[k] = deep_merge(out[k], v, here)
         else:
             out[k] = copy.deepcopy(v)
     return out
@@ -43,8 +55,10 @@ def deep_merge(base: dict, override: dict) -> dict:
 def set_path(cfg: dict, dotted: str, value) -> None:
     keys = dotted.split(".")
     node = cfg
-    for k in keys[:-1]:
+    for i, k in enumerate(keys[:-1]):
         if not isinstance(node.get(k), dict):
+            if k in node:  # e.g. --set coarse.zh.min_chars.x=1: a value is not a section
+                raise ValueError(f"--set {dotted}: {'.'.join(keys[:i + 1])} is a value, not a section")
             node[k] = {}
         node = node[k]
     node[keys[-1]] = value
@@ -57,59 +71,111 @@ def parse_assignment(text: str, what: str, form: str = "KEY=VALUE") -> tuple[str
     return k.strip(), v
 
 
+def _read_yaml(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            user = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
+    if not isinstance(user, dict):
+        raise ValueError(f"{path}: top level must be a mapping")
+    return user
+
+
 def load_config(config_file: str | None = None, sets: list[str] | None = None,
                 sources: list[str] | None = None) -> dict:
-    """Build the effective configuration.
+    """Build the effective configuration and check it against the schema.
 
     The bundled sample sources apply only when neither the config file nor
     ``--source`` names a source.  ``--source NAME=GLOB`` adds a source, or
     replaces the paths of a source of that name; repeating the same NAME adds
-    more globs to it.
+    more globs to it.  Raises ValueError with every problem found.
     """
-    cfg = load_defaults()
-    user = {}
-    if config_file:
-        with open(config_file, encoding="utf-8") as fh:
-            user = yaml.safe_load(fh) or {}
-        if not isinstance(user, dict):
-            raise ValueError(f"{config_file}: top level must be a mapping")
+    defaults = load_defaults()
+    cfg = copy.deepcopy(defaults)
+    user = _read_yaml(config_file) if config_file else {}
     if user.get("sources") or sources:
         cfg["sources"] = {}
     cfg = deep_merge(cfg, user)
     seen = set()
     for item in sources or []:
         name, glob = parse_assignment(item, "--source", "NAME=GLOB")
+        if not isinstance(cfg["sources"].get(name, {}), dict):
+            raise ValueError(f"source {name!r} must be a mapping with 'paths'")
         if name in seen:
             cfg["sources"][name]["paths"].append(glob)
         else:
             cfg["sources"].setdefault(name, {})
             cfg["sources"][name]["paths"] = [glob]
             seen.add(name)
+    touched = set()
     for item in sets or []:
-        key, value = parse_assignment(item, "--set")
-        set_path(cfg, key, yaml.safe_load(value))
+        key, value = parse_assignment(item, "--set", "KEY.PATH=VALUE")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--set {key}: value {value!r} is not valid YAML ({getattr(exc, 'problem', exc)})") \
+                from None
+        set_path(cfg, key, parsed)
+        touched.add(key)
+    fine_user = user.get("fine") if isinstance(user.get("fine"), dict) else {}
+    if "thresholds" not in fine_user and not any(k.startswith("fine.thresholds") for k in touched):
+        # default thresholds never refer to a drop label the user removed
+        fine = cfg.get("fine") if isinstance(cfg.get("fine"), dict) else {}
+        if isinstance(fine.get("drop_labels"), dict) and isinstance(fine.get("thresholds"), dict):
+            fine["thresholds"] = {k: v for k, v in fine["thresholds"].items() if k in fine["drop_labels"]}
     return finalize(cfg)
 
 
+def _source_format(src: dict) -> str:
+    fmt = src.get("format", "auto")
+    if fmt != "auto":
+        return fmt
+    from .readers import detect_format
+
+    found = set()
+    for p in src.get("paths") or []:
+        try:
+            found.add(detect_format(str(p)))
+        except ValueError:
+            return "auto"
+    return found.pop() if len(found) == 1 else "auto"
+
+
 def finalize(cfg: dict) -> dict:
-    """Fill each source from ``source_defaults``, resolve ``{samples}``, validate."""
-    if not cfg.get("sources"):
+    """Fill each source from ``source_defaults``, check everything against the
+    schema, resolve ``{samples}``/``{resources}``/``{models}``."""
+    if not isinstance(cfg.get("sources"), dict) or not cfg["sources"]:
         raise ValueError("no sources configured")
-    defaults = cfg.get("source_defaults", {})
-    resolved = {}
+    base = cfg.get("source_defaults", {}) if isinstance(cfg.get("source_defaults"), dict) else {}
+    resolved, problems = {}, []
     for name, src in cfg["sources"].items():
         if not isinstance(src, dict):
-            raise ValueError(f"source {name!r} must be a mapping with 'paths'")
-        full = deep_merge(defaults, src)
-        paths = full.get("paths")
-        if isinstance(paths, str):
-            paths = [paths]
-        if not paths:
-            raise ValueError(f"source {name!r} has no paths")
-        full["paths"] = [str(p) for p in paths]
-        if full.get("format", "auto") not in ("auto", "warc", "wet", "jsonl", "parquet"):
-            raise ValueError(f"source {name!r}: unknown format {full['format']!r}")
+            problems.append(f"sources.{name}: must be a mapping with 'paths'")
+            continue
+        if "fields" in src and _source_format(src) in ("warc", "wet"):
+            problems.append(f"sources.{name}.fields: applies to jsonl and parquet sources only "
+                            f"(this source is {_source_format(src)})")
+        full = deep_merge(base, src, ("sources", str(name)))
+        if isinstance(full.get("fields"), dict):  # a replaced field map: what it leaves out is not read
+            full["fields"] = {"id": None, "url": None, "date": None, **full["fields"]}
+        if isinstance(full.get("paths"), str):
+            full["paths"] = [full["paths"]]
         full["name"] = name
         resolved[name] = full
     cfg["sources"] = resolved
+    fine = cfg.get("fine")
+    if isinstance(fine, dict) and isinstance(fine.get("drop_labels"), dict) and isinstance(fine.get("thresholds"), dict):
+        default = fine.get("default_threshold", 0.5)
+        fine["thresholds"] = {**{k: default for k in fine["drop_labels"]}, **fine["thresholds"]}
+    try:
+        validate(cfg)
+    except ValueError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ValueError("; ".join(problems))
     return _resolve_placeholders(cfg)

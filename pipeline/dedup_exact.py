@@ -79,7 +79,7 @@ class _ApplyDecision(beam.DoFn):
 class ExactDedup(beam.PTransform):
     def __init__(self, cfg: dict, priorities: dict[str, int], excerpt_chars: int = 200):
         super().__init__()
-        self.criteria = list(cfg.get("keep", []))
+        self.criteria = list(cfg["keep"])
         self.priorities = priorities
         self.excerpt_chars = excerpt_chars
         for c in self.criteria:  # fail at construction, not on a worker

@@ -163,14 +163,14 @@ class NearDedup(beam.PTransform):
         self.excerpt_chars = excerpt_chars
         self.bands, self.rows = lsh_params(float(cfg["threshold"]), int(cfg["num_perm"]),
                                            float(cfg["false_positive_weight"]), float(cfg["false_negative_weight"]),
-                                           cfg.get("bands"), cfg.get("rows"))
+                                           cfg["bands"], cfg["rows"])
         for c in cfg["keep"]:
             if c not in ("source_priority", "earliest_date", "longest"):
                 raise ValueError(f"near_dedup.keep: unknown criterion {c!r}")
 
     def expand(self, docs):
         threshold = float(self.cfg["threshold"])
-        if not self.cfg.get("decisions", True):
+        if not self.cfg["decisions"]:
             kept = docs | "SignOnly" >> beam.ParDo(SignOnlyDoFn(self.cfg, self.priorities, self.bands, self.rows))
             none = docs.pipeline | "NoDrops" >> beam.Create([])
             return StageResult(kept, none, docs.pipeline | "NoFailures" >> beam.Create([]))
@@ -182,14 +182,14 @@ class NearDedup(beam.PTransform):
                       | "BucketEdges" >> beam.FlatMap(bucket_edges)
                       | "DistinctEdges" >> beam.Distinct())
         edges = candidates
-        if self.cfg.get("verify", True):
+        if self.cfg["verify"]:
             half = ({"info": info, "edge": edges}
                     | "JoinFirstEnd" >> beam.CoGroupByKey()
                     | "AttachFirst" >> beam.FlatMap(attach_first))
             edges = ({"info": info, "half": half}
                      | "JoinSecondEnd" >> beam.CoGroupByKey()
                      | "Verify" >> beam.FlatMap(verify_second(threshold)))
-        labels, unconverged = edges | "Components" >> ConnectedComponents(int(self.cfg.get("max_rounds", 10)))
+        labels, unconverged = edges | "Components" >> ConnectedComponents(int(self.cfg["max_rounds"]))
         decisions = ({"label": labels, "info": info}
                      | "JoinLabels" >> beam.CoGroupByKey()
                      | "MembersByLabel" >> beam.FlatMap(members_by_label)
@@ -202,8 +202,8 @@ class NearDedup(beam.PTransform):
         failed = out[FAILED]
         if self.stats_path:
             params = {"num_perm": int(self.cfg["num_perm"]), "threshold": threshold, "bands": self.bands,
-                      "rows": self.rows, "verify": bool(self.cfg.get("verify", True)),
-                      "max_rounds": int(self.cfg.get("max_rounds", 10))}
+                      "rows": self.rows, "verify": bool(self.cfg["verify"]),
+                      "max_rounds": int(self.cfg["max_rounds"])}
             path = self.stats_path
             counts = [
                 candidates | "CountCandidates" >> beam.combiners.Count.Globally()

@@ -111,15 +111,17 @@ class ExtractorProcess:
 
 
 class ExtractDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, excerpt_chars: int = 200):
+    """``cfg``: the ``extract`` section; ``max_invalid_utf8_share``: ``read.max_invalid_utf8_share``."""
+
+    def __init__(self, cfg: dict, max_invalid_utf8_share: float):
         self.cfg = cfg
-        self.excerpt_chars = excerpt_chars
+        self.max_invalid_utf8_share = float(max_invalid_utf8_share)
 
     def setup(self):
-        self._max_invalid = float(self.cfg.get("max_invalid_utf8_share", 0.01))
+        self._max_invalid = self.max_invalid_utf8_share
         self._options = extraction_options(self.cfg)
         self._proc = None
-        if self.cfg.get("isolation", "subprocess") == "subprocess":
+        if self.cfg["isolation"] == "subprocess":
             self._proc = ExtractorProcess(self._options, self.cfg["timeout_s"], self.cfg["memory_limit_mb"])
 
     def teardown(self):
@@ -175,10 +177,12 @@ class ExtractDoFn(beam.DoFn):
 
 
 class Extract(beam.PTransform):
-    def __init__(self, cfg: dict):
+    def __init__(self, cfg: dict, max_invalid_utf8_share: float):
         super().__init__()
         self.cfg = cfg
+        self.max_invalid_utf8_share = max_invalid_utf8_share
 
     def expand(self, records):
-        out = records | "Extract" >> beam.ParDo(ExtractDoFn(self.cfg)).with_outputs(DROPPED, FAILED, main="kept")
+        out = records | "Extract" >> beam.ParDo(ExtractDoFn(self.cfg, self.max_invalid_utf8_share)).with_outputs(
+            DROPPED, FAILED, main="kept")
         return StageResult(out.kept, out[DROPPED], out[FAILED])

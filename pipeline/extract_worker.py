@@ -19,7 +19,7 @@ OPTION_KEYS = ("include_comments", "include_tables", "favor", "fast", "deduplica
 
 def extraction_options(extract_cfg: dict) -> dict:
     """The trafilatura settings out of the ``extract`` config section."""
-    return {k: extract_cfg.get(k) for k in OPTION_KEYS}
+    return {k: extract_cfg[k] for k in OPTION_KEYS}
 
 
 def extract_text(html: str, url: str | None, options: dict) -> str | None:

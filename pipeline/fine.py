@@ -32,13 +32,13 @@ def decide(probs: dict[str, float], drop_labels: dict[str, str], thresholds: dic
     best = None
     for label, reason in drop_labels.items():
         p = probs.get(label, 0.0)
-        if p >= float(thresholds.get(label, 0.5)) and (best is None or p > best[1]):
+        if p >= float(thresholds[label]) and (best is None or p > best[1]):
             best = (reason, p, label)
     return None if best is None else (best[0], f"{best[2]}={best[1]:.3f}")
 
 
 def is_configured(cfg: dict) -> bool:
-    return bool(cfg.get("bert_model") or cfg.get("fasttext_model"))
+    return bool(cfg["bert_model"] or cfg["fasttext_model"])
 
 
 class FastTextCascadeDoFn(beam.DoFn):
@@ -109,10 +109,10 @@ class FineFilter(beam.PTransform):
             raise ValueError("fine filter needs fine.bert_model and/or fine.fasttext_model")
         self.cfg = cfg
         self.excerpt_chars = excerpt_chars
-        if cfg.get("bert_model"):  # fail at construction, on the launcher, not on a worker
+        if cfg["bert_model"]:  # fail at construction, on the launcher, not on a worker
             from ..classifiers.bert import check_model_dir
 
-            check_model_dir(cfg["bert_model"], bool(cfg.get("allow_pickle", False)))
+            check_model_dir(cfg["bert_model"], bool(cfg["allow_pickle"]))
 
     def _bert(self, docs):
         from apache_beam.ml.inference.base import RunInference
@@ -123,10 +123,10 @@ class FineFilter(beam.PTransform):
         handler = BertClassifierHandler(self.cfg["bert_model"], device=b["device"], dtype=b["dtype"],
                                         max_length=int(b["max_length"]), batch_size=int(b["batch_size"]),
                                         aggregate=b["aggregate"], max_segments=int(b["max_segments"]),
-                                        allow_pickle=bool(self.cfg.get("allow_pickle", False)),
+                                        allow_pickle=bool(self.cfg["allow_pickle"]),
                                         max_batch_size=int(b["docs_per_batch"]))
         infer = RunInference(handler)
-        if b.get("accelerator"):
+        if b["accelerator"]:
             infer = infer.with_resource_hints(accelerator=b["accelerator"])
         scored = docs | "BERT" >> infer
         out = scored | "BertDecide" >> beam.ParDo(BertDecisionDoFn(self.cfg, self.excerpt_chars)).with_outputs(
@@ -134,7 +134,7 @@ class FineFilter(beam.PTransform):
         return out.kept, out[DROPPED], out[FAILED]
 
     def expand(self, docs):
-        has_bert, has_ft = bool(self.cfg.get("bert_model")), bool(self.cfg.get("fasttext_model"))
+        has_bert, has_ft = bool(self.cfg["bert_model"]), bool(self.cfg["fasttext_model"])
         if not has_ft:
             kept, dropped, failed = self._bert(docs)
             return StageResult(kept, dropped, failed)

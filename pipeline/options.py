@@ -1,9 +1,27 @@
 """Command-line flags of ``mdfs run`` as a Beam ``PipelineOptions`` subclass, so
-the same flags work as Dataflow Flex Template parameters.  Runner flags
-(``--runner``, ``--direct_running_mode``, ``--project``, ...) are Beam's own."""
+the same flags work as Dataflow Flex Template parameters (the template
+launcher passes them as ``--name=value``; ``deploy/dataflow/metadata.json``
+lists them and a test checks the two agree).  The CLI parses these flags
+itself and removes them before Beam's options are built; every other flag
+must be a Beam pipeline option (``--runner``, ``--direct_running_mode``,
+``--project``, ...), or the run is refused."""
 from __future__ import annotations
 
+import argparse
+import difflib
+
 from apache_beam.options.pipeline_options import PipelineOptions
+
+
+def parse_bool(text) -> bool:
+    if isinstance(text, bool):
+        return text
+    low = str(text).strip().lower()
+    if low in ("true", "1", "yes"):
+        return True
+    if low in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 class MdfsOptions(PipelineOptions):
@@ -15,5 +33,45 @@ class MdfsOptions(PipelineOptions):
                             help="add a source, or replace its paths; may repeat")
         parser.add_argument("--set", dest="overrides", action="append", default=None, metavar="KEY.PATH=VALUE",
                             help="override one config value (parsed as YAML); may repeat")
-        parser.add_argument("--overwrite", action="store_true", default=False,
+        parser.add_argument("--overwrite", nargs="?", const=True, default=False, type=parse_bool,
                             help="replace an existing output directory instead of refusing")
+        parser.add_argument("--debug", nargs="?", const=True, default=False, type=parse_bool,
+                            help="show tracebacks and third-party log lines")
+
+
+class FlagError(ValueError):
+    """A flag that is neither mdfs's nor Beam's (or a stray argument)."""
+
+
+def beam_option_parser():
+    """A parser that knows every Beam pipeline option (not mdfs's own)."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__() if c is not MdfsOptions}.values():
+        cls._add_argparse_args(parser)
+    return parser
+
+
+def split_flags(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """(mdfs's own flags, Beam's flags); raises FlagError for anything else."""
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message):  # argparse would exit; a FlagError is reported by the CLI
+            raise FlagError(message)
+
+    own = _Parser(prog="mdfs run", allow_abbrev=False, add_help=False)
+    MdfsOptions._add_argparse_args(own)
+    args, rest = own.parse_known_args(argv)
+    beam_parser = beam_option_parser()
+    _, unknown = beam_parser.parse_known_args(rest)
+    if unknown:
+        bad = unknown[0]
+        if not bad.startswith("-"):
+            raise FlagError(f"unexpected argument {bad!r} (flags take the form --name=value)")
+        name = bad.split("=", 1)[0]
+        known = [s for a in own._actions + beam_parser._actions for s in a.option_strings if s.startswith("--")]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        raise FlagError(f"unknown flag {name}" + (f" (did you mean {close[0]}?)" if close else "")
+                        + "; mdfs run takes its own flags (see --help) and Beam pipeline options")
+    return args, rest

@@ -1,9 +1,22 @@
-"""Runs the job: checks the output directory, builds and runs the pipeline,
-then prints the funnel and writes the ``_SUCCESS`` marker."""
+"""Runs the job: preflight, build and run the pipeline, judge the output.
+
+Exit status (also documented in the README):
+  0  the run finished and its output is accepted (``_SUCCESS`` written last);
+  1  the job itself failed (e.g. a full disk); the output is incomplete;
+  2  a user error found before the run (configuration, flags, inputs, models,
+     output location): nothing is written;
+  3  the run finished but its output is rejected (``_REJECTED.json`` says
+     why; ``funnel.json`` and the datasets stay for inspection; no ``_SUCCESS``);
+  130 / 143  interrupted (SIGINT / SIGTERM): ``_INCOMPLETE`` stays behind.
+
+``_INCOMPLETE`` is written before the job starts and removed only when it
+ends normally, so a killed run leaves output that says what it is.
+"""
 from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import time
 
@@ -15,8 +28,20 @@ from .funnel import render_funnel, write_json
 from .readers import matched_files
 
 log = logging.getLogger("mdfs.run")
-OUTPUT_PARTS = ("kept", "dropped", "failed", "funnel.json", "near_dedup.json", "stats", "report", "_SUCCESS",
-                "config.yaml")
+SUCCESS, REJECTED, INCOMPLETE = "_SUCCESS", "_REJECTED.json", "_INCOMPLETE"
+OUTPUT_PARTS = ("kept", "dropped", "failed", "funnel.json", "near_dedup.json", "stats", "report", SUCCESS,
+                REJECTED, INCOMPLETE, "config.yaml")
+EXIT_FAILED, EXIT_USER, EXIT_REJECTED = 1, 2, 3
+
+
+class UserError(Exception):
+    """A mistake found before anything is written (exit 2)."""
+
+
+class Interrupted(BaseException):  # not an Exception: library code that catches those must not swallow it
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def _exists(path: str) -> bool:
@@ -26,16 +51,33 @@ def _exists(path: str) -> bool:
         return False
 
 
+def output_state(root: str) -> str | None:
+    """What an output directory holds: 'finished', 'rejected', 'incomplete', or None."""
+    if _exists(f"{root}/{INCOMPLETE}"):
+        return "incomplete"
+    if _exists(f"{root}/{REJECTED}"):
+        return "rejected"
+    if _exists(f"{root}/{SUCCESS}"):
+        return "finished"
+    if any(_exists(f"{root}/{p}") for p in OUTPUT_PARTS):
+        return "incomplete"  # parts without any marker: a run killed before markers existed
+    return None
+
+
+STATE_WORDS = {"finished": "a finished run", "rejected": "a rejected run (see _REJECTED.json)",
+               "incomplete": "an incomplete run (interrupted, killed or failed)"}
+
+
 def prepare_output(output_dir: str, overwrite: bool) -> None:
     """Refuse to write into an existing mdfs output unless ``overwrite``; with it,
     remove the previous run's parts first so no stale shard survives."""
     root = output_dir.rstrip("/")
-    present = [p for p in OUTPUT_PARTS if _exists(f"{root}/{p}")]
-    if present and not overwrite:
-        raise FileExistsError(f"{output_dir} already holds mdfs output ({', '.join(present)}); "
-                              "pass --overwrite to replace it")
-    for p in present:
-        FileSystems.delete([f"{root}/{p}"])
+    state = output_state(root)
+    if state and not overwrite:
+        raise FileExistsError(f"{output_dir} already holds {STATE_WORDS[state]}; pass --overwrite to replace it")
+    for p in OUTPUT_PARTS:
+        if _exists(f"{root}/{p}"):
+            FileSystems.delete([f"{root}/{p}"])
 
 
 def write_effective_config(cfg: dict, root: str) -> None:
@@ -45,6 +87,13 @@ def write_effective_config(cfg: dict, root: str) -> None:
     with FileSystems.create(f"{root}/config.yaml") as fh:
         fh.write(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True).encode("utf-8"))
 
+
+def _write_marker(path: str, payload: dict | None = None) -> None:
+    with FileSystems.create(path) as fh:
+        fh.write(json.dumps(payload or {}, indent=2, ensure_ascii=False).encode("utf-8"))
+
+
+# --- preflight -------------------------------------------------------------------------
 
 def _output_problem(root: str) -> str | None:
     """Why the output location cannot be written, checked before the run."""
@@ -65,44 +114,162 @@ def _output_problem(root: str) -> str | None:
     return None
 
 
+def _model_labels(cfg: dict) -> dict[str, list[str]]:
+    """Labels of each configured classifier, loading each model once (on the launcher)."""
+    from ..classifiers.bert import ModelError, check_model_dir
+
+    fine, labels = cfg["fine"], {}
+    if fine["fasttext_model"]:
+        from ..classifiers.fasttext_model import FastTextClassifier
+
+        try:
+            labels["fastText"] = list(FastTextClassifier(fine["fasttext_model"]).labels)
+        except Exception as exc:  # noqa: BLE001 - missing file, not a fastText model
+            raise UserError(f"fine.fasttext_model: cannot load {fine['fasttext_model']}: {exc}") from None
+    if fine["bert_model"]:
+        from transformers import AutoConfig
+
+        try:
+            path = check_model_dir(fine["bert_model"], bool(fine["allow_pickle"]))
+            conf = AutoConfig.from_pretrained(str(path), local_files_only=True)
+        except (ModelError, OSError, ValueError) as exc:
+            raise UserError(f"fine.bert_model: {exc}") from None
+        labels["BERT"] = [conf.id2label[i] for i in range(conf.num_labels)]
+    return labels
+
+
+def preflight(cfg: dict, output_dir: str) -> dict[str, list[str]]:
+    """Everything that can be checked before anything is written.  Returns the
+    readable files per source; raises UserError with one line per problem."""
+    problems = []
+    root = output_dir.rstrip("/")
+    why = _output_problem(root)
+    if why:
+        problems.append(f"cannot write the output: {why}")
+    files = {n: matched_files(s["paths"]) for n, s in cfg["sources"].items()}
+    for n, found in files.items():
+        if not found:
+            problems.append(f"source {n}: no input file matches {cfg['sources'][n]['paths']} "
+                            "(or none of the matches is a readable file)")
+    tok = cfg["stats"]["tokenizer"]
+    if tok:
+        from pathlib import Path
+
+        p = Path(tok)
+        if not (p.is_file() or (p / "tokenizer.json").is_file()):
+            problems.append(f"stats.tokenizer: no tokenizer.json at {tok}")
+    try:
+        for model, names in _model_labels(cfg).items():
+            missing = sorted(set(cfg["fine"]["drop_labels"]) - set(names))
+            if missing:
+                problems.append(f"fine.drop_labels {missing} are not labels of the {model} model "
+                                f"(it has {names}); set fine.drop_labels (and fine.thresholds) to its labels")
+    except UserError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise UserError("\n".join(problems))
+    return files
+
+
+# --- judging the output -----------------------------------------------------------------
+
+def _sample_messages(root: str, wanted: set) -> dict:
+    """One message per (source, error kind) from the failed dataset."""
+    import pyarrow.dataset as ds
+
+    out = {}
+    try:
+        table = ds.dataset(f"{root}/failed", format="parquet").to_table(columns=["source", "error_kind", "message"])
+    except Exception:  # noqa: BLE001 - no failed shards
+        return out
+    for row in table.to_pylist():
+        key = (row["source"], row["error_kind"])
+        if key in wanted and key not in out:
+            out[key] = row["message"]
+    return out
+
+
+def judge(funnel: dict, cfg: dict, root: str) -> list[str]:
+    """Reasons to reject the output (empty list: accepted)."""
+    reasons, limit = [], float(cfg["run"]["max_failed_share"])
+    wanted = set()
+    per_source = {}
+    for name, e in funnel["sources"].items():
+        if not e["invariant_ok"]:
+            reasons.append(f"source {name}: read {e['read']} != kept + dropped + failed "
+                           f"({e['kept']} + {e['dropped']} + {e['failed']}): records were lost (a bug; please report)")
+            continue
+        if not e["read"]:
+            continue
+        share = e["failed"] / e["read"]
+        all_failed = e["kept"] == 0 and e["dropped"] == 0 and e["failed"] > 0
+        if all_failed or share > limit:
+            kinds = sorted(e["failed_by_error"].items(), key=lambda kv: -kv[1])[:3]
+            per_source[name] = (all_failed, share, kinds)
+            wanted |= {(name, k.split("/", 1)[1]) for k, _ in kinds}
+    samples = _sample_messages(root, wanted) if wanted else {}
+    for name, (all_failed, share, kinds) in per_source.items():
+        head = (f"source {name}: every record failed" if all_failed else
+                f"source {name}: {share:.0%} of records failed (run.max_failed_share is {limit:g})")
+        top = "; ".join(f"{k} x{n}" + (f" e.g. {samples[(name, k.split('/', 1)[1])][:160]!r}"
+                                       if (name, k.split("/", 1)[1]) in samples else "") for k, n in kinds)
+        reasons.append(f"{head}: {top}")
+    return reasons
+
+
+# --- the run ----------------------------------------------------------------------------
+
+_SIGNALLED: list[int] = []
+
+
+def _raise_interrupted(signum, _frame):
+    _SIGNALLED.append(signum)  # remembered even if some thread's handler swallows the exception
+    raise Interrupted(signum)
+
+
 def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
     root = output_dir.rstrip("/")
-    problem = _output_problem(root)
-    if problem:
-        print(f"mdfs run: cannot write the output: {problem}", file=sys.stderr)
-        return 2
-    files = {n: matched_files(s["paths"]) for n, s in cfg["sources"].items()}
-    empty = [n for n, found in files.items() if not found]
-    if empty:
-        print("mdfs run: " + "; ".join(f"source {n}: no input file matches {cfg['sources'][n]['paths']} "
-                                        "(or none of the matches is a readable file)"
-                                        for n in empty), file=sys.stderr)
-        return 2
     try:
+        files = preflight(cfg, output_dir)
         prepare_output(output_dir, overwrite)
+    except (UserError, FileExistsError) as exc:
+        for line in str(exc).splitlines():
+            print(f"mdfs run: {line}", file=sys.stderr)
+        return EXIT_USER
+    try:
         FileSystems.mkdirs(root) if not _exists(root) else None
+        _write_marker(f"{root}/{INCOMPLETE}", {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         write_effective_config(cfg, root)
-    except FileExistsError as exc:
-        print(f"mdfs run: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, IOError) as exc:
+    except OSError as exc:
         print(f"mdfs run: cannot write the output: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USER
     log.info("sources: %s", ", ".join(f"{n} ({len(found)} files)" for n, found in files.items()))
     skipped = skipped_stages(cfg)
     for name, why in skipped.items():
         print(f"mdfs: stage {name} SKIPPED: {why}", file=sys.stderr)
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGINT)}
+    _SIGNALLED.clear()
     t0 = time.monotonic()
-    p = beam.Pipeline(options=options)
-    build_pipeline(p, cfg, output_dir)
     try:
+        p = beam.Pipeline(options=options)
+        build_pipeline(p, cfg, output_dir)
         result = p.run()
         result.wait_until_finish()
+        if _SIGNALLED:
+            raise Interrupted(_SIGNALLED[0])
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        print(f"mdfs run: interrupted; the output in {root} is incomplete ({INCOMPLETE})", file=sys.stderr)
+        return 128 + int(signum)
     except Exception as exc:  # noqa: BLE001 - e.g. a full disk: one line, no complete-looking output
         detail = str(exc).strip().splitlines()
-        print(f"mdfs run: the job failed, its output in {root} is incomplete (no _SUCCESS): "
+        print(f"mdfs run: the job failed, its output in {root} is incomplete ({INCOMPLETE}): "
               f"{type(exc).__name__}: {detail[-1] if detail else ''}"[:1000], file=sys.stderr)
-        return 1
+        log.debug("job failure", exc_info=True)
+        return EXIT_FAILED
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     elapsed = time.monotonic() - t0
     with FileSystems.open(f"{root}/funnel.json") as fh:
         funnel = json.loads(fh.read())
@@ -117,9 +284,14 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
     rep = write_report(root)
     render_mix(rep)
     print(f"report: {root}/report/report.md (and stats.json, stats.csv, {', '.join(rep.get('plots', []))})")
-    if not funnel["total"]["invariant_ok"]:
-        print("mdfs run: read != kept + dropped + failed for some source (see funnel.json)", file=sys.stderr)
-        return 1
-    with FileSystems.create(f"{root}/_SUCCESS") as fh:
-        fh.write(json.dumps({"elapsed_s": funnel["elapsed_s"], "total": funnel["total"]}).encode())
+    reasons = judge(funnel, cfg, root)
+    FileSystems.delete([f"{root}/{INCOMPLETE}"])
+    if reasons:
+        _write_marker(f"{root}/{REJECTED}", {"reasons": reasons, "total": funnel["total"]})
+        print(f"mdfs run: output REJECTED ({root}/{REJECTED}); funnel.json and the datasets are kept "
+              "for inspection:", file=sys.stderr)
+        for r in reasons:
+            print(f"  - {r}", file=sys.stderr)
+        return EXIT_REJECTED
+    _write_marker(f"{root}/{SUCCESS}", {"elapsed_s": funnel["elapsed_s"], "total": funnel["total"]})
     return 0

@@ -24,10 +24,12 @@ def test_config_file_then_cli(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("sources:\n  books:\n    paths: /b/*.parquet\n    fields: {text: content}\n"
                  "extract: {timeout_s: 3}\n")
-    cfg = load_config(str(f), sets=["extract.timeout_s=7", "coarse.zh.min_chars=50", "new.key=[1, 2]"],
+    cfg = load_config(str(f), sets=["extract.timeout_s=7", "coarse.zh.min_chars=50"],
                       sources=["news=/n/*.jsonl.gz"])
-    assert cfg["extract"]["timeout_s"] == 7 and cfg["coarse"]["zh"]["min_chars"] == 50 and cfg["new"]["key"] == [1, 2]
-    assert cfg["sources"]["books"]["fields"] == {"id": "id", "text": "content", "url": "url", "date": "date"}
+    assert cfg["extract"]["timeout_s"] == 7 and cfg["coarse"]["zh"]["min_chars"] == 50
+    # a field map replaces the default one: the fields it leaves out are not read
+    assert cfg["sources"]["books"]["fields"] == {"id": None, "text": "content", "url": None, "date": None}
+    assert cfg["sources"]["news"]["fields"] == {"id": "id", "text": "text", "url": "url", "date": "date"}
     assert cfg["sources"]["books"]["paths"] == ["/b/*.parquet"]
     assert set(cfg["sources"]) == {"books", "news"}
     assert cfg["extract"]["isolation"] == "subprocess"  # untouched defaults survive the merge

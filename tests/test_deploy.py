@@ -19,13 +19,13 @@ def _option_names():
 
     parser = argparse.ArgumentParser()
     MdfsOptions._add_argparse_args(parser)
-    return {a.dest for a in parser._actions if a.dest != "help"} | {"set"}
+    return {("set" if a.dest == "overrides" else a.dest) for a in parser._actions if a.dest != "help"}
 
 
 def test_dataflow_template_metadata_matches_options():
     meta = json.loads((DEPLOY / "dataflow" / "metadata.json").read_text())
     names = {p["name"] for p in meta["parameters"]}
-    assert names == {"output", "config", "source", "set", "overwrite"}
+    assert names == {"output", "config", "source", "set", "overwrite", "debug"}
     assert names <= _option_names()
     assert not next(p for p in meta["parameters"] if p["name"] == "output")["isOptional"]
 

@@ -29,7 +29,7 @@ def _split(outputs):
 
 def _extract(records, **cfg_over):
     cfg = {**load_config()["extract"], **cfg_over}
-    fn = ExtractDoFn(cfg)
+    fn = ExtractDoFn(cfg, 0.01)
     fn.setup()
     try:
         return _split([o for r in records for o in fn.process(r)])

@@ -80,7 +80,7 @@ def test_retried_bundle_gives_identical_outputs():
     cfg = load_config()["extract"]
 
     def extract_all(records):
-        fn = ExtractDoFn(cfg)
+        fn = ExtractDoFn(cfg, 0.01)
         fn.setup()
         try:
             return [(o.tag, o.value) if isinstance(o, beam.pvalue.TaggedOutput) else ("kept", o)
@@ -199,7 +199,7 @@ def test_fuzz_decoding_never_raises_unexpectedly(data, charset):
 @given(st.text(max_size=2000))
 def test_fuzz_extractor_inprocess(html):
     cfg = {**load_config()["extract"], "isolation": "inprocess"}
-    fn = ExtractDoFn(cfg)
+    fn = ExtractDoFn(cfg, 0.01)
     fn.setup()
     rec = RawRecord(key="k", id="i", source="s", file="f", offset=0, payload=html.encode("utf-8", "surrogatepass"))
     outs = list(fn.process(rec))

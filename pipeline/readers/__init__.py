@@ -301,7 +301,9 @@ class ReadFileDoFn(beam.DoFn):
             if not isinstance(text, str):
                 kind = "missing_field" if text is None else "bad_field"
                 what = "missing" if text is None else type(text).__name__
-                return self._emit.failed(Failed.of(rec, STAGE, kind, f"field {fields['text']!r} is {what}"))
+                has = ", ".join(sorted(map(str, row))[:20])
+                return self._emit.failed(Failed.of(rec, STAGE, kind, f"field {fields['text']!r} is {what} "
+                                                   f"(the record has: {has}; see sources.NAME.fields)"))
             given_id = row.get(fields["id"])
             if given_id is not None and str(given_id) != "":
                 rec.id = str(given_id)[:1000]
@@ -340,10 +342,21 @@ class ReadFileDoFn(beam.DoFn):
                 yield self._from_row(rec, event[2])
 
 
+_PLAIN_STARTS = (b"WARC/", b"{", b"[")
+
+
 def _gzipped(raw, path: str) -> bool:
-    """By name or by magic: a .gz whose first bytes are damaged is still read as
-    gzip members (the damage is reported, the members after it are found)."""
-    return path.lower().endswith(".gz") or is_gzip(raw)
+    """Gzip by its magic bytes; a file named .gz without them is still read as
+    gzip members (so a damaged first member is reported and the members after
+    it are found) unless it plainly starts as an uncompressed WARC or JSONL."""
+    if is_gzip(raw):
+        return True
+    if not path.lower().endswith(".gz"):
+        return False
+    raw.seek(0)
+    head = raw.read(64).lstrip(b" \t\r\n")
+    raw.seek(0)
+    return not head.startswith(_PLAIN_STARTS)
 
 
 def _str_or_none(v):

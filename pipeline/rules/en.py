@@ -113,11 +113,11 @@ def gopher_repetition(v: TextView, c: dict):
 
 def c4_document(v: TextView, c: dict):
     low = v.text.lower()
-    if c.get("lorem_ipsum") and "lorem ipsum" in low:
+    if c["lorem_ipsum"] and "lorem ipsum" in low:
         return "c4_lorem_ipsum", None
-    if c.get("curly_bracket") and "{" in v.text:
+    if c["curly_bracket"] and "{" in v.text:
         return "c4_curly_bracket", None
-    min_s = int(c.get("min_sentences", 0))
+    min_s = int(c["min_sentences"])
     if min_s:
         n = 0
         for _ in _SENTENCE_END.finditer(v.text):

@@ -52,15 +52,15 @@ class LineCleaner:
 
     @classmethod
     def from_config(cls, cfg: dict, lang: str) -> "LineCleaner":
-        files = (cfg.get("boilerplate_patterns") or {}).get(lang) or []
+        files = cfg["boilerplate_patterns"].get(lang) or []  # languages without a file: none
         if isinstance(files, str):
             files = [files]
         patterns = [p for f in files for p in read_list(resolve(f))]
-        c4 = cfg.get("c4_terminal_punct", False) and lang == "en"
-        return cls(patterns=patterns, max_boilerplate_line_chars=int(cfg.get("max_boilerplate_line_chars", 200)),
-                   min_content_share=float(cfg.get("min_content_share", 0.5)),
-                   remove_navigation=bool(cfg.get("remove_navigation", True)),
-                   c4_terminal_punct=bool(c4), c4_min_words_per_line=int(cfg.get("c4_min_words_per_line", 0)))
+        c4 = cfg["c4_terminal_punct"] and lang == "en"
+        return cls(patterns=patterns, max_boilerplate_line_chars=int(cfg["max_boilerplate_line_chars"]),
+                   min_content_share=float(cfg["min_content_share"]),
+                   remove_navigation=bool(cfg["remove_navigation"]),
+                   c4_terminal_punct=bool(c4), c4_min_words_per_line=int(cfg["c4_min_words_per_line"]))
 
     def __post_init__(self):
         for p in self.patterns:  # a bad pattern fails here, naming itself

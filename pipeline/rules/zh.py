@@ -142,11 +142,11 @@ def build(cfg: dict) -> list:
     if cfg.get("max_garbled_share") is not None:
         rules.append(lambda v: garbled(v, float(cfg["max_garbled_share"])))
     if cfg.get("max_symbol_share") is not None:
-        rules.append(lambda v: symbol_heavy(v, float(cfg["max_symbol_share"]), float(cfg.get("max_punct_share", 1))))
+        rules.append(lambda v: symbol_heavy(v, float(cfg["max_symbol_share"]), float(cfg["max_punct_share"])))
     if cfg.get("min_sentence_ends"):
         rules.append(lambda v: few_sentences(v, int(cfg["min_sentence_ends"])))
     if cfg.get("sensitive_lexicons"):
-        sw = SensitiveWords(cfg["sensitive_lexicons"], int(cfg.get("sensitive_min_term_chars", 2)))
+        sw = SensitiveWords(cfg["sensitive_lexicons"], int(cfg["sensitive_min_term_chars"]))
         rules.append(lambda v: sw(v, float(cfg["max_sensitive_per_line"])))
     if cfg.get("repetition_ngram"):
         rules.append(lambda v: repetitive(v, int(cfg["repetition_ngram"]), float(cfg["max_repetition_share"])))

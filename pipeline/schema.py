@@ -1,0 +1,423 @@
+"""The typed configuration schema: every key mdfs reads, its type, range or
+choices.  ``defaults.yaml`` holds every default with its documentation (and
+the paper each threshold comes from); this module holds the types.  A test
+checks that the two agree key for key, and every configuration is validated
+against the schema before anything runs, so a misspelled key, a wrong type or
+an out-of-range value is one clear line, never a silently ignored setting.
+
+Rules:
+* Unknown keys are errors at every depth, with the closest valid key named.
+* Free-form maps (source names, ``fine.drop_labels``, ``fine.thresholds``,
+  ``mix.weights``, ``near_dedup.shingles``, ``coarse.lines.boilerplate_patterns``,
+  the Gopher n-gram tables) accept any key and type their values.
+* Maps listed in ``REPLACED_MAPS`` are *replaced* by a config file or ``--set``,
+  not merged into the defaults: a file that says ``drop_labels: {ad: advertisement}``
+  means exactly that, without the default ``low`` label.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# dotted paths ("*" = any one key) whose value a user config replaces instead of merging
+REPLACED_MAPS = ("fine.drop_labels", "fine.thresholds", "near_dedup.shingles", "sources.*.fields",
+                 "source_defaults.fields", "mix.weights", "coarse.lines.boilerplate_patterns",
+                 "coarse.en.gopher_repetition.top_ngram_char_frac", "coarse.en.gopher_repetition.dup_ngram_char_frac")
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+FORMATS = ("auto", "warc", "wet", "jsonl", "parquet")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, validate_assignment=True)
+
+
+class Fields(Strict):
+    """Column names; a field left out of a user's map (or null) is not read."""
+
+    id: Optional[str] = None
+    text: str
+    url: Optional[str] = None
+    date: Optional[str] = None
+
+
+def _as_list(v):
+    return [v] if isinstance(v, str) else v
+
+
+class SourceDefaults(Strict):
+    format: Literal[FORMATS]
+    fields: Fields
+    priority: int
+    languages: list[str]
+    min_language_score: Share
+
+
+class Source(SourceDefaults):
+    paths: Annotated[list[str], Field(min_length=1)]
+    name: Optional[str] = None  # filled in by the loader
+
+    _paths_list = field_validator("paths", mode="before")(_as_list)
+
+
+class Read(Strict):
+    max_payload_bytes: PositiveInt
+    max_decompressed_bytes: PositiveInt
+    max_header_bytes: Annotated[int, Field(ge=1024)]
+    max_invalid_utf8_share: Share
+    html_content_types: Annotated[list[str], Field(min_length=1)]
+    accept_status: list[Annotated[int, Field(ge=100, le=599)]]
+    progress_every_s: Positive
+
+
+class Extract(Strict):
+    isolation: Literal["subprocess", "inprocess"]
+    timeout_s: Positive
+    memory_limit_mb: NonNegInt
+    include_comments: bool
+    include_tables: bool
+    favor: Literal["balanced", "precision", "recall"]
+    fast: bool
+    deduplicate: bool
+
+
+class LangId(Strict):
+    model: str
+    max_chars: PositiveInt
+
+
+class Normalise(Strict):
+    fix_mojibake: bool
+
+
+class UrlLists(Strict):
+    blocklists: list[str]
+    allowlists: list[str]
+
+
+class Lines(Strict):
+    boilerplate_patterns: dict[str, list[str]]
+    max_boilerplate_line_chars: PositiveInt
+    min_content_share: Share
+    remove_navigation: bool
+    c4_terminal_punct: bool
+    c4_min_words_per_line: NonNegInt
+
+
+class ZhRules(Strict):
+    min_chars: NonNegInt
+    min_mean_line_chars: Optional[Annotated[float, Field(ge=0)]]
+    min_han_share: Optional[Share]
+    max_garbled_share: Optional[Share]
+    max_symbol_share: Optional[Share]
+    max_punct_share: Share
+    min_sentence_ends: Optional[NonNegInt]
+    sensitive_lexicons: list[str]
+    sensitive_min_term_chars: PositiveInt
+    max_sensitive_per_line: Annotated[float, Field(ge=0)]
+    repetition_ngram: Optional[Annotated[int, Field(ge=2)]]
+    max_repetition_share: Share
+
+
+class GopherQuality(Strict):
+    enabled: bool
+    min_words: NonNegInt
+    max_words: PositiveInt
+    min_mean_word_length: Annotated[float, Field(ge=0)]
+    max_mean_word_length: Positive
+    max_symbol_word_ratio: Share
+    max_bullet_lines_ratio: Share
+    max_ellipsis_lines_ratio: Share
+    min_alpha_words_ratio: Share
+    min_stop_words: NonNegInt
+
+
+class GopherRepetition(Strict):
+    enabled: bool
+    dup_line_frac: Share
+    dup_para_frac: Share
+    dup_line_char_frac: Share
+    dup_para_char_frac: Share
+    top_ngram_char_frac: dict[Annotated[int, Field(ge=1)], Share]
+    dup_ngram_char_frac: dict[Annotated[int, Field(ge=1)], Share]
+
+
+class C4(Strict):
+    enabled: bool
+    lorem_ipsum: bool
+    curly_bracket: bool
+    min_sentences: NonNegInt
+
+
+class FineWeb(Strict):
+    enabled: bool
+    line_punct_thr: Share
+    short_line_length: PositiveInt
+    short_line_thr: Share
+    char_duplicates_ratio: Share
+    new_line_ratio: Annotated[float, Field(ge=0)]
+
+
+class EnRules(Strict):
+    min_chars: NonNegInt
+    gopher_quality: GopherQuality
+    gopher_repetition: GopherRepetition
+    c4: C4
+    fineweb: FineWeb
+    sensitive_lexicons: list[str]
+    max_sensitive_per_line: Annotated[float, Field(ge=0)]
+
+
+class OtherRules(Strict):
+    min_chars: NonNegInt
+
+
+class Coarse(Strict):
+    enabled: bool
+    langid: LangId
+    normalise: Normalise
+    traditional_chinese: Literal["convert", "keep", "drop"]
+    traditional_min_share: Share
+    url: UrlLists
+    lines: Lines
+    zh: ZhRules
+    en: EnRules
+    other: OtherRules
+
+
+KeepCriterion = Literal["source_priority", "earliest_date", "longest"]
+
+
+class ExactDedup(Strict):
+    enabled: bool
+    keep: list[KeepCriterion]
+
+
+class Shingle(Strict):
+    unit: Literal["char", "word"]
+    n: PositiveInt
+
+
+class NearDedup(Strict):
+    enabled: bool
+    threshold: Annotated[float, Field(gt=0.0, le=1.0)]
+    num_perm: Annotated[int, Field(ge=2, le=4096)]
+    seed: int
+    bands: Optional[PositiveInt]
+    rows: Optional[PositiveInt]
+    false_positive_weight: Share
+    false_negative_weight: Share
+    verify: bool
+    max_rounds: PositiveInt
+    shingles: dict[str, Shingle]
+    keep: list[KeepCriterion]
+    decisions: bool
+
+    @model_validator(mode="after")
+    def _check(self):
+        if "default" not in self.shingles:
+            raise ValueError("shingles needs a 'default' entry (used for languages without their own)")
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both bands and rows, or neither (datasketch's optimiser picks them)")
+        if self.bands and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+
+class Cascade(Strict):
+    sure_keep: Share
+    sure_drop: Share
+
+
+class Bert(Strict):
+    device: Literal["auto", "cuda", "cpu"]
+    dtype: Literal["auto", "bf16", "fp16", "fp32"]
+    max_length: Annotated[int, Field(ge=8, le=8192)]
+    max_segments: PositiveInt
+    aggregate: Literal["mean", "max", "first"]
+    batch_size: PositiveInt
+    docs_per_batch: PositiveInt
+    accelerator: Optional[str]
+
+
+class Fine(Strict):
+    bert_model: Optional[str]
+    fasttext_model: Optional[str]
+    allow_pickle: bool
+    drop_labels: dict[str, str]
+    thresholds: dict[str, Share]
+    default_threshold: Share
+    cascade: Cascade
+    bert: Bert
+
+    @model_validator(mode="after")
+    def _thresholds_name_drop_labels(self):
+        stray = sorted(set(self.thresholds) - set(self.drop_labels))
+        if stray:
+            raise ValueError(f"thresholds for {stray} but drop_labels has only {sorted(self.drop_labels)}: "
+                             "a threshold applies to a drop label")
+        return self
+
+
+class Stats(Strict):
+    tokenizer: Optional[str]
+
+
+class Mix(Strict):
+    weights: dict[str, Annotated[float, Field(ge=0)]]
+    budget_tokens: Optional[Positive]
+    model_params: Optional[Positive]
+    tokens_per_param: Positive
+    max_epochs: Positive
+
+
+class Output(Strict):
+    compression: Literal["zstd", "snappy", "gzip", "brotli", "lz4", "none"]
+    excerpt_chars: NonNegInt
+    kept_shards: NonNegInt
+
+
+class Run(Strict):
+    max_failed_share: Share
+
+
+class MdfsConfig(Strict):
+    sources: Annotated[dict[str, Source], Field(min_length=1)]
+    source_defaults: SourceDefaults
+    read: Read
+    extract: Extract
+    coarse: Coarse
+    exact_dedup: ExactDedup
+    near_dedup: NearDedup
+    fine: Fine
+    stats: Stats
+    mix: Mix
+    output: Output
+    run: Run
+
+
+# --- errors a person can act on ------------------------------------------------------
+
+def _paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every dotted key of the schema ("*" for a free-form map's keys)."""
+    out = []
+    for name, f in model.model_fields.items():
+        path = f"{prefix}{name}"
+        out.append(path)
+        ann = f.annotation
+        sub = _model_of(ann)
+        if sub is not None:
+            out.extend(_paths(sub, path + "."))
+        else:
+            val = _map_value_model(ann)
+            if val is not None:
+                out.extend(_paths(val, path + ".*."))
+    return out
+
+
+def _model_of(ann):
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in typing.get_args(ann):
+        if isinstance(arg, type) and issubclass(arg, BaseModel) and typing.get_origin(ann) is Union:
+            return arg
+    return None
+
+
+def _map_value_model(ann):
+    import typing
+
+    if typing.get_origin(ann) is Annotated:
+        ann = typing.get_args(ann)[0]
+    if typing.get_origin(ann) is dict:
+        val = typing.get_args(ann)[1]
+        if isinstance(val, type) and issubclass(val, BaseModel):
+            return val
+    return None
+
+
+ALL_KEYS = _paths(MdfsConfig)
+ALL_KEYS_SET = set(ALL_KEYS)
+
+
+def _generic(path: str, loc: tuple) -> str:
+    """Replace free-form map keys (source names) in a dotted path by "*"."""
+    out = []
+    for p in path.split("."):
+        prefix = ".".join(out)
+        is_map_key = f"{prefix}.*" in ALL_KEYS_SET or any(k.startswith(f"{prefix}.*.") for k in ALL_KEYS)
+        out.append("*" if is_map_key and f"{prefix}.{p}".lstrip(".") not in ALL_KEYS_SET else p)
+    return ".".join(out)
+
+
+def suggest(path: str) -> Optional[str]:
+    """The closest valid key to a misspelled dotted key."""
+    generic = _generic(path, ())
+    parent, _, last = generic.rpartition(".")
+    same_leaf = [k for k in ALL_KEYS if k.endswith("." + last) and k.startswith(parent.split(".")[0])]
+    if same_leaf:
+        return min(same_leaf, key=len)
+    close = difflib.get_close_matches(generic, ALL_KEYS, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def format_errors(exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = [str(x) for x in err["loc"] if not str(x).startswith(("function-", "literal["))]
+        path = ".".join(loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            hint = suggest(path)
+            lines.append(f"unknown key {path}" + (f" (did you mean {_concrete(hint, path)}?)" if hint else ""))
+        elif err["type"] == "missing":
+            lines.append(f"{path}: missing")
+        else:
+            got = err.get("input")
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{path}: {msg}" + ("" if isinstance(got, dict) else f" (got {repr(got)[:60]})"))
+    return lines
+
+
+def _concrete(hint: str, path: str) -> str:
+    """Put the user's own map keys (e.g. the source name) back into a suggestion."""
+    given = path.split(".")
+    return ".".join(given[i] if p == "*" and i < len(given) else p for i, p in enumerate(hint.split(".")))
+
+
+def validate(cfg: dict) -> dict:
+    """The configuration, checked against the schema; raises ValueError listing
+    every problem, one per line."""
+    try:
+        MdfsConfig.model_validate(cfg)
+    except ValidationError as exc:
+        raise ValueError("; ".join(format_errors(exc))) from None
+    return cfg
+
+
+def json_schema(defaults: dict) -> dict:
+    """JSON Schema for editors, with each default from defaults.yaml."""
+    schema = MdfsConfig.model_json_schema()
+    defs = schema.get("$defs", {})
+
+    def annotate(node: dict, values):
+        if not isinstance(values, dict):
+            return
+        if "$ref" in node:
+            node = defs[node["$ref"].split("/")[-1]]
+        for key, prop in (node.get("properties") or {}).items():
+            if key in values:
+                target = defs[prop["$ref"].split("/")[-1]] if "$ref" in prop else prop
+                if not isinstance(values[key], dict) or "properties" not in target:
+                    prop.setdefault("default", values[key])
+                annotate(prop, values[key])
+
+    annotate(schema, defaults)
+    schema["title"] = "mdfs configuration"
+    return schema
