@@ -6,7 +6,7 @@ import json
 import sys
 
 
-def cmd_train(argv: list[str]) -> int:
+def train_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mdfs train-classifier",
                                  description="Train the fine-filter classifier from labelled JSONL (text, label).")
     ap.add_argument("--train", required=True, help="JSONL with 'text' and 'label'")
@@ -27,7 +27,11 @@ def cmd_train(argv: list[str]) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--test", default=None, help="optional JSONL to evaluate on after training")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def cmd_train(argv: list[str]) -> int:
+    a = train_parser().parse_args(argv)
     from .data import DataError, read_jsonl
 
     try:
@@ -63,7 +67,7 @@ def cmd_train(argv: list[str]) -> int:
     return 0
 
 
-def cmd_eval(argv: list[str]) -> int:
+def eval_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mdfs eval-classifier",
                                  description="Evaluate a BERT or fastText model on labelled JSONL.")
     ap.add_argument("--model", required=True)
@@ -71,7 +75,11 @@ def cmd_eval(argv: list[str]) -> int:
     ap.add_argument("--output", default=None, help="write the report as JSON here")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     ap.add_argument("--allow-pickle", action="store_true")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def cmd_eval(argv: list[str]) -> int:
+    a = eval_parser().parse_args(argv)
     from .bert import ModelError
     from .data import DataError
     from .evaluate import evaluate, format_report

@@ -58,6 +58,15 @@ def cmd_run(argv: list[str]) -> int:
     return run(cfg, args.output, PipelineOptions(beam_args), overwrite=args.overwrite)
 
 
+def config_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="mdfs config", description="Print the effective configuration, or its JSON Schema.", allow_abbrev=False)
+    ap.add_argument("--config")
+    ap.add_argument("--source", action="append")
+    ap.add_argument("--set", dest="overrides", action="append")
+    ap.add_argument("--schema", action="store_true", help="print the JSON Schema of the configuration")
+    return ap
+
+
 def cmd_config(argv: list[str]) -> int:
     """Print the effective configuration (defaults + file + overrides) as YAML,
     or with --schema the JSON Schema of the configuration (for editors)."""
@@ -66,12 +75,7 @@ def cmd_config(argv: list[str]) -> int:
     from .config import load_config, load_defaults
     from .schema import json_schema
 
-    ap = argparse.ArgumentParser(prog="mdfs config", description=cmd_config.__doc__, allow_abbrev=False)
-    ap.add_argument("--config")
-    ap.add_argument("--source", action="append")
-    ap.add_argument("--set", dest="overrides", action="append")
-    ap.add_argument("--schema", action="store_true", help="print the JSON Schema of the configuration")
-    a = ap.parse_args(argv)
+    a = config_parser().parse_args(argv)
     if a.schema:
         print(json.dumps(json_schema(load_defaults()), indent=2, ensure_ascii=False))
         return 0
@@ -139,18 +143,22 @@ def _weight(text: str) -> tuple[str, float]:
     return name, w
 
 
-def cmd_report(argv: list[str]) -> int:
-    """Write OUTPUT/report/ (stats.json, stats.csv, report.md, PNG plots) from a finished run."""
-    from .report import render_mix, write_report
-
-    ap = argparse.ArgumentParser(prog="mdfs report", description=cmd_report.__doc__, allow_abbrev=False)
+def report_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="mdfs report", description="Write OUTPUT/report/ from a finished run.", allow_abbrev=False)
     ap.add_argument("output")
     ap.add_argument("--budget-tokens", type=float, default=None, help="training budget in tokens")
     ap.add_argument("--model-params", type=float, default=None, help="model size N: budget = 20 N (Chinchilla)")
     ap.add_argument("--weight", action="append", default=[], metavar="SOURCE=W", type=_weight,
                     help="mix weight of a source")
     ap.add_argument("--max-epochs", type=float, default=None)
-    a = ap.parse_args(argv)
+    return ap
+
+
+def cmd_report(argv: list[str]) -> int:
+    """Write OUTPUT/report/ (stats.json, stats.csv, report.md, PNG plots) from a finished run."""
+    from .report import render_mix, write_report
+
+    a = report_parser().parse_args(argv)
     status = _finished_output("mdfs report", a.output)
     if status is not None:
         return status

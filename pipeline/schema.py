@@ -316,6 +316,7 @@ def _paths(model: type[BaseModel], prefix: str = "") -> list[str]:
         else:
             val = _map_value_model(ann)
             if val is not None:
+                out.append(path + ".*")
                 out.extend(_paths(val, path + ".*."))
     return out
 
