@@ -230,7 +230,7 @@ def main():
         for r in sp["results"]:
             L.append(f"| {r['input']} | {r['outputs']:,} | {r['baseline_s']} | {r['new_s']} | {r['ratio']}x | "
                      f"{r['baseline_outputs']:,} |")
-        L += ["", "The previous reader stopped after the first record of a whole-file gzip stream (its outputs "
+        L += ["", "The previous reader read only the first records of a whole-file gzip stream (its outputs "
               "column), so no speed ratio is meaningful on that row: it did not read the file."]
     fuzz = REPO / "bench" / "fuzz_results.json"
     if fuzz.exists():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import glob as globlib
 import os
+import warnings
 from typing import Iterator
 
 import apache_beam as beam
@@ -69,7 +70,10 @@ def expand_pattern(pattern: str) -> tuple[list[tuple[str, int]], list[tuple[str,
     if any(c in pattern for c in GLOB_CHARS) and _exists(pattern):
         query = _escape_glob(pattern)
     files = []
-    for res in FileSystems.match([query]):
+    with warnings.catch_warnings():  # Beam's glob translation warns about the escapes ("[[]") it supports
+        warnings.simplefilter("ignore", FutureWarning)
+        matches = FileSystems.match([query])
+    for res in matches:
         files.extend((m.path, m.size_in_bytes) for m in res.metadata_list)
     unreadable = []
     if "://" not in pattern:
