@@ -158,6 +158,36 @@ def cases():
     yield "record without WARC headers", b"WARC/1.0\r\n\r\n<html>x</html>\r\n\r\n"
 
 
+COARSE_STRESS = r"""
+import json, random, sys, time
+from mdfs.pipeline.config import load_config
+from mdfs.pipeline.coarse import CoarseRules
+from mdfs.pipeline.records import Document
+rules = CoarseRules(load_config()["coarse"], {"s": ([], 0.0)})
+N = 5_000_000  # the largest text one record can carry (read.max_payload_bytes)
+rnd = random.Random(0)
+han = "".join(chr(rnd.randrange(0x4e00, 0x9fff)) for _ in range(N))
+cases = {
+    "5M Han characters, one line": han,
+    "5M Han, a line break every 20": "\n".join(han[i:i + 20] for i in range(0, N, 20)),
+    "one character repeated 5M times": "\u597d" * N,
+    "1.25M English words, one line": " ".join(rnd.choice(["the", "a", "cat", "and", "of"]) for _ in range(N // 4)),
+    "5M Chinese punctuation": "\u3002\uff0c\uff01\uff1f" * (N // 4),
+    "'a.' 2.5M times, no spaces": "a." * (N // 2),
+    "the same Chinese sentence, 5M chars": ("\u8fd9\u662f\u4e00\u4e2a\u53e5\u5b50\u3002" * 10 + "\n") * (N // 71),
+    "a URL repeated, 5M chars": "http://x.com/" * (N // 13),
+    "combining marks, 5M": "\u6b63" + "\u0301" * N,
+}
+rows = []
+for name, text in cases.items():
+    t0 = time.perf_counter()
+    _, verdict = rules.apply(Document(key="k", id="i", source="s", text=text))
+    rows.append({"case": name, "seconds": round(time.perf_counter() - t0, 2),
+                 "outcome": "kept" if verdict is None else verdict[0]})
+print(json.dumps(rows))
+"""
+
+
 def main():
     tmp = Path(tempfile.mkdtemp(prefix="mdfs-hostile-"))
     rows = []
@@ -220,6 +250,13 @@ def main():
           "which checks the invariant from the Parquet output.", "",
           "Property-based tests (hypothesis) over WARC bytes, HTTP headers, charsets/encodings and HTML run in CI "
           "(`tests/test_hostile.py`); the long fuzz run is `python bench/fuzz.py --inputs 10000`."]
+    r = subprocess.run([sys.executable, "-c", COARSE_STRESS], capture_output=True, text=True, timeout=900)
+    stress = json.loads(r.stdout.strip().splitlines()[-1])
+    L += ["", "## The coarse stage on the largest text one record can carry", "",
+          "Normalisation, language ID and every rule on 5-million-character texts of hostile shapes, one core "
+          "(all rules are linear in the text; the read caps bound the text):", "",
+          "| text | seconds | outcome |", "|---|---:|---|"]
+    L += [f"| {row['case']} | {row['seconds']} | {row['outcome']} |" for row in stress]
     speed = REPO / "bench" / "read_results.json"
     if speed.exists():
         sp = json.loads(speed.read_text())

@@ -383,11 +383,12 @@ def test_fuzz_any_codec_alias_as_charset(label, body):
 
 
 @FUZZ
-@given(st.text(alphabet="0123456789abcdefABCDEF-+xX; \t", max_size=12), st.binary(max_size=200))
+@given(st.one_of(st.text(alphabet="0123456789abcdefABCDEF-+xX; \t", max_size=12), st.text(max_size=30)),
+       st.binary(max_size=200))
 def test_fuzz_chunk_sizes_never_loop(size, rest):
     t0 = time.monotonic()
     try:
-        pl.dechunk(size.encode() + b"\r\n" + rest, 1000)
+        pl.dechunk(size.encode("utf-8", "surrogatepass") + b"\r\n" + rest, 1000)
     except (pl.PayloadError, pl.PayloadTooLarge):
         pass
     assert time.monotonic() - t0 < 1
@@ -417,3 +418,19 @@ def test_output_faults_are_one_line_and_write_nothing(tmp_path):
         assert r.returncode == 2 and len(lines) == 1 and "cannot write the output" in lines[0], r.stderr
         assert "Traceback" not in r.stderr
     assert afile.read_text() == "x"
+
+
+def test_a_duplicate_key_at_a_join_is_a_dead_letter_not_a_silent_pick():
+    import apache_beam as beam
+
+    from mdfs.pipeline.dedup_exact import _ApplyDecision
+    from mdfs.pipeline.dedup_near import _ApplyNearDecision
+    from mdfs.pipeline.records import Document
+
+    docs = [Document(key="k", id=f"id{i}", source="s", text="正文", file=f"/d{i}/f.jsonl", offset=0) for i in range(2)]
+    for fn, decision in ((_ApplyDecision(200), ("k", "id0", 2)), (_ApplyNearDecision(200), ("keep", "id0", 2))):
+        out = list(fn.process(("k", {"doc": docs, "decision": [decision]})))
+        failed = [o.value for o in out if isinstance(o, beam.pvalue.TaggedOutput) and o.tag == "failed"]
+        kept = [o for o in out if not isinstance(o, beam.pvalue.TaggedOutput)]
+        assert [f.id for f in failed] == ["id1"] and failed[0].error_kind == "duplicate_key"
+        assert "/d0/f.jsonl" in failed[0].message and [d.id for d in kept] == ["id0"]

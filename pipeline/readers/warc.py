@@ -270,7 +270,13 @@ def classify(fr: Framed, source: str, path: str, cfg: dict) -> Verdict:
     if fr.length > max_bytes and rtype == "conversion":
         return Verdict(DROPPED, rec, "too_large", f">{max_bytes} bytes")
     if rtype == "conversion":  # WET: plain text, UTF-8 by spec
-        rec.text, replaced = pl.decode_text_utf8(fr.block, float(cfg["max_invalid_utf8_share"]))
+        try:
+            rec.text, replaced = pl.decode_text_utf8(fr.block, float(cfg["max_invalid_utf8_share"]))
+        except UnicodeDecodeError:
+            try:  # another encoding only on clear evidence
+                rec.text, _, _, replaced = pl.decode_html(fr.block, None, float(cfg["max_invalid_utf8_share"]))
+            except UnicodeError as exc:
+                return Verdict("malformed", rec, detail=f"decode_error: {exc}")
         rec.language_hint = h.get("warc-identified-content-language")
         rec.replaced_bytes = replaced
         return Verdict("ok", rec)
