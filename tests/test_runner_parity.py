@@ -1,8 +1,9 @@
 """Runner parity: the same job on the in-process DirectRunner, DirectRunner
-with 2 worker processes, and Beam's PortableRunner against Beam's own Python
-job service with an EXTERNAL worker pool (workers in separate processes)
-gives identical kept ids, dropped ids with reasons, and funnel.  The test
-starts the services itself and stops them by their own process ids."""
+with 2 worker processes, Beam's PortableRunner against Beam's own Python
+job service with an EXTERNAL worker pool (workers in separate processes), and
+Prism (Beam's Go runner, built by deploy/local-engines.sh) gives identical
+kept ids, dropped ids with reasons, funnel and statistics.  The test starts
+the services itself and stops them by their own process ids."""
 from __future__ import annotations
 
 import os
@@ -79,8 +80,67 @@ def portable_services(tmp_path_factory):
 def _signature(res):
     return (sorted(r["id"] for r in res["kept"]),
             sorted((r["id"], r["stage"], r["reason"]) for r in res["dropped"]),
-            sorted((r["id"], r["stage"], r["error_kind"]) for r in res["failed"]),
+            sorted((r["id"], r["stage"], r["error_kind"], r["records"]) for r in res["failed"]),
             res["funnel"]["sources"])
+
+
+# --- Prism ---------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+PRISM = Path(os.environ.get("MDFS_PRISM") or REPO / ".engines" / "prism")
+# .ci/run builds Prism and sets MDFS_REQUIRE_ENGINES=prism: there a missing binary fails instead of skipping
+needs_prism = pytest.mark.skipif(not PRISM.exists() and "prism" not in os.environ.get("MDFS_REQUIRE_ENGINES", ""),
+                                 reason="no Prism binary (bash deploy/local-engines.sh builds it)")
+# a fresh Prism job server per test: the process-wide one may already exist without --prism_location
+PRISM_ARGS = ["--runner=PrismRunner", f"--prism_location={PRISM}", "--environment_type=LOOPBACK",
+              "--experiments=disable_prism_server_singleton"]
+
+
+def _stats(out_dir: Path) -> dict:
+    import json
+
+    return json.loads((out_dir / "stats" / "pipeline_stats.json").read_text())
+
+
+@needs_prism
+def test_prism_gives_the_same_results_and_statistics(tmp_path):
+    assert PRISM.exists(), f"Prism binary missing at {PRISM}"
+    base = run_job(tmp_path / "direct", sources=SOURCES)
+    prism = run_job(tmp_path / "prism", sources=SOURCES, beam_args=PRISM_ARGS)
+    assert_invariant(prism)
+    assert _signature(prism) == _signature(base)
+    assert _stats(tmp_path / "prism") == _stats(tmp_path / "direct")
+
+
+@needs_prism
+def test_prism_on_planted_hostile_inputs(tmp_path):
+    """Damaged members, a stray byte, a bad Parquet cell, the same file matched
+    twice: the accounting is the same on Prism."""
+    import gzip
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from test_nothing_lost import record, set_content_length, urls
+
+    data = tmp_path / "in"
+    data.mkdir()
+    recs = [record(u) for u in urls(12)]
+    recs[3] = set_content_length(recs[3], "-1")
+    members = [gzip.compress(r, mtime=0) for r in recs]
+    members[7] = members[7][: len(members[7]) // 2]
+    (data / "damaged.warc.gz").write_bytes(b"".join(members) + b"X")
+    lines = b"".join(json.dumps({"text": f"第{i}行，" * 60}, ensure_ascii=False).encode() + b"\n" for i in range(20))
+    (data / "lines.jsonl.gz").write_bytes(gzip.compress(lines, mtime=0) + b"\x07")
+    pq.write_table(pa.table({"text": ["一" * 300, "二" * 300, "三" * 300],
+                             "date": pa.array([0, 10**12, 0], type=pa.timestamp("s"))}), data / "rows.parquet")
+    sources = [f"w={data}/*.warc.gz", f"w={data}/damaged.warc.gz", f"j={data}/*.jsonl.gz", f"p={data}/*.parquet"]
+    base = run_job(tmp_path / "direct", sources=sources)
+    prism = run_job(tmp_path / "prism", sources=sources, beam_args=PRISM_ARGS)
+    assert base["failed"] and any(r["records"] is None for r in base["failed"])
+    assert_invariant(prism)
+    assert _signature(prism) == _signature(base)
 
 
 def test_same_results_on_three_runners(portable_services, tmp_path):
