@@ -200,3 +200,21 @@ def test_run_says_fine_stage_is_skipped(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "stage fine SKIPPED: no classifier configured" in r.stderr
     assert json.loads((tmp_path / "o" / "funnel.json").read_text())["skipped_stages"]["fine"].startswith("no classifier")
+
+
+def test_fine_stage_on_prism_with_the_accelerator_hint(models, tmp_path):
+    """The cascade and RunInference on Prism give the same decisions as the
+    DirectRunner; the accelerator hint, meaningful on Dataflow only, is carried
+    and ignored there."""
+    from test_runner_parity import PRISM, PRISM_ARGS, _signature, needs_prism
+
+    if needs_prism.args[0]:
+        pytest.skip(needs_prism.kwargs["reason"])
+    assert PRISM.exists(), f"Prism binary missing at {PRISM}"
+    _, sources = _sms_source(tmp_path)
+    sets = _fine_sets(models, **{"fine.bert.accelerator": "'type:nvidia-l4;count:1;install-nvidia-driver'"})
+    base = run_job(tmp_path / "direct", sources=sources, sets=sets)
+    prism = run_job(tmp_path / "prism", sources=sources, sets=sets, beam_args=PRISM_ARGS)
+    assert_invariant(prism)
+    assert _signature(prism) == _signature(base)
+    assert prism["funnel"]["sources"]["sms"]["dropped_by_reason"].get("fine/advertisement", 0) >= 80
