@@ -5,7 +5,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 
 from . import __version__
 
@@ -17,6 +16,21 @@ def _setup_logging():
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)
     logger.propagate = False
+
+
+def _configuration(prog: str, args, debug: bool = False) -> dict | None:
+    """The checked configuration, or None after one line that says what is wrong."""
+    from .config import load_config
+
+    try:
+        return load_config(args.config, args.overrides, args.source)
+    except (ValueError, OSError) as exc:
+        print(f"{prog}: configuration error: {exc}", file=sys.stderr)
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        return None
 
 
 RUN_USAGE = """usage: mdfs run --output DIR [--config FILE] [--source NAME=GLOB ...] [--set KEY.PATH=VALUE ...]
@@ -32,7 +46,6 @@ DIR/funnel.json.  Any other flag must be a Beam pipeline option.  Exit status: 0
 def cmd_run(argv: list[str]) -> int:
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from .config import load_config
     from .options import FlagError, split_flags
     from .run import run
 
@@ -47,10 +60,8 @@ def cmd_run(argv: list[str]) -> int:
     if not args.output:
         print("mdfs run: --output DIR is required", file=sys.stderr)
         return 2
-    try:
-        cfg = load_config(args.config, args.overrides, args.source)
-    except (ValueError, OSError) as exc:
-        print(f"mdfs run: configuration error: {exc}", file=sys.stderr)
+    cfg = _configuration("mdfs run", args, debug=args.debug)
+    if cfg is None:
         return 2
     if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
         # keep worker INFO chatter out of the way
@@ -72,17 +83,15 @@ def cmd_config(argv: list[str]) -> int:
     or with --schema the JSON Schema of the configuration (for editors)."""
     import yaml
 
-    from .config import load_config, load_defaults
+    from .config import load_defaults
     from .schema import json_schema
 
     a = config_parser().parse_args(argv)
     if a.schema:
         print(json.dumps(json_schema(load_defaults()), indent=2, ensure_ascii=False))
         return 0
-    try:
-        cfg = load_config(a.config, a.overrides, a.source)
-    except (ValueError, OSError) as exc:
-        print(f"mdfs config: configuration error: {exc}", file=sys.stderr)
+    cfg = _configuration("mdfs config", a)
+    if cfg is None:
         return 2
     print(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
     return 0

@@ -3,7 +3,6 @@ before anything is written (exit 2), or ends in a documented non-zero outcome.""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import signal
