@@ -20,11 +20,13 @@ BEAM_VERSION=$(sed -n 's/.*"apache-beam==\([0-9.]*\)".*/\1/p' pyproject.toml | h
 [ -n "$BEAM_VERSION" ] || { echo "local-engines: no apache-beam==X pin in pyproject.toml" >&2; exit 1; }
 mkdir -p .engines
 
+# go may be installed outside a non-login shell's PATH
+GO=$(command -v go || { [ -x /usr/local/go/bin/go ] && echo /usr/local/go/bin/go; } || true)
 if [ -x .engines/prism ] && [ "$(cat .engines/prism.version 2>/dev/null)" = "$BEAM_VERSION" ]; then
   echo "local-engines: prism $BEAM_VERSION already built (.engines/prism)"
-elif command -v go >/dev/null 2>&1; then
+elif [ -n "$GO" ]; then
   echo "local-engines: building prism $BEAM_VERSION with go install (a few minutes the first time)"
-  GOBIN="$PWD/.engines" go install "github.com/apache/beam/sdks/v2/go/cmd/prism@v$BEAM_VERSION"
+  GOBIN="$PWD/.engines" "$GO" install "github.com/apache/beam/sdks/v2/go/cmd/prism@v$BEAM_VERSION"
   echo "$BEAM_VERSION" > .engines/prism.version
 else
   echo "local-engines: go is not installed: prism not built" >&2
