@@ -9,6 +9,7 @@ and 5x input, and at 1,000,000 records dropped at read.
 Reads ../shared/data (the pages of bench/e2e.py); writes bench/engines_results.json
 and the "Local engines" section of docs/PERFORMANCE.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,11 @@ from e2e import build_input, gather_pages, mdfs_cmd, timed  # noqa: E402
 PRISM = REPO / ".engines" / "prism"
 ENGINES = {
     "direct, in-process": ["--runner=DirectRunner"],
-    "direct, 2 processes": ["--runner=DirectRunner", "--direct_running_mode=multi_processing",
-                            "--direct_num_workers=2"],
+    "direct, 2 processes": [
+        "--runner=DirectRunner",
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=2",
+    ],
     "prism (loopback worker)": ["--runner=PrismRunner", f"--prism_location={PRISM}", "--environment_type=LOOPBACK"],
 }
 
@@ -42,11 +46,17 @@ def dropped_input(n: int, folder: Path, n_files: int = 8) -> None:
         buf = io.BytesIO()
         for i in range(f, n, n_files):
             body = b"\x89PNG" + str(i).encode()
-            http = (b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: " + str(len(body)).encode()
-                    + b"\r\n\r\n" + body)
-            head = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://img.local/{i}.png\r\n"
-                    f"WARC-Date: 2024-05-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:{i:08d}-0000-0000-0000-000000000000>\r\n"
-                    f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http)}\r\n\r\n")
+            http = (
+                b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
+            head = (
+                f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://img.local/{i}.png\r\n"
+                f"WARC-Date: 2024-05-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:{i:08d}-0000-0000-0000-000000000000>\r\n"
+                f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http)}\r\n\r\n"
+            )
             buf.write(gzip.compress(head.encode() + http + b"\r\n\r\n", compresslevel=1, mtime=0))
         (folder / f"img-{f:02d}.warc.gz").write_bytes(buf.getvalue())
 
@@ -77,11 +87,17 @@ def main():
     for name, n in sets.items():
         build_input(pages, n, work / name.split()[0])
     dropped_input(a.dropped, work / "dropped")
-    results = {"command": f"python bench/bench_engines.py --docs {a.docs} --scale {a.scale} --dropped {a.dropped}",
-               "date": time.strftime("%Y-%m-%d"), "runs": []}
-    plan = [(e, "start-up (8 records)") for e in ENGINES] + [(e, "1x") for e in ENGINES] + \
-           [(e, f"{a.scale}x") for e in ENGINES if e != "direct, 2 processes"] + \
-           [(e, "dropped") for e in ENGINES if e != "direct, 2 processes"]
+    results = {
+        "command": f"python bench/bench_engines.py --docs {a.docs} --scale {a.scale} --dropped {a.dropped}",
+        "date": time.strftime("%Y-%m-%d"),
+        "runs": [],
+    }
+    plan = (
+        [(e, "start-up (8 records)") for e in ENGINES]
+        + [(e, "1x") for e in ENGINES]
+        + [(e, f"{a.scale}x") for e in ENGINES if e != "direct, 2 processes"]
+        + [(e, "dropped") for e in ENGINES if e != "direct, 2 processes"]
+    )
     for engine, size in plan:
         data = work / size.split()[0]
         r = run(engine, data, work / "out")
@@ -106,27 +122,41 @@ RECOMMENDATION = [
 
 def write_doc(res: dict) -> None:
     start = {r["engine"]: r["seconds"] for r in res["runs"] if r["input"].startswith("start-up")}
-    rows = ["| engine | input | records | wall s | CPU s | docs per CPU-s (net of start-up wall) | peak RSS, tree (MB) | "
-            "peak RSS, largest process (MB) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| engine | input | records | wall s | CPU s | docs per CPU-s (net of start-up wall) | peak RSS, tree (MB) | "
+        "peak RSS, largest process (MB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in res["runs"]:
         if r["input"].startswith("start-up"):
             rate = "- (the fixed cost)"
         else:
             net = max(r["seconds"] - start[r["engine"]], 1e-9)
             rate = f"{r['records'] / r['cpu_seconds']:.1f} ({r['records'] / net:.1f}/s wall)"
-        rows.append(f"| {r['engine']} | {r['input']} | {r['records']:,} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
-                    f"{rate} | {r['peak_rss_total_mb']:.0f} | {r['peak_rss_worker_mb']:.0f} |")
-    section = ["## Local engines", "", f"`{res['command']}` on {res['date']} (2 cores; one run each, engines "
-               "alternating per input size; `--render` rewrites this section from bench/engines_results.json). "
-               "Prism is Beam's Go runner (`bash deploy/local-engines.sh` builds it); its Python work runs in a "
-               "loopback SDK worker. Documents per CPU-second count every process of the run (extractor children "
-               "included); the wall rate leaves out each engine's start-up.", "", *rows, "", *RECOMMENDATION, ""]
+        rows.append(
+            f"| {r['engine']} | {r['input']} | {r['records']:,} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
+            f"{rate} | {r['peak_rss_total_mb']:.0f} | {r['peak_rss_worker_mb']:.0f} |"
+        )
+    section = [
+        "## Local engines",
+        "",
+        f"`{res['command']}` on {res['date']} (2 cores; one run each, engines "
+        "alternating per input size; `--render` rewrites this section from bench/engines_results.json). "
+        "Prism is Beam's Go runner (`bash deploy/local-engines.sh` builds it); its Python work runs in a "
+        "loopback SDK worker. Documents per CPU-second count every process of the run (extractor children "
+        "included); the wall rate leaves out each engine's start-up.",
+        "",
+        *rows,
+        "",
+        *RECOMMENDATION,
+        "",
+    ]
     doc = REPO / "docs" / "PERFORMANCE.md"
     text = doc.read_text()
     if "## Local engines" in text:
         head, _, tail = text.partition("## Local engines")
         nxt = tail.find("\n## ")
-        text = head + "\n".join(section) + (tail[nxt + 1:] if nxt >= 0 else "")
+        text = head + "\n".join(section) + (tail[nxt + 1 :] if nxt >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + "\n".join(section)
     doc.write_text(text)

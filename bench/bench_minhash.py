@@ -12,6 +12,7 @@ English documents of ~800 word 5-grams and Chinese documents of ~5,000
 characters (character 5-grams), 128 and 256 permutations.
 Writes docs/NEAR_DEDUP.md and bench/minhash_results.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,15 +22,12 @@ import json
 import pickle
 import platform
 import random
-import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -58,9 +56,9 @@ def make_docs(zh, en, n):
     zh_docs, en_docs = [], []
     for _ in range(n):
         s = rng.randrange(max(1, len(zh_pool) - 5000))
-        zh_docs.append(zh_pool[s:s + 5000])
+        zh_docs.append(zh_pool[s : s + 5000])
         s = rng.randrange(max(1, len(en_words) - 804))
-        en_docs.append(" ".join(en_words[s:s + 804]))
+        en_docs.append(" ".join(en_words[s : s + 804]))
     return zh_docs, en_docs
 
 
@@ -70,9 +68,9 @@ def shingles(text, lang):
     t = normalise_for_shingles(text)
     if lang == "zh":
         c = _NON_WORD.sub("", t)
-        return [c[i:i + 5] for i in range(len(c) - 4)]
+        return [c[i : i + 5] for i in range(len(c) - 4)]
     w = _WORD.findall(t)
-    return [" ".join(w[i:i + 5]) for i in range(len(w) - 4)]
+    return [" ".join(w[i : i + 5]) for i in range(len(w) - 4)]
 
 
 def rate(fn, docs, repeat=3):
@@ -112,8 +110,11 @@ def throughput(zh_docs, en_docs, have_rensa):
                 m.update(shingles(d, lang))
                 m.digest()
 
-            row = {"datasketch_update": rate(ds_update, few, 1), "datasketch_update_batch": rate(ds_batch, few),
-                   "mdfs": rate(lambda d: hasher.signature(d, lang), docs)}
+            row = {
+                "datasketch_update": rate(ds_update, few, 1),
+                "datasketch_update_batch": rate(ds_batch, few),
+                "mdfs": rate(lambda d: hasher.signature(d, lang), docs),
+            }
             if have_rensa:
                 row["rensa"] = rate(rensa_fn, docs)
             row = {k: round(v, 1) for k, v in row.items()}
@@ -134,8 +135,10 @@ def accuracy(zh, en, pairs=600):
     b, r = lsh_params(cfg["threshold"], cfg["num_perm"], cfg["false_positive_weight"], cfg["false_negative_weight"])
     rng = random.Random(11)
     rows = []
-    for lang, texts, alpha in (("zh", zh, "".join(sorted(set("".join(zh))))[:3000]),
-                               ("en", en, "abcdefghijklmnopqrstuvwxyz     ")):
+    for lang, texts, alpha in (
+        ("zh", zh, "".join(sorted(set("".join(zh))))[:3000]),
+        ("en", en, "abcdefghijklmnopqrstuvwxyz     "),
+    ):
         texts = [t for t in texts if len(t) > 1500]
         for i in range(pairs):
             base = texts[i % len(texts)][:3000]
@@ -146,11 +149,18 @@ def accuracy(zh, en, pairs=600):
             rows.append((lang, _true_jaccard(ha, hb), cand, cand and estimated_jaccard(sa, sb) >= cfg["threshold"]))
     hi = [x for x in rows if x[1] >= cfg["threshold"] + 0.05]
     lo = [x for x in rows if x[1] <= cfg["threshold"] - 0.1]
-    return {"pairs": len(rows), "bands": b, "rows": r, "num_perm": cfg["num_perm"],
-            "recall_j_ge_0.85": round(sum(x[3] for x in hi) / len(hi), 4), "pairs_j_ge_0.85": len(hi),
-            "candidate_recall_j_ge_0.85": round(sum(x[2] for x in hi) / len(hi), 4),
-            "false_positive_j_le_0.7": round(sum(x[3] for x in lo) / len(lo), 4), "pairs_j_le_0.7": len(lo),
-            "candidate_rate_j_le_0.7": round(sum(x[2] for x in lo) / len(lo), 4)}
+    return {
+        "pairs": len(rows),
+        "bands": b,
+        "rows": r,
+        "num_perm": cfg["num_perm"],
+        "recall_j_ge_0.85": round(sum(x[3] for x in hi) / len(hi), 4),
+        "pairs_j_ge_0.85": len(hi),
+        "candidate_recall_j_ge_0.85": round(sum(x[2] for x in hi) / len(hi), 4),
+        "false_positive_j_le_0.7": round(sum(x[3] for x in lo) / len(lo), 4),
+        "pairs_j_le_0.7": len(lo),
+        "candidate_rate_j_le_0.7": round(sum(x[2] for x in lo) / len(lo), 4),
+    }
 
 
 def shuffle_bytes(zh_docs):
@@ -163,8 +173,14 @@ def shuffle_bytes(zh_docs):
     cfg = load_config()["near_dedup"]
     hasher = MinHasher(cfg["num_perm"], cfg["seed"], cfg["shingles"])
     b, r = lsh_params(cfg["threshold"], cfg["num_perm"], cfg["false_positive_weight"], cfg["false_negative_weight"])
-    d = Document(key=record_key("web", "file.warc.gz", 12345), id="web-" + record_key("web", "f", 1), source="web",
-                 text=zh_docs[0], date="2024-01-01T00:00:00Z", language="zh")
+    d = Document(
+        key=record_key("web", "file.warc.gz", 12345),
+        id="web-" + record_key("web", "f", 1),
+        source="web",
+        text=zh_docs[0],
+        date="2024-01-01T00:00:00Z",
+        language="zh",
+    )
     sig = hasher.signature(d.text, "zh")
     rank = keep_rank(d, cfg["keep"], {"web": 1})
     size = lambda x: len(pickle.dumps(x, protocol=4))  # noqa: E731
@@ -180,7 +196,7 @@ def shuffle_bytes(zh_docs):
 def peak_rss(n: int) -> dict:
     code = f"""
 import random, resource, time, sys
-sys.path.insert(0, {str(REPO / 'tests')!r})
+sys.path.insert(0, {str(REPO / "tests")!r})
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from helpers import real_zh_texts
@@ -206,9 +222,13 @@ print("maxrss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3000)
     vals = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
-    return {"documents": n, "peak_rss_mb": round(float(vals.get("maxrss_mb", "nan")), 1),
-            "seconds": float(vals.get("seconds", "nan")), "kept": int(vals.get("kept", "-1")),
-            "error": r.stderr[-500:] if r.returncode else None}
+    return {
+        "documents": n,
+        "peak_rss_mb": round(float(vals.get("maxrss_mb", "nan")), 1),
+        "seconds": float(vals.get("seconds", "nan")),
+        "kept": int(vals.get("kept", "-1")),
+        "error": r.stderr[-500:] if r.returncode else None,
+    }
 
 
 def main():
@@ -219,15 +239,21 @@ def main():
     args = ap.parse_args()
     try:
         import rensa  # noqa: F401
+
         have_rensa = True
     except ImportError:
         have_rensa = False
     zh, en = corpus(args.shared)
     zh_docs, en_docs = make_docs(zh, en, args.docs)
-    res = {"date": datetime.date.today().isoformat(), "python": platform.python_version(),
-           "machine": platform.machine(), "throughput_docs_per_s": throughput(zh_docs, en_docs, have_rensa),
-           "accuracy": accuracy(zh, en), "shuffle_bytes_per_doc": shuffle_bytes(zh_docs),
-           "peak_rss": [peak_rss(int(n)) for n in args.rss_sizes.split(",") if n]}
+    res = {
+        "date": datetime.date.today().isoformat(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "throughput_docs_per_s": throughput(zh_docs, en_docs, have_rensa),
+        "accuracy": accuracy(zh, en),
+        "shuffle_bytes_per_doc": shuffle_bytes(zh_docs),
+        "peak_rss": [peak_rss(int(n)) for n in args.rss_sizes.split(",") if n],
+    }
     (REPO / "bench" / "minhash_results.json").write_text(json.dumps(res, indent=2))
     write_doc(res)
     print(json.dumps(res, indent=2))
@@ -235,54 +261,84 @@ def main():
 
 def write_doc(res):
     t, a, s = res["throughput_docs_per_s"], res["accuracy"], res["shuffle_bytes_per_doc"]
-    L = ["# Near-duplicate removal: measured", "",
-         f"Generated by `python bench/bench_minhash.py` on {res['date']} (Python {res['python']}, {res['machine']}, "
-         "one core per measurement). Design: `pipeline/dedup_near.py`, `pipeline/minhash.py`, "
-         "`pipeline/connected_components.py`.", "",
-         "## Signature throughput (documents per second, one core)", "",
-         "Same texts for everyone, shingling included. English: ~800 word 5-grams per document; Chinese: "
-         "5,000 characters, character 5-grams. Targets at 128 permutations: English >= 1,000, Chinese >= 250.", "",
-         "| documents, permutations | datasketch `update()` | datasketch `update_batch` | rensa (Rust) | **mdfs** | mdfs MB/s |",
-         "|---|---:|---:|---:|---:|---:|"]
+    L = [
+        "# Near-duplicate removal: measured",
+        "",
+        f"Generated by `python bench/bench_minhash.py` on {res['date']} (Python {res['python']}, {res['machine']}, "
+        "one core per measurement). Design: `pipeline/dedup_near.py`, `pipeline/minhash.py`, "
+        "`pipeline/connected_components.py`.",
+        "",
+        "## Signature throughput (documents per second, one core)",
+        "",
+        "Same texts for everyone, shingling included. English: ~800 word 5-grams per document; Chinese: "
+        "5,000 characters, character 5-grams. Targets at 128 permutations: English >= 1,000, Chinese >= 250.",
+        "",
+        "| documents, permutations | datasketch `update()` | datasketch `update_batch` | rensa (Rust) | **mdfs** | mdfs MB/s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for key, row in t.items():
-        L.append(f"| {key.replace('_', ', ')} | {row['datasketch_update']} | {row['datasketch_update_batch']} | "
-                 f"{row.get('rensa', 'n/a')} | **{row['mdfs']}** | {row['mdfs_mb_per_s']} |")
-    L += ["", "mdfs signatures are datasketch signatures (scheme `affine32`: the same permutations and arithmetic; "
-          "`tests/test_near_dedup.py` checks them slot by slot against `MinHash.update_batch`). The speed comes from "
-          "hashing shingles in numpy (rolling polynomial hashes over code points or CRC32 word hashes) instead of "
-          "one SHA-1 call per shingle, and from reducing the permutations x shingles block along its contiguous axis.",
-          "", "## Accuracy on planted near-duplicates", "",
-          f"{a['pairs']} pairs: 3,000-character slices of real Chinese and English texts and copies with random "
-          "character edits (0.2 %-12 %); true Jaccard computed exactly on the shingle sets. A pair counts as found "
-          f"when it shares an LSH band ({a['bands']} bands x {a['rows']} rows, {a['num_perm']} permutations, from "
-          "datasketch's optimiser with false negatives weighted 0.95) and its estimated Jaccard passes verification (>= 0.8).", "",
-          "| measure | value | target |", "|---|---:|---|",
-          f"| recall, pairs with J >= 0.85 ({a['pairs_j_ge_0.85']}) | {a['recall_j_ge_0.85']:.1%} | >= 95 % |",
-          f"| candidate (band) recall, J >= 0.85 | {a['candidate_recall_j_ge_0.85']:.1%} | |",
-          f"| false positives, pairs with J <= 0.7 ({a['pairs_j_le_0.7']}) | {a['false_positive_j_le_0.7']:.2%} | <= 1 % |",
-          f"| candidate rate before verification, J <= 0.7 | {a['candidate_rate_j_le_0.7']:.1%} | |", "",
-          "Why 256 permutations: at 128, the estimate of a J = 0.85 pair falls below 0.8 about 6 % of the time, "
-          "so verification alone would cost ~6 % recall; at 256 the standard error is 0.022 and the miss rate ~1 %. "
-          "Verification then removes the many band collisions of pairs near 0.7 that the recall-heavy banding admits.",
-          "", "Chains: connected components can join A~B and B~C although A and C differ. mdfs drops a member only if "
-          "its own estimated Jaccard with the copy kept reaches the threshold; members joined only through a chain "
-          "are kept (tested in `test_near_dedup_stage_keep_policy_and_chains`). Pages sharing only a site template "
-          "do not collapse: extraction removes the template first (`test_shared_site_template_does_not_collapse`).",
-          "", "## Bytes shuffled per document", "",
-          "Pickled size of what each shuffle carries for one 5,000-character Chinese document "
-          f"({s['text_utf8_bytes']:,} bytes of UTF-8 text):", "", "| shuffle | bytes |", "|---|---:|",
-          f"| exact dedup: (hash, rank, key, id) | {s['exact_dedup_hash_group']} |",
-          f"| near dedup: band keys (one per band) | {s['near_dedup_band_keys']} |",
-          f"| near dedup: signature table (joins with edges and labels, twice each) | {s['near_dedup_signature_table']} |",
-          f"| final join with the document (the only one carrying text) | {s['final_join_document_with_text']} |", "",
-          "Edges and connected-component rounds carry pairs of record keys only, and only for candidate documents.",
-          "", "## Peak memory of the Beam stage (DirectRunner, in-process)", "",
-          "| documents | peak RSS (MB) | seconds | kept |", "|---:|---:|---:|---:|"]
+        L.append(
+            f"| {key.replace('_', ', ')} | {row['datasketch_update']} | {row['datasketch_update_batch']} | "
+            f"{row.get('rensa', 'n/a')} | **{row['mdfs']}** | {row['mdfs_mb_per_s']} |"
+        )
+    L += [
+        "",
+        "mdfs signatures are datasketch signatures (scheme `affine32`: the same permutations and arithmetic; "
+        "`tests/test_near_dedup.py` checks them slot by slot against `MinHash.update_batch`). The speed comes from "
+        "hashing shingles in numpy (rolling polynomial hashes over code points or CRC32 word hashes) instead of "
+        "one SHA-1 call per shingle, and from reducing the permutations x shingles block along its contiguous axis.",
+        "",
+        "## Accuracy on planted near-duplicates",
+        "",
+        f"{a['pairs']} pairs: 3,000-character slices of real Chinese and English texts and copies with random "
+        "character edits (0.2 %-12 %); true Jaccard computed exactly on the shingle sets. A pair counts as found "
+        f"when it shares an LSH band ({a['bands']} bands x {a['rows']} rows, {a['num_perm']} permutations, from "
+        "datasketch's optimiser with false negatives weighted 0.95) and its estimated Jaccard passes verification (>= 0.8).",
+        "",
+        "| measure | value | target |",
+        "|---|---:|---|",
+        f"| recall, pairs with J >= 0.85 ({a['pairs_j_ge_0.85']}) | {a['recall_j_ge_0.85']:.1%} | >= 95 % |",
+        f"| candidate (band) recall, J >= 0.85 | {a['candidate_recall_j_ge_0.85']:.1%} | |",
+        f"| false positives, pairs with J <= 0.7 ({a['pairs_j_le_0.7']}) | {a['false_positive_j_le_0.7']:.2%} | <= 1 % |",
+        f"| candidate rate before verification, J <= 0.7 | {a['candidate_rate_j_le_0.7']:.1%} | |",
+        "",
+        "Why 256 permutations: at 128, the estimate of a J = 0.85 pair falls below 0.8 about 6 % of the time, "
+        "so verification alone would cost ~6 % recall; at 256 the standard error is 0.022 and the miss rate ~1 %. "
+        "Verification then removes the many band collisions of pairs near 0.7 that the recall-heavy banding admits.",
+        "",
+        "Chains: connected components can join A~B and B~C although A and C differ. mdfs drops a member only if "
+        "its own estimated Jaccard with the copy kept reaches the threshold; members joined only through a chain "
+        "are kept (tested in `test_near_dedup_stage_keep_policy_and_chains`). Pages sharing only a site template "
+        "do not collapse: extraction removes the template first (`test_shared_site_template_does_not_collapse`).",
+        "",
+        "## Bytes shuffled per document",
+        "",
+        "Pickled size of what each shuffle carries for one 5,000-character Chinese document "
+        f"({s['text_utf8_bytes']:,} bytes of UTF-8 text):",
+        "",
+        "| shuffle | bytes |",
+        "|---|---:|",
+        f"| exact dedup: (hash, rank, key, id) | {s['exact_dedup_hash_group']} |",
+        f"| near dedup: band keys (one per band) | {s['near_dedup_band_keys']} |",
+        f"| near dedup: signature table (joins with edges and labels, twice each) | {s['near_dedup_signature_table']} |",
+        f"| final join with the document (the only one carrying text) | {s['final_join_document_with_text']} |",
+        "",
+        "Edges and connected-component rounds carry pairs of record keys only, and only for candidate documents.",
+        "",
+        "## Peak memory of the Beam stage (DirectRunner, in-process)",
+        "",
+        "| documents | peak RSS (MB) | seconds | kept |",
+        "|---:|---:|---:|---:|",
+    ]
     for r in res["peak_rss"]:
         L.append(f"| {r['documents']:,} | {r['peak_rss_mb']} | {r['seconds']} | {r['kept']} |")
-    L += ["", "DirectRunner keeps every PCollection of a stage in memory, so its peak grows with input; on Dataflow "
-          "or Flink the shuffles spill to disk and a worker holds one key's group at a time (hot buckets and "
-          "clusters are read in streaming passes, never materialised).", ""]
+    L += [
+        "",
+        "DirectRunner keeps every PCollection of a stage in memory, so its peak grows with input; on Dataflow "
+        "or Flink the shuffles spill to disk and a worker holds one key's group at a time (hot buckets and "
+        "clusters are read in streaming passes, never materialised).",
+        "",
+    ]
     (REPO / "docs" / "NEAR_DEDUP.md").write_text("\n".join(L), encoding="utf-8")
 
 

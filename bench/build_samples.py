@@ -111,7 +111,9 @@ def build_forum_parquet(shared: Path) -> int:
     for r in rows:
         key = r["file"].removesuffix(".html.gz")
         if key in gt:
-            ids.append(key[:16]); texts.append(gt[key].get("content") or ""); urls.append(r["url"])
+            ids.append(key[:16])
+            texts.append(gt[key].get("content") or "")
+            urls.append(r["url"])
     table = pa.table({"id": ids, "text": texts, "url": urls, "date": [None] * len(ids)},
                      schema=pa.schema([("id", pa.string()), ("text", pa.string()),
                                        ("url", pa.string()), ("date", pa.string())]))

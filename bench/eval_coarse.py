@@ -10,6 +10,7 @@ included) on labelled pages from ../shared/data (read there, never committed).
   `dirty` set (its `clean` set as the control).
 Thresholds are the configured defaults (from the papers), not fitted here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,9 @@ def wrap_articles(shared: Path, lang: str, out: Path) -> int:
                     continue
                 html = gzip.decompress((base / "article" / row["file"]).read_bytes())
                 http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
-                w.write_record(w.create_warc_record(row["url"], "response", payload=io.BytesIO(html),
-                                                    http_headers=http))
+                w.write_record(
+                    w.create_warc_record(row["url"], "response", payload=io.BytesIO(html), http_headers=http)
+                )
                 n += 1
     return n
 
@@ -58,7 +60,9 @@ def to_jsonl(src: Path, out: Path) -> int:
     rows = [json.loads(line) for line in open(src, encoding="utf-8")]
     with open(out, "w", encoding="utf-8") as fh:
         for r in rows:
-            fh.write(json.dumps({"text": r["text"], "url": (r.get("info") or {}).get("url")}, ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps({"text": r["text"], "url": (r.get("info") or {}).get("url")}, ensure_ascii=False) + "\n"
+            )
     return len(rows)
 
 
@@ -73,9 +77,13 @@ def main() -> None:
     n_en = wrap_articles(args.shared, "en", tmp / "in" / "articles_en.warc.gz")
     to_jsonl(args.shared / "labeled/zh_quality_chinesewebtext/dirty.jsonl", tmp / "in" / "cwt_dirty.jsonl")
     to_jsonl(args.shared / "labeled/zh_quality_chinesewebtext/clean.jsonl", tmp / "in" / "cwt_clean.jsonl")
-    sources = [f"articles_zh={tmp}/in/articles_zh.warc.gz", f"articles_en={tmp}/in/articles_en.warc.gz",
-               f"cc_spam_sample={args.shared}/warc/cc-main-2020-34_sample_resiliparse.warc.gz",
-               f"cwt_dirty={tmp}/in/cwt_dirty.jsonl", f"cwt_clean={tmp}/in/cwt_clean.jsonl"]
+    sources = [
+        f"articles_zh={tmp}/in/articles_zh.warc.gz",
+        f"articles_en={tmp}/in/articles_en.warc.gz",
+        f"cc_spam_sample={args.shared}/warc/cc-main-2020-34_sample_resiliparse.warc.gz",
+        f"cwt_dirty={tmp}/in/cwt_dirty.jsonl",
+        f"cwt_clean={tmp}/in/cwt_clean.jsonl",
+    ]
     # exact dedup off: every page is judged on its own
     cfg = load_config(sources=sources, sets=["exact_dedup.enabled=false", "source_defaults.languages=[]"])
     for name in cfg["sources"]:  # languages: articles keep zh/en as in production; others judged on rules
@@ -99,40 +107,61 @@ def main() -> None:
         "| set | what | records | kept | dropped | failed | kept share | target |",
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
-    targets = {"articles_zh": "≥ 90 % kept", "articles_en": "≥ 90 % kept", "cc_spam_sample": "most dropped",
-               "cwt_dirty": "most dropped", "cwt_clean": "control: most kept"}
-    what = {"articles_zh": f"magic-html Chinese article pages ({n_zh})",
-            "articles_en": f"magic-html English article pages ({n_en})",
-            "cc_spam_sample": "CC-MAIN-2020-34 sample: Chinese SEO spam and others",
-            "cwt_dirty": "ChineseWebText `dirty` (labelled low quality)",
-            "cwt_clean": "ChineseWebText `clean` (labelled high quality)"}
+    targets = {
+        "articles_zh": "≥ 90 % kept",
+        "articles_en": "≥ 90 % kept",
+        "cc_spam_sample": "most dropped",
+        "cwt_dirty": "most dropped",
+        "cwt_clean": "control: most kept",
+    }
+    what = {
+        "articles_zh": f"magic-html Chinese article pages ({n_zh})",
+        "articles_en": f"magic-html English article pages ({n_en})",
+        "cc_spam_sample": "CC-MAIN-2020-34 sample: Chinese SEO spam and others",
+        "cwt_dirty": "ChineseWebText `dirty` (labelled low quality)",
+        "cwt_clean": "ChineseWebText `clean` (labelled high quality)",
+    }
     for name in ["articles_zh", "articles_en", "cc_spam_sample", "cwt_dirty", "cwt_clean"]:
         e = funnel["sources"][name]
-        lines.append(f"| `{name}` | {what[name]} | {e['read']} | {e['kept']} | {e['dropped']} | {e['failed']} | "
-                     f"{e['kept'] / max(e['read'], 1):.1%} | {targets[name]} |")
-    lines += ["", "## Reading the figures", "",
-              "* The Chinese article pages that are dropped are, in the main, pages whose text is shorter than "
-              "ChineseWebText's 200-character minimum (short news flashes), a poem (mean line length under 10), "
-              "a journal listing page, and one page the index calls Chinese that is Japanese "
-              "(magazine.tabelog.com), which language ID drops correctly. The 200-character minimum is a policy; "
-              "`--set coarse.zh.min_chars=100` keeps short news at the cost of more fragments.",
-              "* ChineseWebText's `dirty` documents are training data for its quality classifier, taken (as far as "
-              "the repository shows) from text that had already passed its rule stage: their low "
-              "quality (gambling keywords spliced into copied news, lists of article titles) is what the fine "
-              "classifier (BERT/fastText, issue #5) is for. The rules still catch what is mechanically wrong.",
-              "* In the Common Crawl sample, the SEO spam pages fall to the length, line-length, sentence, "
-              "punctuation and sensitive-word rules; the non-Chinese pages to language ID. The one page kept is a "
-              "gambling promotion written in ordinary sentences: again the classifier's case.",
-              "", "## Why documents were dropped", ""]
+        lines.append(
+            f"| `{name}` | {what[name]} | {e['read']} | {e['kept']} | {e['dropped']} | {e['failed']} | "
+            f"{e['kept'] / max(e['read'], 1):.1%} | {targets[name]} |"
+        )
+    lines += [
+        "",
+        "## Reading the figures",
+        "",
+        "* The Chinese article pages that are dropped are, in the main, pages whose text is shorter than "
+        "ChineseWebText's 200-character minimum (short news flashes), a poem (mean line length under 10), "
+        "a journal listing page, and one page the index calls Chinese that is Japanese "
+        "(magazine.tabelog.com), which language ID drops correctly. The 200-character minimum is a policy; "
+        "`--set coarse.zh.min_chars=100` keeps short news at the cost of more fragments.",
+        "* ChineseWebText's `dirty` documents are training data for its quality classifier, taken (as far as "
+        "the repository shows) from text that had already passed its rule stage: their low "
+        "quality (gambling keywords spliced into copied news, lists of article titles) is what the fine "
+        "classifier (BERT/fastText, issue #5) is for. The rules still catch what is mechanically wrong.",
+        "* In the Common Crawl sample, the SEO spam pages fall to the length, line-length, sentence, "
+        "punctuation and sensitive-word rules; the non-Chinese pages to language ID. The one page kept is a "
+        "gambling promotion written in ordinary sentences: again the classifier's case.",
+        "",
+        "## Why documents were dropped",
+        "",
+    ]
     for name in ["articles_zh", "articles_en", "cc_spam_sample", "cwt_dirty", "cwt_clean"]:
         reasons = collections.Counter(f"{r['stage']}/{r['reason']}" for r in dropped if r["source"] == name)
         lines.append(f"**{name}**: " + (", ".join(f"{k} {v}" for k, v in reasons.most_common()) or "none"))
         lines.append("")
-    lines += ["## Every dropped page of the article sets (for review)", "",
-              "| set | url | stage/reason | detail |", "|---|---|---|---|"]
+    lines += [
+        "## Every dropped page of the article sets (for review)",
+        "",
+        "| set | url | stage/reason | detail |",
+        "|---|---|---|---|",
+    ]
     for r in sorted(dropped, key=lambda r: (r["source"], r["reason"])):
         if r["source"].startswith("articles"):
-            lines.append(f"| {r['source']} | {(r['url'] or '')[:90]} | {r['stage']}/{r['reason']} | {r['detail'] or ''} |")
+            lines.append(
+                f"| {r['source']} | {(r['url'] or '')[:90]} | {r['stage']}/{r['reason']} | {r['detail'] or ''} |"
+            )
     lines += ["", "## Spam sample: outcome per page", "", "| url | outcome | detail |", "|---|---|---|"]
     for r in dropped:
         if r["source"] == "cc_spam_sample":
@@ -144,14 +173,21 @@ def main() -> None:
     from bench_coarse import measure
 
     speed = measure(args.shared, 3)
-    lines += ["", "## Speed", "",
-              f"All coarse rules (URL lists, normalisation, fastText language ID, script check, line cleaning, "
-              f"document rules) against trafilatura extraction on the same {speed['pages']} pages of "
-              "`../shared/data/html`, one core, median of 3 runs in one process (`python bench/bench_coarse.py`):",
-              "", "| step | ms per document |", "|---|---:|",
-              f"| trafilatura extraction | {speed['extract_ms_per_doc']:.2f} |",
-              f"| all coarse rules | {speed['coarse_ms_per_doc']:.2f} |",
-              f"| ratio (target <= 10 %) | {speed['coarse_over_extract']:.1%} |", ""]
+    lines += [
+        "",
+        "## Speed",
+        "",
+        f"All coarse rules (URL lists, normalisation, fastText language ID, script check, line cleaning, "
+        f"document rules) against trafilatura extraction on the same {speed['pages']} pages of "
+        "`../shared/data/html`, one core, median of 3 runs in one process (`python bench/bench_coarse.py`):",
+        "",
+        "| step | ms per document |",
+        "|---|---:|",
+        f"| trafilatura extraction | {speed['extract_ms_per_doc']:.2f} |",
+        f"| all coarse rules | {speed['coarse_ms_per_doc']:.2f} |",
+        f"| ratio (target <= 10 %) | {speed['coarse_over_extract']:.1%} |",
+        "",
+    ]
     lines += ["", "Reproduce: `python bench/eval_coarse.py` (needs `../shared/data`).", ""]
     args.out.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines[:16]))

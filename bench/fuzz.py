@@ -10,6 +10,7 @@ members spliced; plus pure random bytes and random HTML-ish text.  Every
 input is written as a file and read with the pipeline's reader DoFn; the
 first payload the reader emits is decoded and extracted in-process.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,14 +52,41 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
             if lines and i < len(lines) and rng.random() < 0.5:
                 del lines[i]
             else:
-                lines.insert(i, rng.choice([b"Content-Length: 999999", b"WARC-Type: response", b"Content-Type: text/html",
-                                            b"Content-Encoding: gzip", b"Transfer-Encoding: chunked", b"", b":::"]))
+                lines.insert(
+                    i,
+                    rng.choice(
+                        [
+                            b"Content-Length: 999999",
+                            b"WARC-Type: response",
+                            b"Content-Type: text/html",
+                            b"Content-Encoding: gzip",
+                            b"Transfer-Encoding: chunked",
+                            b"",
+                            b":::",
+                        ]
+                    ),
+                )
         return b"\r\n".join(lines)
     if kind == 4:
         return os.urandom(rng.randrange(0, 3000))
     if kind == 5:
-        tags = ["<div>", "</div>", "<p>", "</p>", "<script>", "</script>", "<meta charset=gbk>", "<!--", "-->",
-                "中文内容。", "text ", "&amp;", "&#x4e2d;", "<table><tr><td>", "\x00"]
+        tags = [
+            "<div>",
+            "</div>",
+            "<p>",
+            "</p>",
+            "<script>",
+            "</script>",
+            "<meta charset=gbk>",
+            "<!--",
+            "-->",
+            "中文内容。",
+            "text ",
+            "&amp;",
+            "&#x4e2d;",
+            "<table><tr><td>",
+            "\x00",
+        ]
         html = "".join(rng.choice(tags) for _ in range(rng.randrange(1, 400)))
         from warcio.statusandheaders import StatusAndHeaders
         from warcio.warcwriter import WARCWriter
@@ -67,8 +95,11 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
         buf = io.BytesIO()
         w = WARCWriter(buf, gzip=rng.random() < 0.5)
         http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
-        w.write_record(w.create_warc_record("http://fuzz/", "response", payload=io.BytesIO(html.encode("utf-8", "surrogatepass")),
-                                            http_headers=http))
+        w.write_record(
+            w.create_warc_record(
+                "http://fuzz/", "response", payload=io.BytesIO(html.encode("utf-8", "surrogatepass")), http_headers=http
+            )
+        )
         return buf.getvalue()
     return data + data[: rng.randrange(len(data) + 1)]
 
@@ -89,7 +120,9 @@ def main():
     logging.disable(logging.CRITICAL)  # warcio/trafilatura complain loudly about every broken input
     rng = random.Random(args.seed)
     seeds = [p.read_bytes() for p in sorted((SAMPLES_DIR / "warc").glob("*.warc.gz")) if p.stat().st_size < 300_000]
-    fn = ExtractDoFn({**load_config()["extract"], "isolation": "inprocess"}, load_config()["read"]["max_invalid_utf8_share"])
+    fn = ExtractDoFn(
+        {**load_config()["extract"], "isolation": "inprocess"}, load_config()["read"]["max_invalid_utf8_share"]
+    )
     fn.setup()
     outcomes, crashes = collections.Counter(), []
     tmp = Path(tempfile.mkdtemp(prefix="mdfs-fuzz-"))
@@ -111,10 +144,16 @@ def main():
                         outcomes["extract/kept"] += 1
         except Exception:  # noqa: BLE001 - the finding this run exists to report
             crashes.append(traceback.format_exc(limit=3))
-    res = {"inputs": args.inputs, "seconds": round(time.time() - t0, 1), "unhandled_exceptions": len(crashes),
-           "outcomes": dict(outcomes.most_common())}
+    res = {
+        "inputs": args.inputs,
+        "seconds": round(time.time() - t0, 1),
+        "unhandled_exceptions": len(crashes),
+        "outcomes": dict(outcomes.most_common()),
+    }
     print(json.dumps(res, indent=2))
-    (REPO / "bench" / "fuzz_results.json").write_text(json.dumps({**res, "command": f"python bench/fuzz.py --inputs {args.inputs} --seed {args.seed}"}, indent=2))
+    (REPO / "bench" / "fuzz_results.json").write_text(
+        json.dumps({**res, "command": f"python bench/fuzz.py --inputs {args.inputs} --seed {args.seed}"}, indent=2)
+    )
     for c in crashes[:5]:
         print(c)
     return 1 if crashes else 0

@@ -4,6 +4,7 @@ worker and its extractor child).  Writes docs/HOSTILE_INPUT.md.
 
   python bench/hostile.py
 """
+
 from __future__ import annotations
 
 import datetime
@@ -71,7 +72,9 @@ def warc(records, gz=True) -> bytes:
 
 def _set_length(rec: bytes, value: str) -> bytes:
     head, sep, rest = rec.partition(b"\r\n\r\n")
-    lines = [b"Content-Length: " + value.encode() if ln.startswith(b"Content-Length:") else ln for ln in head.split(b"\r\n")]
+    lines = [
+        b"Content-Length: " + value.encode() if ln.startswith(b"Content-Length:") else ln for ln in head.split(b"\r\n")
+    ]
     return b"\r\n".join(lines) + sep + rest
 
 
@@ -83,22 +86,50 @@ def issue25_cases():
     """The classes of the nothing-lost issue, built fresh (not the tests' inputs):
     (name, bytes, file suffix, records the file offers, counted when built)."""
     html = "text/html"
-    page = "<html><body><article><p>" + "国家统计局今天发布数据，前三季度经济平稳增长。" * 30 + "</p></article></body></html>"
-    one = lambda url, body=page.encode(), headers=(("Content-Type", html),): warc([(url, body, list(headers))], gz=False)
-    yield "chunk size -6 (Transfer-Encoding: chunked)", one("http://h/c", b"-6\r\n" + page.encode() + b"\r\n0\r\n\r\n",
-                                                           [("Content-Type", html), ("Transfer-Encoding", "chunked")]), ".warc", 1
+    page = (
+        "<html><body><article><p>"
+        + "国家统计局今天发布数据，前三季度经济平稳增长。" * 30
+        + "</p></article></body></html>"
+    )
+
+    def one(url, body=page.encode(), headers=(("Content-Type", html),)):
+        return warc([(url, body, list(headers))], gz=False)
+
+    yield (
+        "chunk size -6 (Transfer-Encoding: chunked)",
+        one(
+            "http://h/c",
+            b"-6\r\n" + page.encode() + b"\r\n0\r\n\r\n",
+            [("Content-Type", html), ("Transfer-Encoding", "chunked")],
+        ),
+        ".warc",
+        1,
+    )
     for label in ("base64", "rot13", "hex_codec", "zlib", "uu"):
-        yield f"charset={label} in the header and <meta>", one(
-            "http://h/cs", page.replace("<html>", f'<html><meta charset="{label}">').encode(),
-            [("Content-Type", f"text/html; charset={label}")]), ".warc", 1
+        yield (
+            f"charset={label} in the header and <meta>",
+            one(
+                "http://h/cs",
+                page.replace("<html>", f'<html><meta charset="{label}">').encode(),
+                [("Content-Type", f"text/html; charset={label}")],
+            ),
+            ".warc",
+            1,
+        )
     nested = b'{"text": "' + page.encode() + b'", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}\n"
-    yield "JSONL line nested 5,000 deep (unused field) between 2 good lines", (
-        b'{"text": "a"}\n' + nested + b'{"text": "b"}\n'), ".jsonl", 3
-    for what, damage in (("Content-Length +1000", lambda r: _set_length(r, str(_length(r) + 1000))),
-                         ("Content-Length +10^15", lambda r: _set_length(r, str(_length(r) + 10**15))),
-                         ("Content-Length -50", lambda r: _set_length(r, str(_length(r) - 50))),
-                         ("Content-Length negative", lambda r: _set_length(r, "-1")),
-                         ("no WARC-Target-URI", lambda r: r.replace(b"WARC-Target-URI: ", b"X-Gone: ", 1))):
+    yield (
+        "JSONL line nested 5,000 deep (unused field) between 2 good lines",
+        (b'{"text": "a"}\n' + nested + b'{"text": "b"}\n'),
+        ".jsonl",
+        3,
+    )
+    for what, damage in (
+        ("Content-Length +1000", lambda r: _set_length(r, str(_length(r) + 1000))),
+        ("Content-Length +10^15", lambda r: _set_length(r, str(_length(r) + 10**15))),
+        ("Content-Length -50", lambda r: _set_length(r, str(_length(r) - 50))),
+        ("Content-Length negative", lambda r: _set_length(r, "-1")),
+        ("no WARC-Target-URI", lambda r: r.replace(b"WARC-Target-URI: ", b"X-Gone: ", 1)),
+    ):
         recs = [one(f"http://h/{i}") for i in range(30)]
         recs[9] = damage(recs[9])
         yield f"30-member .warc.gz, record 10: {what}", b"".join(gzip.compress(r) for r in recs), ".warc.gz", 30
@@ -106,21 +137,40 @@ def issue25_cases():
     yield "50-line .jsonl.gz + 1 stray byte", gzip.compress(lines) + b"\x00\x01", ".jsonl.gz", 50
     big = gzip.compress(lines * 40, compresslevel=1)
     yield ".jsonl.gz cut at 70 % (2,000 lines)", big[: len(big) * 7 // 10], ".jsonl.gz", None
-    yield "50 MB WARC header line", b"WARC/1.0\r\nWARC-Type: response\r\nX: " + b"a" * 50_000_000 + b"\r\n\r\n" + one("http://h/after"), ".warc", 2
-    yield "45 MB HTTP header block", one("http://h/hh", page.encode(), [("Content-Type", html), ("X-Pad", "b" * 45_000_000)]) + one("http://h/after"), ".warc", 2
+    yield (
+        "50 MB WARC header line",
+        b"WARC/1.0\r\nWARC-Type: response\r\nX: " + b"a" * 50_000_000 + b"\r\n\r\n" + one("http://h/after"),
+        ".warc",
+        2,
+    )
+    yield (
+        "45 MB HTTP header block",
+        one("http://h/hh", page.encode(), [("Content-Type", html), ("X-Pad", "b" * 45_000_000)])
+        + one("http://h/after"),
+        ".warc",
+        2,
+    )
     yield "UTF-16 page with BOM", one("http://h/u16", page.encode("utf-16")), ".warc", 1
     yield "UTF-32-LE page with BOM", one("http://h/u32", b"\xff\xfe\x00\x00" + page.encode("utf-32-le")), ".warc", 1
-    yield "UTF-8 page with one stray byte", one("http://h/s", page.encode()[:300] + b"\xfe" + page.encode()[300:]), ".warc", 1
+    yield (
+        "UTF-8 page with one stray byte",
+        one("http://h/s", page.encode()[:300] + b"\xfe" + page.encode()[300:]),
+        ".warc",
+        1,
+    )
     yield "UTF-8 page cut mid-character (WARC-Truncated)", one("http://h/t", page.encode()[:-20]), ".warc", 1
     text = "正文内容。" * 100 + "\u0301" * 600_000
     yield "600 KB run of combining marks (JSONL text)", json.dumps({"text": text}).encode() + b"\n", ".jsonl", 1
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    for name, make in (("Parquet: timestamp past year 9999 in one row of 3",
-                        lambda: pa.table({"text": ["一", "二", "三"],
-                                          "date": pa.array([0, 10**12, 0], type=pa.timestamp("s"))})),
-                       ("Parquet: one 150 MB text cell among 3", lambda: pa.table({"text": ["一", "长" * 50_000_000, "三"]}))):
+    for name, make in (
+        (
+            "Parquet: timestamp past year 9999 in one row of 3",
+            lambda: pa.table({"text": ["一", "二", "三"], "date": pa.array([0, 10**12, 0], type=pa.timestamp("s"))}),
+        ),
+        ("Parquet: one 150 MB text cell among 3", lambda: pa.table({"text": ["一", "长" * 50_000_000, "三"]})),
+    ):
         table = make()
         buf = io.BytesIO()
         pq.write_table(table, buf)
@@ -131,23 +181,68 @@ def issue25_cases():
 
 def cases():
     html = "text/html"
-    page = "<html><body><article><p>" + "国家统计局今天发布数据，前三季度经济平稳增长。" * 30 + "</p></article></body></html>"
-    yield "gzip bomb (30 MB of 'a' as Content-Encoding: gzip)", warc([("http://h/", gzip.compress(b"<html>" + b"a" * 30_000_000),
-                                                                         [("Content-Type", html), ("Content-Encoding", "gzip")])])
+    page = (
+        "<html><body><article><p>"
+        + "国家统计局今天发布数据，前三季度经济平稳增长。" * 30
+        + "</p></article></body></html>"
+    )
+    yield (
+        "gzip bomb (30 MB of 'a' as Content-Encoding: gzip)",
+        warc(
+            [
+                (
+                    "http://h/",
+                    gzip.compress(b"<html>" + b"a" * 30_000_000),
+                    [("Content-Type", html), ("Content-Encoding", "gzip")],
+                )
+            ]
+        ),
+    )
     import brotli
 
-    yield "brotli bomb (30 MB, Content-Encoding: br)", warc([("http://h/", brotli.compress(b"<html>" + b"a" * 30_000_000),
-                                                                [("Content-Type", html), ("Content-Encoding", "br")])])
-    yield "giant page (6 MB payload)", warc([("http://h/", b"<html><body><p>" + b"x" * 6_000_000 + b"</p></body></html>",
-                                              [("Content-Type", html)])])
-    yield "deeply nested HTML (100,000 divs)", warc([("http://h/", b"<html><body>" + b"<div>" * 100000 + b"x" + b"</div>" * 100000,
-                                                      [("Content-Type", html)])])
-    yield "4.9 MB page of 800,000 tiny tags", warc([("http://h/", b"<html><body>" + b"<b>x</b> " * 540_000, [("Content-Type", html)])])
+    yield (
+        "brotli bomb (30 MB, Content-Encoding: br)",
+        warc(
+            [
+                (
+                    "http://h/",
+                    brotli.compress(b"<html>" + b"a" * 30_000_000),
+                    [("Content-Type", html), ("Content-Encoding", "br")],
+                )
+            ]
+        ),
+    )
+    yield (
+        "giant page (6 MB payload)",
+        warc([("http://h/", b"<html><body><p>" + b"x" * 6_000_000 + b"</p></body></html>", [("Content-Type", html)])]),
+    )
+    yield (
+        "deeply nested HTML (100,000 divs)",
+        warc(
+            [("http://h/", b"<html><body>" + b"<div>" * 100000 + b"x" + b"</div>" * 100000, [("Content-Type", html)])]
+        ),
+    )
+    yield (
+        "4.9 MB page of 800,000 tiny tags",
+        warc([("http://h/", b"<html><body>" + b"<b>x</b> " * 540_000, [("Content-Type", html)])]),
+    )
     yield "binary payload labelled text/html", warc([("http://h/", os.urandom(200_000), [("Content-Type", html)])])
-    yield "GBK page labelled UTF-8", warc([("http://h/", page.encode("gbk"), [("Content-Type", "text/html; charset=utf-8")])])
-    yield "UTF-8 page labelled GBK", warc([("http://h/", page.encode("utf-8"), [("Content-Type", "text/html; charset=gbk")])])
-    yield "mixed UTF-8 + GBK bytes", warc([("http://h/", page.encode("utf-8") + page.encode("gbk"), [("Content-Type", html)])])
-    yield "unknown Content-Encoding", warc([("http://h/", page.encode(), [("Content-Type", html), ("Content-Encoding", "zstd")])])
+    yield (
+        "GBK page labelled UTF-8",
+        warc([("http://h/", page.encode("gbk"), [("Content-Type", "text/html; charset=utf-8")])]),
+    )
+    yield (
+        "UTF-8 page labelled GBK",
+        warc([("http://h/", page.encode("utf-8"), [("Content-Type", "text/html; charset=gbk")])]),
+    )
+    yield (
+        "mixed UTF-8 + GBK bytes",
+        warc([("http://h/", page.encode("utf-8") + page.encode("gbk"), [("Content-Type", html)])]),
+    )
+    yield (
+        "unknown Content-Encoding",
+        warc([("http://h/", page.encode(), [("Content-Type", html), ("Content-Encoding", "zstd")])]),
+    )
     good = warc([("http://h/1", page.encode(), [("Content-Type", html)])] * 3)
     yield "WARC.gz truncated mid-record (3 records)", good[: len(good) * 2 // 3 + len(good) // 6]
     yield "garbage bytes named .warc.gz", os.urandom(20000)
@@ -193,89 +288,136 @@ def main():
     rows = []
     # cases are built one at a time: each runner is forked from this process, and a
     # fork starts with its parent's peak RSS, which would hide the runner's own
-    built_with = {"WARC.gz truncated mid-record (3 records)": 3, "garbage bytes named .warc.gz": None,
-               "plain text named .warc.gz": None, "empty file": 0, "wrong Content-Length (too large)": 2}
+    built_with = {
+        "WARC.gz truncated mid-record (3 records)": 3,
+        "garbage bytes named .warc.gz": None,
+        "plain text named .warc.gz": None,
+        "empty file": 0,
+        "wrong Content-Length (too large)": 2,
+    }
     all_cases = itertools.chain(((n, d, ".warc.gz", built_with.get(n, 1)) for n, d in cases()), issue25_cases())
     for i, (name, data, suffix, offered) in enumerate(all_cases):
         path = tmp / f"case{i}{suffix}"
         path.write_bytes(data)
         size = len(data)
         del data
-        r = subprocess.run([sys.executable, "-c", RUNNER, str(path), str(REPO / "tests")], capture_output=True,
-                           text=True, timeout=600)
+        r = subprocess.run(
+            [sys.executable, "-c", RUNNER, str(path), str(REPO / "tests")], capture_output=True, text=True, timeout=600
+        )
         line = r.stdout.strip().splitlines()[-1] if r.returncode == 0 and r.stdout.strip() else None
-        res = json.loads(line) if line else {"outcomes": [f"CRASH: {r.stderr[-300:]}"], "seconds": None,
-                                              "peak_rss_mb": None, "read": None}
+        res = (
+            json.loads(line)
+            if line
+            else {"outcomes": [f"CRASH: {r.stderr[-300:]}"], "seconds": None, "peak_rss_mb": None, "read": None}
+        )
         res["case"], res["bytes"], res["offered"] = name, size, offered
         rows.append(res)
         print(name, res["outcomes"], res["seconds"], res["peak_rss_mb"])
-    L = ["# Hostile input: measured", "",
-         "## How records are accounted for", "",
-         "What a file offers is counted from its container, not from what the record parser managed to read "
-         "(`pipeline/readers/container.py`): a gzip file is read member by member (zlib finds each member's end and "
-         "checks its CRC), a JSONL file line by line, a Parquet file row group by row group against the footer's "
-         "row counts. A damaged record is one dead letter and reading resumes after it: at the next gzip member, or "
-         "inside a member or an uncompressed file at the next line that starts a WARC header block whose own "
-         "Content-Length ends at a record boundary. Where the container says how many records a damaged stretch "
-         "held (a member of a one-record-per-member file, a JSONL line, the rows of a Parquet row group) there is "
-         "one dead letter per record; otherwise one with `records: null`, counted per source as "
-         "`unknown_size_stretches` in `funnel.json`, so `read` never hides a loss.", "",
-         "Per-record limits (all in `pipeline/defaults.yaml`): payload, JSONL line and Parquet text cell "
-         "`read.max_payload_bytes` (5 MB); decompressed and de-chunked payload `read.max_decompressed_bytes` "
-         "(20 MB); WARC and HTTP header blocks `read.max_header_bytes` (256 KiB); chunk sizes are hex digits only "
-         "(no sign), so de-chunking always moves forward; runs of combining marks cut at Unicode's stream-safe 30 "
-         "before normalisation; extraction in a child process with `extract.timeout_s` (20 s) and "
-         "`extract.memory_limit_mb` (2,048 MB); only text encodings are accepted as charsets; UTF-16/32 with a "
-         "byte-order mark or a declaration are text; UTF-8 with at most `read.max_invalid_utf8_share` (1 %) invalid "
-         "bytes is decoded with U+FFFD (counted as `decoded_with_replacement`). Any exception from one record "
-         "becomes that record's dead letter.", "",
-         "## Cases", "", f"Generated by `python bench/hostile.py` on {datetime.date.today().isoformat()}: "
-         "each case is a file read by the pipeline's reader and extracted by its extractor (child process, "
-         "default limits: 5 MB payload, 20 MB decompressed, 20 s, 2,048 MB address space), in a fresh process. "
-         "Peak RSS is the larger of the worker and its extractor child.", "",
-         "",
-         "*offered* is the number of records the case was built with (counted when it was written, independently of "
-         "the reader; '-' where a cut makes it unknowable); *read* is what the funnel counts: outcome rows, one "
-         "per record, plus one `records: null` row per damaged stretch of unknown size. *max s/record* is the "
-         "slowest single record through extraction and the coarse stage.", "",
-         "| case | file bytes | offered | read | outcome per record | seconds | max s/record | peak RSS (MB) |",
-         "|---|---:|---:|---:|---|---:|---:|---:|"]
+    L = [
+        "# Hostile input: measured",
+        "",
+        "## How records are accounted for",
+        "",
+        "What a file offers is counted from its container, not from what the record parser managed to read "
+        "(`pipeline/readers/container.py`): a gzip file is read member by member (zlib finds each member's end and "
+        "checks its CRC), a JSONL file line by line, a Parquet file row group by row group against the footer's "
+        "row counts. A damaged record is one dead letter and reading resumes after it: at the next gzip member, or "
+        "inside a member or an uncompressed file at the next line that starts a WARC header block whose own "
+        "Content-Length ends at a record boundary. Where the container says how many records a damaged stretch "
+        "held (a member of a one-record-per-member file, a JSONL line, the rows of a Parquet row group) there is "
+        "one dead letter per record; otherwise one with `records: null`, counted per source as "
+        "`unknown_size_stretches` in `funnel.json`, so `read` never hides a loss.",
+        "",
+        "Per-record limits (all in `pipeline/defaults.yaml`): payload, JSONL line and Parquet text cell "
+        "`read.max_payload_bytes` (5 MB); decompressed and de-chunked payload `read.max_decompressed_bytes` "
+        "(20 MB); WARC and HTTP header blocks `read.max_header_bytes` (256 KiB); chunk sizes are hex digits only "
+        "(no sign), so de-chunking always moves forward; runs of combining marks cut at Unicode's stream-safe 30 "
+        "before normalisation; extraction in a child process with `extract.timeout_s` (20 s) and "
+        "`extract.memory_limit_mb` (2,048 MB); only text encodings are accepted as charsets; UTF-16/32 with a "
+        "byte-order mark or a declaration are text; UTF-8 with at most `read.max_invalid_utf8_share` (1 %) invalid "
+        "bytes is decoded with U+FFFD (counted as `decoded_with_replacement`). Any exception from one record "
+        "becomes that record's dead letter.",
+        "",
+        "## Cases",
+        "",
+        f"Generated by `python bench/hostile.py` on {datetime.date.today().isoformat()}: "
+        "each case is a file read by the pipeline's reader and extracted by its extractor (child process, "
+        "default limits: 5 MB payload, 20 MB decompressed, 20 s, 2,048 MB address space), in a fresh process. "
+        "Peak RSS is the larger of the worker and its extractor child.",
+        "",
+        "",
+        "*offered* is the number of records the case was built with (counted when it was written, independently of "
+        "the reader; '-' where a cut makes it unknowable); *read* is what the funnel counts: outcome rows, one "
+        "per record, plus one `records: null` row per damaged stretch of unknown size. *max s/record* is the "
+        "slowest single record through extraction and the coarse stage.",
+        "",
+        "| case | file bytes | offered | read | outcome per record | seconds | max s/record | peak RSS (MB) |",
+        "|---|---:|---:|---:|---|---:|---:|---:|",
+    ]
     for r in rows:
         outs = r["outcomes"]
         summary = "; ".join(f"{k} ×{outs.count(k)}" if outs.count(k) > 1 else k for k in dict.fromkeys(outs)) or "-"
-        L.append(f"| {r['case']} | {r['bytes']:,} | {r['offered'] if r['offered'] is not None else '-'} | {r['read']} | "
-                 f"{summary} | {r['seconds']} | {r.get('max_record_s')} | {r['peak_rss_mb']} |")
-    L += ["", "In every case read = kept + dropped + failed holds (each record read has exactly one outcome above), "
-          "and the job goes on. The same cases run as one job in `tests/test_hostile.py::test_hostile_records_end_to_end`, "
-          "which checks the invariant from the Parquet output.", "",
-          "Property-based tests (hypothesis) over WARC bytes, HTTP headers, charsets/encodings and HTML run in CI "
-          "(`tests/test_hostile.py`); the long fuzz run is `python bench/fuzz.py --inputs 10000`."]
+        L.append(
+            f"| {r['case']} | {r['bytes']:,} | {r['offered'] if r['offered'] is not None else '-'} | {r['read']} | "
+            f"{summary} | {r['seconds']} | {r.get('max_record_s')} | {r['peak_rss_mb']} |"
+        )
+    L += [
+        "",
+        "In every case read = kept + dropped + failed holds (each record read has exactly one outcome above), "
+        "and the job goes on. The same cases run as one job in `tests/test_hostile.py::test_hostile_records_end_to_end`, "
+        "which checks the invariant from the Parquet output.",
+        "",
+        "Property-based tests (hypothesis) over WARC bytes, HTTP headers, charsets/encodings and HTML run in CI "
+        "(`tests/test_hostile.py`); the long fuzz run is `python bench/fuzz.py --inputs 10000`.",
+    ]
     r = subprocess.run([sys.executable, "-c", COARSE_STRESS], capture_output=True, text=True, timeout=900)
     stress = json.loads(r.stdout.strip().splitlines()[-1])
-    L += ["", "## The coarse stage on the largest text one record can carry", "",
-          "Normalisation, language ID and every rule on 5-million-character texts of hostile shapes, one core "
-          "(all rules are linear in the text; the read caps bound the text):", "",
-          "| text | seconds | outcome |", "|---|---:|---|"]
+    L += [
+        "",
+        "## The coarse stage on the largest text one record can carry",
+        "",
+        "Normalisation, language ID and every rule on 5-million-character texts of hostile shapes, one core "
+        "(all rules are linear in the text; the read caps bound the text):",
+        "",
+        "| text | seconds | outcome |",
+        "|---|---:|---|",
+    ]
     L += [f"| {row['case']} | {row['seconds']} | {row['outcome']} |" for row in stress]
     speed = REPO / "bench" / "read_results.json"
     if speed.exists():
         sp = json.loads(speed.read_text())
-        L += ["", "## Reading speed", "", f"`{sp['command']}`: the reader against the previous warcio-based one "
-              f"(git {sp['baseline_rev']}), same files, same run, medians:", "",
-              "| input | outputs | previous reader s | this reader s | ratio | previous reader's outputs |",
-              "|---|---:|---:|---:|---:|---:|"]
+        L += [
+            "",
+            "## Reading speed",
+            "",
+            f"`{sp['command']}`: the reader against the previous warcio-based one "
+            f"(git {sp['baseline_rev']}), same files, same run, medians:",
+            "",
+            "| input | outputs | previous reader s | this reader s | ratio | previous reader's outputs |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for r in sp["results"]:
-            L.append(f"| {r['input']} | {r['outputs']:,} | {r['baseline_s']} | {r['new_s']} | {r['ratio']}x | "
-                     f"{r['baseline_outputs']:,} |")
-        L += ["", "The previous reader read only the first records of a whole-file gzip stream (its outputs "
-              "column), so no speed ratio is meaningful on that row: it did not read the file."]
+            L.append(
+                f"| {r['input']} | {r['outputs']:,} | {r['baseline_s']} | {r['new_s']} | {r['ratio']}x | "
+                f"{r['baseline_outputs']:,} |"
+            )
+        L += [
+            "",
+            "The previous reader read only the first records of a whole-file gzip stream (its outputs "
+            "column), so no speed ratio is meaningful on that row: it did not read the file.",
+        ]
     fuzz = REPO / "bench" / "fuzz_results.json"
     if fuzz.exists():
         f = json.loads(fuzz.read_text())
         top = ", ".join(f"{k} {v}" for k, v in list(f["outcomes"].items())[:12])
-        L += ["", "## Long fuzz run", "", f"`{f['command']}`: {f['inputs']:,} generated inputs (mutated sample WARCs, "
-              f"random bytes, random HTML) through the reader and the extractor in {f['seconds']} s: "
-              f"**{f['unhandled_exceptions']} unhandled exceptions**. Most frequent outcomes: {top}."]
+        L += [
+            "",
+            "## Long fuzz run",
+            "",
+            f"`{f['command']}`: {f['inputs']:,} generated inputs (mutated sample WARCs, "
+            f"random bytes, random HTML) through the reader and the extractor in {f['seconds']} s: "
+            f"**{f['unhandled_exceptions']} unhandled exceptions**. Most frequent outcomes: {top}.",
+        ]
     (REPO / "docs" / "HOSTILE_INPUT.md").write_text("\n".join(L) + "\n", encoding="utf-8")
 
 

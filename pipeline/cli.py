@@ -70,7 +70,8 @@ def cmd_run(argv: list[str]) -> int:
 
 
 def config_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="mdfs config", description="Print the effective configuration, or its JSON Schema.", allow_abbrev=False)
+    ap = argparse.ArgumentParser(prog="mdfs config", allow_abbrev=False,
+                                 description="Print the effective configuration, or its JSON Schema.")
     ap.add_argument("--config")
     ap.add_argument("--source", action="append")
     ap.add_argument("--set", dest="overrides", action="append")
@@ -153,7 +154,8 @@ def _weight(text: str) -> tuple[str, float]:
 
 
 def report_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="mdfs report", description="Write OUTPUT/report/ from a finished run.", allow_abbrev=False)
+    ap = argparse.ArgumentParser(prog="mdfs report", allow_abbrev=False,
+                                 description="Write OUTPUT/report/ from a finished run.")
     ap.add_argument("output")
     ap.add_argument("--budget-tokens", type=float, default=None, help="training budget in tokens")
     ap.add_argument("--model-params", type=float, default=None, help="model size N: budget = 20 N (Chinchilla)")

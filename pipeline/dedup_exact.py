@@ -68,7 +68,7 @@ class _ApplyDecision(beam.DoFn):
         key, grouped = joined
         docs, decisions = list(grouped["doc"]), list(grouped["decision"])
         yield from duplicate_key_failures(docs, STAGE)
-        doc, (kept_key, kept_id, size) = docs[0], decisions[0]
+        doc, (kept_key, kept_id, _size) = docs[0], decisions[0]
         if kept_key == key:
             yield doc
         else:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 import logging
 
 import pytest
@@ -20,3 +21,21 @@ def sample_run(tmp_path_factory):
     return out, run_job(out)
 
 
+
+
+# Tests that run the whole pipeline, a subprocess or model training are "slow";
+# `python -m pytest -m "not slow"` is the quick unit run for contributors (the
+# README's test command and CI run everything).
+_SLOW_FIXTURES = {"sample_run", "portable_services", "models", "fasttext_spam_model"}
+_SLOW_CALLS = ("run_job(", "mdfs(", "_mdfs(", "subprocess.", "Popen(", "bench/")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fn = getattr(item, "function", None)
+        try:
+            source = inspect.getsource(fn) if fn else ""
+        except (OSError, TypeError):
+            source = ""
+        if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(c in source for c in _SLOW_CALLS):
+            item.add_marker(pytest.mark.slow)

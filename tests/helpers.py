@@ -9,7 +9,6 @@ from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.dataset as ds
-import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from mdfs.pipeline.build import build_pipeline
@@ -83,7 +82,6 @@ def assert_invariant(result: dict):
 def real_zh_texts() -> list[str]:
     """Real Chinese article texts (human ground truth, bundled news sample) that
     pass the coarse rules: for planted cases that must survive to dedup."""
-    from mdfs.pipeline.config import SAMPLES_DIR
 
     with gzip.open(SAMPLES_DIR / "news" / "news_sample.jsonl.gz", "rt", encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh]

@@ -219,7 +219,6 @@ def test_url_lists(tmp_path):
 def test_traditional_chinese_policy():
     trad = "這是一段繁體中文的新聞內容，說明政府將會推動經濟發展與環境保護。" * 10
     docs = [Document(key="k", id="t", source="s", text=trad)]
-    base = {"sources": {"s": {"paths": ["x"], "languages": ["zh"], "min_language_score": 0.5}}}
     results = {}
     for policy in ("convert", "keep", "drop"):
         cfg = load_config(sources=["s=x"], sets=[f"coarse.traditional_chinese={policy}", "coarse.zh.min_sentence_ends=1",

@@ -2,7 +2,6 @@
 time limit, crashes of the extractor process, binary payloads."""
 from __future__ import annotations
 
-import gzip
 
 import apache_beam as beam
 import pytest

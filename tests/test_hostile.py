@@ -9,10 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import apache_beam as beam
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from warcio.statusandheaders import StatusAndHeaders

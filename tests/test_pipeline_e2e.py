@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
@@ -73,7 +71,10 @@ def test_rerun_is_identical(sample_run, tmp_path):
     _, first = sample_run
     second = run_job(tmp_path / "again")
     assert_invariant(second)
-    key = lambda rows: sorted((r["id"], r.get("reason")) for r in rows)
+
+    def key(rows):
+        return sorted((r["id"], r.get("reason")) for r in rows)
+
     assert key(first["kept"]) == key(second["kept"])
     assert key(first["dropped"]) == key(second["dropped"])
     assert first["funnel"]["sources"] == second["funnel"]["sources"]

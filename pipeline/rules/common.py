@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
