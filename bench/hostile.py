@@ -32,7 +32,7 @@ t0 = time.perf_counter()
 out = read_file(sys.argv[1])
 cfg = load_config()
 fn = ExtractDoFn(cfg["extract"], cfg["read"]["max_invalid_utf8_share"]); fn.setup()
-coarse = CoarseFilterDoFn(cfg["coarse"], {"t": ([], 0.0)}, 200); coarse.setup()
+coarse = CoarseFilterDoFn(cfg["coarse"], {"t": ([], 0.0)}); coarse.setup()
 outcomes = [f"read: dropped {d.reason}" for d in out["dropped"]] + [
     f"read: failed {f.error_kind}" + (" (records: null)" if f.records is None else "") for f in out["failed"]]
 per_record = 0.0

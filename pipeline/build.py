@@ -1,6 +1,7 @@
 """Builds the mdfs Beam graph: sources -> read -> extract -> coarse -> exact
-dedup -> kept, with every stage's dropped and failed records flowing to their
-own sinks and all of them to the funnel."""
+dedup -> near dedup -> fine -> kept, with every stage's dropped and failed
+records flowing to their own sinks and all of them to the funnel and the
+statistics.  Adding a stage is one line in ``build_stages`` (see ``stage.py``)."""
 from __future__ import annotations
 
 import apache_beam as beam
@@ -23,7 +24,7 @@ def source_priorities(cfg: dict) -> dict[str, int]:
 def build_stages(cfg: dict, output_dir: str | None = None) -> list[tuple[str, beam.PTransform]]:
     """The document stages in order; each returns a StageResult."""
     excerpt = int(cfg["output"]["excerpt_chars"])
-    stages = [("extract", Extract(cfg["extract"], cfg["read"]["max_invalid_utf8_share"]))]
+    stages = [("extract", Extract(cfg["extract"], cfg["read"]["max_invalid_utf8_share"], excerpt))]
     if cfg["coarse"]["enabled"]:
         stages.append(("coarse", CoarseFilter(cfg["coarse"], source_languages(cfg), excerpt)))
     if cfg["exact_dedup"]["enabled"]:

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from .records import DROPPED, FAILED, Document, Dropped, Failed
+from .records import Document
 from .rules import en as en_rules
 from .rules import zh as zh_rules
 from .rules.common import TextView
 from .rules.lines import LineCleaner
 from .rules.url import UrlFilter
-from .stage import StageResult, count_drop, count_fail
+from .stage import StageContext, apply_stage
 from .textnorm import ChineseScript, normalise
 
 STAGE = "coarse"
@@ -86,10 +86,10 @@ class CoarseRules:
 
 
 class CoarseFilterDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, source_langs: dict, excerpt_chars: int):
+    def __init__(self, cfg: dict, source_langs: dict, ctx: StageContext = StageContext(STAGE)):
         self.cfg = cfg
         self.source_langs = source_langs
-        self.excerpt_chars = excerpt_chars
+        self.ctx = ctx
 
     def setup(self):
         self._rules = CoarseRules(self.cfg, self.source_langs)
@@ -98,13 +98,13 @@ class CoarseFilterDoFn(beam.DoFn):
         try:
             kept, verdict = self._rules.apply(doc)
         except Exception as exc:  # noqa: BLE001 - a rule bug fails this record, not the job
-            yield count_fail(Failed.of(doc, STAGE, "rule_error", f"{type(exc).__name__}: {exc}"))
+            yield self.ctx.fail(doc, "rule_error", f"{type(exc).__name__}: {exc}")
             return
         if kept is not None:
             yield kept
         else:
             reason, detail = verdict
-            yield count_drop(Dropped.of(doc, STAGE, reason, detail, excerpt_chars=self.excerpt_chars))
+            yield self.ctx.drop(doc, reason, detail)
 
 
 def source_languages(cfg: dict) -> dict[str, tuple[list, float]]:
@@ -117,9 +117,7 @@ class CoarseFilter(beam.PTransform):
         super().__init__()
         self.cfg = cfg
         self.source_langs = source_langs
-        self.excerpt_chars = excerpt_chars
+        self.ctx = StageContext(STAGE, excerpt_chars)
 
     def expand(self, docs):
-        out = docs | "Rules" >> beam.ParDo(CoarseFilterDoFn(self.cfg, self.source_langs, self.excerpt_chars)
-                                           ).with_outputs(DROPPED, FAILED, main="kept")
-        return StageResult(out.kept, out[DROPPED], out[FAILED])
+        return apply_stage(docs, "Rules", CoarseFilterDoFn(self.cfg, self.source_langs, self.ctx))

@@ -15,9 +15,9 @@ import unicodedata
 
 import apache_beam as beam
 
-from .records import DROPPED, FAILED, Document, Dropped
+from .records import Document
 from .textnorm import stream_safe
-from .stage import StageResult, count_drop, duplicate_key_failures
+from .stage import StageContext, apply_stage, duplicate_key_failures
 
 STAGE = "exact_dedup"
 _WS = re.compile(r"\s+")
@@ -31,6 +31,18 @@ def normalise_for_exact(text: str) -> str:
 
 def text_hash(text: str) -> str:
     return hashlib.blake2b(normalise_for_exact(text).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+KEEP_CRITERIA = ("source_priority", "earliest_date", "longest")
+
+
+def check_keep_criteria(criteria, key: str) -> list[str]:
+    """The keep criteria of a dedup stage, refused at construction (on the
+    launcher, not on a worker) when one is unknown."""
+    for c in criteria:
+        if c not in KEEP_CRITERIA:
+            raise ValueError(f"{key}: unknown criterion {c!r} (known: {', '.join(KEEP_CRITERIA)})")
+    return list(criteria)
 
 
 def keep_rank(doc: Document, criteria: list[str], priorities: dict[str, int]) -> tuple:
@@ -61,30 +73,26 @@ def decide(group):
 
 
 class _ApplyDecision(beam.DoFn):
-    def __init__(self, excerpt_chars: int):
-        self.excerpt_chars = excerpt_chars
+    def __init__(self, ctx: StageContext):
+        self.ctx = ctx
 
     def process(self, joined):
         key, grouped = joined
         docs, decisions = list(grouped["doc"]), list(grouped["decision"])
-        yield from duplicate_key_failures(docs, STAGE)
+        yield from duplicate_key_failures(docs, self.ctx)
         doc, (kept_key, kept_id, _size) = docs[0], decisions[0]
         if kept_key == key:
             yield doc
         else:
-            yield count_drop(Dropped.of(doc, STAGE, "exact_duplicate", detail=kept_id,
-                                        excerpt_chars=self.excerpt_chars))
+            yield self.ctx.drop(doc, "exact_duplicate", kept_id)
 
 
 class ExactDedup(beam.PTransform):
     def __init__(self, cfg: dict, priorities: dict[str, int], excerpt_chars: int = 200):
         super().__init__()
-        self.criteria = list(cfg["keep"])
+        self.criteria = check_keep_criteria(cfg["keep"], "exact_dedup.keep")
         self.priorities = priorities
-        self.excerpt_chars = excerpt_chars
-        for c in self.criteria:  # fail at construction, not on a worker
-            if c not in ("source_priority", "earliest_date", "longest"):
-                raise ValueError(f"exact_dedup.keep: unknown criterion {c!r}")
+        self.ctx = StageContext(STAGE, excerpt_chars)
 
     def expand(self, docs):
         criteria, priorities = self.criteria, self.priorities
@@ -96,6 +104,4 @@ class ExactDedup(beam.PTransform):
             | "Decide" >> beam.FlatMap(decide)
         )
         joined = {"doc": by_key, "decision": decisions} | "JoinDecisions" >> beam.CoGroupByKey()
-        kept, dropped, failed = (joined | "Apply" >> beam.ParDo(_ApplyDecision(self.excerpt_chars))
-                         .with_outputs(DROPPED, FAILED, main="kept"))
-        return StageResult(kept, dropped, failed)
+        return apply_stage(joined, "Apply", _ApplyDecision(self.ctx))

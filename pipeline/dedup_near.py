@@ -25,10 +25,10 @@ import numpy as np
 
 from .connected_components import ConnectedComponents
 from .funnel import write_json
-from .dedup_exact import keep_rank
+from .dedup_exact import check_keep_criteria, keep_rank
 from .minhash import MinHasher, band_keys, estimated_jaccard, lsh_params
-from .records import DROPPED, FAILED, Document, Dropped
-from .stage import StageResult, count_drop, duplicate_key_failures
+from .records import Document
+from .stage import StageContext, StageResult, apply_stage, duplicate_key_failures
 
 STAGE = "near_dedup"
 
@@ -121,13 +121,13 @@ def decide_cluster(threshold: float):
 
 
 class _ApplyNearDecision(beam.DoFn):
-    def __init__(self, excerpt_chars: int):
-        self.excerpt_chars = excerpt_chars
+    def __init__(self, ctx: StageContext):
+        self.ctx = ctx
 
     def process(self, joined):
         key, g = joined
         docs, decisions = list(g["doc"]), list(g["decision"])
-        yield from duplicate_key_failures(docs, STAGE)
+        yield from duplicate_key_failures(docs, self.ctx)
         doc = docs[0]
         if not decisions:
             yield doc.replace(dedup_cluster=doc.id, dedup_cluster_size=1)
@@ -136,8 +136,7 @@ class _ApplyNearDecision(beam.DoFn):
         if verdict == "keep":
             yield doc.replace(dedup_cluster=kept_id, dedup_cluster_size=size)
         else:
-            yield count_drop(Dropped.of(doc, STAGE, "near_duplicate", detail=kept_id,
-                                        excerpt_chars=self.excerpt_chars))
+            yield self.ctx.drop(doc, "near_duplicate", kept_id)
 
 
 class SignOnlyDoFn(SignDoFn):
@@ -160,20 +159,17 @@ class NearDedup(beam.PTransform):
         self.stats_path = stats_path
         self.cfg = cfg
         self.priorities = priorities
-        self.excerpt_chars = excerpt_chars
+        self.ctx = StageContext(STAGE, excerpt_chars)
         self.bands, self.rows = lsh_params(float(cfg["threshold"]), int(cfg["num_perm"]),
                                            float(cfg["false_positive_weight"]), float(cfg["false_negative_weight"]),
                                            cfg["bands"], cfg["rows"])
-        for c in cfg["keep"]:
-            if c not in ("source_priority", "earliest_date", "longest"):
-                raise ValueError(f"near_dedup.keep: unknown criterion {c!r}")
+        check_keep_criteria(cfg["keep"], "near_dedup.keep")
 
     def expand(self, docs):
         threshold = float(self.cfg["threshold"])
         if not self.cfg["decisions"]:
             kept = docs | "SignOnly" >> beam.ParDo(SignOnlyDoFn(self.cfg, self.priorities, self.bands, self.rows))
-            none = docs.pipeline | "NoDrops" >> beam.Create([])
-            return StageResult(kept, none, docs.pipeline | "NoFailures" >> beam.Create([]))
+            return StageResult.passthrough(kept, "SignOnly")
         signed = docs | "Sign" >> beam.ParDo(SignDoFn(self.cfg, self.priorities, self.bands, self.rows)
                                              ).with_outputs("bands", main="info")
         info = signed.info
@@ -196,10 +192,8 @@ class NearDedup(beam.PTransform):
                      | "GroupClusters" >> beam.GroupByKey()
                      | "Decide" >> beam.FlatMap(decide_cluster(threshold)))
         by_key = docs | "ByKey" >> beam.Map(lambda d: (d.key, d))
-        out = ({"doc": by_key, "decision": decisions}
-               | "JoinDecisions" >> beam.CoGroupByKey()
-               | "Apply" >> beam.ParDo(_ApplyNearDecision(self.excerpt_chars)).with_outputs(DROPPED, FAILED, main="kept"))
-        failed = out[FAILED]
+        result = apply_stage({"doc": by_key, "decision": decisions} | "JoinDecisions" >> beam.CoGroupByKey(),
+                             "Apply", _ApplyNearDecision(self.ctx))
         if self.stats_path:
             params = {"num_perm": int(self.cfg["num_perm"]), "threshold": threshold, "bands": self.bands,
                       "rows": self.rows, "verify": bool(self.cfg["verify"]),
@@ -216,4 +210,4 @@ class NearDedup(beam.PTransform):
             ]
             (counts | "StatsFlatten" >> beam.Flatten() | "StatsList" >> beam.combiners.ToList()
              | "StatsWrite" >> beam.Map(lambda kv: write_json({**params, **dict(kv)}, path)))
-        return StageResult(out.kept, out[DROPPED], failed)
+        return result

@@ -22,8 +22,8 @@ import apache_beam as beam
 
 from . import payload as pl
 from .extract_worker import extract_text, extraction_options
-from .records import DROPPED, FAILED, Document, Dropped, Failed, RawRecord
-from .stage import StageResult, count_drop, count_fail
+from .records import Document, RawRecord
+from .stage import StageContext, apply_stage
 from .textnorm import clean_surrogates
 
 STAGE = "extract"
@@ -113,9 +113,10 @@ class ExtractorProcess:
 class ExtractDoFn(beam.DoFn):
     """``cfg``: the ``extract`` section; ``max_invalid_utf8_share``: ``read.max_invalid_utf8_share``."""
 
-    def __init__(self, cfg: dict, max_invalid_utf8_share: float):
+    def __init__(self, cfg: dict, max_invalid_utf8_share: float, ctx: StageContext = StageContext(STAGE)):
         self.cfg = cfg
         self.max_invalid_utf8_share = float(max_invalid_utf8_share)
+        self.ctx = ctx
 
     def setup(self):
         self._max_invalid = self.max_invalid_utf8_share
@@ -134,12 +135,12 @@ class ExtractDoFn(beam.DoFn):
             return
         data = rec.payload or b""
         if pl.looks_binary(data, rec.charset):
-            yield count_drop(Dropped.of(rec, STAGE, "binary_payload", f"{len(data)} bytes"))
+            yield self.ctx.drop(rec, "binary_payload", f"{len(data)} bytes")
             return
         try:
             html, encoding, evidence, replaced = pl.decode_html(data, rec.charset, self._max_invalid)
         except Exception as exc:  # noqa: BLE001 - UnicodeError, or any codec surprise: this record only
-            yield count_fail(Failed.of(rec, STAGE, "decode_error", f"{type(exc).__name__}: {exc}"))
+            yield self.ctx.fail(rec, "decode_error", f"{type(exc).__name__}: {exc}")
             return
         rec.replaced_bytes = replaced
         try:
@@ -148,20 +149,20 @@ class ExtractDoFn(beam.DoFn):
             else:
                 text = extract_text(html, rec.url, self._options)
         except ExtractTimeout as exc:
-            yield count_fail(Failed.of(rec, STAGE, "extract_timeout", str(exc)))
+            yield self.ctx.fail(rec, "extract_timeout", str(exc))
             return
         except ExtractCrash as exc:
-            yield count_fail(Failed.of(rec, STAGE, "extract_crash", str(exc)))
+            yield self.ctx.fail(rec, "extract_crash", str(exc))
             return
         except ExtractMemoryLimit as exc:
-            yield count_fail(Failed.of(rec, STAGE, "extract_memory_limit", str(exc)))
+            yield self.ctx.fail(rec, "extract_memory_limit", str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - ExtractError or in-process failure
-            yield count_fail(Failed.of(rec, STAGE, "extract_error", f"{type(exc).__name__}: {exc}"))
+            yield self.ctx.fail(rec, "extract_error", f"{type(exc).__name__}: {exc}")
             return
         text = (text or "").strip()
         if not text:
-            yield count_drop(Dropped.of(rec, STAGE, "no_main_text", f"charset {encoding} ({evidence})"))
+            yield self.ctx.drop(rec, "no_main_text", f"charset {encoding} ({evidence})")
             return
         yield self._document(rec, text)
 
@@ -177,12 +178,11 @@ class ExtractDoFn(beam.DoFn):
 
 
 class Extract(beam.PTransform):
-    def __init__(self, cfg: dict, max_invalid_utf8_share: float):
+    def __init__(self, cfg: dict, max_invalid_utf8_share: float, excerpt_chars: int = 200):
         super().__init__()
         self.cfg = cfg
         self.max_invalid_utf8_share = max_invalid_utf8_share
+        self.ctx = StageContext(STAGE, excerpt_chars)
 
     def expand(self, records):
-        out = records | "Extract" >> beam.ParDo(ExtractDoFn(self.cfg, self.max_invalid_utf8_share)).with_outputs(
-            DROPPED, FAILED, main="kept")
-        return StageResult(out.kept, out[DROPPED], out[FAILED])
+        return apply_stage(records, "Extract", ExtractDoFn(self.cfg, self.max_invalid_utf8_share, self.ctx))

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from .records import DROPPED, FAILED, Document, Dropped, Failed
-from .stage import StageResult, count_drop, count_fail
+from .records import DROPPED, FAILED, Document
+from .stage import StageContext, StageResult, apply_stage
 
 STAGE = "fine"
 TO_BERT = "to_bert"
@@ -42,10 +42,10 @@ def is_configured(cfg: dict) -> bool:
 
 
 class FastTextCascadeDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, has_bert: bool, excerpt_chars: int):
+    def __init__(self, cfg: dict, has_bert: bool, ctx: StageContext):
         self.cfg = cfg
         self.has_bert = has_bert
-        self.excerpt_chars = excerpt_chars
+        self.ctx = ctx
 
     def setup(self):
         from ..classifiers.fasttext_model import FastTextClassifier
@@ -63,7 +63,7 @@ class FastTextCascadeDoFn(beam.DoFn):
         try:
             probs = self._clf.predict_proba([doc.text])[0]
         except Exception as exc:  # noqa: BLE001
-            yield count_fail(Failed.of(doc, STAGE, "classifier_error", f"fastText: {type(exc).__name__}: {exc}"))
+            yield self.ctx.fail(doc, "classifier_error", f"fastText: {type(exc).__name__}: {exc}")
             return
         scores = dict(doc.scores or {})
         scores.update({f"fasttext.{k}": round(v, 6) for k, v in probs.items()})
@@ -76,28 +76,27 @@ class FastTextCascadeDoFn(beam.DoFn):
             return
         verdict = decide(probs, self.cfg["drop_labels"], self.cfg["thresholds"])
         if verdict:
-            yield count_drop(Dropped.of(doc, STAGE, verdict[0], f"fasttext {verdict[1]}",
-                                        excerpt_chars=self.excerpt_chars))
+            yield self.ctx.drop(doc, verdict[0], f"fasttext {verdict[1]}")
         else:
             yield doc
 
 
 class BertDecisionDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, excerpt_chars: int):
+    def __init__(self, cfg: dict, ctx: StageContext):
         self.cfg = cfg
-        self.excerpt_chars = excerpt_chars
+        self.ctx = ctx
 
     def process(self, result):
         doc, probs, error = result
         if error is not None:
-            yield count_fail(Failed.of(doc, STAGE, "classifier_error", f"BERT: {error}"))
+            yield self.ctx.fail(doc, "classifier_error", f"BERT: {error}")
             return
         scores = dict(doc.scores or {})
         scores.update({f"bert.{k}": round(v, 6) for k, v in probs.items()})
         doc = doc.replace(scores=scores)
         verdict = decide(probs, self.cfg["drop_labels"], self.cfg["thresholds"])
         if verdict:
-            yield count_drop(Dropped.of(doc, STAGE, verdict[0], f"bert {verdict[1]}", excerpt_chars=self.excerpt_chars))
+            yield self.ctx.drop(doc, verdict[0], f"bert {verdict[1]}")
         else:
             yield doc
 
@@ -108,7 +107,7 @@ class FineFilter(beam.PTransform):
         if not is_configured(cfg):
             raise ValueError("fine filter needs fine.bert_model and/or fine.fasttext_model")
         self.cfg = cfg
-        self.excerpt_chars = excerpt_chars
+        self.ctx = StageContext(STAGE, excerpt_chars)
         if cfg["bert_model"]:  # fail at construction, on the launcher, not on a worker
             from ..classifiers.bert import check_model_dir
 
@@ -129,17 +128,13 @@ class FineFilter(beam.PTransform):
         if b["accelerator"]:
             infer = infer.with_resource_hints(accelerator=b["accelerator"])
         scored = docs | "BERT" >> infer
-        out = scored | "BertDecide" >> beam.ParDo(BertDecisionDoFn(self.cfg, self.excerpt_chars)).with_outputs(
-            DROPPED, FAILED, main="kept")
-        return out.kept, out[DROPPED], out[FAILED]
+        return apply_stage(scored, "BertDecide", BertDecisionDoFn(self.cfg, self.ctx))
 
     def expand(self, docs):
         has_bert, has_ft = bool(self.cfg["bert_model"]), bool(self.cfg["fasttext_model"])
         if not has_ft:
-            kept, dropped, failed = self._bert(docs)
-            return StageResult(kept, dropped, failed)
-        ft = docs | "FastText" >> beam.ParDo(FastTextCascadeDoFn(self.cfg, has_bert, self.excerpt_chars)
-                                             ).with_outputs(TO_BERT, DROPPED, FAILED, main="kept")
+            return self._bert(docs)
+        ft = apply_stage(docs, "FastText", FastTextCascadeDoFn(self.cfg, has_bert, self.ctx), TO_BERT)
         if not has_bert:
             return StageResult(ft.kept, ft[DROPPED], ft[FAILED])
         b_kept, b_dropped, b_failed = self._bert(ft[TO_BERT])

@@ -1,12 +1,26 @@
 """The shape every stage shares: documents in, (kept, dropped, failed) out.
 
 A stage is a ``beam.PTransform`` whose ``expand`` returns a ``StageResult``.
-Inside DoFns, ``count_drop``/``count_fail`` tag the output and bump a Beam
-counter named for the reason (live progress; the funnel itself is counted from
-the collections, so it is exact on runners that report only committed metrics).
+Its DoFns get a ``StageContext`` (the stage's name and the excerpt length of
+dropped rows) and say ``yield self.ctx.drop(doc, reason, detail)`` or
+``yield self.ctx.fail(doc, error_kind, message)``: that builds the row, tags
+the output and bumps a Beam counter named for the reason (live progress; the
+funnel itself is counted from the collections, so it is exact on runners that
+report only committed metrics).  ``apply_stage`` turns such a DoFn into a
+``StageResult``, so a new stage is its DoFn and one line in
+``build.build_stages``::
+
+    class Shout(beam.PTransform):
+        def __init__(self, ctx: StageContext):
+            super().__init__()
+            self.ctx = ctx
+
+        def expand(self, docs):
+            return apply_stage(docs, "Shout", ShoutDoFn(self.ctx))
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -19,6 +33,33 @@ class StageResult(NamedTuple):
     dropped: beam.PCollection
     failed: beam.PCollection
 
+    @classmethod
+    def passthrough(cls, kept: beam.PCollection, label: str) -> "StageResult":
+        """A stage that drops and fails nothing (e.g. a benchmark mode)."""
+        p = kept.pipeline
+        return cls(kept, p | f"{label}NoDrops" >> beam.Create([]), p | f"{label}NoFailures" >> beam.Create([]))
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What every stage's DoFns need besides their own settings."""
+
+    name: str
+    excerpt_chars: int = 200
+
+    def drop(self, rec, reason: str, detail: str | None = None):
+        return count_drop(Dropped.of(rec, self.name, reason, detail, excerpt_chars=self.excerpt_chars))
+
+    def fail(self, rec, error_kind: str, message: str):
+        return count_fail(Failed.of(rec, self.name, error_kind, message))
+
+
+def apply_stage(pcoll: beam.PCollection, label: str, dofn: beam.DoFn, *extra_tags: str):
+    """``ParDo(dofn)`` with the dropped and failed outputs: a ``StageResult``, or
+    with ``extra_tags`` the tagged outputs themselves (``out.kept``, ``out[tag]``)."""
+    out = pcoll | label >> beam.ParDo(dofn).with_outputs(DROPPED, FAILED, *extra_tags, main="kept")
+    return out if extra_tags else StageResult(out.kept, out[DROPPED], out[FAILED])
+
 
 def count_drop(d: Dropped):
     beam.metrics.Metrics.counter("mdfs.dropped", f"{d.source}.{d.stage}.{d.reason}").inc()
@@ -30,11 +71,10 @@ def count_fail(f: Failed):
     return beam.pvalue.TaggedOutput(FAILED, f)
 
 
-def duplicate_key_failures(docs: list, stage: str):
+def duplicate_key_failures(docs: list, ctx: StageContext):
     """Record keys are unique by construction (full path + position); should two
     documents still meet at a join under one key, every copy after the first
     is a dead letter that says so, never a silent pick."""
     for extra in docs[1:]:
-        yield count_fail(Failed.of(extra, stage, "duplicate_key",
-                                   f"record key {extra.key} also belongs to {docs[0].id} "
-                                   f"({docs[0].file}@{docs[0].offset}); was a file read twice?"))
+        yield ctx.fail(extra, "duplicate_key", f"record key {extra.key} also belongs to {docs[0].id} "
+                                               f"({docs[0].file}@{docs[0].offset}); was a file read twice?")

@@ -426,9 +426,11 @@ def test_a_duplicate_key_at_a_join_is_a_dead_letter_not_a_silent_pick():
     from mdfs.pipeline.dedup_exact import _ApplyDecision
     from mdfs.pipeline.dedup_near import _ApplyNearDecision
     from mdfs.pipeline.records import Document
+    from mdfs.pipeline.stage import StageContext
 
     docs = [Document(key="k", id=f"id{i}", source="s", text="正文", file=f"/d{i}/f.jsonl", offset=0) for i in range(2)]
-    for fn, decision in ((_ApplyDecision(200), ("k", "id0", 2)), (_ApplyNearDecision(200), ("keep", "id0", 2))):
+    for fn, decision in ((_ApplyDecision(StageContext("exact_dedup")), ("k", "id0", 2)),
+                         (_ApplyNearDecision(StageContext("near_dedup")), ("keep", "id0", 2))):
         out = list(fn.process(("k", {"doc": docs, "decision": [decision]})))
         failed = [o.value for o in out if isinstance(o, beam.pvalue.TaggedOutput) and o.tag == "failed"]
         kept = [o for o in out if not isinstance(o, beam.pvalue.TaggedOutput)]
