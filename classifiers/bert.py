@@ -214,7 +214,7 @@ def train(texts: list[str], label_ids: list[int], label_names: list[str], output
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10))
                                               * max(0.0, (steps - s) / steps))
     model.train()
-    t0, step = time.time(), 0
+    t0 = time.time()
     for ep in range(epochs):
         order = list(range(len(enc)))
         random.shuffle(order)
@@ -236,7 +236,6 @@ def train(texts: list[str], label_ids: list[int], label_names: list[str], output
             sched.step()
             opt.zero_grad()
             total += float(loss.detach())
-            step += 1
         log(f"epoch {ep + 1}/{epochs}: mean loss {total / max(1, len(batches)):.4f} ({time.time() - t0:.0f} s)")
     model.eval()
     out = Path(output_dir)

@@ -24,7 +24,7 @@ import apache_beam as beam
 import numpy as np
 
 from .connected_components import ConnectedComponents
-from .funnel import write_json
+from .sinks import WriteJson
 from .dedup_exact import check_keep_criteria, keep_rank
 from .minhash import MinHasher, band_keys, estimated_jaccard, lsh_params
 from .records import Document
@@ -209,5 +209,5 @@ class NearDedup(beam.PTransform):
                 | "TagMembers" >> beam.Map(lambda n: ("documents_in_components", n)),
             ]
             (counts | "StatsFlatten" >> beam.Flatten() | "StatsList" >> beam.combiners.ToList()
-             | "StatsWrite" >> beam.Map(lambda kv: write_json({**params, **dict(kv)}, path)))
+             | "StatsWrite" >> WriteJson(path, lambda kv: {**params, **dict(kv)}))
         return result

@@ -6,11 +6,11 @@ This is exact on every runner (Beam counters may report only committed values).
 """
 from __future__ import annotations
 
-import json
 import sys
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
+
+from .sinks import WriteJson
 
 
 def build_funnel(totals: list, stage_order: list[str], source_order: list[str]) -> dict:
@@ -55,11 +55,6 @@ def build_funnel(totals: list, stage_order: list[str], source_order: list[str]) 
     return {"stages": stage_order, "sources": dict(sorted(sources.items())), "total": total}
 
 
-def write_json(obj: dict, path: str) -> None:
-    with FileSystems.create(path) as fh:
-        fh.write(json.dumps(obj, indent=2, ensure_ascii=False).encode("utf-8"))
-
-
 class WriteFunnel(beam.PTransform):
     """Flattened (key, 1) events -> ``funnel.json`` at ``path``."""
 
@@ -74,7 +69,7 @@ class WriteFunnel(beam.PTransform):
         return (events
                 | "Sum" >> beam.CombinePerKey(sum)
                 | "Gather" >> beam.combiners.ToList()  # a few hundred (key, n) pairs
-                | "Write" >> beam.Map(lambda totals: write_json(build_funnel(totals, stages, sources), path)))
+                | "Write" >> WriteJson(path, lambda totals: build_funnel(totals, stages, sources)))
 
 
 def render_funnel(funnel: dict, console=None) -> None:

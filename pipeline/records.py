@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Optional
 
-KEPT, DROPPED, FAILED, SKIPPED = "kept", "dropped", "failed", "skipped"
+DROPPED, FAILED, SKIPPED = "dropped", "failed", "skipped"  # output tags
 
 
 def record_key(source: str, file: str, position: int | str) -> str:

@@ -202,7 +202,7 @@ def plots(rep: dict, folder: str) -> list[str]:
 
 
 def write_report(output_dir: str, overrides: dict | None = None) -> dict:
-    from .funnel import write_json
+    from .sinks import write_json
 
     rep = build(output_dir, overrides)
     folder = f"{output_dir.rstrip('/')}/report"

@@ -24,7 +24,8 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from .build import build_pipeline, skipped_stages
-from .funnel import render_funnel, write_json
+from .funnel import render_funnel
+from .sinks import write_json
 from .readers import matched_files
 
 log = logging.getLogger("mdfs.run")

@@ -6,7 +6,11 @@ marker (written last by the CLI) says the whole output is complete.
 """
 from __future__ import annotations
 
+import json
+from typing import Callable
+
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import WriteToParquet
 
 from ..schemas import SCHEMAS
@@ -26,3 +30,22 @@ class WriteRecords(beam.PTransform):
                 | "Parquet" >> WriteToParquet(self.prefix, SCHEMAS[self.kind], codec=self.compression,
                                               num_shards=self.num_shards, file_name_suffix=".parquet",
                                               record_batch_size=256, row_group_buffer_size=32 * 1024 * 1024))
+
+
+def write_json(obj: dict, path: str) -> None:
+    with FileSystems.create(path) as fh:
+        fh.write(json.dumps(obj, indent=2, ensure_ascii=False).encode("utf-8"))
+
+
+class WriteJson(beam.PTransform):
+    """A singleton PCollection (e.g. the output of ``ToList``) -> one JSON file,
+    through ``build`` (the small reports: funnel, statistics, near-dedup)."""
+
+    def __init__(self, path: str, build: Callable = lambda x: x):
+        super().__init__()
+        self.path = path
+        self.build = build
+
+    def expand(self, single):
+        path, build = self.path, self.build
+        return single | "Write" >> beam.Map(lambda value: write_json(build(value), path))

@@ -13,7 +13,7 @@ import math
 
 import apache_beam as beam
 
-from .funnel import write_json
+from .sinks import WriteJson
 from .tokens import TokenCounter
 
 
@@ -133,4 +133,4 @@ class WriteStats(beam.PTransform):
         path = self.path
         return ((stage_totals, quantiles, details) | "AllStats" >> beam.Flatten()
                 | "GatherStats" >> beam.combiners.ToList()  # sources x stages x bins: small
-                | "WriteStatsJson" >> beam.Map(lambda items: write_json(assemble(items), path)))
+                | "WriteStatsJson" >> WriteJson(path, assemble))

@@ -21,7 +21,6 @@ DEFAULT = "cjk_chars_plus_words"
 
 class TokenCounter:
     def __init__(self, tokenizer: str | None = None):
-        self.name = DEFAULT
         self._tok = None
         if tokenizer:
             from tokenizers import Tokenizer
@@ -30,7 +29,6 @@ class TokenCounter:
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"stats.tokenizer: no tokenizer.json at {tokenizer}")
             self._tok = Tokenizer.from_file(path)
-            self.name = path
 
     def count(self, text: str) -> int:
         if self._tok is not None:

@@ -60,10 +60,19 @@ def test_flink_manifests():
     job = next(d for d in docs if d["metadata"]["name"] == "beam-flink-job-server")
     image = job["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.endswith(f":{beam.__version__}") and "flink1.19" in image
+    # the submit script's command line parses, and its config file passes the strict schema
+    import re
+    import shlex
+
+    from mdfs.pipeline.config import load_config
+    from mdfs.pipeline.options import split_flags
+
     submit = (DEPLOY / "flink" / "submit.sh").read_text()
-    assert "--runner=PortableRunner" in submit and "--environment_config=localhost:50000" in submit
-    cluster = yaml.safe_load((DEPLOY / "flink" / "cluster.yaml").read_text())
-    assert cluster["fine"]["bert_model"]
+    cmd = shlex.split(re.search(r"^mdfs run (.*?)(?:\n\n|$)", submit.replace("\\\n", " "), re.M | re.S).group(1))
+    own, beam_args = split_flags(cmd)
+    assert "--runner=PortableRunner" in beam_args and "--environment_config=localhost:50000" in beam_args
+    cfg = load_config(str(REPO / own.config), own.overrides, own.source)
+    assert cfg["fine"]["bert_model"] == "/models/quality-bert" and list(cfg["sources"]) == ["common_crawl"]
 
 
 def test_classifier_step_carries_accelerator_hint(tmp_path):

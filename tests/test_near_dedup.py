@@ -161,14 +161,6 @@ def _planted_docs():
     return docs
 
 
-def _run_near(docs, cfg=CFG):
-    with BeamTestPipeline() as p:
-        res = p | beam.Create(docs) | NearDedup(cfg, {"web": 1})
-        kept = res.kept | "K" >> beam.Map(lambda d: (d.key, d.dedup_cluster, d.dedup_cluster_size))
-        dropped = res.dropped | "D" >> beam.Map(lambda d: (d.key, d.reason, d.detail))
-        return kept, dropped, p
-
-
 def test_near_dedup_stage_keep_policy_and_chains():
     docs = _planted_docs()
     hasher = MinHasher(CFG["num_perm"], CFG["seed"], CFG["shingles"])

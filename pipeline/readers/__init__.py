@@ -214,7 +214,9 @@ class ReadFileDoFn(beam.DoFn):
         gz = _gzipped(raw, path)
         units = GzipMembers(raw, size).units() if gz else [PlainUnit(raw, size)]
         intact = one_item = 0  # intact members read, those of them that held exactly one item
+        seen = 0
         for unit in units:
+            seen += 1
             if isinstance(unit, Garbage):
                 yield self._emit.failed(file_failure(name, path, unit.offset, "unreadable_container",
                                                      f"{unit.length} bytes at {unit.offset} are not a gzip member"))
@@ -237,6 +239,8 @@ class ReadFileDoFn(beam.DoFn):
             if not err:
                 intact += 1
                 one_item += items == 1
+        if not seen:  # only NUL or whitespace padding: a file that holds nothing is a failed copy
+            yield self._emit.failed(file_failure(name, path, 0, "empty_file", f"{size} bytes of padding only"))
 
     def _warc_outcome(self, item, unit, gz: bool, path: str, member_error, stretch_records) -> Iterator:
         name = self.source["name"]

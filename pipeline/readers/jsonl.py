@@ -23,7 +23,9 @@ def iter_lines(raw, size, max_line_bytes: int, gzipped: bool) -> Iterator[tuple]
     units = GzipMembers(raw, size).units() if gzipped else [PlainUnit(raw, size)]
     index = 0
     pending = b""  # a line continued across a gzip member boundary
+    seen = False
     for unit in units:
+        seen = True
         if isinstance(unit, Garbage):
             if pending:
                 yield (LINE, index, pending) if pending.strip() else (BLANK, index)
@@ -60,6 +62,8 @@ def iter_lines(raw, size, max_line_bytes: int, gzipped: bool) -> Iterator[tuple]
                                    "the rest of the member is unreadable"), unit.offset
     if pending:
         yield (LINE, index, pending) if pending.strip() else (BLANK, index)
+    if not seen:
+        yield STRETCH, 0, "the file holds only NUL or whitespace padding, no gzip member", 0
 
 
 def parse_line(line: bytes):

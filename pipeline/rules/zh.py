@@ -61,7 +61,6 @@ class SensitiveWords:
         import ahocorasick
 
         terms = {t.lower() for f in lexicons for t in read_list(resolve(f), min_chars=min_term_chars)}
-        self.size = len(terms)
         self.word_boundaries = word_boundaries
         self._automaton = None
         if terms:
