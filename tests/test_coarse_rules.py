@@ -3,8 +3,6 @@ English, the normalisation, line cleaning, URL lists, language ID, the
 Traditional-Chinese policy, hostile inputs, and the stage on real pages."""
 from __future__ import annotations
 
-import gzip
-import json
 
 import pytest
 
@@ -19,21 +17,13 @@ from mdfs.pipeline.textnorm import ChineseScript, normalise
 
 import numpy as np
 
+from helpers import real_en_texts, real_zh_texts
+
 CFG = load_config()
 ZH_CFG, EN_CFG = CFG["coarse"]["zh"], CFG["coarse"]["en"]
 
 
-def _news_texts():
-    with gzip.open(SAMPLES_DIR / "news" / "news_sample.jsonl.gz", "rt", encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh]
-    # the Chinese ground-truth articles (no id in the feed); one Japanese page is among them
-    zh_rows = [r["text"] for r in rows if "id" not in r and len(r["text"]) > 1500
-               and not any("\u3040" <= c <= "\u30ff" for c in r["text"])]
-    en_rows = [r["text"] for r in rows if "id" in r and len(r["text"].split()) > 300]
-    return zh_rows, en_rows
-
-
-ZH_REAL, EN_REAL = _news_texts()
+ZH_REAL, EN_REAL = real_zh_texts(), real_en_texts()
 ZH_PARA = ("国家统计局今天发布数据显示，今年前三季度国内生产总值同比增长百分之五点二。"
            "专家认为，消费对经济增长的贡献率持续提高，服务业恢复态势良好。"
            "下一步，有关部门将继续加大宏观政策调控力度，巩固经济回升向好的基础。")

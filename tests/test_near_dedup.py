@@ -19,23 +19,13 @@ from mdfs.pipeline.minhash import (MinHasher, band_keys, candidate_probability, 
                                    estimated_jaccard, lsh_params, word_shingle_hashes)
 from mdfs.pipeline.records import Document
 
-from helpers import real_zh_texts
+from helpers import real_en_texts, real_zh_texts
 
 CFG = load_config()["near_dedup"]
 ZH = real_zh_texts()
 
 
-def _en_texts():
-    import gzip
-    import json
-
-    from mdfs.pipeline.config import SAMPLES_DIR
-
-    with gzip.open(SAMPLES_DIR / "news" / "news_sample.jsonl.gz", "rt", encoding="utf-8") as fh:
-        return [r["text"] for r in map(json.loads, fh) if "id" in r and len(r["text"].split()) > 300]
-
-
-EN = _en_texts()
+EN = real_en_texts()
 
 
 def test_signatures_are_datasketch_signatures():
