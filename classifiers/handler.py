@@ -10,9 +10,17 @@ of a failed bundle.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence
 
-from apache_beam.ml.inference.base import ModelHandler
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+
+@dataclass(frozen=True)
+class ScoringFailure:
+    """The ``inference`` of a document that could not be scored (its dead letter's message)."""
+
+    message: str
 
 
 class LoadedClassifier:
@@ -26,7 +34,7 @@ class LoadedClassifier:
 class BertClassifierHandler(ModelHandler):
     def __init__(self, model_dir: str, device: str = "auto", dtype: str = "auto", max_length: int = 512,
                  batch_size: int = 32, aggregate: str = "mean", max_segments: int = 8, allow_pickle: bool = False,
-                 min_batch_size: int = 1, max_batch_size: int = 64):
+                 min_batch_size: int = 1, max_batch_size: int = 64, accelerator: Optional[str] = None):
         super().__init__()
         self.model_dir = model_dir
         self.device = device
@@ -37,6 +45,7 @@ class BertClassifierHandler(ModelHandler):
         self.max_segments = max_segments
         self.allow_pickle = allow_pickle
         self._batch_kwargs = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
+        self.accelerator = accelerator
 
     def load_model(self):
         from . import bert
@@ -45,8 +54,9 @@ class BertClassifierHandler(ModelHandler):
         dtype = self.dtype if self.dtype != "auto" else ("bf16" if device == "cuda" else None)
         return LoadedClassifier(*bert.load(self.model_dir, device, self.allow_pickle, dtype))
 
-    def run_inference(self, batch: Sequence[Any], model, inference_args: Optional[dict] = None) -> Iterable[Any]:
-        """Documents -> (document, probabilities or None, error or None)."""
+    def run_inference(self, batch: Sequence[Any], model, inference_args: Optional[dict] = None
+                      ) -> Iterable[PredictionResult]:
+        """Documents -> PredictionResult(document, {label: probability} or ScoringFailure)."""
         from . import bert
 
         tok, m, labels = model.tokenizer, model.model, model.labels
@@ -54,14 +64,14 @@ class BertClassifierHandler(ModelHandler):
                       max_segments=self.max_segments)
         try:
             probs = bert.score(tok, m, labels, [d.text for d in batch], **kwargs)
-            return [(d, p, None) for d, p in zip(batch, probs)]
+            return [PredictionResult(d, p, self.model_dir) for d, p in zip(batch, probs)]
         except Exception:  # noqa: BLE001 - find the document that fails
             out = []
             for d in batch:
                 try:
-                    out.append((d, bert.score(tok, m, labels, [d.text], **kwargs)[0], None))
+                    out.append(PredictionResult(d, bert.score(tok, m, labels, [d.text], **kwargs)[0], self.model_dir))
                 except Exception as exc:  # noqa: BLE001
-                    out.append((d, None, f"{type(exc).__name__}: {exc}"))
+                    out.append(PredictionResult(d, ScoringFailure(f"{type(exc).__name__}: {exc}"), self.model_dir))
             return out
 
     def batch_elements_kwargs(self):
@@ -69,3 +79,8 @@ class BertClassifierHandler(ModelHandler):
 
     def get_metrics_namespace(self) -> str:
         return "mdfs.bert"
+
+    def get_resource_hints(self) -> dict:
+        """The accelerator (``fine.bert.accelerator``) for the inference step only:
+        RunInference puts it on its own ParDo, so only that step asks for a GPU."""
+        return {"accelerator": self.accelerator} if self.accelerator else {}

@@ -37,9 +37,10 @@ class CoarseRules:
     """Everything the stage needs, built once per worker (in ``setup()``).
     ``apply`` is deterministic: same document in, same verdict out."""
 
-    def __init__(self, cfg: dict, source_langs: dict[str, tuple[list, float]]):
+    def __init__(self, cfg: dict, source_langs: dict[str, tuple[list, float]], on_lines_removed=None):
         from ..classifiers.langid import FastTextLangID
 
+        self.on_lines_removed = on_lines_removed  # (language, {kind: lines}) -> None
         self.cfg = cfg
         self.source_langs = source_langs
         self.url = UrlFilter(cfg["url"]["blocklists"], cfg["url"]["allowlists"])
@@ -76,7 +77,9 @@ class CoarseRules:
                 if self.trad_policy == "drop":
                     return None, ("traditional_chinese", None)
                 text = self.script.to_simplified(text)
-        text, _removed = self.cleaners.get(lang, self.cleaners["other"]).clean(text)
+        text, removed = self.cleaners.get(lang, self.cleaners["other"]).clean(text)
+        if self.on_lines_removed is not None and removed:
+            self.on_lines_removed(lang, removed)
         view = TextView(text)
         for rule in self.rules.get(lang, self.rules["other"]):
             verdict = rule(view)
@@ -92,7 +95,14 @@ class CoarseFilterDoFn(beam.DoFn):
         self.ctx = ctx
 
     def setup(self):
-        self._rules = CoarseRules(self.cfg, self.source_langs)
+        self._rules = CoarseRules(self.cfg, self.source_langs, self._count_lines)
+
+    @staticmethod
+    def _count_lines(lang: str, removed: dict) -> None:
+        """Lines removed by line cleaning, per language and kind (one pattern
+        file is one kind): Beam counters mdfs.lines_removed/<lang>.<kind>."""
+        for kind, n in removed.items():
+            beam.metrics.Metrics.counter("mdfs.lines_removed", f"{lang}.{kind}").inc(n)
 
     def process(self, doc: Document):
         try:

@@ -87,9 +87,11 @@ class BertDecisionDoFn(beam.DoFn):
         self.ctx = ctx
 
     def process(self, result):
-        doc, probs, error = result
-        if error is not None:
-            yield self.ctx.fail(doc, "classifier_error", f"BERT: {error}")
+        from ..classifiers.handler import ScoringFailure
+
+        doc, probs = result.example, result.inference
+        if isinstance(probs, ScoringFailure):
+            yield self.ctx.fail(doc, "classifier_error", f"BERT: {probs.message}")
             return
         scores = dict(doc.scores or {})
         scores.update({f"bert.{k}": round(v, 6) for k, v in probs.items()})
@@ -123,11 +125,8 @@ class FineFilter(beam.PTransform):
                                         max_length=int(b["max_length"]), batch_size=int(b["batch_size"]),
                                         aggregate=b["aggregate"], max_segments=int(b["max_segments"]),
                                         allow_pickle=bool(self.cfg["allow_pickle"]),
-                                        max_batch_size=int(b["docs_per_batch"]))
-        infer = RunInference(handler)
-        if b["accelerator"]:
-            infer = infer.with_resource_hints(accelerator=b["accelerator"])
-        scored = docs | "BERT" >> infer
+                                        max_batch_size=int(b["docs_per_batch"]), accelerator=b["accelerator"])
+        scored = docs | "BERT" >> RunInference(handler)
         return apply_stage(scored, "BertDecide", BertDecisionDoFn(self.cfg, self.ctx))
 
     def expand(self, docs):

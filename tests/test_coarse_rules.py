@@ -169,7 +169,7 @@ def test_line_cleaning_chinese_boilerplate():
                       "首页 | 新闻 | 体育 | 娱乐", "★★★★★ ☆☆☆ ▲▲▲", "京ICP备12345678号", ZH_PARA])
     cleaned, removed = cleaner.clean(text)
     assert cleaned == ZH_PARA + "\n" + ZH_PARA
-    assert removed == {"boilerplate": 5, "navigation": 1, "symbols": 1}
+    assert removed == {"boilerplate:boilerplate_zh": 5, "navigation": 1, "symbols": 1}
 
 
 def test_line_cleaning_english_c4_lines():
@@ -177,7 +177,7 @@ def test_line_cleaning_english_c4_lines():
     text = "\n".join([EN_PARA, "Please enable JavaScript to view the comments.",
                       "This website uses cookies to improve your experience.", "Privacy Policy", EN_PARA])
     cleaned, removed = cleaner.clean(text)
-    assert cleaned == EN_PARA + "\n" + EN_PARA and removed == {"boilerplate": 3}
+    assert cleaned == EN_PARA + "\n" + EN_PARA and removed == {"boilerplate:boilerplate_en": 3}
 
 
 def test_navigation_detection():
@@ -270,3 +270,31 @@ def test_stage_on_real_pages():
     assert kept / len(articles) >= 0.7  # 31/43 at the paper thresholds: misses are <200-char pages, forums
     spam = run(SAMPLES_DIR / "warc" / "cc-main-2020-34_sample_resiliparse.warc.gz")
     assert sum(1 for k, _ in spam if k is None) >= 12  # SEO spam, lists, other languages
+
+
+def test_every_rule_is_named_and_measures_any_text():
+    """One shape for every rule: a unique name and a measure that gives a number
+    for any text (the signals work reports every measure of every document)."""
+    from mdfs.pipeline.rules.rule import Rule
+
+    rules = zh.build(ZH_CFG) + en.build(EN_CFG)
+    assert all(isinstance(r, Rule) for r in rules)
+    names = [r.reason for r in rules]
+    assert len(names) == len(set(names)), "a reason names one rule"
+    for text in ("", "\n\n", "字", ZH_PARA, EN_PARA, "{} lorem ipsum ..." * 3):
+        v = TextView(text)
+        for r in rules:
+            value = r.value(v)
+            assert isinstance(value, (int, float)) and value == value, (r.reason, text)
+            assert r.verdict(value) == r(v)  # the verdict follows from the value and the threshold alone
+    # a detail carries the measured value and the threshold
+    assert zh.build(ZH_CFG)[0](TextView("短")) == ("too_short", "1<200 chars")
+
+
+def test_removed_lines_are_counted_per_pattern_file():
+    seen = []
+    rules = CoarseRules(CFG["coarse"], {"s": ([], 0.0)}, on_lines_removed=lambda lang, removed: seen.append((lang, removed)))
+    text = ZH_PARA + "\n版权所有 © 2024 某某网 保留所有权利\n" + ZH_PARA + "\n首页 | 新闻 | 体育 | 财经\n" + ZH_PARA
+    rules.apply(Document(key="k", id="i", source="s", text=text))
+    assert seen and seen[0][0] == "zh"
+    assert seen[0][1].get("boilerplate:boilerplate_zh", 0) >= 1 and seen[0][1].get("navigation") == 1

@@ -45,6 +45,34 @@ class TextView:
         cp = self.codepoints
         return int(np.count_nonzero(((cp >= 0x4E00) & (cp <= 0x9FFF)) | ((cp >= 0x3400) & (cp <= 0x4DBF))))
 
+    @cached_property
+    def word_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """(an id per lower-cased word, its length): the input of the n-gram measures."""
+        vocab: dict[str, int] = {}
+        words = [w.lower() for w in self.words]
+        ids = np.array([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.int64)
+        lens = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        return ids, lens
+
+
+def memo(v: TextView, key: str, compute):
+    """A measure shared by several rules, computed once per document."""
+    cache = v.__dict__.setdefault("_memo", {})
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def char_count(v: TextView) -> int:
+    return len(v.text)
+
+
+def too_short(v: TextView, min_chars: int):
+    """Fewer than ``min_chars`` characters (ChineseWebText: 200; any language)."""
+    from .rule import Rule
+
+    return Rule("too_short", char_count, min=min_chars, fmt="{}", unit=" chars")(v)
+
 
 def read_list(path: str | Path, min_chars: int = 1) -> list[str]:
     """Lines of a list file, without comments ('#' first) and blanks."""

@@ -6,16 +6,17 @@ Gopher quality and repetition: Rae et al., arXiv 2112.11446, appendix A.1.1
 (thresholds as in the paper and datatrove's GopherQualityFilter /
 GopherRepetitionFilter).  C4: Raffel et al., arXiv 1910.10683, sec. 2.2.
 FineWeb: Penedo et al., arXiv 2406.17557 (datatrove FineWebQualityFilter).
-Each rule returns None (keep) or (reason, detail).
+Each rule is a ``rule.Rule``: a pure measure and its threshold; the Gopher and
+FineWeb filters are their individual checks, in the papers' order.
 """
 from __future__ import annotations
 
 import re
 
-import numpy as np
 import regex
 
-from .common import TERMINAL_PUNCT, TextView, duplicated_ngram_coverage, top_ngram_share
+from .common import TERMINAL_PUNCT, TextView, char_count, duplicated_ngram_coverage, memo, top_ngram_share
+from .rule import Rule, first_verdict
 
 STOP_WORDS = frozenset(["the", "be", "to", "of", "and", "that", "have", "with"])
 _BULLETS = ("•", "●", "○", "■", "□", "▪", "▫", "–", "-", "*", "·", "‣", "⁃", "◦")
@@ -29,46 +30,44 @@ _STOP_WORD = re.compile(r"(?<![\w'])(?:the|be|to|of|and|that|have|with)(?![\w'])
 _NON_ALPHA_TOKEN = regex.compile(r"(?<!\S)[^\s\p{L}]+(?!\S)")
 
 
-def _word_ids(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    vocab: dict[str, int] = {}
-    ids = np.array([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.int64)
-    lens = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    return ids, lens
+# --- measures: pure functions of the text ----------------------------------------
+
+def word_count(v: TextView) -> int:
+    return len(v.words)
 
 
-def gopher_quality(v: TextView, c: dict):
+def mean_word_length(v: TextView) -> float:
     words = v.words
-    n = len(words)
-    if n < c["min_words"]:
-        return "gopher_too_few_words", f"{n}<{c['min_words']}"
-    if n > c["max_words"]:
-        return "gopher_too_many_words", f"{n}>{c['max_words']}"
-    mean_len = sum(len(w) for w in words) / n
-    if not c["min_mean_word_length"] <= mean_len <= c["max_mean_word_length"]:
-        return "gopher_mean_word_length", f"{mean_len:.1f}"
-    text = v.text
-    symbols = text.count("#") + text.count("...") + text.count("…")
-    if symbols / n > c["max_symbol_word_ratio"]:
-        return "gopher_symbol_ratio", f"{symbols / n:.3f}"
+    return sum(len(w) for w in words) / len(words) if words else 0.0
+
+
+def symbol_word_ratio(v: TextView) -> float:
+    """'#' and ellipses per word (Gopher)."""
+    n = len(v.words)
+    return (v.text.count("#") + v.text.count("...") + v.text.count("…")) / n if n else 0.0
+
+
+def _line_share(v: TextView, pred) -> float:
     lines = v.lines
-    if lines:
-        bullets = sum(1 for s in lines if s.startswith(_BULLETS)) / len(lines)
-        if bullets > c["max_bullet_lines_ratio"]:
-            return "gopher_bullet_lines", f"{bullets:.2f}"
-        ellipsis = sum(1 for s in lines if s.endswith(_ELLIPSIS)) / len(lines)
-        if ellipsis > c["max_ellipsis_lines_ratio"]:
-            return "gopher_ellipsis_lines", f"{ellipsis:.2f}"
-    alpha = 1.0 - len(_NON_ALPHA_TOKEN.findall(text)) / n
-    if alpha < c["min_alpha_words_ratio"]:
-        return "gopher_non_alpha_words", f"{alpha:.2f}"
-    need, stops = int(c["min_stop_words"]), 0
-    for _ in _STOP_WORD.finditer(text):
-        stops += 1
-        if stops >= need:
-            break
-    if stops < need:
-        return "gopher_few_stop_words", f"{stops}<{need}"
-    return None
+    return sum(1 for s in lines if pred(s)) / len(lines) if lines else 0.0
+
+
+def bullet_line_share(v: TextView) -> float:
+    return _line_share(v, lambda s: s.startswith(_BULLETS))
+
+
+def ellipsis_line_share(v: TextView) -> float:
+    return _line_share(v, lambda s: s.endswith(_ELLIPSIS))
+
+
+def alpha_word_share(v: TextView) -> float:
+    """Share of words with at least one letter (Gopher); 1 without words."""
+    n = len(v.words)
+    return 1.0 - len(_NON_ALPHA_TOKEN.findall(v.text)) / n if n else 1.0
+
+
+def stop_word_count(v: TextView) -> int:
+    return sum(1 for _ in _STOP_WORD.finditer(v.text))
 
 
 def _dup_fraction(items: list[str]) -> tuple[float, float]:
@@ -84,82 +83,144 @@ def _dup_fraction(items: list[str]) -> tuple[float, float]:
     return dup_n / max(len(items), 1), dup_chars / max(total_chars, 1)
 
 
+def dup_paragraphs(v: TextView) -> tuple[float, float]:
+    return memo(v, "dup_paragraphs", lambda: _dup_fraction(v.paragraphs))
+
+
+def dup_lines(v: TextView) -> tuple[float, float]:
+    return memo(v, "dup_lines", lambda: _dup_fraction(v.lines))
+
+
+def top_ngram_char_share(v: TextView, n: int) -> float:
+    """Characters covered by the most frequent word n-gram (Gopher)."""
+    if len(v.words) < 2:
+        return 0.0
+    ids, lens = v.word_ids
+    return top_ngram_share(ids, lens, n)
+
+
+def dup_ngram_char_share(v: TextView, n: int) -> float:
+    """Characters covered by word n-grams that occur more than once (Gopher)."""
+    if len(v.words) < 2:
+        return 0.0
+    ids, lens = v.word_ids
+    return duplicated_ngram_coverage(ids, lens, n)
+
+
+def has_lorem_ipsum(v: TextView) -> float:
+    return float("lorem ipsum" in v.text.lower())
+
+
+def has_curly_bracket(v: TextView) -> float:
+    return float("{" in v.text)
+
+
+def sentence_count(v: TextView) -> int:
+    return sum(1 for _ in _SENTENCE_END.finditer(v.text))
+
+
+def line_count(v: TextView) -> int:
+    return len(v.lines)
+
+
+def terminal_punct_line_share(v: TextView) -> float:
+    return _line_share(v, lambda s: s.endswith(TERMINAL_PUNCT))
+
+
+def duplicate_line_char_share(v: TextView) -> float:
+    """Characters in duplicated lines per non-newline character (FineWeb)."""
+    lines = v.lines
+    return dup_lines(v)[1] * sum(len(s) for s in lines) / max(len(v.text.replace("\n", "")), 1)
+
+
+def newlines_per_word(v: TextView) -> float:
+    return v.text.count("\n") / max(len(v.words), 1)
+
+
+# --- the rules -------------------------------------------------------------------------
+
+def gopher_quality_rules(c: dict) -> list[Rule]:
+    """Gopher's quality filter (Rae et al. 2021, app. A.1.1): 50-100,000 words,
+    mean word length 3-10, symbol/word <= 0.1, bullet lines <= 90 %, ellipsis
+    lines <= 30 %, words with a letter >= 80 %, at least 2 stop words."""
+    return [Rule("gopher_too_few_words", word_count, min=c["min_words"], fmt="{}"),
+            Rule("gopher_too_many_words", word_count, max=c["max_words"], fmt="{}"),
+            Rule("gopher_mean_word_length", mean_word_length, min=c["min_mean_word_length"],
+                 max=c["max_mean_word_length"], fmt="{:.1f}"),
+            Rule("gopher_symbol_ratio", symbol_word_ratio, max=c["max_symbol_word_ratio"]),
+            Rule("gopher_bullet_lines", bullet_line_share, max=c["max_bullet_lines_ratio"], fmt="{:.2f}"),
+            Rule("gopher_ellipsis_lines", ellipsis_line_share, max=c["max_ellipsis_lines_ratio"], fmt="{:.2f}"),
+            Rule("gopher_non_alpha_words", alpha_word_share, min=c["min_alpha_words_ratio"], fmt="{:.2f}"),
+            Rule("gopher_few_stop_words", stop_word_count, min=int(c["min_stop_words"]), fmt="{}")]
+
+
+def gopher_repetition_rules(c: dict) -> list[Rule]:
+    """Gopher's repetition filter: duplicated paragraphs/lines (share and their
+    characters), then the top and duplicated word n-gram character shares."""
+    rules = [Rule("gopher_dup_paragraphs", lambda v: dup_paragraphs(v)[0], max=c["dup_para_frac"], fmt="{:.2f}"),
+             Rule("gopher_dup_paragraph_chars", lambda v: dup_paragraphs(v)[1], max=c["dup_para_char_frac"],
+                  fmt="{:.2f}"),
+             Rule("gopher_dup_lines", lambda v: dup_lines(v)[0], max=c["dup_line_frac"], fmt="{:.2f}"),
+             Rule("gopher_dup_line_chars", lambda v: dup_lines(v)[1], max=c["dup_line_char_frac"], fmt="{:.2f}")]
+    rules += [Rule(f"gopher_top_{n}gram", lambda v, n=int(n): top_ngram_char_share(v, n), max=thr)
+              for n, thr in c["top_ngram_char_frac"].items()]
+    rules += [Rule(f"gopher_dup_{n}gram", lambda v, n=int(n): dup_ngram_char_share(v, n), max=thr)
+              for n, thr in c["dup_ngram_char_frac"].items()]
+    return rules
+
+
+def c4_rules(c: dict) -> list[Rule]:
+    """C4's page rules (Raffel et al. 2020, sec. 2.2): no "lorem ipsum", no curly
+    bracket, at least 3 sentences."""
+    rules = []
+    if c["lorem_ipsum"]:
+        rules.append(Rule("c4_lorem_ipsum", has_lorem_ipsum, max=0, fmt="{:.0f}"))
+    if c["curly_bracket"]:
+        rules.append(Rule("c4_curly_bracket", has_curly_bracket, max=0, fmt="{:.0f}"))
+    if int(c["min_sentences"]):
+        rules.append(Rule("c4_few_sentences", sentence_count, min=int(c["min_sentences"]), fmt="{}"))
+    return rules
+
+
+def fineweb_rules(c: dict) -> list[Rule]:
+    """FineWeb's quality filter (Penedo et al. 2024, sec. 3.4): lines ending in
+    punctuation <= 0.12, short lines >= 0.67, duplicated-line characters >= 0.1,
+    newlines per word > 0.3 drop the page."""
+    return [Rule("fineweb_empty", line_count, min=1, fmt="{}"),
+            Rule("fineweb_line_punct", terminal_punct_line_share, min=c["line_punct_thr"], fmt="{:.2f}"),
+            Rule("fineweb_short_lines", lambda v: _line_share(v, lambda s: len(s) <= c["short_line_length"]),
+                 max=c["short_line_thr"], fmt="{:.2f}"),
+            Rule("fineweb_dup_line_chars", duplicate_line_char_share, max=c["char_duplicates_ratio"]),
+            Rule("fineweb_newline_ratio", newlines_per_word, max=c["new_line_ratio"], fmt="{:.2f}")]
+
+
+# each filter as one call (tests, notebooks): the first of its checks that fires
+def gopher_quality(v: TextView, c: dict):
+    return first_verdict(gopher_quality_rules(c), v)
+
+
 def gopher_repetition(v: TextView, c: dict):
-    paras = v.paragraphs
-    frac, chars = _dup_fraction(paras)
-    if frac > c["dup_para_frac"]:
-        return "gopher_dup_paragraphs", f"{frac:.2f}"
-    if chars > c["dup_para_char_frac"]:
-        return "gopher_dup_paragraph_chars", f"{chars:.2f}"
-    frac, chars = _dup_fraction(v.lines)
-    if frac > c["dup_line_frac"]:
-        return "gopher_dup_lines", f"{frac:.2f}"
-    if chars > c["dup_line_char_frac"]:
-        return "gopher_dup_line_chars", f"{chars:.2f}"
-    words = v.words
-    if len(words) < 2:
-        return None
-    ids, lens = _word_ids([w.lower() for w in words])
-    for n, thr in c["top_ngram_char_frac"].items():
-        share = top_ngram_share(ids, lens, int(n))
-        if share > thr:
-            return f"gopher_top_{n}gram", f"{share:.3f}>{thr}"
-    for n, thr in c["dup_ngram_char_frac"].items():
-        share = duplicated_ngram_coverage(ids, lens, int(n))
-        if share > thr:
-            return f"gopher_dup_{n}gram", f"{share:.3f}>{thr}"
-    return None
+    return first_verdict(gopher_repetition_rules(c), v)
 
 
 def c4_document(v: TextView, c: dict):
-    low = v.text.lower()
-    if c["lorem_ipsum"] and "lorem ipsum" in low:
-        return "c4_lorem_ipsum", None
-    if c["curly_bracket"] and "{" in v.text:
-        return "c4_curly_bracket", None
-    min_s = int(c["min_sentences"])
-    if min_s:
-        n = 0
-        for _ in _SENTENCE_END.finditer(v.text):
-            n += 1
-            if n >= min_s:
-                break
-        if n < min_s:
-            return "c4_few_sentences", f"<{min_s}"
-    return None
+    return first_verdict(c4_rules(c), v)
 
 
 def fineweb(v: TextView, c: dict):
-    lines = v.lines
-    if not lines:
-        return "fineweb_empty", None
-    punct = sum(1 for s in lines if s.endswith(TERMINAL_PUNCT)) / len(lines)
-    if punct < c["line_punct_thr"]:
-        return "fineweb_line_punct", f"{punct:.2f}<{c['line_punct_thr']}"
-    short = sum(1 for s in lines if len(s) <= c["short_line_length"]) / len(lines)
-    if short > c["short_line_thr"]:
-        return "fineweb_short_lines", f"{short:.2f}>{c['short_line_thr']}"
-    _, dup_chars = _dup_fraction(lines)
-    dup_share = dup_chars * sum(len(s) for s in lines) / max(len(v.text.replace("\n", "")), 1)
-    if dup_share > c["char_duplicates_ratio"]:
-        return "fineweb_dup_line_chars", f"{dup_share:.3f}>{c['char_duplicates_ratio']}"
-    nl = v.text.count("\n") / max(len(v.words), 1)
-    if nl > c["new_line_ratio"]:
-        return "fineweb_newline_ratio", f"{nl:.2f}>{c['new_line_ratio']}"
-    return None
+    return first_verdict(fineweb_rules(c), v)
 
 
-def build(cfg: dict, sensitive=None) -> list:
-    """The enabled English rules in order, each a callable TextView -> None | (reason, detail)."""
+def build(cfg: dict, sensitive=None) -> list[Rule]:
+    """The enabled English rules in order (``other`` languages: ``min_chars`` only)."""
     rules = []
-    min_chars = int(cfg.get("min_chars", 0))
-    if min_chars:
-        rules.append(lambda v: ("too_short", f"{len(v.text)}<{min_chars} chars") if len(v.text) < min_chars else None)
-    for key, fn in (("gopher_quality", gopher_quality), ("c4", c4_document), ("fineweb", fineweb),
-                    ("gopher_repetition", gopher_repetition)):
-        c = cfg.get(key) or {}
-        if c.get("enabled", True) and c:
-            rules.append(lambda v, fn=fn, c=c: fn(v, c))
+    if int(cfg.get("min_chars", 0)):
+        rules.append(Rule("too_short", char_count, min=int(cfg["min_chars"]), fmt="{}", unit=" chars"))
+    for key, make in (("gopher_quality", gopher_quality_rules), ("c4", c4_rules), ("fineweb", fineweb_rules),
+                      ("gopher_repetition", gopher_repetition_rules)):
+        c = cfg.get(key)  # absent for the length-only rule set of other languages
+        if c and c["enabled"]:
+            rules += make(c)
     if sensitive is not None:
-        rules.append(lambda v: sensitive(v, float(cfg["max_sensitive_per_line"])))
+        rules.append(sensitive.rule(float(cfg["max_sensitive_per_line"])))
     return rules

@@ -9,6 +9,7 @@ C4's strictest rule: keep only lines ending in terminal punctuation.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import regex
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ class LineCleaner:
     """Holds the compiled patterns of one language; ``clean`` is pure."""
 
     patterns: list[str] = field(default_factory=list)
+    # the pattern file each pattern came from (its stem names the counter:
+    # boilerplate:boilerplate_zh), as TFDS's C4 counts each line filter
+    pattern_files: list[str] = field(default_factory=list)
     max_boilerplate_line_chars: int = 200
     min_content_share: float = 0.5
     remove_navigation: bool = True
@@ -55,9 +59,10 @@ class LineCleaner:
         files = cfg["boilerplate_patterns"].get(lang) or []  # languages without a file: none
         if isinstance(files, str):
             files = [files]
-        patterns = [p for f in files for p in read_list(resolve(f))]
+        pairs = [(p, Path(f).stem) for f in files for p in read_list(resolve(f))]
         c4 = cfg["c4_terminal_punct"] and lang == "en"
-        return cls(patterns=patterns, max_boilerplate_line_chars=int(cfg["max_boilerplate_line_chars"]),
+        return cls(patterns=[p for p, _ in pairs], pattern_files=[s for _, s in pairs],
+                   max_boilerplate_line_chars=int(cfg["max_boilerplate_line_chars"]),
                    min_content_share=float(cfg["min_content_share"]),
                    remove_navigation=bool(cfg["remove_navigation"]),
                    c4_terminal_punct=bool(c4), c4_min_words_per_line=int(cfg["c4_min_words_per_line"]))
@@ -68,9 +73,13 @@ class LineCleaner:
                 re.compile(p)
             except re.error as exc:
                 raise ValueError(f"bad boilerplate pattern {p!r}: {exc}") from exc
-        # one alternation: a single regex pass per line instead of one per pattern
-        self._boilerplate = (re.compile("|".join(f"(?:{p})" for p in self.patterns), re.IGNORECASE)
-                             if self.patterns else None)
+        # one alternation per pattern file: a single regex pass per line and file
+        by_file: dict[str, list[str]] = {}
+        for i, p in enumerate(self.patterns):
+            source = self.pattern_files[i] if i < len(self.pattern_files) else "patterns"
+            by_file.setdefault(source, []).append(p)
+        self._boilerplate = [(f"boilerplate:{name}", re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE))
+                             for name, pats in by_file.items()]
 
     def clean(self, text: str) -> tuple[str, dict[str, int]]:
         """Returns the kept lines joined by newlines and the count removed per kind."""
@@ -91,9 +100,10 @@ class LineCleaner:
         return "\n".join(kept), removed
 
     def _line_kind(self, s: str):
-        if self._boilerplate is not None and len(s) <= self.max_boilerplate_line_chars \
-                and self._boilerplate.search(s):
-            return "boilerplate"
+        if len(s) <= self.max_boilerplate_line_chars:
+            for kind, pattern in self._boilerplate:
+                if pattern.search(s):
+                    return kind
         if _content_share(s) < self.min_content_share:
             return "symbols"
         if self.remove_navigation and len(s) <= 120 and is_navigation(s):
