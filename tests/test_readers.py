@@ -79,7 +79,8 @@ def test_records_before_damage_are_kept(tmp_path):
     cut.write_bytes(data[:60000])  # inside the 7th response record
     out = read_file(cut)
     assert len(out["records"]) == 5
-    assert len(out["failed"]) == 1 and out["failed"][0].error_kind in ("truncated_record", "unreadable_container")
+    # the 7th response is one record cut by the end of the file: one dead letter that stands for it
+    assert [(f.error_kind, f.records) for f in out["failed"]] == [("truncated_record", 1)]
     assert out["failed"][0].offset >= out["records"][-1].offset
 
 
@@ -135,8 +136,10 @@ def test_broken_containers_become_dead_letters(tmp_path, content):
     path = tmp_path / "broken.warc.gz"
     path.write_bytes(content)
     out = read_file(path)
-    assert not out["records"] and len(out["failed"]) == 1
-    assert out["failed"][0].error_kind in ("empty_file", "unreadable_container")
+    assert not out["records"]
+    # an empty file, or bytes that are no record: one dead letter whose record count is unknown
+    assert [(f.error_kind, f.records) for f in out["failed"]] == [
+        ("empty_file" if not content else "unreadable_container", None)]
 
 
 def test_jsonl_fields_ids_and_bad_lines(tmp_path):
