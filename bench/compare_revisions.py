@@ -1,0 +1,37 @@
+"""mdfs at an earlier revision against the working tree: the same e2e input
+(bench/e2e.py's pages, 1,000 records), in-process DirectRunner, alternating,
+median CPU seconds.  Checks that a change left the end-to-end cost and the
+kept count as they were.
+
+    git worktree add /tmp/basetree REV
+    mkdir -p /tmp/basepkg/mdfs && touch /tmp/basepkg/mdfs/__init__.py
+    for d in pipeline classifiers schemas; do ln -s /tmp/basetree/$d /tmp/basepkg/mdfs/$d; done
+    python bench/compare_revisions.py
+"""
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+from e2e import build_input, gather_pages, mdfs_cmd, timed  # noqa: E402
+
+work = Path(tempfile.mkdtemp())
+pages = gather_pages(REPO.parent / "shared" / "data")
+build_input(pages, 1000, work / "in")
+res = {"base": [], "now": []}
+for rep in range(3):
+    for kind in ("base", "now"):
+        cmd = mdfs_cmd(work / "in", work / f"out-{kind}", 1)
+        if kind == "base":
+            cmd = [sys.executable, "-c", "import sys; sys.path.insert(0, '/tmp/basepkg'); from mdfs.pipeline.cli import main; "
+                   "sys.exit(main(sys.argv[1:]))"] + cmd[3:]
+        r = timed(cmd)
+        f = json.loads((work / f"out-{kind}" / "funnel.json").read_text())
+        r["kept"] = f["total"]["kept"]
+        res[kind].append(r)
+        print(kind, round(r["seconds"], 1), round(r["cpu_seconds"], 1), r["kept"], flush=True)
+for k, v in res.items():
+    s = sorted(x["cpu_seconds"] for x in v)
+    print(k, "median cpu", s[len(s) // 2], "docs/cpu-s", round(1000 / s[len(s) // 2], 2))
