@@ -44,9 +44,11 @@ class SignDoFn(beam.DoFn):
         self._criteria = list(self.cfg["keep"])
 
     def process(self, doc: Document):
-        sig = self._hasher.signature(doc.text, doc.language)
+        spec = self._hasher.shingle_spec(doc.text, doc.language)
+        sig = self._hasher.signature_of_hashes(self._hasher.hashes(doc.text, spec))
         info = (keep_rank(doc, self._criteria, self.priorities), doc.id, sig.tobytes())
         yield doc.key, info
+        yield beam.pvalue.TaggedOutput("units", f"{spec['unit']} {spec['n']}-grams")
         for bk in band_keys(sig, self.bands, self.rows):
             yield beam.pvalue.TaggedOutput("bands", (bk, doc.key))
 
@@ -171,7 +173,7 @@ class NearDedup(beam.PTransform):
             kept = docs | "SignOnly" >> beam.ParDo(SignOnlyDoFn(self.cfg, self.priorities, self.bands, self.rows))
             return StageResult.passthrough(kept, "SignOnly")
         signed = docs | "Sign" >> beam.ParDo(SignDoFn(self.cfg, self.priorities, self.bands, self.rows)
-                                             ).with_outputs("bands", main="info")
+                                             ).with_outputs("bands", "units", main="info")
         info = signed.info
         candidates = (signed.bands
                       | "GroupBuckets" >> beam.GroupByKey()
@@ -207,6 +209,9 @@ class NearDedup(beam.PTransform):
                 unconverged | "TagUnconverged" >> beam.Map(lambda n: ("unconverged_nodes", n)),
                 decisions | "CountDecisions" >> beam.combiners.Count.Globally()
                 | "TagMembers" >> beam.Map(lambda n: ("documents_in_components", n)),
+                # documents per shingle unit (chosen by language label and script)
+                signed.units | "CountUnits" >> beam.combiners.Count.PerElement() | "UnitList" >> beam.combiners.ToList()
+                | "TagUnits" >> beam.Map(lambda kv: ("documents_per_shingle_unit", dict(sorted(kv)))),
             ]
             (counts | "StatsFlatten" >> beam.Flatten() | "StatsList" >> beam.combiners.ToList()
              | "StatsWrite" >> WriteJson(path, lambda kv: {**params, **dict(kv)}))

@@ -24,7 +24,7 @@ from . import payload as pl
 from .extract_worker import extract_text, extraction_options
 from .records import Document, RawRecord
 from .stage import StageContext, apply_stage
-from .textnorm import clean_surrogates
+from .textnorm import clean_surrogates, unescape_entities
 
 STAGE = "extract"
 
@@ -130,8 +130,8 @@ class ExtractDoFn(beam.DoFn):
             self._proc.close()
 
     def process(self, rec: RawRecord):
-        if rec.text is not None:  # WET, JSONL, Parquet: already text
-            yield self._document(rec, rec.text)
+        if rec.text is not None:  # WET, JSONL, Parquet: already text (trafilatura resolves entities in HTML)
+            yield self._document(rec, unescape_entities(rec.text))
             return
         data = rec.payload or b""
         if pl.looks_binary(data, rec.charset):

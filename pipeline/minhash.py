@@ -19,6 +19,7 @@ import unicodedata
 import zlib
 
 import numpy as np
+import regex
 
 _NON_WORD = re.compile(r"[\W_]+")
 _WORD = re.compile(r"\w+")
@@ -71,6 +72,29 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> s3)
 
 
+_SCRIPT = {"ja": regex.compile(r"[\p{Hiragana}\p{Katakana}]"), "ko": regex.compile(r"\p{Hangul}"),
+           "th": regex.compile(r"\p{Thai}"), "zh": regex.compile(r"\p{Han}")}
+_LETTER = regex.compile(r"\p{L}")
+SCRIPT_SAMPLE_CHARS = 2000
+MIN_SCRIPT_SHARE = 0.3  # of the letters: the text is written in a script without word spaces
+
+
+def script_language(text: str) -> str | None:
+    """The language of a script without word spaces (Han, Kana, Hangul, Thai)
+    that carries the text, from its first 2,000 characters; None for texts
+    written with word spaces.  Any Kana makes Han text Japanese."""
+    head = text[:SCRIPT_SAMPLE_CHARS]
+    letters = len(_LETTER.findall(head))
+    if not letters:
+        return None
+    counts = {lang: len(p.findall(head)) for lang, p in _SCRIPT.items()}
+    if sum(counts.values()) / letters < MIN_SCRIPT_SHARE:
+        return None
+    if counts["ja"] >= 0.05 * letters:
+        return "ja"
+    return max(counts, key=counts.get)
+
+
 class MinHasher:
     """Signatures for documents; one instance per worker (built in ``setup()``)."""
 
@@ -86,10 +110,26 @@ class MinHasher:
         # shingles per block: about a million slots (4 MB) of working set
         self.chunk = chunk or max(512, 1_000_000 // self.num_perm)
 
-    def shingle_hashes(self, text: str, language: str | None) -> np.ndarray:
-        spec = self.shingles.get(language or "", self.shingles["default"])
+    def shingle_spec(self, text: str, language: str | None) -> dict:
+        """The shingles of a text: by its language label, unless the label is
+        absent or disagrees with the script (Chinese text without a label, or
+        labelled English, still gets character shingles; word 5-grams of Chinese
+        would be whole clauses)."""
+        char_langs = {k for k, v in self.shingles.items() if v["unit"] == "char" and k != "default"}
+        script = script_language(text)
+        if script is not None and language not in char_langs:
+            language = script
+        elif script is None and language in char_langs:
+            language = None
+        return self.shingles.get(language or "", self.shingles["default"])
+
+    @staticmethod
+    def hashes(text: str, spec: dict) -> np.ndarray:
         fn = char_shingle_hashes if spec["unit"] == "char" else word_shingle_hashes
         return fn(text, int(spec["n"]))
+
+    def shingle_hashes(self, text: str, language: str | None) -> np.ndarray:
+        return self.hashes(text, self.shingle_spec(text, language))
 
     def signature_of_hashes(self, hv: np.ndarray) -> np.ndarray:
         sig = np.full(self.num_perm, np.iinfo(np.uint32).max, dtype=np.uint32)

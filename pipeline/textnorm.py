@@ -33,6 +33,20 @@ _FULLWIDTH_ANY = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\u3000]")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# well-formed character references only: named (&middot;), decimal (&#183;) or hex
+# (&#xB7;), each ending in ';' - html.unescape would also rewrite the "&para"
+# of "?a=1&para=2" into a pilcrow
+_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+
+
+def unescape_entities(text: str) -> str:
+    """Resolve HTML character references left in text that arrives already
+    extracted (CCNet-style JSONL, Parquet dumps, WET); unknown names stay."""
+    if "&" not in text:
+        return text
+    import html
+
+    return _ENTITY.sub(lambda m: html.unescape(m.group(0)), text)
 
 
 def clean_surrogates(text: str) -> str:

@@ -116,3 +116,15 @@ def test_memory_limit_is_enforced_and_process_recovers():
         assert "段落内容" in proc.extract(page[:5000] + "</body></html>", None)
     finally:
         proc.close()
+
+
+def test_entities_in_already_extracted_text_are_resolved_once():
+    from mdfs.pipeline.textnorm import unescape_entities
+
+    assert unescape_entities("兹拉坦&middot;伊布拉西莫维奇") == "兹拉坦·伊布拉西莫维奇"
+    assert unescape_entities("&#x4E2D;&#25991; &amp;lt;") == "中文 &lt;"  # once: &amp;lt; becomes &lt;, no further
+    assert unescape_entities("?a=1&para=2 &copy 2024 &nosuchentity;") == "?a=1&para=2 &copy 2024 &nosuchentity;"
+    fn = ExtractDoFn(load_config()["extract"], 0.01)
+    fn.setup()
+    rec = RawRecord(key="k", id="i", source="s", file="f", offset=0, text="兹拉坦&middot;伊布")
+    assert [d.text for d in fn.process(rec)] == ["兹拉坦·伊布"]

@@ -174,3 +174,36 @@ def test_near_dedup_longest_policy_and_no_verification():
     with BeamTestPipeline() as p:
         res = p | beam.Create(docs) | NearDedup(cfg, {"web": 1})
         assert_that(res.kept | beam.Map(lambda d: d.key), equal_to([longest]))
+
+
+def test_shingle_unit_follows_the_script_when_the_label_is_absent_or_wrong():
+    hasher = MinHasher(64, 1, CFG["shingles"])
+    zh_text, en_text = ZH[0][:800], EN[0][:800]
+    char5, word5 = CFG["shingles"]["zh"], CFG["shingles"]["default"]
+    assert hasher.shingle_spec(zh_text, "zh") == char5
+    assert hasher.shingle_spec(zh_text, None) == char5  # coarse off, or JSONL without language ID
+    assert hasher.shingle_spec(zh_text, "en") == char5  # a wrong label
+    assert hasher.shingle_spec(en_text, "zh") == word5
+    assert hasher.shingle_spec(en_text, None) == word5
+    assert hasher.shingle_spec("これは日本語の文章です。漢字も使います。" * 5, None) == CFG["shingles"]["ja"]
+    assert np.array_equal(hasher.shingle_hashes(zh_text, None), hasher.shingle_hashes(zh_text, "zh"))
+
+
+def test_chinese_near_duplicate_recall_without_language_labels():
+    """The recall target holds with the coarse stage off (no language on the documents)."""
+    hasher = MinHasher(CFG["num_perm"], CFG["seed"], CFG["shingles"])
+    b, r = lsh_params(CFG["threshold"], CFG["num_perm"], CFG["false_positive_weight"], CFG["false_negative_weight"])
+    rng = random.Random(11)
+    alpha = "".join(sorted(set("".join(ZH))))[:3000]
+    high = []
+    for i in range(160):
+        base = ZH[i % len(ZH)]
+        start = rng.randrange(max(1, len(base) - 3000))
+        base = base[start:start + 3000]
+        copy = _edit(base, rng.choice([0.002, 0.005, 0.01, 0.015, 0.02]), rng, alpha)
+        if _true_jaccard(hasher.shingle_hashes(base, "zh"), hasher.shingle_hashes(copy, "zh")) < CFG["threshold"] + 0.05:
+            continue
+        sa, sb = hasher.signature(base, None), hasher.signature(copy, None)
+        high.append(bool(set(band_keys(sa, b, r)) & set(band_keys(sb, b, r)))
+                    and estimated_jaccard(sa, sb) >= CFG["threshold"])
+    assert len(high) >= 100 and sum(high) / len(high) >= 0.95, (len(high), sum(high))

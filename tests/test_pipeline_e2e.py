@@ -32,6 +32,16 @@ def test_sample_run_invariant_and_funnel(sample_run):
     assert f["common_crawl_wet"]["dropped_by_reason"] == {"coarse/language": 1}  # Aragonese
 
 
+def test_near_dedup_reports_the_shingle_unit_of_every_document(sample_run):
+    import json
+
+    out, res = sample_run
+    stats = json.loads((out / "near_dedup.json").read_text())
+    units = stats["documents_per_shingle_unit"]
+    assert set(units) <= {"char 5-grams", "word 5-grams"} and units.get("char 5-grams", 0) > 0
+    assert sum(units.values()) == sum(e["after_stage"]["exact_dedup"] for e in res["funnel"]["sources"].values())
+
+
 def test_outputs_have_declared_schemas(sample_run):
     out, _ = sample_run
     for kind, schema in (("kept", DOCUMENT_SCHEMA), ("dropped", DROPPED_SCHEMA), ("failed", FAILED_SCHEMA)):

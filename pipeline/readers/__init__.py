@@ -276,6 +276,8 @@ class ReadFileDoFn(beam.DoFn):
             yield self._emit.record(rec)
         elif verdict.kind == DROPPED:
             yield self._emit.dropped(Dropped.of(rec, STAGE, verdict.reason, verdict.detail))
+        elif verdict.kind == "failed":
+            yield self._emit.failed(Failed.of(rec, STAGE, verdict.reason, verdict.detail or verdict.reason))
         else:
             yield self._emit.failed(Failed.of(rec, STAGE, "malformed_record", verdict.detail or "malformed"))
 

@@ -222,7 +222,7 @@ def iter_unit(unit: Unit, limits: ParserLimits) -> Iterator:
 
 @dataclass
 class Verdict:
-    kind: str  # "ok" | DROPPED | SKIPPED | "malformed"
+    kind: str  # "ok" | DROPPED | SKIPPED | "malformed" | "failed" (reason: the error kind)
     record: Optional[RawRecord] = None
     reason: Optional[str] = None
     detail: Optional[str] = None
@@ -275,8 +275,8 @@ def classify(fr: Framed, source: str, path: str, cfg: dict) -> Verdict:
         except UnicodeDecodeError:
             try:  # another encoding only on clear evidence
                 rec.text, _, _, replaced = pl.decode_html(fr.block, None, float(cfg["max_invalid_utf8_share"]))
-            except UnicodeError as exc:
-                return Verdict("malformed", rec, detail=f"decode_error: {exc}")
+            except UnicodeError as exc:  # the same error kind as a JSONL line or an HTML page
+                return Verdict("failed", rec, reason="decode_error", detail=str(exc))
         rec.language_hint = h.get("warc-identified-content-language")
         rec.replaced_bytes = replaced
         return Verdict("ok", rec)
