@@ -61,7 +61,12 @@ def cmd_train(argv: list[str]) -> int:
     except RuntimeError as exc:  # e.g. fastText "Encountered NaN"
         print(f"mdfs train-classifier: training failed: {exc}", file=sys.stderr)
         return 1
-    print(f"model written to {a.output}")
+    from .langid import training_languages
+    from .metadata import record_languages
+
+    langs = training_languages(data.texts)
+    record_languages(a.output, a.kind, langs)
+    print(f"model written to {a.output} (training languages: {', '.join(langs) or 'none found'})")
     if a.test:
         return cmd_eval(["--model", a.output, "--test", a.test, "--output", f"{a.output.rstrip('/')}/eval.json"])
     return 0

@@ -46,3 +46,19 @@ def fasttext_predict(model, text: str, k: int) -> list[tuple[float, str]]:
     and numpy 2, and its single-string path raises ("Unable to avoid copy")."""
     text = text.replace("\n", " ")
     return [(float(p), l.removeprefix("__label__")) for p, l in model.f.predict(text + "\n", k, 0.0, "strict")]
+
+
+TRAINING_LANGUAGE_SHARE = 0.05  # a language with at least this share of the training rows
+
+
+def training_languages(texts: list[str], model_path: str | os.PathLike = DEFAULT_LID_MODEL) -> list[str]:
+    """The languages a classifier was trained on: those of at least 5 % of the
+    rows by language ID.  Recorded with the model, so the fine stage judges only
+    documents in languages the model can read."""
+    lid = FastTextLangID(model_path, 1000)
+    counts: dict[str, int] = {}
+    for t in texts:
+        lang = lid.predict(t)[0]
+        counts[lang] = counts.get(lang, 0) + 1
+    n = max(len(texts), 1)
+    return sorted(lang for lang, c in counts.items() if c / n >= TRAINING_LANGUAGE_SHARE and lang != "und")

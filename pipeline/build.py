@@ -33,7 +33,7 @@ def build_stages(cfg: dict, output_dir: str | None = None) -> list[tuple[str, be
         stats = f"{output_dir.rstrip('/')}/near_dedup.json" if output_dir else None
         stages.append(("near_dedup", NearDedup(cfg["near_dedup"], source_priorities(cfg), excerpt, stats)))
     if is_configured(cfg["fine"]):
-        stages.append(("fine", FineFilter(cfg["fine"], excerpt)))
+        stages.append(("fine", FineFilter(cfg["fine"], excerpt, cfg["coarse"]["langid"]["model"])))
     return stages
 
 
@@ -84,6 +84,9 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
         kept_here = result.kept
         if name == text_final:
             kept_here = kept_here | "CountTokens" >> beam.ParDo(CountTokensDoFn(tokenizer))
+        if name == "fine":  # documents outside the classifiers' languages, not judged
+            events.append(kept_here | "Unscored" >> beam.Filter(lambda d: d.extra.get("passed_unscored") == "fine")
+                          | "EvUnscored" >> beam.Map(lambda d: ((d.source, "passed_unscored", "fine"), 1)))
         if name == "extract":
             events.append(kept_here | "Replaced" >> beam.Filter(lambda d: d.extra.get("replaced_bytes"))
                           | "EvReplaced" >> beam.Map(lambda d: ((d.source, "decoded_with_replacement"), 1)))

@@ -41,6 +41,55 @@ def is_configured(cfg: dict) -> bool:
     return bool(cfg["bert_model"] or cfg["fasttext_model"])
 
 
+UNSCORED = "unscored"
+
+
+def fine_languages(cfg: dict) -> list[str]:
+    """The languages the classifiers judge ([] = every language): ``fine.languages``,
+    else the training languages recorded with the models (those every configured
+    model was trained on).  Raises ValueError when neither says."""
+    from ..classifiers.metadata import recorded_languages
+
+    if cfg["languages"] is not None:
+        return list(cfg["languages"])
+    found = []
+    for kind, key in (("fasttext", "fasttext_model"), ("bert", "bert_model")):
+        if cfg[key]:
+            langs = recorded_languages(cfg[key], kind)
+            if langs is None:
+                raise ValueError(f"fine.languages: the model at {cfg[key]} records no training languages (it was not "
+                                 "trained by `mdfs train-classifier`); set fine.languages, e.g. [zh], or [] for every "
+                                 "language")
+            found.append(set(langs))
+    return sorted(set.intersection(*found)) if found else []
+
+
+class LanguageScopeDoFn(beam.DoFn):
+    """Documents in the classifiers' languages go on to them; the rest pass the
+    stage unscored (a Chinese advertisement model cannot judge an English essay).
+    A document without a language label (coarse stage off) gets one from the
+    bundled language-ID model."""
+
+    def __init__(self, languages: list[str], lid_model: str):
+        self.languages = frozenset(languages)
+        self.lid_model = lid_model
+
+    def setup(self):
+        from ..classifiers.langid import FastTextLangID
+
+        self._lid = FastTextLangID(self.lid_model, 1000) if self.languages else None
+
+    def process(self, doc: Document):
+        if self._lid is None:
+            yield doc
+            return
+        lang = doc.language or self._lid.predict(doc.text)[0]
+        if lang in self.languages:
+            yield doc
+        else:
+            yield beam.pvalue.TaggedOutput(UNSCORED, doc.replace(extra={**doc.extra, "passed_unscored": STAGE}))
+
+
 class FastTextCascadeDoFn(beam.DoFn):
     def __init__(self, cfg: dict, has_bert: bool, ctx: StageContext):
         self.cfg = cfg
@@ -104,12 +153,18 @@ class BertDecisionDoFn(beam.DoFn):
 
 
 class FineFilter(beam.PTransform):
-    def __init__(self, cfg: dict, excerpt_chars: int = 200):
+    def __init__(self, cfg: dict, excerpt_chars: int = 200, lid_model: str | None = None):
         super().__init__()
         if not is_configured(cfg):
             raise ValueError("fine filter needs fine.bert_model and/or fine.fasttext_model")
         self.cfg = cfg
         self.ctx = StageContext(STAGE, excerpt_chars)
+        self.languages = fine_languages(cfg)  # on the launcher: refused before the job, not on a worker
+        if self.languages and not lid_model:
+            from ..classifiers.langid import DEFAULT_LID_MODEL
+
+            lid_model = str(DEFAULT_LID_MODEL)
+        self.lid_model = lid_model
         if cfg["bert_model"]:  # fail at construction, on the launcher, not on a worker
             from ..classifiers.bert import check_model_dir
 
@@ -130,6 +185,13 @@ class FineFilter(beam.PTransform):
         return apply_stage(scored, "BertDecide", BertDecisionDoFn(self.cfg, self.ctx))
 
     def expand(self, docs):
+        scope = docs | "Scope" >> beam.ParDo(LanguageScopeDoFn(self.languages, self.lid_model)).with_outputs(
+            UNSCORED, main="in_scope")
+        judged = self._judge(scope.in_scope)
+        return StageResult((judged.kept, scope[UNSCORED]) | "KeptAndUnscored" >> beam.Flatten(),
+                           judged.dropped, judged.failed)
+
+    def _judge(self, docs) -> StageResult:
         has_bert, has_ft = bool(self.cfg["bert_model"]), bool(self.cfg["fasttext_model"])
         if not has_ft:
             return self._bert(docs)

@@ -159,6 +159,13 @@ def preflight(cfg: dict, output_dir: str) -> dict[str, list[str]]:
         p = Path(tok)
         if not (p.is_file() or (p / "tokenizer.json").is_file()):
             problems.append(f"stats.tokenizer: no tokenizer.json at {tok}")
+    if cfg["fine"]["bert_model"] or cfg["fine"]["fasttext_model"]:
+        from .fine import fine_languages
+
+        try:  # the effective scope is what config.yaml records
+            cfg["fine"]["languages"] = fine_languages(cfg["fine"])
+        except ValueError as exc:
+            problems.append(str(exc))
     try:
         for model, names in _model_labels(cfg).items():
             missing = sorted(set(cfg["fine"]["drop_labels"]) - set(names))

@@ -249,6 +249,7 @@ class Fine(Strict):
     bert_model: Optional[str]
     fasttext_model: Optional[str]
     allow_pickle: bool
+    languages: Optional[list[str]]
     drop_labels: dict[str, str]
     thresholds: dict[str, Share]
     default_threshold: Share

@@ -17,9 +17,11 @@ from mdfs.classifiers.data import DataError, read_jsonl
 from mdfs.classifiers.evaluate import evaluate, metrics
 from mdfs.classifiers.fasttext_model import FastTextClassifier, to_fasttext_tokens
 from mdfs.classifiers.fasttext_model import train as train_fasttext
+from mdfs.classifiers.langid import training_languages
+from mdfs.classifiers.metadata import record_languages
 from mdfs.pipeline.fine import decide
 
-from helpers import assert_invariant, run_job, scores_dict, write_jsonl_gz
+from helpers import assert_invariant, real_zh_texts, run_job, scores_dict, write_jsonl_gz
 
 DATA = Path(__file__).resolve().parent / "data"
 TRAIN, TEST = DATA / "sms_spam_train.jsonl", DATA / "sms_spam_test.jsonl"
@@ -33,6 +35,9 @@ def models(tmp_path_factory):
     bert.train(data.texts, data.label_ids, data.label_names, str(root / "bert"), epochs=4, lr=1e-3,
                batch_size=16, max_length=64, hidden_size=64, layers=1, heads=2, vocab_size=2000, seed=0,
                log=lambda *_: None)
+    langs = training_languages(data.texts)  # as `mdfs train-classifier` records them
+    record_languages(str(root / "ft"), "fasttext", langs)
+    record_languages(str(root / "bert"), "bert", langs)
     return root
 
 
@@ -152,7 +157,8 @@ def _sms_source(tmp_path):
 
 
 def _fine_sets(models, **over):
-    sets = ["coarse.enabled=false", "near_dedup.enabled=false", f"fine.fasttext_model={models / 'ft'}",
+    # fine.languages: every language here - SMS slang is English, but short messages fool language ID
+    sets = ["coarse.enabled=false", "near_dedup.enabled=false", "fine.languages=[]", f"fine.fasttext_model={models / 'ft'}",
             f"fine.bert_model={models / 'bert'}", "fine.drop_labels={spam: advertisement}", "fine.thresholds={spam: 0.5}",
             "fine.bert.max_length=64"]
     return sets + [f"{k}={v}" for k, v in over.items()]
@@ -218,3 +224,40 @@ def test_fine_stage_on_prism_with_the_accelerator_hint(models, tmp_path):
     assert_invariant(prism)
     assert _signature(prism) == _signature(base)
     assert prism["funnel"]["sources"]["sms"]["dropped_by_reason"].get("fine/advertisement", 0) >= 80
+
+
+def test_training_languages_are_recorded_and_scope_the_fine_stage(models, tmp_path):
+    """A model trained on English judges English documents only: Chinese documents
+    pass the stage unscored, counted in the funnel, never dropped by it."""
+    from mdfs.classifiers.metadata import recorded_languages
+    from mdfs.pipeline.fine import fine_languages
+
+    assert recorded_languages(str(models / "ft"), "fasttext") == ["en"]
+    cfg = {"languages": None, "fasttext_model": str(models / "ft"), "bert_model": str(models / "bert")}
+    assert fine_languages(cfg) == ["en"]
+    rows, _ = _sms_source(tmp_path)
+    zh = [{"id": f"z{i}", "text": t} for i, t in enumerate(real_zh_texts())]
+    spam = [{"id": f"s{i}", "text": r["text"]} for i, r in enumerate(rows) if r["label"] == "spam"][:40]
+    write_jsonl_gz(tmp_path / "mixed.jsonl.gz", zh + spam)
+    sets = [s for s in _fine_sets(models) if not s.startswith("fine.languages")] + ["exact_dedup.enabled=false"]
+    res = run_job(tmp_path / "o", sources=[f"mixed={tmp_path}/mixed.jsonl.gz"], sets=sets)
+    assert_invariant(res)
+    e = res["funnel"]["sources"]["mixed"]
+    assert e["passed_unscored"] == {"fine": len(zh)}
+    assert {r["id"] for r in res["kept"]} >= {z["id"] for z in zh}
+    assert not any(r["id"].startswith("z") for r in res["dropped"])
+    assert e["dropped_by_reason"].get("fine/advertisement", 0) >= 20  # the English spam is still judged
+
+
+def test_a_model_without_recorded_languages_needs_fine_languages(models, tmp_path):
+    import shutil
+
+    bare = tmp_path / "bare-ft"
+    shutil.copytree(models / "ft", bare)
+    meta = json.loads((bare / "labels.json").read_text())
+    meta.pop("languages")
+    (bare / "labels.json").write_text(json.dumps(meta))
+    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(tmp_path / "o"),
+                        "--set", f"fine.fasttext_model={bare}", "--set", "fine.drop_labels={spam: advertisement}"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "fine.languages: the model at" in r.stderr and not (tmp_path / "o").exists()
