@@ -88,7 +88,7 @@ def test_classifier_step_carries_accelerator_hint(tmp_path):
                layers=1, heads=2, vocab_size=200, max_length=32, log=lambda *_: None)
     write_jsonl_gz(tmp_path / "in.jsonl.gz", [{"id": "a", "text": "hello"}])
     cfg = load_config(sources=[f"s={tmp_path}/in.jsonl.gz"],
-                      sets=[f"fine.bert_model={tmp_path / 'm'}", "fine.drop_labels={spam: advertisement}",
+                      sets=[f"fine.bert_model={tmp_path / 'm'}", "fine.languages=[]", "fine.drop_labels={spam: advertisement}",
                             "fine.thresholds={spam: 0.5}", "fine.bert.accelerator=type:nvidia-l4;count:1"])
     p = beam.Pipeline()
     build_pipeline(p, cfg, str(tmp_path / "out"))
