@@ -87,6 +87,9 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
         if name == "fine":  # documents outside the classifiers' languages, not judged
             events.append(kept_here | "Unscored" >> beam.Filter(lambda d: d.extra.get("passed_unscored") == "fine")
                           | "EvUnscored" >> beam.Map(lambda d: ((d.source, "passed_unscored", "fine"), 1)))
+        if name == "coarse":  # documents whose U+FFFD damage normalisation removed
+            events.append(kept_here | "Repaired" >> beam.Filter(lambda d: d.extra.get("replacement_chars_removed"))
+                          | "EvRepaired" >> beam.Map(lambda d: ((d.source, "replacement_chars_removed"), 1)))
         if name == "extract":
             events.append(kept_here | "Replaced" >> beam.Filter(lambda d: d.extra.get("replaced_bytes"))
                           | "EvReplaced" >> beam.Map(lambda d: ((d.source, "decoded_with_replacement"), 1)))

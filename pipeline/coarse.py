@@ -28,7 +28,7 @@ from .rules.common import TextView
 from .rules.lines import LineCleaner
 from .rules.url import UrlFilter
 from .stage import StageContext, apply_stage
-from .textnorm import ChineseScript, normalise
+from .textnorm import ChineseScript, normalise, remove_replacement_chars
 
 STAGE = "coarse"
 
@@ -65,7 +65,8 @@ class CoarseRules:
         hit = self.url.check(doc.url)
         if hit:
             return None, hit
-        text = normalise(doc.text, self.fix_mojibake)
+        text, replaced = remove_replacement_chars(doc.text)
+        text = normalise(text, self.fix_mojibake)
         lang, score = self.lid.predict(text)
         wanted, min_score = self.source_langs.get(doc.source, (None, 0.0))
         if (wanted and lang not in wanted) or score < min_score:
@@ -85,7 +86,8 @@ class CoarseRules:
             verdict = rule(view)
             if verdict:
                 return None, verdict
-        return doc.replace(text=text, language=lang, language_score=round(score, 4)), None
+        extra = {**doc.extra, "replacement_chars_removed": replaced} if replaced else doc.extra
+        return doc.replace(text=text, language=lang, language_score=round(score, 4), extra=extra), None
 
 
 class CoarseFilterDoFn(beam.DoFn):

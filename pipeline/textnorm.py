@@ -69,6 +69,16 @@ def stream_safe(text: str) -> str:
     return _MARK_RUN.sub(lambda m: m.group(0)[:STREAM_SAFE_MAX_MARKS], text)
 
 
+def remove_replacement_chars(text: str) -> tuple[str, int]:
+    """U+FFFD marks a character lost before mdfs saw the page (an emoji the
+    source could not store, a byte its encoder dropped): isolated damage that
+    carries no text.  Removed here and counted; a page that is mostly damage is
+    still caught by the garbled-text rule on what remains (mojibake, private-use
+    and unassigned code points)."""
+    n = text.count("\ufffd")
+    return (text.replace("\ufffd", ""), n) if n else (text, 0)
+
+
 def normalise(text: str, fix_mojibake: bool = True) -> str:
     text = stream_safe(clean_surrogates(text))
     if fix_mojibake and _MOJIBAKE.search(text):

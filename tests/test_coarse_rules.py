@@ -298,3 +298,28 @@ def test_removed_lines_are_counted_per_pattern_file():
     rules.apply(Document(key="k", id="i", source="s", text=text))
     assert seen and seen[0][0] == "zh"
     assert seen[0][1].get("boilerplate:boilerplate_zh", 0) >= 1 and seen[0][1].get("navigation") == 1
+
+
+def test_two_sentence_chinese_news_brief_is_kept_and_headline_lists_dropped():
+    rules = zh.build(ZH_CFG)
+    brief = ("国务院办公厅近日印发《关于进一步优化政务服务提升行政效能的通知》，要求各地区各部门加快推进政务服务标准化、"
+             "规范化、便利化建设，推动更多事项网上办、掌上办、就近办，切实解决企业和群众办事中的堵点难点问题，"
+             "进一步提升企业和群众的获得感和满意度，为经济社会高质量发展提供有力支撑和坚实保障。"
+             "通知强调，各地区各部门要加强组织领导，压实工作责任，完善配套措施，确保各项任务落地见效，"
+             "并及时总结推广典型经验做法，持续推动政务服务水平迈上新台阶，更好服务企业发展和群众生活需要。")
+    assert len(brief) >= 200 and len(zh._SENT_END.findall(brief)) == 2
+    assert [r(TextView(brief)) for r in rules if r.reason == "few_sentences"] == [None]
+    headlines = "\n".join(f"第{i}条 国内经济运行总体平稳 重点领域改革稳步推进 各地积极推动高质量发展" for i in range(12))
+    assert [r(TextView(headlines)) for r in rules if r.reason == "few_sentences"] == [("few_sentences",
+                                                                                      "0<2 sentence ends")]
+
+
+def test_replacement_characters_are_removed_and_counted_not_a_reason_to_drop():
+    damaged = "".join(c + ("\ufffd" if i % 50 == 0 else "") for i, c in enumerate(ZH_REAL[0]))
+    assert damaged.count("\ufffd") / len(damaged) > 0.01  # over the garbled threshold before the repair
+    rules = CoarseRules(CFG["coarse"], {"s": (["zh"], 0.5)})
+    kept, verdict = rules.apply(Document(key="k", id="i", source="s", text=damaged))
+    assert verdict is None and "\ufffd" not in kept.text
+    assert kept.extra["replacement_chars_removed"] == damaged.count("\ufffd")
+    mojibake = ZH_REAL[0].encode("utf-8").decode("cp1252", "replace")
+    assert zh.garbled(TextView(mojibake), ZH_CFG["max_garbled_share"])[0] == "garbled_text"

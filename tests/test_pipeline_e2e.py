@@ -159,3 +159,19 @@ def test_cli_config_errors_are_reported(tmp_path):
     assert r.returncode == 2 and "NAME=GLOB" in r.stderr
     r = _mdfs("run", "--output", str(tmp_path / "o"), "--source", f"x={tmp_path}/nothing-*.warc.gz")
     assert r.returncode == 2 and "no input file" in r.stderr
+
+
+def test_readme_report_example_is_what_the_samples_give(sample_run):
+    """The README shows report.md's mix table for the bundled samples: it must be the real one."""
+    import re
+    from pathlib import Path
+
+    from mdfs.pipeline.report import write_report
+
+    out, _ = sample_run
+    write_report(str(out))
+    real = [ln for ln in (out / "report" / "report.md").read_text().splitlines()
+            if re.match(r"\| (common_crawl|forum|news|web_zh) \|", ln)]
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    shown = [ln for ln in readme.splitlines() if re.match(r"\| (common_crawl|forum|news|web_zh) \| [0-9.]+K \|", ln)]
+    assert shown and shown == real[:len(shown)], (shown, real)
