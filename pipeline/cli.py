@@ -9,7 +9,19 @@ import sys
 from . import __version__
 
 
-def _setup_logging():
+class _KnownNoise(logging.Filter):
+    """Third-party lines that say nothing to an mdfs user, at default verbosity:
+    Beam's import-time note about apitools (a GCP client mdfs does not use)."""
+
+    PREFIXES = ("apitools not found",)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(self.PREFIXES)
+
+
+def _setup_logging(verbose: bool = False):
+    if not verbose:
+        logging.getLogger().addFilter(_KnownNoise())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s", "%H:%M:%S"))
     logger = logging.getLogger("mdfs")
@@ -225,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
               "  train-classifier   mdfs train-classifier --train F.jsonl --output DIR [--kind bert|fasttext]\n"
               "  eval-classifier    mdfs eval-classifier --model DIR --test F.jsonl [--output REPORT.json]\n")
         return 0 if argv and argv[0] in ("-h", "--help") else (2 if argv else 0)
-    _setup_logging()
+    verbose = any(a in ("-v", "--verbose", "--debug") or a.startswith("--debug=") for a in argv[1:])
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
+    _setup_logging(verbose)
     return COMMANDS[argv[0]](argv[1:])
 
 

@@ -75,29 +75,50 @@ class WriteFunnel(beam.PTransform):
                 | "Write" >> WriteJson(path, lambda totals: build_funnel(totals, stages, sources)))
 
 
-def render_funnel(funnel: dict, console=None) -> None:
-    """Print the funnel as terminal tables (rich)."""
+def terminal_console():
+    """A console as wide as the terminal (at least 80 columns); 100 when not a terminal."""
     from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 100, soft_wrap=False)
+
+
+def render_funnel(funnel: dict, console=None) -> None:
+    """Print the funnel as terminal tables that fit 80 columns: outcomes per
+    source, documents left after each stage, then the reasons.  Source names
+    are never shortened (they wrap), so two sources with a common prefix stay
+    apart; each column is explained once under its table."""
     from rich.table import Table
 
-    console = console or Console(width=None if sys.stdout.isatty() else 132)
+    console = console or terminal_console()
     stages = funnel["stages"]
-    t = Table(title="mdfs funnel: documents per source (read, left after each stage, outcome)")
-    for col in ["source", "read", *stages, "kept", "dropped", "failed", "skipped", "read=k+d+f"]:
-        t.add_column(col, justify="left" if col == "source" else "right")
+
+    t = Table(title="mdfs funnel: what became of each source's records", title_justify="left")
+    t.add_column("source", overflow="fold", min_width=8)
+    for col in ("read", "kept", "dropped", "failed", "ok", "non-doc"):
+        t.add_column(col, justify="right", no_wrap=True)
     for name, e in funnel["sources"].items():
-        t.add_row(name, str(e["read"]), *[str(e["after_stage"].get(s, 0)) for s in stages], str(e["kept"]),
-                  str(e["dropped"]), str(e["failed"]), str(sum(e["skipped_records"].values())),
-                  "[green]yes[/]" if e["invariant_ok"] else "[red]NO[/]")
+        t.add_row(name, str(e["read"]), str(e["kept"]), str(e["dropped"]), str(e["failed"]),
+                  "[green]yes[/]" if e["invariant_ok"] else "[red]NO[/]", str(sum(e["skipped_records"].values())))
     tot = funnel["total"]
-    t.add_row("[b]total[/]", str(tot["read"]), *[""] * len(stages), str(tot["kept"]), str(tot["dropped"]),
-              str(tot["failed"]), "", "[green]yes[/]" if tot["invariant_ok"] else "[red]NO[/]")
+    t.add_row("[b]total[/]", str(tot["read"]), str(tot["kept"]), str(tot["dropped"]), str(tot["failed"]),
+              "[green]yes[/]" if tot["invariant_ok"] else "[red]NO[/]", "")
+    t.caption = ("read: records the source offered; ok: read = kept + dropped + failed; non-doc: WARC request, "
+                 "metadata and warcinfo records, which never carry a document (not a skipped stage)")
+    t.caption_justify = "left"
     console.print(t)
-    r = Table(title="why documents were dropped or failed (stage/reason)")
-    r.add_column("source")
-    r.add_column("outcome")
-    r.add_column("stage/reason")
-    r.add_column("count", justify="right")
+    if stages:
+        s = Table(title="documents left after each stage", title_justify="left")
+        s.add_column("source", overflow="fold", min_width=8)
+        for stage in stages:
+            s.add_column(stage.replace("_", " "), justify="right", overflow="fold")
+        for name, e in funnel["sources"].items():
+            s.add_row(name, *[str(e["after_stage"].get(st, 0)) for st in stages])
+        console.print(s)
+    r = Table(title="why records were dropped or failed", title_justify="left")
+    r.add_column("source", overflow="fold", min_width=8)
+    r.add_column("outcome", no_wrap=True)
+    r.add_column("stage/reason", overflow="fold")
+    r.add_column("count", justify="right", no_wrap=True)
     for name, e in funnel["sources"].items():
         for k, n in e["dropped_by_reason"].items():
             r.add_row(name, "dropped", k, str(n))

@@ -217,16 +217,20 @@ def write_report(output_dir: str, overrides: dict | None = None) -> dict:
 
 
 def render_mix(rep: dict, console=None) -> None:
-    import sys
 
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console(width=None if sys.stdout.isatty() else 132)
+    from .funnel import terminal_console
+
+    console = console or terminal_console()
     mix = rep["mix"]
-    t = Table(title=f"training mix at {_fmt(mix['budget_tokens'])} tokens ({mix['budget_basis']})")
+    t = Table(title=f"training mix at {_fmt(mix['budget_tokens'])} tokens ({mix['budget_basis']})",
+              title_justify="left")
     for col in ("source", "tokens", "weight", "epochs", "effective tokens"):
-        t.add_column(col, justify="left" if col == "source" else "right")
+        if col == "source":
+            t.add_column(col, overflow="fold", min_width=8)
+        else:
+            t.add_column(col, justify="right", no_wrap=True)
     for r in mix["rows"]:
         t.add_row(r["source"], _fmt(r["tokens"]), f"{r['weight']:.1%}", f"{r['epochs']:.2f}", _fmt(r["effective_tokens"]))
     console.print(t)

@@ -89,3 +89,28 @@ def test_token_counter_default_and_hf_tokenizer(tmp_path):
     assert TokenCounter(str(tmp_path)).count("hello there world") == 3
     with pytest.raises(FileNotFoundError):
         TokenCounter(str(tmp_path / "nothing"))
+
+
+def test_terminal_tables_fit_80_columns_and_keep_source_names_whole(sample_run):
+    """At 80 columns every line fits, sources that share a prefix stay apart,
+    and the non-document WARC records are explained, not called "skipped"."""
+    import json
+
+    from rich.console import Console
+
+    from mdfs.pipeline.funnel import render_funnel
+    from mdfs.pipeline.report import build, render_mix, write_report
+
+    out, _ = sample_run
+    funnel = json.loads((out / "funnel.json").read_text())
+    funnel["sources"]["a_source_with_a_rather_long_name_for_a_table"] = funnel["sources"]["news"]
+    console = Console(width=80, record=True, file=open("/dev/null", "w"))
+    render_funnel(funnel, console)
+    write_report(str(out))
+    render_mix(build(str(out)), console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    lines = text.splitlines()
+    assert any("common_crawl_wet" in ln for ln in lines) and any("│ common_crawl " in ln for ln in lines)
+    assert "non-doc: WARC request, metadata and warcinfo records" in " ".join(text.split())
+    assert "skipped │" not in text
