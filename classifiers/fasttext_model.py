@@ -26,8 +26,12 @@ def to_fasttext_tokens(text: str, max_chars: int = 4000) -> str:
 
 def train(texts: list[str], labels: list[str], output_dir: str, label_names: list[str], epoch: int = 25,
           lr: float = 0.5, word_ngrams: int = 3, dim: int = 64, minn: int = 0, maxn: int = 0,
-          thread: int = 2, seed: int = 0) -> str:
-    """Trains and saves ``model.bin`` and ``labels.json`` under ``output_dir``."""
+          thread: int = 2, seed: int = 0, bucket: int | None = None) -> str:
+    """Trains and saves ``model.bin`` and ``labels.json`` under ``output_dir``.
+
+    ``bucket`` (hash buckets of the word n-grams) defaults to what the data can
+    fill: fastText's own default, 2 million buckets of ``dim`` floats, makes
+    every model ~500 MB however few rows it saw."""
     import fasttext
 
     out = Path(output_dir)
@@ -39,12 +43,23 @@ def train(texts: list[str], labels: list[str], output_dir: str, label_names: lis
     try:
         model = fasttext.train_supervised(input=train_path, epoch=epoch, lr=lr, wordNgrams=word_ngrams, dim=dim,
                                           minn=minn, maxn=maxn, thread=thread, seed=seed, loss="softmax",
-                                          bucket=2_000_000, verbose=0)
+                                          bucket=bucket or default_buckets(texts), verbose=0)
     finally:
         os.unlink(train_path)
     model.save_model(str(out / MODEL_FILE))
     (out / LABELS_FILE).write_text(json.dumps({"kind": "fasttext", "labels": label_names}, ensure_ascii=False))
     return str(out / MODEL_FILE)
+
+
+BUCKETS_PER_ROW = 5
+
+
+def default_buckets(texts: list[str]) -> int:
+    """Five hash buckets per training row, between 20,000 and fastText's own
+    2,000,000.  Measured on the AdDetector set (10,000 rows, bench/eval_classifiers.py,
+    docs/CLASSIFIER.md, ``bench/fasttext_size.py``): 50,000 buckets give a 15 MB
+    model whose macro-F1 is 0.002 under the 514 MB model of 2,000,000 buckets."""
+    return int(min(2_000_000, max(20_000, BUCKETS_PER_ROW * len(texts))))
 
 
 class FastTextClassifier:

@@ -261,3 +261,13 @@ def test_a_model_without_recorded_languages_needs_fine_languages(models, tmp_pat
                         "--set", f"fine.fasttext_model={bare}", "--set", "fine.drop_labels={spam: advertisement}"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "fine.languages: the model at" in r.stderr and not (tmp_path / "o").exists()
+
+
+def test_fasttext_model_size_follows_the_data(models):
+    """fastText's default 2,000,000 hash buckets make a ~500 MB file from any data;
+    mdfs sizes them by the training rows (docs/CLASSIFIER.md: 15 MB at 10,000 rows)."""
+    from mdfs.classifiers.fasttext_model import default_buckets
+
+    assert default_buckets(["x"] * 540) == 20_000 and default_buckets(["x"] * 10_000) == 50_000
+    assert default_buckets(["x"] * 10_000_000) == 2_000_000
+    assert (models / "ft" / "model.bin").stat().st_size < 20e6
