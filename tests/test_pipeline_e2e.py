@@ -141,7 +141,7 @@ def test_cli_run_refuses_existing_output_then_overwrites(tmp_path):
     r = _mdfs("run", "--output", str(out), "--source", f"news={src}")
     assert r.returncode == 0, r.stderr
     assert (out / "_SUCCESS").exists() and (out / "funnel.json").exists() and (out / "config.yaml").exists()
-    assert "news" in r.stdout and "read=k+d+f" in r.stdout
+    assert "news" in r.stdout and "ok: read = kept + dropped + failed" in " ".join(r.stdout.split())
     r2 = _mdfs("run", "--output", str(out), "--source", f"news={src}")
     assert r2.returncode == 2 and "--overwrite" in r2.stderr
     stale = out / "kept" / "stale-from-an-old-run.parquet"
