@@ -21,9 +21,12 @@ datatrove is a benchmark-only dependency installed in its own virtual
 environment (it pins other versions of fastText and numpy, and trafilatura
 < 1.12: install mdfs's trafilatura over it, or the comparison is between two
 extractors; the benchmark refuses to run with different versions):
-  python3 -m venv /tmp/dt-venv && /tmp/dt-venv/bin/pip install "datatrove[processing]" lxml_html_clean \
-      && /tmp/dt-venv/bin/pip install "trafilatura==$(.venv/bin/python -c 'import trafilatura; print(trafilatura.__version__)')"
-Writes docs/PERFORMANCE.md and bench/results.json.
+  python3 -m venv /tmp/dt-venv && /tmp/dt-venv/bin/pip install "datatrove[io,processing]" lxml_html_clean spacy \
+      jieba psutil && /tmp/dt-venv/bin/pip install \
+      "trafilatura==$(.venv/bin/python -c 'import trafilatura; print(trafilatura.__version__)')"
+(the io extra brings warcio, cchardet and python-magic for WarcReader; spacy and
+jieba are datatrove's English and Chinese word splitters.)
+Writes docs/PERFORMANCE.md and the ``end_to_end`` section of bench/results.json.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+from results import load as load_results  # noqa: E402
+from results import merge_section  # noqa: E402
 
 DATATROVE_SCRIPT = r"""
 import sys
@@ -316,12 +322,12 @@ def profile_stages(data: Path, limit: int = 400) -> dict:
     }
 
 
-def reprofile(results: Path, data: Path) -> None:
+def reprofile(data: Path) -> None:
     """Re-run only the per-stage profile and rewrite the doc from the saved results."""
-    res = json.loads(results.read_text())
+    res = load_results()["end_to_end"]
     res["profile"] = profile_stages(data)
     res["non_extraction_share"] = res["profile"]["non_extraction_over_extraction"]
-    results.write_text(json.dumps(res, indent=2))
+    merge_section("end_to_end", res)
     write_doc(res)
 
 
@@ -388,20 +394,20 @@ def main():
     ap.add_argument("--only-10x", action="store_true", help="only re-run the 10x-input run and update the results")
     args = ap.parse_args()
     if args.render:
-        return write_doc(json.loads((REPO / "bench" / "results.json").read_text()))
+        return write_doc(load_results()["end_to_end"])
     if args.only_10x:  # re-measure the 10x run alone and update the saved results
-        res = json.loads((REPO / "bench" / "results.json").read_text())
+        res = load_results()["end_to_end"]
         work = Path(tempfile.mkdtemp(prefix="mdfs-e2e-"))
         res["rss_10x"] = run_10x(gather_pages(args.shared), args.docs, work)
         res["rss_10x_separate_run"] = datetime.date.today().isoformat()
         res["rss_10x_over_1x"] = round(
             res["rss_10x"]["peak_rss_worker_mb"] / res["medians"]["mdfs_2"]["peak_rss_worker_mb"], 3
         )
-        (REPO / "bench" / "results.json").write_text(json.dumps(res, indent=2))
+        merge_section("end_to_end", res)
         shutil.rmtree(work, ignore_errors=True)
         return write_doc(res)
     if args.reprofile:
-        return reprofile(REPO / "bench" / "results.json", args.reprofile)
+        return reprofile(args.reprofile)
     began = time.perf_counter()
     vers = versions(args.datatrove_python)
     if vers["mdfs_trafilatura"] != vers["datatrove_trafilatura"]:
@@ -506,7 +512,7 @@ def main():
         "rss_10x": rss10,
         "benchmark_minutes": round((time.perf_counter() - began) / 60, 1),
     }
-    (REPO / "bench" / "results.json").write_text(json.dumps(res, indent=2))
+    merge_section("end_to_end", res)
     write_doc(res)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(res, indent=2))
@@ -649,7 +655,10 @@ def write_doc(r):
         "within one run of this command.",
         "",
     ]
-    (REPO / "docs" / "PERFORMANCE.md").write_text("\n".join(L), encoding="utf-8")
+    from results import foreign_sections
+
+    kept = foreign_sections()  # sections other benchmarks write (bench_engines.py, bench_language_first.py)
+    (REPO / "docs" / "PERFORMANCE.md").write_text("\n".join(L).rstrip() + "\n\n" + kept, encoding="utf-8")
 
 
 if __name__ == "__main__":

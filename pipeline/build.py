@@ -54,7 +54,7 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
     every = float(cfg["read"]["progress_every_s"])
     records, dropped, failed, skipped = [], [], [], []
     for name, src in cfg["sources"].items():
-        rec, dr, fl, sk = p | f"Read[{name}]" >> ReadSource(src, cfg["read"])
+        rec, dr, fl, sk = p | f"Read[{name}]" >> ReadSource(src, cfg["read"], cfg["coarse"]["langid"]["model"])
         records.append(rec), dropped.append(dr), failed.append(fl), skipped.append(sk)
     raw = (records | "AllRecords" >> beam.Flatten()
            | "ProgressRead" >> beam.ParDo(LogProgress("records read", every)))
@@ -66,7 +66,7 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
         read_dropped | "EvReadDropped" >> beam.Map(lambda d: ((d.source, "read"), 1)),
         read_failed | "EvReadFailed" >> beam.Map(lambda f: ((f.source, "read"), 1)),
         (skipped | "Skipped" >> beam.Flatten()
-         | "EvSkipped" >> beam.Map(lambda s: ((s.source, "skipped", s.record_type), 1))),
+         | "EvSkipped" >> beam.Map(lambda s: ((s.source, "skipped", s.record_type), s.count))),
         # dead letters of damaged stretches whose record count the container does not tell
         (read_failed | "UnknownSize" >> beam.Filter(lambda f: f.records is None)
          | "EvUnknownSize" >> beam.Map(lambda f: ((f.source, "unknown_size_stretches"), 1))),

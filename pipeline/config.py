@@ -168,6 +168,9 @@ def finalize(cfg: dict) -> dict:
         full["name"] = name
         resolved[name] = full
     cfg["sources"] = resolved
+    read = cfg.get("read")
+    if isinstance(read, dict) and read.get("language_gate") is False:
+        read["language_gate"] = "off"  # YAML 1.1 reads a bare `off` as false
     fine = cfg.get("fine")
     if isinstance(fine, dict) and isinstance(fine.get("drop_labels"), dict) and isinstance(fine.get("thresholds"), dict):
         default = fine.get("default_threshold", 0.5)

@@ -153,8 +153,10 @@ class Failed:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A WARC record that never carries a document (request, metadata, warcinfo):
-    counted per type, outside the read = kept + dropped + failed invariant."""
+    """A WARC record that never carries a document (request, metadata, warcinfo),
+    or index rows a cc_index source did not select: counted per type, outside
+    the read = kept + dropped + failed invariant."""
 
     source: str
     record_type: str
+    count: int = 1  # a reader may report many at once (cc_index: index rows not selected, per reason)

@@ -30,7 +30,8 @@ Share = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
-FORMATS = ("auto", "warc", "wet", "jsonl", "parquet")
+FORMATS = ("auto", "warc", "wet", "jsonl", "parquet", "cc_index")
+INDEX_KEYS = ("warc_root", "mime", "status", "hosts")  # source keys of format cc_index only
 
 
 class Strict(BaseModel):
@@ -61,8 +62,22 @@ class SourceDefaults(Strict):
 class Source(SourceDefaults):
     paths: Annotated[list[str], Field(min_length=1)]
     name: Optional[str] = None  # filled in by the loader
+    # format cc_index only (see pipeline/readers/cc_index.py)
+    warc_root: Optional[str] = None
+    mime: Optional[Annotated[list[str], Field(min_length=1)]] = None
+    status: Optional[Annotated[list[Annotated[int, Field(ge=100, le=599)]], Field(min_length=1)]] = None
+    hosts: Optional[list[str]] = None
 
     _paths_list = field_validator("paths", mode="before")(_as_list)
+
+    @model_validator(mode="after")
+    def _index_keys(self):
+        given = [k for k in INDEX_KEYS if getattr(self, k) is not None]
+        if self.format != "cc_index" and given:
+            raise ValueError(f"{', '.join(given)}: only for format cc_index (this source is {self.format})")
+        if self.format == "cc_index" and not self.warc_root:
+            raise ValueError("format cc_index needs warc_root (the prefix the index's warc_filename is joined to)")
+        return self
 
 
 class Read(Strict):
@@ -73,6 +88,10 @@ class Read(Strict):
     html_content_types: Annotated[list[str], Field(min_length=1)]
     accept_status: list[Annotated[int, Field(ge=100, le=599)]]
     progress_every_s: Positive
+    language_gate: Literal["off", "metadata", "metadata+fasttext"]
+    language_gate_min_share: Share
+    language_gate_min_confidence: Share
+    language_gate_max_bytes: Annotated[int, Field(ge=1024)]
 
 
 class Extract(Strict):

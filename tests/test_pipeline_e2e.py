@@ -29,7 +29,10 @@ def test_sample_run_invariant_and_funnel(sample_run):
         counts = [e["read"], *e["after_stage"].values(), e["kept"]]
         assert counts == sorted(counts, reverse=True)
     assert f["web_zh"]["kept"] >= 28  # real Chinese pages survive (forum pages and <200-char pages do not)
-    assert f["common_crawl_wet"]["dropped_by_reason"] == {"coarse/language": 1}  # Aragonese
+    # Aragonese: Common Crawl's WARC-Identified-Content-Language (arg,...) settles it before extraction
+    assert f["common_crawl_wet"]["dropped_by_reason"] == {"read/language_prefilter": 1}
+    # the sample Common Crawl WARC: its metadata records drop the non-Chinese, non-English pages unextracted
+    assert cc["dropped_by_reason"]["read/language_prefilter"] >= 4
 
 
 def test_near_dedup_reports_the_shingle_unit_of_every_document(sample_run):

@@ -27,7 +27,9 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from .. import language_gate as lg
 from ..records import DROPPED, FAILED, SKIPPED, Dropped, Failed, RawRecord, Skipped, record_key
+from . import cc_index as cci
 from . import jsonl as jl
 from . import parquet as pq_reader
 from . import warc as wr
@@ -170,15 +172,74 @@ def _raw(source: str, path: str, position, offset: int, **kw) -> RawRecord:
 
 # --- the DoFn --------------------------------------------------------------------
 
+class _Candidate:
+    """A document record the language gate has not seen yet."""
+
+    __slots__ = ("rec", "record_id")
+
+    def __init__(self, rec: RawRecord, record_id):
+        self.rec, self.record_id = rec, record_id
+
+
+class _CCMetadata:
+    """Common Crawl's metadata record for the response named by ``concurrent_to``."""
+
+    __slots__ = ("concurrent_to", "cld2")
+
+    def __init__(self, concurrent_to, cld2):
+        self.concurrent_to, self.cld2 = concurrent_to, cld2
+
+
 class ReadFileDoFn(beam.DoFn):
     """Parses one input file, given as (path, size), into records."""
 
-    def __init__(self, source: dict, read_cfg: dict):
+    def __init__(self, source: dict, read_cfg: dict, lid_model: str | None = None):
         self.source = source
         self.cfg = read_cfg
+        self.lid_model = lid_model
 
     def setup(self):
         self._emit = _Emit(self.source["name"])
+        self._gate = lg.LanguageGate(list(self.source.get("languages") or []), self.cfg, self.lid_model)
+
+    # --- the language gate (pipeline/language_gate.py) ------------------------------
+    def _gated(self, outcomes) -> Iterator:
+        """Pairs each response with the Common Crawl metadata record that follows
+        it (one record held back), then lets the gate decide; other outcomes pass."""
+        pending = None
+        for out in outcomes:
+            if isinstance(out, _Candidate):
+                if pending is not None:
+                    yield self._decide(pending.rec, None)
+                    pending = None
+                if self._gate.active and out.rec.payload is not None and out.record_id:
+                    pending = out
+                else:
+                    yield self._decide(out.rec, None)
+            elif isinstance(out, _CCMetadata):
+                if pending is not None and pending.record_id == out.concurrent_to:
+                    yield self._decide(pending.rec, out.cld2)
+                    pending = None
+            else:
+                yield out
+        if pending is not None:
+            yield self._decide(pending.rec, None)
+
+    def _decide(self, rec: RawRecord, cld2):
+        try:
+            if rec.text is not None:
+                decision = self._gate.wet_record(rec.language_hint)
+            else:
+                decision = self._gate.html_page(rec.payload, rec.charset, cld2)
+        except Exception as exc:  # noqa: BLE001 - the gate only saves work: when it cannot judge, the page goes on
+            decision = lg.Decision(True, "error", f"{type(exc).__name__}: {exc}")
+        if self._gate.active:
+            beam.metrics.Metrics.counter(
+                "mdfs.language_gate",
+                f"{self.source['name']}.{decision.evidence}.{'passed' if decision.keep else 'dropped'}").inc()
+        if decision.keep:
+            return self._emit.record(rec)
+        return self._emit.dropped(Dropped.of(rec, STAGE, "language_prefilter", decision.detail))
 
     def process(self, file):
         path, size = file
@@ -197,7 +258,8 @@ class ReadFileDoFn(beam.DoFn):
         except Exception as exc:  # noqa: BLE001 - permissions, vanished object, ...
             yield self._emit.failed(file_failure(name, path, 0, "unreadable_file", f"{type(exc).__name__}: {exc}"))
             return
-        reader = {"warc": self._warc, "wet": self._warc, "jsonl": self._jsonl, "parquet": self._parquet}[fmt]
+        reader = {"warc": self._warc_gated, "wet": self._warc_gated, "jsonl": self._jsonl,
+                  "parquet": self._parquet}[fmt]
         with stream:
             try:
                 yield from reader(stream, path, size)
@@ -207,6 +269,9 @@ class ReadFileDoFn(beam.DoFn):
                                                      position="read_error"))
 
     # --- WARC / WET / ARC -------------------------------------------------------
+    def _warc_gated(self, raw, path: str, size) -> Iterator:
+        return self._gated(self._warc(raw, path, size))
+
     def _warc(self, raw, path: str, size) -> Iterator:
         name = self.source["name"]
         limits = wr.ParserLimits(int(self.cfg["max_header_bytes"]), int(self.cfg["max_payload_bytes"]),
@@ -262,18 +327,27 @@ class ReadFileDoFn(beam.DoFn):
             rec = _raw(name, path, position, offset, url=url)
             yield self._emit.failed(Failed.of(rec, STAGE, item.kind, item.message))
             return
+        yield from self._classified(item, path, position, offset)
+
+    def _classified(self, item: wr.Framed, path: str, position, offset: int) -> Iterator:
+        """The outcome of one framed record; document records come out as
+        ``_Candidate`` (for the language gate), metadata as ``_CCMetadata``."""
+        name = self.source["name"]
+        url = item.headers.get("warc-target-uri")
         try:
             verdict = wr.classify(item, name, path, self.cfg)
         except Exception as exc:  # noqa: BLE001 - one bad record must not end the file
             verdict = wr.Verdict("malformed", detail=f"{type(exc).__name__}: {exc}")
         if verdict.kind == SKIPPED:
             yield beam.pvalue.TaggedOutput(SKIPPED, Skipped(name, verdict.record_type))
+            if verdict.record_type == "metadata" and self._gate.active and "warc-concurrent-to" in item.headers:
+                yield _CCMetadata(item.headers["warc-concurrent-to"], lg.parse_cc_metadata(item.block))
             return
         rec = verdict.record or RawRecord(key="", id="", source=name, file=path, offset=0, url=url)
         fresh = _raw(name, path, position, offset)
         rec.key, rec.id, rec.offset = fresh.key, fresh.id, offset
         if verdict.kind == "ok":
-            yield self._emit.record(rec)
+            yield _Candidate(rec, item.headers.get("warc-record-id"))
         elif verdict.kind == DROPPED:
             yield self._emit.dropped(Dropped.of(rec, STAGE, verdict.reason, verdict.detail))
         elif verdict.kind == "failed":
@@ -352,6 +426,138 @@ class ReadFileDoFn(beam.DoFn):
                 yield self._from_row(rec, event[2])
 
 
+# --- Common Crawl's columnar index (cc_index.py) ----------------------------------------
+
+class ReadIndexDoFn(beam.DoFn):
+    """One index Parquet file, given as (path, size) -> the selected rows
+    (``IndexRow``), skipped counts per reason, dead letters for unreadable parts."""
+
+    def __init__(self, source: dict):
+        self.source = source
+
+    def setup(self):
+        self._emit = _Emit(self.source["name"])
+        self._selection = cci.Selection.of(self.source)
+
+    def process(self, file):
+        import pyarrow.parquet as pq
+
+        path, _size = file
+        name = self.source["name"]
+        not_selected: dict[str, int] = {}  # per reason, reported once per file
+        try:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+                pf = pq.ParquetFile(raw)
+                for event in cci.iter_index(pf, self._selection):
+                    if event[0] == cci.SELECTED:
+                        _, row, url, fname, offset, length = event
+                        yield cci.IndexRow(name, path, row, url, fname, offset, length)
+                    elif event[0] == cci.NOT_SELECTED:
+                        not_selected[event[1]] = not_selected.get(event[1], 0) + event[2]
+                    else:  # a file or row group that is not a readable index: its rows, as one dead letter
+                        yield self._emit.failed(file_failure(name, path, 0, "bad_index", event[2], records=event[1],
+                                                             position=f"bad_index@{event[2][:40]}"))
+        except Exception as exc:  # noqa: BLE001 - no footer, vanished file: the row count is unknown
+            yield self._emit.failed(file_failure(name, path, 0, "unreadable_container",
+                                                 f"index Parquet unreadable: {type(exc).__name__}: {exc}"))
+        for reason, count in sorted(not_selected.items()):
+            yield beam.pvalue.TaggedOutput(SKIPPED, Skipped(name, f"index:{reason}", count))
+
+
+class FetchIndexedDoFn(ReadFileDoFn):
+    """A selected index row -> its WARC record, read by byte range from
+    ``warc_root``/``warc_filename``, then classified like any WARC record."""
+
+    MAX_OPEN = 8  # WARC files kept open per worker (rows of one file tend to arrive together)
+
+    def __init__(self, source: dict, read_cfg: dict, lid_model: str | None = None):
+        super().__init__(source, read_cfg, lid_model)
+
+    def setup(self):
+        super().setup()
+        self._open: dict = {}
+        self._limits = wr.ParserLimits(int(self.cfg["max_header_bytes"]), int(self.cfg["max_payload_bytes"]))
+        # a record whose header blocks and payload stay within the caps never inflates past this
+        self._max_inflated = int(self.cfg["max_payload_bytes"]) + 4 * int(self.cfg["max_header_bytes"])
+
+    def finish_bundle(self):
+        self._close_all()
+
+    def teardown(self):
+        self._close_all()
+
+    def _close_all(self):
+        for fh in self._open.values():
+            try:
+                fh.close()
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+        self._open.clear()
+
+    def _handle(self, path: str):
+        fh = self._open.pop(path, None)
+        if fh is None:
+            if len(self._open) >= self.MAX_OPEN:
+                oldest = next(iter(self._open))
+                self._open.pop(oldest).close()
+            fh = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        self._open[path] = fh  # most recently used last
+        return fh
+
+    def process(self, row: "cci.IndexRow"):
+        name = self.source["name"]
+        path = cci.join_root(self.source["warc_root"], row.warc_filename)
+        rec = _raw(name, path, row.offset, row.offset, url=row.url)
+        where = f"{row.index_file} row {row.row}"
+        if row.length <= 0 or row.offset < 0:
+            yield self._emit.failed(Failed.of(rec, STAGE, "bad_index_range",
+                                              f"offset {row.offset}, length {row.length} ({where})"))
+            return
+        if row.length > self._max_inflated:
+            yield self._emit.dropped(Dropped.of(rec, STAGE, "too_large", f"{row.length} bytes in the WARC file"))
+            return
+        try:
+            fh = self._handle(path)
+            fh.seek(row.offset)
+            data = fh.read(row.length)
+        except Exception as exc:  # noqa: BLE001 - missing object, no permission, I/O error
+            self._open.pop(path, None)
+            missing = isinstance(exc, (FileNotFoundError, IOError)) and not _exists(path)
+            yield self._emit.failed(Failed.of(rec, STAGE, "missing_warc_file" if missing else "unreadable_file",
+                                              f"{path}: {type(exc).__name__}: {exc} ({where})"))
+            return
+        if len(data) < row.length:
+            yield self._emit.failed(Failed.of(rec, STAGE, "bad_index_range",
+                                              f"{path} ends {row.length - len(data)} bytes before the range does "
+                                              f"({where})"))
+            return
+        try:
+            framed = cci.frame_range(data, self._limits, self._max_inflated)
+        except cci.TooLarge as exc:
+            yield self._emit.dropped(Dropped.of(rec, STAGE, "too_large", str(exc)))
+            return
+        except cci.RangeError as exc:
+            yield self._emit.failed(Failed.of(rec, STAGE, exc.kind, f"{exc.message} ({where}: {path} "
+                                                                     f"@{row.offset}+{row.length})"))
+            return
+        got = framed.headers.get("warc-target-uri")
+        if got != row.url:
+            yield self._emit.failed(Failed.of(rec, STAGE, "index_mismatch",
+                                              f"the index lists {row.url!r}, the record is {got!r} ({where})"))
+            return
+        for out in self._classified(framed, path, row.offset, row.offset):
+            if isinstance(out, _Candidate):  # selected by the index's own CLD2 languages
+                yield self._emit.record(out.rec)
+            elif isinstance(out, _CCMetadata):
+                continue
+            elif isinstance(out, beam.pvalue.TaggedOutput) and out.tag == SKIPPED:
+                # a row that points at a request or metadata record is a wrong index row, not a skip
+                yield self._emit.failed(Failed.of(rec, STAGE, "index_mismatch",
+                                                  f"the range holds a {out.value.record_type} record ({where})"))
+            else:
+                yield out
+
+
 _PLAIN_STARTS = (b"WARC/", b"{", b"[")
 
 
@@ -376,10 +582,11 @@ def _str_or_none(v):
 class ReadSource(beam.PTransform):
     """All files of one configured source -> (records, dropped, failed, skipped)."""
 
-    def __init__(self, source: dict, read_cfg: dict):
+    def __init__(self, source: dict, read_cfg: dict, lid_model: str | None = None):
         super().__init__()
         self.source = source
         self.read_cfg = read_cfg
+        self.lid_model = lid_model  # the language gate's fastText model (coarse.langid.model)
 
     def expand(self, pbegin):
         name = self.source["name"]
@@ -390,7 +597,18 @@ class ReadSource(beam.PTransform):
                  | "OncePerFile" >> beam.CombinePerKey(_first_size)
                  # one file is one unit of reading work; spread the files over workers
                  | "SpreadFiles" >> beam.Reshuffle())
-        out = files | "Parse" >> beam.ParDo(ReadFileDoFn(self.source, self.read_cfg)).with_outputs(
+        if self.source.get("format") == "cc_index":
+            index = files | "SelectRows" >> beam.ParDo(ReadIndexDoFn(self.source)).with_outputs(
+                FAILED, SKIPPED, main="rows")
+            out = (index.rows
+                   # rows of one index file point all over the crawl: spread the fetches over workers
+                   | "SpreadRows" >> beam.Reshuffle()
+                   | "Fetch" >> beam.ParDo(FetchIndexedDoFn(self.source, self.read_cfg, self.lid_model))
+                   .with_outputs(DROPPED, FAILED, SKIPPED, main="records"))
+            failed = (out[FAILED], index[FAILED], matched[FAILED]) | "ReadFailed" >> beam.Flatten()
+            skipped = (out[SKIPPED], index[SKIPPED]) | "ReadSkipped" >> beam.Flatten()
+            return out.records, out[DROPPED], failed, skipped
+        out = files | "Parse" >> beam.ParDo(ReadFileDoFn(self.source, self.read_cfg, self.lid_model)).with_outputs(
             DROPPED, FAILED, SKIPPED, main="records")
         failed = (out[FAILED], matched[FAILED]) | "ReadFailed" >> beam.Flatten()
         return out.records, out[DROPPED], failed, out[SKIPPED]

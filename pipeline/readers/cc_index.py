@@ -1,0 +1,200 @@
+"""Index-driven reading: Common Crawl's columnar URL index selects the
+records, and only their byte ranges of the WARC files are read.
+
+Common Crawl publishes, per crawl, a Parquet table with one row per capture
+(``cc-index/table/cc-main/warc/crawl=CC-MAIN-.../subset=warc/*.parquet``).
+The columns used here are Common Crawl's own names: ``url``,
+``fetch_status``, ``content_mime_detected``, ``content_languages``
+(comma-separated ISO 639-3 codes from CLD2, best first), ``warc_filename``,
+``warc_record_offset`` and ``warc_record_length``; ``subset`` (only ``warc``
+rows are captures) and ``url_host_name`` are used when present.
+
+Selection (per row, vectorised over Arrow batches, one batch in memory):
+``subset`` = warc, ``fetch_status`` in the source's ``status``,
+``content_mime_detected`` in ``mime``, any of ``content_languages`` kept by
+the source's ``languages`` (a row without languages is selected: no verdict
+is not evidence against), host matching one of ``hosts``.  Rows not selected
+are counted per reason in the funnel's skipped records (``index:<reason>``);
+they are not records of this job.  Each selected row is fetched: its range
+must be exactly one gzip member holding one WARC record of the row's URL,
+else the row is a dead letter (``missing_warc_file``, ``bad_index_range``,
+``index_mismatch``).  A fetched record is then classified like any WARC
+record, so every selected row ends as kept, dropped or failed.
+"""
+from __future__ import annotations
+
+import fnmatch
+import io
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Iterator, Optional
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..language_gate import wanted_iso3
+from . import warc as wr
+from .container import PlainUnit
+
+REQUIRED = ("url", "fetch_status", "content_mime_detected", "content_languages", "warc_filename",
+            "warc_record_offset", "warc_record_length")
+OPTIONAL = ("subset", "url_host_name")
+DEFAULT_MIME = ["text/html", "application/xhtml+xml"]
+DEFAULT_STATUS = [200]
+BATCH_ROWS = 8192
+
+SELECTED, NOT_SELECTED, BAD_FILE = "selected", "not_selected", "bad_file"
+
+
+@dataclass
+class IndexRow:
+    """One selected index row: what to fetch and where it was listed."""
+
+    source: str
+    index_file: str
+    row: int
+    url: str
+    warc_filename: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
+class Selection:
+    languages: frozenset  # ISO 639-3; empty: every language
+    mime: tuple
+    status: tuple
+    hosts: tuple  # fnmatch patterns; empty: every host
+
+    @classmethod
+    def of(cls, source: dict) -> "Selection":
+        return cls(wanted_iso3(source.get("languages") or []),
+                   tuple(m.lower() for m in (source.get("mime") or DEFAULT_MIME)),
+                   tuple(int(s) for s in (source.get("status") or DEFAULT_STATUS)),
+                   tuple(h.lower() for h in (source.get("hosts") or [])))
+
+
+def _host(url: Optional[str]) -> str:
+    try:
+        return (urlsplit(url or "").hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def select_batch(batch: pa.RecordBatch, sel: Selection) -> tuple[pa.Array, dict]:
+    """(mask of selected rows, {reason: rows not selected for it}); a row is
+    charged to the first criterion it fails, in the order of the checks."""
+    n = batch.num_rows
+    remaining = pa.array([True] * n)
+    not_selected: dict[str, int] = {}
+
+    def apply(reason: str, ok: pa.Array):
+        nonlocal remaining
+        ok = pc.fill_null(ok, False)
+        failed = pc.and_(remaining, pc.invert(ok))
+        count = pc.sum(failed).as_py() or 0
+        if count:
+            not_selected[reason] = not_selected.get(reason, 0) + count
+        remaining = pc.and_(remaining, ok)
+
+    names = batch.schema.names
+    if "subset" in names:
+        apply("subset", pc.equal(batch.column("subset"), "warc"))
+    apply("status", pc.is_in(pc.cast(batch.column("fetch_status"), pa.int64()),
+                             value_set=pa.array(sel.status, pa.int64())))
+    mime = pc.utf8_lower(pc.cast(batch.column("content_mime_detected"), pa.string()))
+    apply("mime", pc.is_in(mime, value_set=pa.array(sel.mime, pa.string())))
+    if sel.languages:
+        langs = pc.cast(batch.column("content_languages"), pa.string())
+        pattern = "(^|,)(" + "|".join(re.escape(c) for c in sorted(sel.languages)) + ")(,|$)"
+        listed = pc.match_substring_regex(pc.utf8_lower(langs), pattern)
+        apply("language", pc.or_(pc.fill_null(listed, False), pc.or_(pc.is_null(langs), pc.equal(langs, ""))))
+    if sel.hosts:
+        if "url_host_name" in names:
+            hosts = [h or "" for h in batch.column("url_host_name").to_pylist()]
+        else:
+            hosts = [_host(u) for u in batch.column("url").to_pylist()]
+        apply("host", pa.array([any(fnmatch.fnmatchcase(h.lower(), p) for p in sel.hosts) for h in hosts]))
+    for col in ("warc_filename", "warc_record_offset", "warc_record_length", "url"):
+        apply("incomplete_row", pc.is_valid(batch.column(col)))
+    return remaining, not_selected
+
+
+def iter_index(pf, sel: Selection) -> Iterator[tuple]:
+    """(SELECTED, row_index, url, warc_filename, offset, length) |
+    (NOT_SELECTED, reason, count) | (BAD_FILE, rows, message)."""
+    names = set(pf.schema_arrow.names)
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        yield BAD_FILE, pf.metadata.num_rows, f"not a Common Crawl columnar index: no column {', '.join(missing)}"
+        return
+    columns = list(REQUIRED) + [c for c in OPTIONAL if c in names]
+    base = 0
+    for group in range(pf.num_row_groups):
+        rows_in_group = pf.metadata.row_group(group).num_rows
+        done = 0
+        try:
+            for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[group], columns=columns):
+                mask, not_selected = select_batch(batch, sel)
+                for reason, count in not_selected.items():
+                    yield NOT_SELECTED, reason, count
+                picked = batch.filter(mask)
+                positions = pc.indices_nonzero(mask).to_pylist()
+                cols = [picked.column(c).to_pylist() for c in ("url", "warc_filename", "warc_record_offset",
+                                                                  "warc_record_length")]
+                for pos, url, fname, off, length in zip(positions, *cols):
+                    yield SELECTED, base + done + pos, url, fname, int(off), int(length)
+                done += batch.num_rows
+        except Exception as exc:  # noqa: BLE001 - a damaged row group: its remaining rows are one dead letter
+            left = rows_in_group - done
+            if left > 0:
+                yield BAD_FILE, left, f"row group {group} unreadable after {done} rows: {type(exc).__name__}: {exc}"
+        base += rows_in_group
+
+
+# --- fetching one range ------------------------------------------------------------
+
+class RangeError(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind, self.message = kind, message
+
+
+class TooLarge(Exception):
+    pass
+
+
+def join_root(root: str, filename: str) -> str:
+    if "://" in filename or filename.startswith("/"):
+        return filename
+    return root.rstrip("/") + "/" + filename.lstrip("/")
+
+
+def frame_range(data: bytes, limits: wr.ParserLimits, max_inflated: int) -> wr.Framed:
+    """The one WARC record a byte range holds: the range must be exactly one
+    gzip member (or one uncompressed record) whose content frames cleanly."""
+    if data[:2] == b"\x1f\x8b":
+        inflater = zlib.decompressobj(31)
+        try:
+            content = inflater.decompress(data, max_inflated + 1)
+        except zlib.error as exc:
+            raise RangeError("bad_index_range", f"the range is not a gzip member: {exc}") from None
+        if len(content) > max_inflated:
+            raise TooLarge(f"record inflates past {max_inflated} bytes")
+        if not inflater.eof:
+            raise RangeError("bad_index_range", "the range ends inside its gzip member (length too short)")
+        if inflater.unused_data:
+            raise RangeError("bad_index_range", f"{len(inflater.unused_data)} bytes after the gzip member "
+                             "(length too long, or several members)")
+    elif data[:5] == b"WARC/":
+        content = data
+    else:
+        raise RangeError("bad_index_range", f"the range does not start a gzip member or a WARC record: {data[:8]!r}")
+    items = list(wr.iter_unit(PlainUnit(io.BytesIO(content), len(content)), limits))
+    framed = [i for i in items if isinstance(i, wr.Framed)]
+    if len(items) != 1 or len(framed) != 1:
+        what = ", ".join(type(i).__name__ + (f" ({i.message})" if hasattr(i, "message") else "") for i in items)
+        raise RangeError("bad_index_range", f"the range holds {what or 'nothing'}, not one WARC record")
+    return framed[0]
