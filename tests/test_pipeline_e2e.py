@@ -31,8 +31,9 @@ def test_sample_run_invariant_and_funnel(sample_run):
     assert f["web_zh"]["kept"] >= 28  # real Chinese pages survive (forum pages and <200-char pages do not)
     # Aragonese: Common Crawl's WARC-Identified-Content-Language (arg,...) settles it before extraction
     assert f["common_crawl_wet"]["dropped_by_reason"] == {"read/language_prefilter": 1}
-    # the sample Common Crawl WARC: its metadata records drop the non-Chinese, non-English pages unextracted
-    assert cc["dropped_by_reason"]["read/language_prefilter"] >= 4
+    # the sample Common Crawl WARC: its metadata records drop pages with neither Chinese nor English on >= 10 %
+    # of their text unextracted (ru 0.99, de 0.83 + en 0.09, nl 0.99; de 0.74 + en 0.19 goes on to extraction)
+    assert cc["dropped_by_reason"]["read/language_prefilter"] == 3
 
 
 def test_near_dedup_reports_the_shingle_unit_of_every_document(sample_run):
