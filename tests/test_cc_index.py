@@ -73,6 +73,7 @@ def crawl(tmp_path_factory):
         {**first, "warc_record_length": first["warc_record_length"] - 20},               # cut short
         {**first, "url": "http://elsewhere.example/"},                                   # index and record disagree
         {**request_row(), "url": request_row()["url"]},                                  # points at a request record
+        {**first, "content_languages": None},                                            # no verdict: selected
         {**first, "fetch_status": 404},                                                  # not selected: status
         {**first, "content_mime_detected": "image/png"},                                 # not selected: MIME
         {**first, "subset": "robotstxt"},                                                # not selected: subset
@@ -111,14 +112,14 @@ def test_rows_are_selected_by_language_status_mime_and_subset(crawl):
         skipped[s.record_type] = skipped.get(s.record_type, 0) + s.count
     non_zh = len(crawl["good"]) - len(crawl["zh"])
     assert skipped == {"index:status": 1, "index:mime": 1, "index:subset": 1, "index:language": non_zh}
-    assert len(out["main"]) == len(crawl["zh"]) + 6 and out["failed"] == []
+    assert len(out["main"]) == len(crawl["zh"]) + 7 and out["failed"] == []
     assert {r.row for r in out["main"]} >= {i for i, r in enumerate(crawl["good"]) if r in crawl["zh"]}
     # hosts: fnmatch patterns on the URL's host
     only = run_dofn(ReadIndexDoFn({**src, "hosts": ["*.psb556.com"]}), (path, os.path.getsize(path)))
     assert {r.url for r in only["main"]} == {"http://035.psb556.com/24/i/u_1090813/article.html"}
     # languages: [] selects every language
     every = run_dofn(ReadIndexDoFn({**src, "languages": []}), (path, os.path.getsize(path)))
-    assert len(every["main"]) == len(crawl["good"]) + 6
+    assert len(every["main"]) == len(crawl["good"]) + 7
 
 
 def test_an_index_without_commons_crawls_columns_is_one_dead_letter_per_row(tmp_path, crawl):
@@ -157,7 +158,7 @@ def test_the_job_accounts_for_every_selected_row(tmp_path, crawl):
     res = run_job(tmp_path / "out", config=str(cfg))
     f = res["funnel"]["sources"]["cc"]
     assert f["invariant_ok"]
-    assert f["read"] == len(crawl["zh"]) + 6  # selected rows, each kept, dropped or failed
+    assert f["read"] == len(crawl["zh"]) + 7  # selected rows, each kept, dropped or failed
     assert f["failed_by_error"] == {"read/missing_warc_file": 1, "read/bad_index_range": 3,
                                     "read/index_mismatch": 2}
     assert f["skipped_records"]["index:language"] == len(crawl["good"]) - len(crawl["zh"])

@@ -110,7 +110,9 @@ def select_batch(batch: pa.RecordBatch, sel: Selection) -> tuple[pa.Array, dict]
         langs = pc.cast(batch.column("content_languages"), pa.string())
         pattern = "(^|,)(" + "|".join(re.escape(c) for c in sorted(sel.languages)) + ")(,|$)"
         listed = pc.match_substring_regex(pc.utf8_lower(langs), pattern)
-        apply("language", pc.or_(pc.fill_null(listed, False), pc.or_(pc.is_null(langs), pc.equal(langs, ""))))
+        # a row without languages is selected: no verdict is no evidence against
+        unknown = pc.or_(pc.is_null(langs), pc.fill_null(pc.equal(pc.utf8_trim_whitespace(langs), ""), True))
+        apply("language", pc.or_(pc.fill_null(listed, False), unknown))
     if sel.hosts:
         if "url_host_name" in names:
             hosts = [h or "" for h in batch.column("url_host_name").to_pylist()]
