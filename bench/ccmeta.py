@@ -15,14 +15,19 @@ metadata record in ../shared/data (docs/LANGUAGE_GATE.md).
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 from mdfs.pipeline.payload import decode_html
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _utf8(html: str) -> bytes:
-    # CLD2 rejects invalid UTF-8 (lone surrogates, C1 control characters are fine)
-    return html.encode("utf-8", "replace").decode("utf-8", "replace").encode("utf-8")
+    # CLD2 refuses lone surrogates and C0/C1 control characters as "invalid UTF-8"
+    # (8 of the 505 real pages hold some, in scripts); they carry no language
+    return _CONTROL.sub(" ", html).encode("utf-8", "replace").decode("utf-8", "replace").encode("utf-8")
 
 
 def cld2_verdict(body: bytes, charset: str | None, url: str | None) -> dict | None:

@@ -133,7 +133,7 @@ def test_real_common_crawl_sample_drops_by_its_metadata_records():
                                               "(reliable, 1413 text bytes)")
     assert "http://003338.cn/l41/481397.html" in {r.url for r in gated["records"]}
     # the metadata records are still counted as skipped records
-    assert sum(1 for s in gated["skipped"] if s.record_type == "metadata") == 16
+    assert sum(s.count for s in gated["skipped"] if s.record_type == "metadata") == 16
 
 
 def test_metadata_present_absent_unreliable_and_unpaired(tmp_path):
@@ -190,3 +190,23 @@ def test_the_gate_adds_no_per_page_failure_on_hostile_html(tmp_path):
     res = read_file(write_warc(tmp_path / "h.warc.gz", hostile), {"languages": ["zh"]})
     assert res["failed"] == [] and len(res["records"]) + len(res["dropped"]) == 3
 
+
+
+def test_a_reader_error_after_a_held_response_still_accounts_for_it(tmp_path, monkeypatch):
+    from mdfs.pipeline.readers import warc as wr
+
+    path = write_warc(tmp_path / "two.warc.gz", [("http://a.example/1", ZH_PAGE, None, None),
+                                                 ("http://a.example/2", ZH_PAGE, None, None)])
+    real = wr.iter_unit
+    calls = []
+
+    def failing(unit, limits):
+        calls.append(1)
+        if len(calls) == 2:  # the second record's member: the reader breaks while the first is held back
+            raise RuntimeError("disk went away")
+        yield from real(unit, limits)
+
+    monkeypatch.setattr(wr, "iter_unit", failing)
+    res = read_file(path, {"languages": ["zh"]})
+    assert [r.url for r in res["records"]] == ["http://a.example/1"]
+    assert [f.error_kind for f in res["failed"]] == ["read_error"]

@@ -205,25 +205,37 @@ class ReadFileDoFn(beam.DoFn):
     # --- the language gate (pipeline/language_gate.py) ------------------------------
     def _gated(self, outcomes) -> Iterator:
         """Pairs each response with the Common Crawl metadata record that follows
-        it (one record held back), then lets the gate decide; other outcomes pass."""
-        pending = None
-        for out in outcomes:
-            if isinstance(out, _Candidate):
-                if pending is not None:
-                    yield self._decide(pending.rec, None)
-                    pending = None
-                if self._gate.active and out.rec.payload is not None and out.record_id:
-                    pending = out
+        it (one record held back), then lets the gate decide; other outcomes
+        pass.  Skipped record types are counted once per type and file."""
+        held: list = []  # at most one response waiting for its metadata record
+        skipped: dict[str, int] = {}
+        try:
+            for out in outcomes:
+                if isinstance(out, beam.pvalue.TaggedOutput) and out.tag == SKIPPED:
+                    skipped[out.value.record_type] = skipped.get(out.value.record_type, 0) + out.value.count
+                elif isinstance(out, _Candidate):
+                    if held:
+                        yield self._decide(held.pop().rec, None)
+                    if self._gate.active and out.rec.payload is not None and out.record_id:
+                        held.append(out)
+                    else:
+                        yield self._decide(out.rec, None)
+                elif isinstance(out, _CCMetadata):
+                    if held and held[0].record_id == out.concurrent_to:
+                        yield self._decide(held.pop().rec, out.cld2)
                 else:
-                    yield self._decide(out.rec, None)
-            elif isinstance(out, _CCMetadata):
-                if pending is not None and pending.record_id == out.concurrent_to:
-                    yield self._decide(pending.rec, out.cld2)
-                    pending = None
-            else:
-                yield out
-        if pending is not None:
-            yield self._decide(pending.rec, None)
+                    yield out
+        except Exception:  # a reader error ends the file: what was read is still accounted for
+            yield from self._flush(held, skipped)
+            raise
+        yield from self._flush(held, skipped)
+
+    def _flush(self, held: list, skipped: dict) -> Iterator:
+        if held:
+            yield self._decide(held.pop().rec, None)
+        for rtype, n in skipped.items():
+            yield beam.pvalue.TaggedOutput(SKIPPED, Skipped(self.source["name"], rtype, n))
+        skipped.clear()
 
     def _decide(self, rec: RawRecord, cld2):
         try:
