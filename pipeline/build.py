@@ -13,7 +13,7 @@ from .extract import Extract
 from .fine import FineFilter, is_configured
 from .funnel import WriteFunnel
 from .progress import LogProgress
-from .readers import ReadSource
+from .readers import ReadSources
 from .sinks import WriteRecords
 from .stats import CountTokensDoFn, WriteStats
 
@@ -49,29 +49,48 @@ def skipped_stages(cfg: dict) -> dict[str, str]:
     return out
 
 
-def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
-    """Adds the whole job to ``p``; returns the main PCollections (for tests)."""
-    every = float(cfg["read"]["progress_every_s"])
-    records, dropped, failed, skipped = [], [], [], []
-    for name, src in cfg["sources"].items():
-        rec, dr, fl, sk = p | f"Read[{name}]" >> ReadSource(src, cfg["read"], cfg["coarse"]["langid"]["model"])
-        records.append(rec), dropped.append(dr), failed.append(fl), skipped.append(sk)
-    raw = (records | "AllRecords" >> beam.Flatten()
-           | "ProgressRead" >> beam.ParDo(LogProgress("records read", every)))
-    read_dropped = dropped | "ReadDropped" >> beam.Flatten()
-    read_failed = failed | "ReadFailed" >> beam.Flatten()
+def _count(pcoll, label: str, events):
+    """Funnel events of one stream, summed where the records are (Beam lifts
+    the combine into the producing stage), so only a few (key, n) pairs leave
+    it: per-record streams never reach a multi-input Flatten, which local
+    runners hold in memory."""
+    return (pcoll | f"Ev{label}" >> beam.FlatMap(events)
+            | f"Sum{label}" >> beam.CombinePerKey(sum))
 
-    events = [
-        raw | "EvRead" >> beam.Map(lambda r: ((r.source, "read"), 1)),
-        read_dropped | "EvReadDropped" >> beam.Map(lambda d: ((d.source, "read"), 1)),
-        read_failed | "EvReadFailed" >> beam.Map(lambda f: ((f.source, "read"), 1)),
-        (skipped | "Skipped" >> beam.Flatten()
-         | "EvSkipped" >> beam.Map(lambda s: ((s.source, "skipped", s.record_type), s.count))),
+
+def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
+    """Adds the whole job to ``p``; returns the main PCollections (for tests).
+
+    Memory: every per-record stream ends in its own sink (dropped and failed
+    rows are written per stage, ``dropped/part-<stage>-*.parquet``) or in a
+    combine before it meets another stream; what is flattened are the small
+    per-stage totals."""
+    every = float(cfg["read"]["progress_every_s"])
+    out = cfg["output"]
+    raw, read_dropped, read_failed, skipped = p | "Read" >> ReadSources(
+        cfg["sources"], cfg["read"], cfg["coarse"]["langid"]["model"])
+    raw = raw | "ProgressRead" >> beam.ParDo(LogProgress("records read", every))
+
+    def write_rejects(stage: str, dropped, failed):
+        dropped | f"WriteDropped[{stage}]" >> WriteRecords("dropped", output_dir, out["compression"],
+                                                            name=f"part-{stage}")
+        failed | f"WriteFailed[{stage}]" >> WriteRecords("failed", output_dir, out["compression"], name=f"part-{stage}")
+
+    def dropped_events(d):
+        return [((d.source, "dropped", d.stage, d.reason), 1)]
+
+    def failed_events(f):
+        return [((f.source, "failed", f.stage, f.error_kind), 1)]
+
+    counts = [
+        _count(raw, "Read", lambda r: [((r.source, "read"), 1)]),
+        _count(read_dropped, "ReadDropped", lambda d: [((d.source, "read"), 1), *dropped_events(d)]),
         # dead letters of damaged stretches whose record count the container does not tell
-        (read_failed | "UnknownSize" >> beam.Filter(lambda f: f.records is None)
-         | "EvUnknownSize" >> beam.Map(lambda f: ((f.source, "unknown_size_stretches"), 1))),
+        _count(read_failed, "ReadFailed", lambda f: [((f.source, "read"), 1), *failed_events(f)]
+               + ([((f.source, "unknown_size_stretches"), 1)] if f.records is None else [])),
+        _count(skipped, "Skipped", lambda s: [((s.source, "skipped", s.record_type), s.count)]),
     ]
-    all_dropped, all_failed = [read_dropped], [read_failed]
+    write_rejects("read", read_dropped, read_failed)
     docs = raw
     stage_names, stage_docs = [], {}
     stages = build_stages(cfg, output_dir)
@@ -84,34 +103,28 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
         kept_here = result.kept
         if name == text_final:
             kept_here = kept_here | "CountTokens" >> beam.ParDo(CountTokensDoFn(tokenizer))
-        if name == "fine":  # documents outside the classifiers' languages, not judged
-            events.append(kept_here | "Unscored" >> beam.Filter(lambda d: d.extra.get("passed_unscored") == "fine")
-                          | "EvUnscored" >> beam.Map(lambda d: ((d.source, "passed_unscored", "fine"), 1)))
-        if name == "coarse":  # documents whose U+FFFD damage normalisation removed
-            events.append(kept_here | "Repaired" >> beam.Filter(lambda d: d.extra.get("replacement_chars_removed"))
-                          | "EvRepaired" >> beam.Map(lambda d: ((d.source, "replacement_chars_removed"), 1)))
-        if name == "extract":
-            events.append(kept_here | "Replaced" >> beam.Filter(lambda d: d.extra.get("replaced_bytes"))
-                          | "EvReplaced" >> beam.Map(lambda d: ((d.source, "decoded_with_replacement"), 1)))
-        events.append(kept_here | f"EvAfter[{name}]" >> beam.Map(lambda d, s=name: ((d.source, "after", s), 1)))
-        all_dropped.append(result.dropped)
-        all_failed.append(result.failed)
+
+        def after(d, s=name):
+            ev = [((d.source, "after", s), 1)]
+            if s == "fine" and d.extra.get("passed_unscored") == "fine":  # outside the classifiers' languages
+                ev.append(((d.source, "passed_unscored", "fine"), 1))
+            if s == "coarse" and d.extra.get("replacement_chars_removed"):  # U+FFFD damage removed
+                ev.append(((d.source, "replacement_chars_removed"), 1))
+            if s == "extract" and d.extra.get("replaced_bytes"):
+                ev.append(((d.source, "decoded_with_replacement"), 1))
+            return ev
+
+        counts += [_count(kept_here, f"After[{name}]", after),
+                   _count(result.dropped, f"Dropped[{name}]", dropped_events),
+                   _count(result.failed, f"Failed[{name}]", failed_events)]
+        write_rejects(name, result.dropped, result.failed)
         docs = stage_docs[name] = kept_here
 
     kept = docs | "ProgressKept" >> beam.ParDo(LogProgress("documents kept", every))
-    dropped_all = all_dropped | "AllDropped" >> beam.Flatten()
-    failed_all = all_failed | "AllFailed" >> beam.Flatten()
-    events += [
-        kept | "EvKept" >> beam.Map(lambda d: ((d.source, "kept"), 1)),
-        dropped_all | "EvDropped" >> beam.Map(lambda d: ((d.source, "dropped", d.stage, d.reason), 1)),
-        failed_all | "EvFailed" >> beam.Map(lambda f: ((f.source, "failed", f.stage, f.error_kind), 1)),
-    ]
-    out = cfg["output"]
+    counts.append(_count(kept, "Kept", lambda d: [((d.source, "kept"), 1)]))
     kept | "WriteKept" >> WriteRecords("kept", output_dir, out["compression"], int(out["kept_shards"]))
-    dropped_all | "WriteDropped" >> WriteRecords("dropped", output_dir, out["compression"])
-    failed_all | "WriteFailed" >> WriteRecords("failed", output_dir, out["compression"])
-    (events | "AllEvents" >> beam.Flatten()
+    (counts | "AllCounts" >> beam.Flatten()
      | "Funnel" >> WriteFunnel(f"{output_dir.rstrip('/')}/funnel.json", stage_names, list(cfg["sources"])))
     ({"raw": raw, "read_dropped": read_dropped, "read_failed": read_failed, "stages": stage_docs, "kept": kept}
      | "Stats" >> WriteStats(f"{output_dir.rstrip('/')}/stats/pipeline_stats.json", tokenizer))
-    return {"kept": kept, "dropped": dropped_all, "failed": failed_all}
+    return {"kept": kept}

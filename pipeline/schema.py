@@ -88,6 +88,7 @@ class Read(Strict):
     html_content_types: Annotated[list[str], Field(min_length=1)]
     accept_status: list[Annotated[int, Field(ge=100, le=599)]]
     progress_every_s: Positive
+    split_bytes: Annotated[int, Field(ge=65536)]
     language_gate: Literal["off", "metadata", "metadata+fasttext"]
     language_gate_min_share: Share
     language_gate_min_confidence: Share

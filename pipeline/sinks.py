@@ -17,10 +17,13 @@ from ..schemas import SCHEMAS
 
 
 class WriteRecords(beam.PTransform):
-    def __init__(self, kind: str, output_dir: str, compression: str = "zstd", num_shards: int = 0):
+    def __init__(self, kind: str, output_dir: str, compression: str = "zstd", num_shards: int = 0,
+                 name: str = "part"):
+        """``name``: the shards' file name prefix; several sinks may write into
+        one directory (``dropped/part-read-*``, ``dropped/part-coarse-*``)."""
         super().__init__()
         self.kind = kind
-        self.prefix = f"{output_dir.rstrip('/')}/{kind}/part"
+        self.prefix = f"{output_dir.rstrip('/')}/{kind}/{name}"
         self.compression = compression
         self.num_shards = num_shards
 

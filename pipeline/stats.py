@@ -123,6 +123,8 @@ class WriteStats(beam.PTransform):
                  inputs["read_failed"] | "ReadFailedStats" >> beam.Map(lambda f: ((f.source, "read"), (1, 0, 0, 0)))]
         for stage, docs in [*stage_docs.items(), ("kept", kept)]:
             parts.append(docs | f"Stats[{stage}]" >> beam.ParDo(StageStatsDoFn(stage, self.tokenizer)))
+        # summed per stream first (lifted into the producing stage): only totals are flattened
+        parts = [part | f"Presum{i}" >> beam.CombinePerKey(SumTuples()) for i, part in enumerate(parts)]
         stage_totals = (parts | "AllStageStats" >> beam.Flatten() | "SumStage" >> beam.CombinePerKey(SumTuples())
                         | "TagStage" >> beam.MapTuple(lambda k, v: ("stage", k, v)))
         quantiles = (kept | "Lengths" >> beam.Map(lambda d: (d.source, d.token_count or 0))

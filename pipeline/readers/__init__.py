@@ -1,6 +1,6 @@
 """Readers: one streaming Beam source per input format.
 
-``ReadSource`` expands a source's globs (any Beam filesystem: local, GCS, S3,
+``ReadSources`` expands the sources' globs (any Beam filesystem: local, GCS, S3,
 HDFS), removes files matched more than once, and parses each file in a DoFn
 that streams records, so memory per worker is bounded by one record, never
 one file.  The formats live in their own modules: ``warc`` (WARC, WET, ARC),
@@ -26,6 +26,8 @@ from typing import Iterator
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.transforms.core import RestrictionProvider
 
 from .. import language_gate as lg
 from ..records import DROPPED, FAILED, SKIPPED, Dropped, Failed, RawRecord, Skipped, record_key
@@ -119,18 +121,17 @@ def matched_files(patterns) -> list[str]:
 
 
 class _MatchPatternDoFn(beam.DoFn):
-    """pattern -> (path, size) of each readable file, and failed rows for the rest."""
+    """(source, pattern) -> ((source, path), size) of each readable file, and
+    ((source, path), Failed) for entries that are not (the reader passes those
+    on as dead letters: one stream, no Flatten)."""
 
-    def __init__(self, source: str):
-        self.source = source
-
-    def process(self, pattern: str):
+    def process(self, source_pattern: tuple):
+        source, pattern = source_pattern
         files, unreadable = expand_pattern(pattern)
         for path, size in files:
-            yield path, size
+            yield (source, path), size
         for path, why in unreadable:
-            yield beam.pvalue.TaggedOutput(FAILED, file_failure(self.source, path, 0, "unreadable_file",
-                                                                f"{path}: {why}"))
+            yield (source, path), file_failure(source, path, 0, "unreadable_file", f"{path}: {why}")
 
 
 # --- outputs --------------------------------------------------------------------
@@ -190,17 +191,110 @@ class _CCMetadata:
         self.concurrent_to, self.cld2 = concurrent_to, cld2
 
 
-class ReadFileDoFn(beam.DoFn):
-    """Parses one input file, given as (path, size), into records."""
+# --- byte ranges of a file (splittable reading) ----------------------------------------
 
-    def __init__(self, source: dict, read_cfg: dict, lid_model: str | None = None):
-        self.source = source
+FIRST_MEMBER_LIMIT = 1 << 20  # a first gzip member longer than this: one stream for the whole file, not split
+
+
+class FileRange(OffsetRange):
+    """A byte range of one input file; ``splittable`` is False for files read
+    whole (uncompressed WARC, JSONL, Parquet, a gzip file of one member)."""
+
+    def __init__(self, start: int, stop: int, splittable: bool):
+        super().__init__(start, stop)
+        self.splittable = splittable
+
+    def __reduce__(self):
+        return FileRange, (self.start, self.stop, self.splittable)
+
+
+class FileRangeTracker(OffsetRestrictionTracker):
+    """Claims are unit (gzip member) start offsets; a range of a file that is
+    read whole refuses dynamic splits."""
+
+    def try_split(self, fraction_of_remainder):
+        if not self._range.splittable:
+            return None
+        split = super().try_split(fraction_of_remainder)
+        if split is None:
+            return None
+        primary, residual = split
+        self._range = FileRange(self._range.start, primary.stop, True)
+        return FileRange(primary.start, primary.stop, True), FileRange(residual.start, residual.stop, True)
+
+
+class _WholeFile:
+    """The tracker of a direct call (tests, tools): every unit is claimed."""
+
+    def __init__(self, size):
+        self._r = FileRange(0, max(int(size or 0), 1), False)
+
+    def current_restriction(self):
+        return self._r
+
+    def try_claim(self, position):
+        return position < self._r.stop
+
+
+def splittable_file(path: str, size: int, fmt: str, split_bytes: int) -> bool:
+    """A WARC/WET file of many gzip members, larger than one split."""
+    if fmt not in ("warc", "wet") or not size or size <= split_bytes:
+        return False
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+            if not is_gzip(raw):
+                return False
+            import zlib
+
+            inflater, read = zlib.decompressobj(16 + zlib.MAX_WBITS), 0
+            while read < FIRST_MEMBER_LIMIT and not inflater.eof:
+                chunk = raw.read(1 << 16)
+                if not chunk:
+                    return False
+                read += len(chunk)
+                while chunk and not inflater.eof:
+                    inflater.decompress(chunk, 1 << 20)
+                    chunk = inflater.unconsumed_tail
+            return inflater.eof
+    except Exception:  # noqa: BLE001 - the reader reports what is wrong with the file
+        return False
+
+
+class ReadFileDoFn(beam.DoFn, RestrictionProvider):
+    """Parses one input file, given as (path, size), into records.
+
+    It is a splittable DoFn: its restriction is a byte range of the file.  A
+    WARC/WET file of many gzip members (Common Crawl writes one record per
+    member) is split into ranges of ``read.split_bytes``; each range reads the
+    members that *start* in it (``GzipMembers.units``), so no record is read
+    twice or lost at a boundary, and runners that split dynamically (Dataflow)
+    may split further.  A response whose metadata record starts in the next
+    range still gets it: the range peeks at the next member without owning it.
+    Other files are one range, read whole.
+    """
+
+    def __init__(self, sources: dict, read_cfg: dict, lid_model: str | None = None):
+        """``sources``: one source's config, or {name: config} for several; the
+        elements are then ``(name, path, size_or_failure)``, else ``(path, size)``."""
+        self.sources = {sources["name"]: sources} if "name" in sources else dict(sources)
+        self.source = next(iter(self.sources.values()))
         self.cfg = read_cfg
         self.lid_model = lid_model
 
     def setup(self):
-        self._emit = _Emit(self.source["name"])
-        self._gate = lg.LanguageGate(list(self.source.get("languages") or []), self.cfg, self.lid_model)
+        self._emits = {n: _Emit(n) for n in self.sources}
+        self._gates = {n: lg.LanguageGate(list(s.get("languages") or []), self.cfg, self.lid_model)
+                       for n, s in self.sources.items()}
+        self._use(self.source["name"])
+
+    def _use(self, name: str) -> None:
+        """Point the per-source state at the source of the current element."""
+        self.source, self._emit, self._gate = self.sources[name], self._emits[name], self._gates[name]
+
+    def _unpack(self, element) -> tuple:
+        if len(element) == 3:
+            return element
+        return (self.source["name"], *element)
 
     # --- the language gate (pipeline/language_gate.py) ------------------------------
     def _gated(self, outcomes) -> Iterator:
@@ -253,12 +347,61 @@ class ReadFileDoFn(beam.DoFn):
             return self._emit.record(rec)
         return self._emit.dropped(Dropped.of(rec, STAGE, "language_prefilter", decision.detail))
 
-    def process(self, file):
-        path, size = file
-        name = self.source["name"]
-        fmt = self.source.get("format") or "auto"
+    # --- the restriction: a byte range (RestrictionProvider) ------------------------
+    def _format(self, path: str, name: str | None = None) -> str:
+        fmt = self.sources[name or self.source["name"]].get("format") or "auto"
+        return detect_format(path) if fmt == "auto" else fmt
+
+    def initial_restriction(self, file):
+        size = self._unpack(file)[2]
+        return FileRange(0, max(size if isinstance(size, int) else 0, 1), False)
+
+    def split(self, file, restriction):
+        name, path, size = self._unpack(file)
+        split_bytes = int(self.cfg["split_bytes"])
         try:
-            fmt = detect_format(path) if fmt == "auto" else fmt
+            fmt = self._format(path, name)
+        except ValueError:
+            fmt = None
+        if restriction.start != 0 or not isinstance(size, int) or not splittable_file(path, size, fmt, split_bytes):
+            yield restriction
+            return
+        for part in restriction.split(split_bytes, split_bytes // 4):
+            yield FileRange(part.start, part.stop, True)
+
+    def create_tracker(self, restriction):
+        return FileRangeTracker(restriction)
+
+    def restriction_size(self, file, restriction):
+        return restriction.size()
+
+    # --- reading --------------------------------------------------------------------
+    def process(self, file, tracker=beam.DoFn.RestrictionParam()):
+        name, path, size = self._unpack(file)
+        self._use(name)
+        if isinstance(size, Failed):  # the glob matched something that is not a readable file
+            if not hasattr(tracker, "try_claim") or tracker.try_claim(0):
+                yield self._emit.failed(size)
+            return
+        if not hasattr(tracker, "try_claim"):
+            tracker = _WholeFile(size)  # called directly, outside a runner
+        rng = tracker.current_restriction()
+        try:
+            yield from self._read_range(path, size, rng.start, rng.stop, tracker)
+        finally:
+            if not isinstance(tracker, _WholeFile):  # the rest of the range holds nothing of ours
+                try:
+                    tracker.try_claim(tracker.current_restriction().stop)
+                except ValueError:  # a claim at or past the end was already refused
+                    pass
+
+    def _read_range(self, path: str, size, start: int, stop: int, tracker) -> Iterator:
+        name = self.source["name"]
+        whole = not getattr(tracker.current_restriction(), "splittable", False)
+        if whole and (start > 0 or not tracker.try_claim(0)):
+            return  # a file read whole is read by the range that starts at 0
+        try:
+            fmt = self._format(path)
         except ValueError as exc:
             yield self._emit.failed(file_failure(name, path, 0, "unknown_format", str(exc)))
             return
@@ -268,28 +411,31 @@ class ReadFileDoFn(beam.DoFn):
         try:
             stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
         except Exception as exc:  # noqa: BLE001 - permissions, vanished object, ...
-            yield self._emit.failed(file_failure(name, path, 0, "unreadable_file", f"{type(exc).__name__}: {exc}"))
+            yield self._emit.failed(file_failure(name, path, start, "unreadable_file",
+                                                 f"{type(exc).__name__}: {exc}", position=f"open@{start}"))
             return
-        reader = {"warc": self._warc_gated, "wet": self._warc_gated, "jsonl": self._jsonl,
-                  "parquet": self._parquet}[fmt]
         with stream:
             try:
-                yield from reader(stream, path, size)
-            except Exception as exc:  # noqa: BLE001 - a reader bug or I/O error ends this file, not the job
-                yield self._emit.failed(file_failure(name, path, 0, "read_error",
+                if fmt in ("warc", "wet"):
+                    claim = None if whole else tracker.try_claim
+                    yield from self._gated(self._warc(stream, path, size, start, stop, claim))
+                else:
+                    yield from {"jsonl": self._jsonl, "parquet": self._parquet}[fmt](stream, path, size)
+            except Exception as exc:  # noqa: BLE001 - a reader bug or I/O error ends this range, not the job
+                yield self._emit.failed(file_failure(name, path, start, "read_error",
                                                      f"{type(exc).__name__}: {exc} (reading stopped here)",
-                                                     position="read_error"))
+                                                     position=f"read_error@{start}"))
 
     # --- WARC / WET / ARC -------------------------------------------------------
-    def _warc_gated(self, raw, path: str, size) -> Iterator:
-        return self._gated(self._warc(raw, path, size))
-
-    def _warc(self, raw, path: str, size) -> Iterator:
+    def _warc(self, raw, path: str, size, start: int = 0, stop: int | None = None, claim=None) -> Iterator:
+        """Outcomes of the records whose units start in [start, stop) (all of
+        them when ``claim`` is None)."""
         name = self.source["name"]
-        limits = wr.ParserLimits(int(self.cfg["max_header_bytes"]), int(self.cfg["max_payload_bytes"]),
-                                 arc=path.lower().endswith((".arc", ".arc.gz")))
+        arc = path.lower().endswith((".arc", ".arc.gz"))
+        limits = wr.ParserLimits(int(self.cfg["max_header_bytes"]), int(self.cfg["max_payload_bytes"]), arc=arc)
         gz = _gzipped(raw, path)
-        units = GzipMembers(raw, size).units() if gz else [PlainUnit(raw, size)]
+        members = GzipMembers(raw, size) if gz else None
+        units = members.units(start, stop, claim, arc) if gz else [PlainUnit(raw, size)]
         intact = one_item = 0  # intact members read, those of them that held exactly one item
         seen = 0
         for unit in units:
@@ -316,8 +462,25 @@ class ReadFileDoFn(beam.DoFn):
             if not err:
                 intact += 1
                 one_item += items == 1
-        if not seen:  # only NUL or whitespace padding: a file that holds nothing is a failed copy
+        if not seen and start == 0 and (members is None or members.stopped_at is None):
+            # only NUL or whitespace padding: a file that holds nothing is a failed copy
             yield self._emit.failed(file_failure(name, path, 0, "empty_file", f"{size} bytes of padding only"))
+        if members is not None and members.stopped_at is not None and self._gate.active:
+            yield from self._peek_metadata(members, members.stopped_at, limits)
+
+    def _peek_metadata(self, members: GzipMembers, offset: int, limits) -> Iterator:
+        """The Common Crawl metadata record in the member at ``offset``, which the
+        next range owns: read for pairing only (that range counts it)."""
+        from .container import GzipMember
+
+        try:
+            for item in wr.iter_unit(GzipMember(members, offset), limits):
+                if (isinstance(item, wr.Framed) and (item.headers.get("warc-type") or "").lower() == "metadata"
+                        and "warc-concurrent-to" in item.headers):
+                    yield _CCMetadata(item.headers["warc-concurrent-to"], lg.parse_cc_metadata(item.block))
+                break
+        except Exception:  # noqa: BLE001 - a damaged next member is the next range's to report
+            return
 
     def _warc_outcome(self, item, unit, gz: bool, path: str, member_error, stretch_records) -> Iterator:
         name = self.source["name"]
@@ -454,8 +617,11 @@ class ReadIndexDoFn(beam.DoFn):
     def process(self, file):
         import pyarrow.parquet as pq
 
-        path, _size = file
+        path, size = file
         name = self.source["name"]
+        if isinstance(size, Failed):  # the glob matched something that is not a readable file
+            yield self._emit.failed(size)
+            return
         not_selected: dict[str, int] = {}  # per reason, reported once per file
         try:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
@@ -591,39 +757,69 @@ def _str_or_none(v):
     return None if v is None else str(v)
 
 
-class ReadSource(beam.PTransform):
-    """All files of one configured source -> (records, dropped, failed, skipped)."""
+class ReadSources(beam.PTransform):
+    """All configured sources -> (records, dropped, failed, skipped).
 
-    def __init__(self, source: dict, read_cfg: dict, lid_model: str | None = None):
+    File sources (WARC, WET, JSONL, Parquet) are read by one splittable DoFn
+    whose elements name their source, so each output is one PCollection: no
+    multi-input Flatten, which local runners materialise in memory.  A
+    ``cc_index`` source is its own branch (select rows, reshuffle, fetch);
+    with both kinds configured their outputs are flattened."""
+
+    def __init__(self, sources: dict, read_cfg: dict, lid_model: str | None = None):
         super().__init__()
-        self.source = source
+        self.sources = sources
         self.read_cfg = read_cfg
         self.lid_model = lid_model  # the language gate's fastText model (coarse.langid.model)
 
     def expand(self, pbegin):
+        file_sources = {n: s for n, s in self.sources.items() if s.get("format") != "cc_index"}
+        branches = []
+        if file_sources:
+            pairs = [(n, pat) for n, s in file_sources.items() for pat in s["paths"]]
+            files = (pbegin | "Patterns" >> beam.Create(pairs)
+                     | "Match" >> beam.ParDo(_MatchPatternDoFn())
+                     # overlapping globs or a repeated --source match a file more than once: read it once
+                     | "OncePerFile" >> beam.CombinePerKey(_first_size)
+                     | "Unkey" >> beam.MapTuple(lambda key, size: (key[0], key[1], size))
+                     # spread the files over workers; the reader then splits big WARC files in byte ranges
+                     | "SpreadFiles" >> beam.Reshuffle())
+            out = files | "Parse" >> beam.ParDo(ReadFileDoFn(file_sources, self.read_cfg, self.lid_model)) \
+                .with_outputs(DROPPED, FAILED, SKIPPED, main="records")
+            branches.append((out.records, out[DROPPED], out[FAILED], out[SKIPPED]))
+        for name, src in self.sources.items():
+            if src.get("format") == "cc_index":
+                branches.append(pbegin | f"Index[{name}]" >> _ReadIndexSource(src, self.read_cfg, self.lid_model))
+        if len(branches) == 1:
+            return branches[0]
+        labels = ("Records", "Dropped", "Failed", "Skipped")
+        return tuple([b[i] for b in branches] | f"All{labels[i]}" >> beam.Flatten() for i in range(4))
+
+
+class _ReadIndexSource(beam.PTransform):
+    """A cc_index source: index files -> selected rows -> reshuffled -> fetched."""
+
+    def __init__(self, source: dict, read_cfg: dict, lid_model: str | None = None):
+        super().__init__()
+        self.source, self.read_cfg, self.lid_model = source, read_cfg, lid_model
+
+    def expand(self, pbegin):
         name = self.source["name"]
-        matched = (pbegin | "Patterns" >> beam.Create(list(self.source["paths"]))
-                   | "Match" >> beam.ParDo(_MatchPatternDoFn(name)).with_outputs(FAILED, main="files"))
-        files = (matched.files
-                 # overlapping globs or a repeated --source match a file more than once: read it once
-                 | "OncePerFile" >> beam.CombinePerKey(_first_size)
-                 # one file is one unit of reading work; spread the files over workers
-                 | "SpreadFiles" >> beam.Reshuffle())
-        if self.source.get("format") == "cc_index":
-            index = files | "SelectRows" >> beam.ParDo(ReadIndexDoFn(self.source)).with_outputs(
-                FAILED, SKIPPED, main="rows")
-            out = (index.rows
-                   # rows of one index file point all over the crawl: spread the fetches over workers
-                   | "SpreadRows" >> beam.Reshuffle()
-                   | "Fetch" >> beam.ParDo(FetchIndexedDoFn(self.source, self.read_cfg, self.lid_model))
-                   .with_outputs(DROPPED, FAILED, SKIPPED, main="records"))
-            failed = (out[FAILED], index[FAILED], matched[FAILED]) | "ReadFailed" >> beam.Flatten()
-            skipped = (out[SKIPPED], index[SKIPPED]) | "ReadSkipped" >> beam.Flatten()
-            return out.records, out[DROPPED], failed, skipped
-        out = files | "Parse" >> beam.ParDo(ReadFileDoFn(self.source, self.read_cfg, self.lid_model)).with_outputs(
-            DROPPED, FAILED, SKIPPED, main="records")
-        failed = (out[FAILED], matched[FAILED]) | "ReadFailed" >> beam.Flatten()
-        return out.records, out[DROPPED], failed, out[SKIPPED]
+        matched = (pbegin | "Patterns" >> beam.Create([(name, p) for p in self.source["paths"]])
+                   | "Match" >> beam.ParDo(_MatchPatternDoFn())
+                   | "OncePerFile" >> beam.CombinePerKey(_first_size)
+                   | "Unkey" >> beam.MapTuple(lambda key, size: (key[1], size))
+                   | "SpreadFiles" >> beam.Reshuffle())
+        index = matched | "SelectRows" >> beam.ParDo(ReadIndexDoFn(self.source)).with_outputs(
+            FAILED, SKIPPED, main="rows")
+        out = (index.rows
+               # rows of one index file point all over the crawl: spread the fetches over workers
+               | "SpreadRows" >> beam.Reshuffle()
+               | "Fetch" >> beam.ParDo(FetchIndexedDoFn(self.source, self.read_cfg, self.lid_model))
+               .with_outputs(DROPPED, FAILED, SKIPPED, main="records"))
+        failed = (out[FAILED], index[FAILED]) | "ReadFailed" >> beam.Flatten()
+        skipped = (out[SKIPPED], index[SKIPPED]) | "ReadSkipped" >> beam.Flatten()
+        return out.records, out[DROPPED], failed, skipped
 
 
 def _first_size(sizes):

@@ -18,12 +18,16 @@ the record parsers can resynchronise (look ahead, go back) inside a unit.  A
 backwards seek in a gzip member restarts its decompression: linear in the
 member's size and needed only after damage.
 
-A byte-range (splittable) reader can reuse this module as it is: start
-``GzipMembers`` at the first member header at or after the range's start and
-stop after the member that begins before its end.
+A byte-range (splittable) reader uses the same layer: ``units(start, end,
+claim)`` begins at the first member at or after ``start`` whose inflated
+prefix is a record header (``record_start``), and stops at the first unit the
+range does not own (``claim`` refuses it).  The rule on both sides of a split
+is the same: a unit (member or damaged stretch) belongs to the range in which
+it starts.
 """
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -31,6 +35,7 @@ from typing import Iterator, Optional
 CHUNK = 1 << 16
 GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 CM=deflate (RFC 1952)
 PADDING = b" \t\r\n\x00"
+_ARC_START = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:")  # an ARC v1 header line starts with its URL
 
 
 class Unit:
@@ -230,6 +235,33 @@ class GzipMembers:
         self.raw, self.size = raw, size
         self.members = 0
         self.damaged = 0
+        self.stopped_at: Optional[int] = None  # the first unit a range's claim refused
+
+    def record_start(self, pos: int, arc: bool = False) -> bool:
+        """Whether a gzip member starts at ``pos`` and its first bytes are a WARC
+        (or ARC) record header: the test for a range's first member, strict
+        enough that the magic bytes inside compressed data never pass it."""
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            head = d.decompress(self.read_raw(pos, 4096), 64).lstrip(b"\r\n")
+        except zlib.error:
+            return False
+        return bool(_ARC_START.match(head)) if arc else head.startswith(b"WARC/")
+
+    def first_record_member(self, start: int, end: int, arc: bool = False) -> Optional[int]:
+        """The first offset in [start, end) where a record's gzip member begins."""
+        pos = start
+        while pos < end:
+            chunk = self.read_raw(pos, min(CHUNK, end - pos) + len(GZIP_MAGIC) - 1)
+            i = chunk.find(GZIP_MAGIC)
+            while 0 <= i and pos + i < end:
+                if self.record_start(pos + i, arc):
+                    return pos + i
+                i = chunk.find(GZIP_MAGIC, i + 1)
+            if len(chunk) < len(GZIP_MAGIC):
+                return None
+            pos += CHUNK
+        return None
 
     def read_raw(self, pos: int, n: int) -> bytes:
         self.raw.seek(pos)
@@ -268,20 +300,34 @@ class GzipMembers:
                 return pos + len(chunk) - len(stripped)
             pos += len(chunk)
 
-    def units(self) -> Iterator:
-        pos = 0
+    def units(self, start: int = 0, end: Optional[int] = None, claim=None, arc: bool = False) -> Iterator:
+        """Units in file order.  A byte range [start, end) of the file: begins at
+        its first record member (``first_record_member``) and ends before the
+        first unit that ``claim(offset)`` refuses (offsets are claimed in
+        increasing order; ``stopped_at`` is set to that unit's offset)."""
+        if start > 0:
+            first = self.first_record_member(start, end if end is not None else (self.size or start + CHUNK), arc)
+            if first is None:
+                return
+            pos = first
+        else:
+            pos = 0
         while True:
             pos = self._padding_to(pos)
             head = self.read_raw(pos, len(GZIP_MAGIC))
             if not head:
                 return
+            if claim is not None and not claim(pos):
+                self.stopped_at = pos
+                return
             if head != GZIP_MAGIC or not self._decodes_at(pos):
                 nxt = self._next_header(pos + 1)
-                end = nxt if nxt is not None else self._end_of_file(pos)
-                yield Garbage(pos, end - pos)
+                stop = nxt if nxt is not None else self._end_of_file(pos)
+                yield Garbage(pos, stop - pos)
                 if nxt is None:
                     return
                 pos = nxt
+                continue  # the member after the garbage is a unit of its own: claimed first
             member = GzipMember(self, pos)
             self.members += 1
             yield member
