@@ -170,3 +170,30 @@ def test_the_job_gives_the_same_funnel_split_or_not(tmp_path, cc_file):
     split = run_job(tmp_path / "split", sources=[f"s={path}"], sets=[*common, "read.split_bytes=65536"])
     assert whole["funnel"]["sources"] == split["funnel"]["sources"]
     assert sorted(r["id"] for r in whole["kept"]) == sorted(r["id"] for r in split["kept"])
+
+
+def test_no_per_record_stream_reaches_a_multi_input_flatten(tmp_path, cc_file):
+    """Local runners hold every multi-input Flatten in memory: only totals may meet."""
+    from apache_beam.pipeline import PipelineVisitor
+
+    from mdfs.pipeline.build import build_pipeline
+
+    path, _ = cc_file
+    cfg = load_config(sources=[f"a={path}", f"b={path.parent}/*.warc.gz"], sets=["sources.b.languages=[]"])
+    p = beam.Pipeline()
+    build_pipeline(p, cfg, str(tmp_path / "out"))
+
+    class Flattens(PipelineVisitor):
+        found = []
+
+        def visit_transform(self, node):
+            if isinstance(node.transform, beam.Flatten) and len(node.inputs) > 1:
+                self.found.append((node.full_label, [pc.producer.full_label for pc in node.inputs]))
+
+    v = Flattens()
+    p.visit(v)
+    assert v.found, "the funnel and statistics flatten their totals"
+    for label, producers in v.found:
+        for producer in producers:
+            # a combined total (Sum*, Presum*), or the statistics' per-source quantiles and details
+            assert any(step.startswith(("Sum", "Presum", "Tag")) for step in producer.split("/")), (label, producer)

@@ -194,6 +194,8 @@ class _CCMetadata:
 # --- byte ranges of a file (splittable reading) ----------------------------------------
 
 FIRST_MEMBER_LIMIT = 1 << 20  # a first gzip member longer than this: one stream for the whole file, not split
+MIN_RANGES_PER_FILE = 8  # a file smaller than 8 x read.split_bytes is cut into 8 ranges ...
+MIN_RANGE_BYTES = 256 << 10  # ... of at least 256 KiB
 
 
 class FileRange(OffsetRange):
@@ -363,6 +365,8 @@ class ReadFileDoFn(beam.DoFn, RestrictionProvider):
             fmt = self._format(path, name)
         except ValueError:
             fmt = None
+        # smaller files are still cut into several ranges, so that a few files spread over many workers
+        split_bytes = min(split_bytes, max(int(size or 0) // MIN_RANGES_PER_FILE, MIN_RANGE_BYTES))
         if restriction.start != 0 or not isinstance(size, int) or not splittable_file(path, size, fmt, split_bytes):
             yield restriction
             return
