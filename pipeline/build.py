@@ -12,6 +12,7 @@ from .dedup_near import NearDedup
 from .extract import Extract
 from .fine import FineFilter, is_configured
 from .funnel import WriteFunnel
+from .pii import PiiFilter, settings_for
 from .progress import LogProgress
 from .readers import ReadSources
 from .sinks import WriteRecords
@@ -27,6 +28,8 @@ def build_stages(cfg: dict, output_dir: str | None = None) -> list[tuple[str, be
     stages = [("extract", Extract(cfg["extract"], cfg["read"]["max_invalid_utf8_share"], excerpt))]
     if cfg["coarse"]["enabled"]:
         stages.append(("coarse", CoarseFilter(cfg["coarse"], source_languages(cfg), excerpt)))
+    if pii_runs(cfg):
+        stages.append(("pii", PiiFilter(cfg["pii"], cfg["sources"], excerpt)))
     if cfg["exact_dedup"]["enabled"]:
         stages.append(("exact_dedup", ExactDedup(cfg["exact_dedup"], source_priorities(cfg), excerpt)))
     if cfg["near_dedup"]["enabled"]:
@@ -37,9 +40,16 @@ def build_stages(cfg: dict, output_dir: str | None = None) -> list[tuple[str, be
     return stages
 
 
+def pii_runs(cfg: dict) -> bool:
+    """The pii stage runs when it is on, or on for at least one source."""
+    return any(settings_for(cfg["pii"], src)[0] for src in cfg["sources"].values())
+
+
 def skipped_stages(cfg: dict) -> dict[str, str]:
     """Stages that will not run, with the reason to tell the user."""
     out = {}
+    if not pii_runs(cfg):
+        out["pii"] = "disabled (pii.enabled: false)"
     for name in ("coarse", "exact_dedup", "near_dedup"):
         if not cfg[name]["enabled"]:
             out[name] = f"disabled ({name}.enabled: false)"
@@ -94,8 +104,9 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
     docs = raw
     stage_names, stage_docs = [], {}
     stages = build_stages(cfg, output_dir)
-    # the text is final after coarse (or extraction): count its tokens once there
-    text_final = "coarse" if any(n == "coarse" for n, _ in stages) else "extract"
+    # the text is final after pii (or coarse, or extraction): count its tokens once there
+    names = [n for n, _ in stages]
+    text_final = next(n for n in ("pii", "coarse", "extract") if n in names)
     tokenizer = cfg["stats"]["tokenizer"]
     for name, stage in stages:
         result = docs | name.title().replace("_", "") >> stage
@@ -112,6 +123,9 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
                 ev.append(((d.source, "replacement_chars_removed"), 1))
             if s == "extract" and d.extra.get("replaced_bytes"):
                 ev.append(((d.source, "decoded_with_replacement"), 1))
+            if s == "pii" and d.pii_counts:  # spans replaced, per type; documents that had any
+                ev += [((d.source, "pii_replaced", t), n) for t, n in d.pii_counts.items()]
+                ev.append(((d.source, "pii_documents"), 1))
             return ev
 
         counts += [_count(kept_here, f"After[{name}]", after),

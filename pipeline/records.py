@@ -61,6 +61,7 @@ class Document:
     scores: Optional[dict] = None
     dedup_cluster: Optional[str] = None
     dedup_cluster_size: Optional[int] = None
+    pii_counts: Optional[dict] = None  # type -> spans replaced by the pii stage ({} found none; None: did not run)
     extra: dict = field(default_factory=dict)  # stage scratch space, never written
 
     def to_row(self) -> dict:
@@ -80,6 +81,8 @@ class Document:
                        if self.scores is not None else None),
             "dedup_cluster": self.dedup_cluster,
             "dedup_cluster_size": self.dedup_cluster_size,
+            "pii_counts": ([{"type": k, "count": int(v)} for k, v in sorted(self.pii_counts.items())]
+                           if self.pii_counts is not None else None),
             "file": self.file,
             "offset": self.offset,
         }

@@ -80,6 +80,7 @@ def build(output_dir: str, overrides: dict | None = None) -> dict:
         per_source[s] = {"funnel": {k: f.get(k) for k in ("read", "kept", "dropped", "failed")},
                          "dropped_by_reason": f.get("dropped_by_reason", {}),
                          "failed_by_error": f.get("failed_by_error", {}),
+                         "pii_replaced": f.get("pii_replaced", {}), "pii_documents": f.get("pii_documents", 0),
                          "stages": st, "length_quantiles": stats["length_quantiles"].get(s),
                          "languages": stats["languages"].get(s, {})}
     return {"sources": per_source, "stage_order": ["read", *funnel["stages"], "kept"], "mix": mix_table(kept_tokens, mix),
@@ -122,6 +123,13 @@ def to_markdown(rep: dict) -> str:
         top = sorted(d["dropped_by_reason"].items(), key=lambda kv: -kv[1])[:4]
         L.append(f"| {s} | {f['read']} | {f['kept']} | {f['dropped']} | {f['failed']} | "
                  + ", ".join(f"{k} {v}" for k, v in top) + " |")
+    if any(d.get("pii_replaced") for d in rep["sources"].values()):
+        types = sorted({t for d in rep["sources"].values() for t in d.get("pii_replaced", {})})
+        L += ["", "## Personal information replaced (spans per type; the values are never kept)", "",
+              "| source | documents with any | " + " | ".join(types) + " |", "|---|---:|" + "---:|" * len(types)]
+        for s, d in rep["sources"].items():
+            L.append(f"| {s} | {d.get('pii_documents', 0):,} | "
+                     + " | ".join(f"{d.get('pii_replaced', {}).get(t, 0):,}" for t in types) + " |")
     L += ["", "## Kept documents: length (tokens) and language", "", "| source | p10 | p50 | p90 | max | languages |",
           "|---|---:|---:|---:|---:|---|"]
     for s, d in rep["sources"].items():

@@ -166,6 +166,13 @@ def preflight(cfg: dict, output_dir: str) -> dict[str, list[str]]:
             cfg["fine"]["languages"] = fine_languages(cfg["fine"])
         except ValueError as exc:
             problems.append(str(exc))
+    if cfg["pii"]["custom"]:
+        from .pii import load_custom
+
+        try:  # a validator that does not import is an error now, not in every worker
+            load_custom(cfg["pii"]["custom"])
+        except Exception as exc:  # noqa: BLE001 - ImportError, AttributeError, ...
+            problems.append(f"pii.custom: {type(exc).__name__}: {exc}")
     try:
         for model, names in _model_labels(cfg).items():
             missing = sorted(set(cfg["fine"]["drop_labels"]) - set(names))

@@ -59,6 +59,63 @@ class SourceDefaults(Strict):
     min_language_score: Share
 
 
+class PiiTypes(Strict):
+    email: bool
+    ip: bool
+    id_number: bool
+    phone: bool
+    bank_card: bool
+    account: bool
+
+
+class PiiTypesOverride(Strict):
+    email: Optional[bool] = None
+    ip: Optional[bool] = None
+    id_number: Optional[bool] = None
+    phone: Optional[bool] = None
+    bank_card: Optional[bool] = None
+    account: Optional[bool] = None
+
+
+class PiiOverride(Strict):
+    enabled: Optional[bool] = None
+    types: Optional[PiiTypesOverride] = None
+
+
+class CustomPii(Strict):
+    type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    pattern: str
+    placeholder: Optional[str] = None
+    validator: Optional[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v):
+        import re
+
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return v
+
+
+class Pii(Strict):
+    enabled: bool
+    types: PiiTypes
+    phone_regions: list[Literal["cn", "hk", "tw"]]
+    custom: list[CustomPii]
+
+    @model_validator(mode="after")
+    def _custom_names(self):
+        taken = set(PiiTypes.model_fields)
+        for c in self.custom:
+            if c.type in taken:
+                raise ValueError(f"custom type {c.type!r} is already a type (or listed twice)")
+            taken.add(c.type)
+        return self
+
+
 class Source(SourceDefaults):
     paths: Annotated[list[str], Field(min_length=1)]
     name: Optional[str] = None  # filled in by the loader
@@ -67,6 +124,7 @@ class Source(SourceDefaults):
     mime: Optional[Annotated[list[str], Field(min_length=1)]] = None
     status: Optional[Annotated[list[Annotated[int, Field(ge=100, le=599)]], Field(min_length=1)]] = None
     hosts: Optional[list[str]] = None
+    pii: Optional[PiiOverride] = None  # overrides of the pii section for this source
 
     _paths_list = field_validator("paths", mode="before")(_as_list)
 
@@ -313,6 +371,7 @@ class MdfsConfig(Strict):
     read: Read
     extract: Extract
     coarse: Coarse
+    pii: Pii
     exact_dedup: ExactDedup
     near_dedup: NearDedup
     fine: Fine

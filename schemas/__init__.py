@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 3: pii_counts
 
 DOCUMENT_SCHEMA = pa.schema(
     [
@@ -30,6 +30,8 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field("scores", pa.list_(pa.struct([pa.field("label", pa.string()), pa.field("prob", pa.float32())]))),
         pa.field("dedup_cluster", pa.string()),
         pa.field("dedup_cluster_size", pa.int64()),
+        # spans the pii stage replaced, per type (never the values); [] none found, null: the stage did not run
+        pa.field("pii_counts", pa.list_(pa.struct([pa.field("type", pa.string()), pa.field("count", pa.int64())]))),
         pa.field("file", pa.string()),  # input file the record came from
         pa.field("offset", pa.int64()),  # byte offset (WARC) or row/line index
     ],

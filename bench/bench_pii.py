@@ -1,0 +1,117 @@
+"""PII stage: accuracy on the planted set and cost against extraction on real pages.
+
+  python bench/bench_pii.py [--shared ../shared/data]
+
+Accuracy: the planted set of tests/test_pii.py (valid entities in Chinese and
+English sentences, and more decoys than entities: invalid check digits,
+Luhn-invalid card-like numbers, ISBNs, dates, prices, order and tracking
+numbers, private IPs, versions, comma-grouped statistics): recall per type
+and the share of decoys altered.  Cost: every distinct real HTML page under
+../shared/data is extracted (trafilatura, mdfs's settings) and redacted;
+milliseconds per document for each, best of 3 passes.
+
+Writes the ``pii`` section of bench/results.json and docs/PII.md's
+"Measured" section.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO / "tests"))
+
+
+def accuracy() -> dict:
+    from test_pii import ALL_ON, planted
+
+    from mdfs.pipeline.pii import PiiRedactor
+
+    r = PiiRedactor(ALL_ON)
+    pos, neg = planted(200, seed=5)
+    found, expected = {}, {}
+    for text, want in pos:
+        counts = r.redact(text)[1]
+        for t, n in want.items():
+            expected[t] = expected.get(t, 0) + n
+            found[t] = found.get(t, 0) + min(counts.get(t, 0), n)
+    altered = [t for t in neg if r.redact(t)[0] != t]
+    return {"entities": expected, "recall": {t: round(found.get(t, 0) / n, 4) for t, n in expected.items()},
+            "decoys": len(neg), "decoys_altered": len(altered), "decoys_altered_share": round(len(altered) / len(neg), 4),
+            "altered_examples": altered[:5]}
+
+
+def cost(shared: Path) -> dict:
+    from e2e import gather_pages
+
+    from mdfs.pipeline.config import load_config
+    from mdfs.pipeline.extract_worker import extract_text, extraction_options
+    from mdfs.pipeline.payload import charset_from_content_type, decode_html
+    from mdfs.pipeline.pii import PiiRedactor
+
+    cfg = load_config()
+    opts = extraction_options(cfg["extract"])
+    r = PiiRedactor(cfg["pii"]["types"], cfg["pii"]["phone_regions"])
+    pages = gather_pages(shared)
+    htmls = []
+    for url, body, ctype in pages:
+        try:
+            htmls.append((url, decode_html(body, charset_from_content_type(ctype), 0.01).text))
+        except UnicodeError:
+            continue
+    texts, t_extract = [], []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        texts = [extract_text(h, u, opts) or "" for u, h in htmls]
+        t_extract.append(time.perf_counter() - t0)
+    t_pii, found = [], {}
+    for _ in range(3):
+        t0 = time.perf_counter()
+        results = [r.redact(t) for t in texts]
+        t_pii.append(time.perf_counter() - t0)
+    for _, counts in results:
+        for k, v in counts.items():
+            found[k] = found.get(k, 0) + v
+    n = len(htmls)
+    ex, pi = min(t_extract) / n * 1000, min(t_pii) / n * 1000
+    return {"pages": n, "extract_ms": round(ex, 3), "pii_ms": round(pi, 3), "pii_over_extract": round(pi / ex, 4),
+            "replaced_on_real_pages": found, "mean_text_chars": int(sum(map(len, texts)) / max(n, 1))}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
+    args = ap.parse_args(argv)
+    from results import merge_section
+
+    res = {"date": datetime.date.today().isoformat(), "accuracy": accuracy(), "cost": cost(args.shared)}
+    merge_section("pii", res)
+    write_doc(res)
+    print(json.dumps(res, indent=1, ensure_ascii=False))
+
+
+def write_doc(r: dict) -> None:
+    doc = REPO / "docs" / "PII.md"
+    text = doc.read_text(encoding="utf-8")
+    a, c = r["accuracy"], r["cost"]
+    L = ["## Measured", "", f"`python bench/bench_pii.py` on {r['date']}.", "",
+         f"**Planted set** (tests/test_pii.py's generator, 200 rounds): {sum(a['entities'].values()):,} entities, "
+         f"{a['decoys']:,} decoys.", "", "| type | entities | recall |", "|---|---:|---:|"]
+    for t, n in sorted(a["entities"].items()):
+        L.append(f"| {t} | {n} | {a['recall'][t]:.2%} |")
+    L += ["", f"Decoys altered: {a['decoys_altered']} of {a['decoys']} ({a['decoys_altered_share']:.2%}; target <= 1 %).",
+          "", f"**Cost** on {c['pages']} real pages (mean {c['mean_text_chars']:,} characters of main text): "
+          f"redaction {c['pii_ms']} ms per document against {c['extract_ms']} ms of extraction, "
+          f"**{c['pii_over_extract']:.2%}** of extraction (target <= 5 %). Found on those pages: "
+          + (", ".join(f"{k} {v}" for k, v in sorted(c["replaced_on_real_pages"].items())) or "nothing") + "."]
+    head = text.split("## Measured")[0].rstrip()
+    doc.write_text(head + "\n\n" + "\n".join(L) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

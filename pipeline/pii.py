@@ -1,0 +1,377 @@
+"""PII stage: replace personal information with typed placeholders, Chinese first.
+
+Runs after coarse filtering and before dedup, so copies that differ only in a
+phone number still match.  Each detected span becomes a placeholder; the
+document records how many of each type it replaced (``pii_counts``), never
+the values.  Detection runs on a same-length view of the text in which
+full-width ASCII (``１３８－００１３``) and the ideographic space are mapped to
+ASCII, so one set of patterns covers both forms and the spans map back 1:1.
+
+Every entity is a pattern *and* a validator; a candidate that fails its
+validator is left alone (docs/PII.md has the table):
+
+==============  ===============================================================
+``EMAIL``       local@domain.tld (RFC 5321 characters, a letters-only TLD)
+``IP``          IPv4 / IPv6 that ``ipaddress`` calls global; private, loopback,
+                link-local, reserved and documentation ranges stay, and so do
+                dotted quads after "version"/"v"/"版本" or with leading zeros
+``ID_NUMBER``   mainland resident ID: 18 characters, province code, a real
+                birth date (1900..this year) and the ISO 7064 MOD 11-2 check
+                character; the 15-digit legacy form (19YYMMDD) only next to an
+                ID context word, since it has no check digit
+``PHONE``       mainland mobile (1[3-9] prefixes in use, optional +86/0086,
+                3-4-4 groups with space/hyphen/dot), landline with area code
+                (0AA-NNNNNNNN or (0AAA)NNNNNNN; a bare 12-digit run only next to
+                a phone context word); Hong Kong (+852) and Taiwan (+886, 09xx
+                mobile) when listed in ``pii.phone_regions``
+``BANK_CARD``   13-19 digits (optionally grouped) passing the Luhn check, with
+                an issuer prefix (UnionPay 62, Visa 4, Mastercard 51-55 /
+                2221-2720, Amex 34/37, JCB 3528-3589, Discover 6011/65) and
+                either card grouping, a card context word or UnionPay's 62;
+                never an ISBN (978/979), never after an order/tracking word,
+                never a valid ID number
+``ACCOUNT``     the identifier after QQ号/QQ, 微信号/微信/WeChat/VX, 支付宝(账号)
+==============  ===============================================================
+
+Users add their own types under ``pii.custom`` (a regex, a placeholder and an
+optional validator ``module:function`` taking the matched text).
+"""
+from __future__ import annotations
+
+import datetime
+import importlib
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional
+
+import apache_beam as beam
+
+from .records import Document
+from .stage import StageContext, apply_stage
+
+STAGE = "pii"
+PLACEHOLDERS = {"email": "<EMAIL>", "ip": "<IP>", "id_number": "<ID_NUMBER>", "phone": "<PHONE>",
+                "bank_card": "<BANK_CARD>", "account": "<ACCOUNT>"}
+TYPES = tuple(PLACEHOLDERS)
+
+# full-width ASCII (U+FF01..U+FF5E) -> ASCII, ideographic space -> space: same length, spans map back 1:1
+_FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_FULLWIDTH[0x3000] = 0x20
+
+
+def ascii_view(text: str) -> str:
+    return text.translate(_FULLWIDTH)
+
+
+# --- validators ----------------------------------------------------------------------
+
+# provinces, autonomous regions, municipalities (GB/T 2260 first two digits); 71/81/82 appear on
+# residence permits for Taiwan, Hong Kong and Macao residents
+_PROVINCES = {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
+              53, 54, 61, 62, 63, 64, 65, 71, 81, 82}
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def _plausible_date(y: int, m: int, d: int) -> bool:
+    if not 1900 <= y <= datetime.date.today().year:
+        return False
+    try:
+        return datetime.date(y, m, d) <= datetime.date.today()
+    except ValueError:
+        return False
+
+
+def valid_id18(s: str) -> bool:
+    """GB 11643-1999: province, birth date, ISO 7064 MOD 11-2 check character."""
+    if len(s) != 18 or not s[:17].isdigit() or int(s[:2]) not in _PROVINCES:
+        return False
+    if not _plausible_date(int(s[6:10]), int(s[10:12]), int(s[12:14])):
+        return False
+    total = sum(int(c) * w for c, w in zip(s[:17], _ID_WEIGHTS))
+    return _ID_CHECK[total % 11] == s[17].upper()
+
+
+def valid_id15(s: str) -> bool:
+    """The pre-1999 form: province, 19YYMMDD birth date, 3-digit sequence (no check digit)."""
+    return (len(s) == 15 and s.isdigit() and int(s[:2]) in _PROVINCES
+            and _plausible_date(1900 + int(s[6:8]), int(s[8:10]), int(s[10:12])))
+
+
+def luhn(digits: str) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        n = int(c)
+        if i % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def card_issuer(d: str) -> Optional[str]:
+    n = len(d)
+    if d.startswith("62") and 16 <= n <= 19:
+        return "unionpay"
+    if d.startswith("4") and n in (13, 16, 19):
+        return "visa"
+    if (51 <= int(d[:2]) <= 55 or 2221 <= int(d[:4]) <= 2720) and n == 16:
+        return "mastercard"
+    if d[:2] in ("34", "37") and n == 15:
+        return "amex"
+    if 3528 <= int(d[:4]) <= 3589 and 16 <= n <= 19:
+        return "jcb"
+    if (d.startswith("6011") or d.startswith("65")) and 16 <= n <= 19:
+        return "discover"
+    return None
+
+
+_MOBILE_PREFIX = re.compile(r"1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])")
+
+
+# --- patterns (on the ASCII view) ---------------------------------------------------
+
+_D = r"(?<![0-9A-Za-z])"  # not glued to a longer alphanumeric run
+_E = r"(?![0-9A-Za-z])"
+EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}"
+                      r"(?![A-Za-z0-9-])")
+IPV4_RE = re.compile(r"(?<![0-9.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9]|\.\d)")
+IPV6_RE = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
+ID18_RE = re.compile(_D + r"\d{17}[\dXx]" + _E)
+ID15_RE = re.compile(_D + r"\d{15}" + _E)
+_SEP = r"[ \-.]?"
+MOBILE_RE = re.compile(r"(?<![0-9+])(?:(?:\+|00)?86[ \-]?)?(1\d{2})" + _SEP + r"(\d{4})" + _SEP + r"(\d{4})(?![0-9])")
+LANDLINE_RE = re.compile(r"(?<![0-9])(?:(?:\+|00)?86[ \-]?)?(?:\((0\d{2,3})\)\s?|(0\d{2,3})[ \-])(\d{7,8})(?:-\d{1,5})?"
+                         r"(?![0-9])")
+LANDLINE_BARE_RE = re.compile(r"(?<![0-9])(0\d{2,3})(\d{7,8})(?![0-9])")
+HK_RE = re.compile(r"(?:\+|00)852[ \-]?[2-9]\d{3}[ \-]?\d{4}(?![0-9])")
+TW_RE = re.compile(r"(?:(?:\+|00)886[ \-]?9\d{2}[ \-]?\d{3}[ \-]?\d{3}|(?<![0-9])09\d{2}[ \-]?\d{3}[ \-]?\d{3}"
+                   r"|(?:\+|00)886[ \-]?[2-8][ \-]?\d{3,4}[ \-]?\d{4})(?![0-9])")
+CARD_RE = re.compile(r"(?<![0-9])(?:\d{4}[ \-]){2,4}\d{1,7}(?![0-9])|(?<![0-9])\d{13,19}(?![0-9])")
+ACCOUNT_RE = re.compile(
+    r"(?:QQ|qq|Qq)(?:号码?|号|账号|帐号)?\s*[:：]?\s*(?P<qq>[1-9]\d{4,11})(?![0-9])"
+    r"|(?:微信号?|微信|[Ww]e[Cc]hat|VX|vx|Vx|wx|WX)\s*(?:号)?\s*[:：]?\s*(?P<wx>[A-Za-z][-_A-Za-z0-9]{5,19}|1\d{10})"
+    r"(?![-_A-Za-z0-9])"
+    r"|支付宝\s*(?:账号|帐号|账户)?\s*[:：]?\s*(?P<ali>[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+    r"|1\d{10})(?![0-9A-Za-z])")
+
+_VERSION_BEFORE = re.compile(r"(?:version|ver\.?|v|版本|版本号|build)\s*[:：]?\s*$", re.I)
+_ID_CONTEXT = re.compile(r"身份证|证件|公民身份|居民身份|\bID\b|ID[ -]?(?:card|no)", re.I)
+_PHONE_CONTEXT = re.compile(r"电话|手机|联系|致电|热线|座机|传真|tel|phone|fax|mobile|call", re.I)
+_CARD_CONTEXT = re.compile(r"卡号|银行卡|信用卡|借记卡|储蓄卡|账号|帐号|card|visa|mastercard|银联", re.I)
+_NOT_CARD_CONTEXT = re.compile(r"订单|单号|运单|快递|物流|编号|流水|ISBN|order|tracking|invoice|serial|no\.", re.I)
+
+
+def _before(view: str, start: int, n: int = 16) -> str:
+    return view[max(0, start - n):start]
+
+
+@dataclass(frozen=True)
+class Custom:
+    type: str
+    pattern: re.Pattern
+    placeholder: str
+    validator: Optional[Callable[[str], bool]]
+
+
+def load_custom(entries: Iterable[dict]) -> list[Custom]:
+    """``pii.custom`` entries -> compiled detectors (validators imported here, so
+    a wrong module:function is an error at start, not per document)."""
+    out = []
+    for e in entries or []:
+        validator = None
+        if e.get("validator"):
+            mod, _, fn = e["validator"].partition(":")
+            validator = getattr(importlib.import_module(mod), fn)
+        out.append(Custom(e["type"], re.compile(e["pattern"]), e.get("placeholder") or f"<{e['type'].upper()}>",
+                          validator))
+    return out
+
+
+class PiiRedactor:
+    """Finds and replaces PII; ``types`` says which entity types are on."""
+
+    def __init__(self, types: dict, phone_regions: Iterable[str] = ("cn",), custom: Iterable[Custom] = ()):
+        self.types = {t for t, on in types.items() if on}
+        self.phone_regions = set(phone_regions)
+        self.custom = list(custom)
+
+    def spans(self, text: str) -> list[tuple[int, int, str, str]]:
+        """Non-overlapping (start, end, type, placeholder), in text order."""
+        view = ascii_view(text)
+        found: list[tuple[int, int, int, str, str]] = []  # (start, end, priority, type, placeholder)
+
+        def add(s, e, t, prio, ph=None):
+            found.append((s, e, prio, t, ph or PLACEHOLDERS[t]))
+
+        if "email" in self.types and "@" in view:
+            for m in EMAIL_RE.finditer(view):
+                add(m.start(), m.end(), "email", 0)
+        digits = any(c.isdigit() for c in view)
+        if digits and "id_number" in self.types:
+            for m in ID18_RE.finditer(view):
+                if valid_id18(m.group().upper()):
+                    add(m.start(), m.end(), "id_number", 1)
+            for m in ID15_RE.finditer(view):
+                if valid_id15(m.group()) and _ID_CONTEXT.search(_before(view, m.start(), 20)):
+                    add(m.start(), m.end(), "id_number", 1)
+        if digits and "bank_card" in self.types:
+            for m in CARD_RE.finditer(view):
+                if self._is_card(view, m):
+                    add(m.start(), m.end(), "bank_card", 2)
+        if digits and "phone" in self.types:
+            for s, e in self._phones(view):
+                add(s, e, "phone", 3)
+        if "account" in self.types:
+            for m in ACCOUNT_RE.finditer(view):
+                g = next(name for name in ("qq", "wx", "ali") if m.group(name))
+                add(m.start(g), m.end(g), "account", 4)
+        if digits and "ip" in self.types:
+            for s, e in self._ips(view):
+                add(s, e, "ip", 5)
+        for c in self.custom:
+            for m in c.pattern.finditer(view):
+                if c.validator is None or c.validator(m.group()):
+                    add(m.start(), m.end(), c.type, 6, c.placeholder)
+        # earliest first; at the same start the higher priority (lower number), then the longer
+        found.sort(key=lambda f: (f[0], f[2], f[0] - f[1]))
+        out, end = [], -1
+        for s, e, _prio, t, ph in found:
+            if s >= end:  # a span inside or across one already taken is part of that entity
+                out.append((s, e, t, ph))
+                end = e
+        return out
+
+    def _is_card(self, view: str, m: re.Match) -> bool:
+        raw = m.group()
+        d = re.sub(r"[ \-]", "", raw)
+        if not 13 <= len(d) <= 19 or not luhn(d) or d.startswith(("978", "979")) and len(d) == 13:
+            return False
+        if len(d) == 18 and valid_id18(d):
+            return False
+        issuer = card_issuer(d)
+        if issuer is None:
+            return False
+        before = _before(view, m.start(), 12)
+        if _NOT_CARD_CONTEXT.search(before):
+            return False
+        grouped = raw != d
+        return grouped or bool(_CARD_CONTEXT.search(before)) or issuer == "unionpay"
+
+    def _phones(self, view: str):
+        for m in MOBILE_RE.finditer(view):
+            number = m.group(1) + m.group(2) + m.group(3)
+            if _MOBILE_PREFIX.match(number) and not _glued_group(view, m) and not _quantity(view, m):
+                yield m.start(), m.end()
+        for m in LANDLINE_RE.finditer(view):
+            yield m.start(), m.end()
+        for m in LANDLINE_BARE_RE.finditer(view):
+            if _PHONE_CONTEXT.search(_before(view, m.start(), 12)):
+                yield m.start(), m.end()
+        if "hk" in self.phone_regions:
+            for m in HK_RE.finditer(view):
+                yield m.start(), m.end()
+        if "tw" in self.phone_regions:
+            for m in TW_RE.finditer(view):
+                yield m.start(), m.end()
+
+    def _ips(self, view: str):
+        for m in IPV4_RE.finditer(view):
+            text = m.group()
+            if any(len(o) > 1 and o.startswith("0") for o in text.split(".")):
+                continue  # leading zeros: a version or a serial, not an address
+            if _VERSION_BEFORE.search(_before(view, m.start(), 12)):
+                continue
+            try:
+                if ipaddress.IPv4Address(text).is_global:
+                    yield m.start(), m.end()
+            except ValueError:
+                continue
+        if ":" in view:
+            for m in IPV6_RE.finditer(view):
+                text = m.group()
+                if text.count(":") < 2 or not any(c.isalnum() for c in text):
+                    continue
+                try:
+                    if ipaddress.IPv6Address(text).is_global:
+                        yield m.start(), m.end()
+                except ValueError:
+                    continue
+
+    def redact(self, text: str) -> tuple[str, dict]:
+        """(text with placeholders, {type: count})."""
+        spans = self.spans(text)
+        if not spans:
+            return text, {}
+        parts, counts, pos = [], {}, 0
+        for s, e, t, ph in spans:
+            parts += [text[pos:s], ph]
+            counts[t] = counts.get(t, 0) + 1
+            pos = e
+        parts.append(text[pos:])
+        return "".join(parts), counts
+
+
+def _glued_group(view: str, m: re.Match) -> bool:
+    """A mobile-shaped run inside a longer digit group structure (1,380,013,8000 or 138.0013.8000.5)."""
+    s, e = m.start(), m.end()
+    return (s > 0 and view[s - 1] in ",.") or (e < len(view) and view[e] in ",." and e + 1 < len(view)
+                                                 and view[e + 1].isdigit())
+
+
+_UNIT_AFTER = re.compile(r"\s*(?:元|人|次|万|亿|千|百|%|‰|吨|个|件|户|台|辆|只|头|株|册|份|条|股|平方|公里|千米|米|克|"
+                         r"美元|港元|欧元|日元|块|yuan|RMB|USD|CNY|kg|km|m2|people|times)", re.I)
+_CURRENCY_BEFORE = re.compile(r"(?:[¥￥$€£]|人民币|RMB|USD|CNY)\s*$", re.I)
+
+
+def _quantity(view: str, m: re.Match) -> bool:
+    """A number with a unit after it or a currency before it is an amount (18420774385元), not a phone."""
+    return bool(_UNIT_AFTER.match(view, m.end()) or _CURRENCY_BEFORE.search(_before(view, m.start(), 6)))
+
+
+# --- the stage -------------------------------------------------------------------------
+
+def settings_for(cfg: dict, source: dict) -> tuple[bool, dict]:
+    """(enabled, types) for one source: ``pii`` with ``sources.NAME.pii`` on top."""
+    over = source.get("pii") or {}
+    enabled = cfg["enabled"] if over.get("enabled") is None else over["enabled"]
+    return bool(enabled), {**cfg["types"], **(over.get("types") or {})}
+
+
+class PiiDoFn(beam.DoFn):
+    def __init__(self, cfg: dict, sources: dict, ctx: StageContext = StageContext(STAGE)):
+        self.cfg, self.sources, self.ctx = cfg, sources, ctx
+
+    def setup(self):
+        custom = load_custom(self.cfg.get("custom") or [])
+        self._redactors = {}
+        for name, src in self.sources.items():
+            enabled, types = settings_for(self.cfg, src)
+            self._redactors[name] = PiiRedactor(types, self.cfg["phone_regions"], custom) if enabled else None
+
+    def process(self, doc: Document):
+        redactor = self._redactors.get(doc.source)
+        if redactor is None:
+            yield doc
+            return
+        try:
+            text, counts = redactor.redact(doc.text)
+        except Exception as exc:  # noqa: BLE001 - never pass a document whose PII scan failed
+            yield self.ctx.fail(doc, "pii_error", f"{type(exc).__name__}: {exc}")
+            return
+        if not counts:
+            yield doc.replace(pii_counts={})
+            return
+        for t, n in counts.items():
+            beam.metrics.Metrics.counter("mdfs.pii", f"{doc.source}.{t}").inc(n)
+        yield doc.replace(text=text, pii_counts=counts)
+
+
+class PiiFilter(beam.PTransform):
+    def __init__(self, cfg: dict, sources: dict, excerpt_chars: int = 200):
+        super().__init__()
+        self.cfg, self.sources = cfg, sources
+        self.ctx = StageContext(STAGE, excerpt_chars)
+
+    def expand(self, docs):
+        return apply_stage(docs, "Redact", PiiDoFn(self.cfg, self.sources, self.ctx))
