@@ -159,10 +159,11 @@ def write_doc(r: dict) -> None:
           + ", ".join(f"{k} {v}x" for k, v in r["growth"].items()) + ".", "",
           "Why it no longer grows: local runners hold every multi-input `Flatten` in memory, so mdfs sends no "
           "per-record stream into one. The reader handles all file sources in one DoFn (one output per kind, "
-          "not one per source), dropped and failed rows are written by one sink per stage "
-          "(`dropped/part-<stage>-*.parquet`), funnel events and statistics are summed where the records are "
-          "(a lifted combine) and only the totals are flattened, and skipped record types are counted once per "
-          "type and file.", "",
+          "not one per source), the read stage's dropped and failed rows have their own sinks "
+          "(`dropped/part-read-*.parquet`), funnel events and statistics are summed per bundle where the records "
+          "are and only the totals are flattened, and skipped record types are counted once per type and file. "
+          "(Measured before the later stages' rejects were given one shared sink per kind; that change does "
+          "not touch records dropped at read.)", "",
           "**Encoded bytes per element** (Beam's coder for these elements, medians over real pages):", "",
           "| element | bytes | of which text or payload |", "|---|---:|---:|"]
     for name, v in r["element_bytes"].items():

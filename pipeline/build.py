@@ -16,6 +16,7 @@ from .pii import PiiFilter, settings_for
 from .progress import LogProgress
 from .readers import ReadSources
 from .sinks import WriteRecords
+from .stage import BundleTotals
 from .stats import CountTokensDoFn, WriteStats
 
 def source_priorities(cfg: dict) -> dict[str, int]:
@@ -60,21 +61,22 @@ def skipped_stages(cfg: dict) -> dict[str, str]:
 
 
 def _count(pcoll, label: str, events):
-    """Funnel events of one stream, summed where the records are (Beam lifts
-    the combine into the producing stage), so only a few (key, n) pairs leave
-    it: per-record streams never reach a multi-input Flatten, which local
-    runners hold in memory."""
-    return (pcoll | f"Ev{label}" >> beam.FlatMap(events)
-            | f"Sum{label}" >> beam.CombinePerKey(sum))
+    """Funnel events of one stream, summed per bundle where the records are
+    (``BundleTotals``): only a few (key, n) pairs leave the stage, so
+    per-record streams never reach a multi-input Flatten, which local runners
+    hold in memory."""
+    return pcoll | f"Totals{label}" >> beam.ParDo(BundleTotals(events))
 
 
 def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
     """Adds the whole job to ``p``; returns the main PCollections (for tests).
 
-    Memory: every per-record stream ends in its own sink (dropped and failed
-    rows are written per stage, ``dropped/part-<stage>-*.parquet``) or in a
-    combine before it meets another stream; what is flattened are the small
-    per-stage totals."""
+    Memory: the read stage's records, dropped and failed rows (most of a real
+    crawl) never meet another stream in a Flatten, which local runners hold in
+    memory: they have their own sinks (``dropped/part-read-*.parquet``), and
+    funnel events and statistics are summed per bundle where they are
+    produced.  The later stages' rejects, bounded by what was extracted, share
+    one sink per kind (``dropped/part-stages-*.parquet``)."""
     every = float(cfg["read"]["progress_every_s"])
     out = cfg["output"]
     raw, read_dropped, read_failed, skipped = p | "Read" >> ReadSources(
@@ -101,6 +103,7 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
         _count(skipped, "Skipped", lambda s: [((s.source, "skipped", s.record_type), s.count)]),
     ]
     write_rejects("read", read_dropped, read_failed)
+    later_dropped, later_failed = [], []
     docs = raw
     stage_names, stage_docs = [], {}
     stages = build_stages(cfg, output_dir)
@@ -131,8 +134,14 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
         counts += [_count(kept_here, f"After[{name}]", after),
                    _count(result.dropped, f"Dropped[{name}]", dropped_events),
                    _count(result.failed, f"Failed[{name}]", failed_events)]
-        write_rejects(name, result.dropped, result.failed)
+        later_dropped.append(result.dropped)
+        later_failed.append(result.failed)
         docs = stage_docs[name] = kept_here
+    # Rejects after the read stage share one sink per kind: a Parquet sink costs ~0.1 s of graph
+    # construction and a dozen runner stages, and these streams are bounded by what was extracted
+    # (the read stage's streams, the big ones on a real crawl, have their own sinks above)
+    write_rejects("stages", later_dropped | "StageDropped" >> beam.Flatten(),
+                  later_failed | "StageFailed" >> beam.Flatten())
 
     kept = docs | "ProgressKept" >> beam.ParDo(LogProgress("documents kept", every))
     counts.append(_count(kept, "Kept", lambda d: [((d.source, "kept"), 1)]))

@@ -60,8 +60,12 @@ _FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
 _FULLWIDTH[0x3000] = 0x20
 
 
+_WIDE = re.compile("[\uff01-\uff5e\u3000]")
+_DIGIT = re.compile(r"[0-9\uff10-\uff19]")
+
+
 def ascii_view(text: str) -> str:
-    return text.translate(_FULLWIDTH)
+    return text.translate(_FULLWIDTH) if _WIDE.search(text) else text
 
 
 # --- validators ----------------------------------------------------------------------
@@ -131,23 +135,25 @@ _MOBILE_PREFIX = re.compile(r"1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35
 
 # --- patterns (on the ASCII view) ---------------------------------------------------
 
-_D = r"(?<![0-9A-Za-z])"  # not glued to a longer alphanumeric run
+# Patterns start with a literal or a character class (no leading look-behind), so that the regex
+# engine skips ahead to candidate characters; what may not precede a match is checked in Python
+# (``_free``).  This keeps the stage at a few per cent of extraction time.
 _E = r"(?![0-9A-Za-z])"
-EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}"
-                      r"(?![A-Za-z0-9-])")
-IPV4_RE = re.compile(r"(?<![0-9.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9]|\.\d)")
-IPV6_RE = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
-ID18_RE = re.compile(_D + r"\d{17}[\dXx]" + _E)
-ID15_RE = re.compile(_D + r"\d{15}" + _E)
+EMAIL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])")
+IPV4_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![0-9]|\.\d)")
+IPV6_RE = re.compile(r"[0-9A-Fa-f:][0-9A-Fa-f:]{1,38}(?![0-9A-Fa-f:])")
+ID18_RE = re.compile(r"\d{17}[\dXx]" + _E)
+ID15_RE = re.compile(r"\d{15}" + _E)
 _SEP = r"[ \-.]?"
-MOBILE_RE = re.compile(r"(?<![0-9+])(?:(?:\+|00)?86[ \-]?)?(1\d{2})" + _SEP + r"(\d{4})" + _SEP + r"(\d{4})(?![0-9])")
-LANDLINE_RE = re.compile(r"(?<![0-9])(?:(?:\+|00)?86[ \-]?)?(?:\((0\d{2,3})\)\s?|(0\d{2,3})[ \-])(\d{7,8})(?:-\d{1,5})?"
-                         r"(?![0-9])")
-LANDLINE_BARE_RE = re.compile(r"(?<![0-9])(0\d{2,3})(\d{7,8})(?![0-9])")
+_MOBILE = r"1\d{2}" + _SEP + r"\d{4}" + _SEP + r"\d{4}(?![0-9])"
+MOBILE_RE = re.compile("|".join(p + _MOBILE for p in (r"\+86[ \-]?", r"0086[ \-]?", r"86[ \-]?", "")))
+_LAND = r"(?:\(0\d{2,3}\)\s?|0\d{2,3}[ \-])\d{7,8}(?:-\d{1,5})?(?![0-9])"
+LANDLINE_RE = re.compile("|".join(p + _LAND for p in (r"\+86[ \-]?", r"0086[ \-]?", r"86[ \-]?", "")))
+LANDLINE_BARE_RE = re.compile(r"0\d{9,11}(?![0-9])")
 HK_RE = re.compile(r"(?:\+|00)852[ \-]?[2-9]\d{3}[ \-]?\d{4}(?![0-9])")
-TW_RE = re.compile(r"(?:(?:\+|00)886[ \-]?9\d{2}[ \-]?\d{3}[ \-]?\d{3}|(?<![0-9])09\d{2}[ \-]?\d{3}[ \-]?\d{3}"
+TW_RE = re.compile(r"(?:(?:\+|00)886[ \-]?9\d{2}[ \-]?\d{3}[ \-]?\d{3}|09\d{2}[ \-]?\d{3}[ \-]?\d{3}"
                    r"|(?:\+|00)886[ \-]?[2-8][ \-]?\d{3,4}[ \-]?\d{4})(?![0-9])")
-CARD_RE = re.compile(r"(?<![0-9])(?:\d{4}[ \-]){2,4}\d{1,7}(?![0-9])|(?<![0-9])\d{13,19}(?![0-9])")
+CARD_RE = re.compile(r"\d{4}(?:[ \-]\d{4}){2,3}(?:[ \-]\d{1,7})?(?![0-9])|\d{13,19}(?![0-9])")
 ACCOUNT_RE = re.compile(
     r"(?:QQ|qq|Qq)(?:号码?|号|账号|帐号)?\s*[:：]?\s*(?P<qq>[1-9]\d{4,11})(?![0-9])"
     r"|(?:微信号?|微信|[Ww]e[Cc]hat|VX|vx|Vx|wx|WX)\s*(?:号)?\s*[:：]?\s*(?P<wx>[A-Za-z][-_A-Za-z0-9]{5,19}|1\d{10})"
@@ -160,6 +166,17 @@ _ID_CONTEXT = re.compile(r"身份证|证件|公民身份|居民身份|\bID\b|ID[
 _PHONE_CONTEXT = re.compile(r"电话|手机|联系|致电|热线|座机|传真|tel|phone|fax|mobile|call", re.I)
 _CARD_CONTEXT = re.compile(r"卡号|银行卡|信用卡|借记卡|储蓄卡|账号|帐号|card|visa|mastercard|银联", re.I)
 _NOT_CARD_CONTEXT = re.compile(r"订单|单号|运单|快递|物流|编号|流水|ISBN|order|tracking|invoice|serial|no\.", re.I)
+
+
+_DIGITS = "0123456789"
+_ALNUM = _DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_HEX = _DIGITS + "ABCDEFabcdef"
+_EMAIL_CHARS = _ALNUM + "._%+-"
+
+
+def _free(view: str, start: int, forbidden: str) -> bool:
+    """The character before ``start`` is not one that would make the match part of a longer token."""
+    return start == 0 or view[start - 1] not in forbidden
 
 
 def _before(view: str, start: int, n: int = 16) -> str:
@@ -206,18 +223,20 @@ class PiiRedactor:
 
         if "email" in self.types and "@" in view:
             for m in EMAIL_RE.finditer(view):
-                add(m.start(), m.end(), "email", 0)
-        digits = any(c.isdigit() for c in view)
+                if _free(view, m.start(), _EMAIL_CHARS):
+                    add(m.start(), m.end(), "email", 0)
+        digits = _DIGIT.search(view) is not None
         if digits and "id_number" in self.types:
             for m in ID18_RE.finditer(view):
-                if valid_id18(m.group().upper()):
+                if _free(view, m.start(), _ALNUM) and valid_id18(m.group().upper()):
                     add(m.start(), m.end(), "id_number", 1)
             for m in ID15_RE.finditer(view):
-                if valid_id15(m.group()) and _ID_CONTEXT.search(_before(view, m.start(), 20)):
+                if (_free(view, m.start(), _ALNUM) and valid_id15(m.group())
+                        and _ID_CONTEXT.search(_before(view, m.start(), 20))):
                     add(m.start(), m.end(), "id_number", 1)
         if digits and "bank_card" in self.types:
             for m in CARD_RE.finditer(view):
-                if self._is_card(view, m):
+                if _free(view, m.start(), _DIGITS) and self._is_card(view, m):
                     add(m.start(), m.end(), "bank_card", 2)
         if digits and "phone" in self.types:
             for s, e in self._phones(view):
@@ -260,13 +279,16 @@ class PiiRedactor:
 
     def _phones(self, view: str):
         for m in MOBILE_RE.finditer(view):
-            number = m.group(1) + m.group(2) + m.group(3)
-            if _MOBILE_PREFIX.match(number) and not _glued_group(view, m) and not _quantity(view, m):
+            number = re.sub(r"\D", "", m.group())[-11:]
+            if (_free(view, m.start(), _DIGITS + "+") and _MOBILE_PREFIX.match(number)
+                    and not _glued_group(view, m) and not _quantity(view, m)):
                 yield m.start(), m.end()
         for m in LANDLINE_RE.finditer(view):
-            yield m.start(), m.end()
+            if _free(view, m.start(), _DIGITS):
+                yield m.start(), m.end()
         for m in LANDLINE_BARE_RE.finditer(view):
-            if _PHONE_CONTEXT.search(_before(view, m.start(), 12)):
+            if (len(m.group()) in (11, 12) and _free(view, m.start(), _DIGITS)
+                    and _PHONE_CONTEXT.search(_before(view, m.start(), 12))):
                 yield m.start(), m.end()
         if "hk" in self.phone_regions:
             for m in HK_RE.finditer(view):
@@ -278,6 +300,8 @@ class PiiRedactor:
     def _ips(self, view: str):
         for m in IPV4_RE.finditer(view):
             text = m.group()
+            if not _free(view, m.start(), _DIGITS + "."):
+                continue
             if any(len(o) > 1 and o.startswith("0") for o in text.split(".")):
                 continue  # leading zeros: a version or a serial, not an address
             if _VERSION_BEFORE.search(_before(view, m.start(), 12)):
@@ -290,7 +314,9 @@ class PiiRedactor:
         if ":" in view:
             for m in IPV6_RE.finditer(view):
                 text = m.group()
-                if text.count(":") < 2 or not any(c.isalnum() for c in text):
+                # at least three non-empty groups: "db::f" in code, "12:30:45" are not addresses
+                if not _free(view, m.start(), _HEX + ":") or text.count(":") < 2 \
+                        or sum(1 for g in text.split(":") if g) < 3:
                     continue
                 try:
                     if ipaddress.IPv6Address(text).is_global:

@@ -78,3 +78,37 @@ def duplicate_key_failures(docs: list, ctx: StageContext):
     for extra in docs[1:]:
         yield ctx.fail(extra, "duplicate_key", f"record key {extra.key} also belongs to {docs[0].id} "
                                                f"({docs[0].file}@{docs[0].offset}); was a file read twice?")
+
+
+def _add(a, b):
+    return a + b if not isinstance(a, tuple) else tuple(x + y for x, y in zip(a, b))
+
+
+class BundleTotals(beam.DoFn):
+    """Per-record (key, value) pairs, summed within each bundle: one element per
+    key and bundle leaves the producing stage.  Funnel events and statistics
+    use it so that no per-record stream reaches a shuffle or a multi-input
+    Flatten (local runners hold those in memory), without a combine (a
+    shuffle stage) per stream.  Values are numbers or tuples of numbers."""
+
+    def __init__(self, pairs=None):
+        self.pairs = pairs  # element -> iterable of (key, value); or override pairs_of
+
+    def pairs_of(self, element):
+        return self.pairs(element)
+
+    def start_bundle(self):
+        self._totals = {}
+
+    def process(self, element):
+        totals = self._totals
+        for key, value in self.pairs_of(element):
+            totals[key] = _add(totals[key], value) if key in totals else value
+
+    def finish_bundle(self):
+        from apache_beam.transforms.window import GlobalWindows
+
+        for key, value in self._totals.items():
+            yield GlobalWindows.windowed_value((key, value))
+        self._totals = {}
+

@@ -14,6 +14,7 @@ import math
 import apache_beam as beam
 
 from .sinks import WriteJson
+from .stage import BundleTotals
 from .tokens import TokenCounter
 
 
@@ -54,20 +55,21 @@ class CountTokensDoFn(beam.DoFn):
         yield doc.replace(token_count=self._counter.count(doc.text))
 
 
-class StageStatsDoFn(beam.DoFn):
-    """doc -> ((source, stage), (docs, bytes, chars, tokens)); tokens from the
-    column when set, else counted here."""
+class StageStatsDoFn(BundleTotals):
+    """doc -> ((source, stage), (docs, bytes, chars, tokens)), summed per
+    bundle; tokens from the column when set, else counted here."""
 
     def __init__(self, stage: str, tokenizer: str | None):
+        super().__init__()
         self.stage = stage
         self.tokenizer = tokenizer
 
     def setup(self):
         self._counter = TokenCounter(self.tokenizer)
 
-    def process(self, doc):
+    def pairs_of(self, doc):
         tokens = doc.token_count if doc.token_count is not None else self._counter.count(doc.text)
-        yield (doc.source, self.stage), (1, _text_bytes(doc.text), len(doc.text), tokens)
+        return [((doc.source, self.stage), (1, _text_bytes(doc.text), len(doc.text), tokens))]
 
 
 def raw_stats(rec):
@@ -117,14 +119,14 @@ class WriteStats(beam.PTransform):
     def expand(self, inputs):
         raw, stage_docs, kept = inputs["raw"], inputs["stages"], inputs["kept"]
         # "read" counts every record a source offered (as the funnel does); bytes are payload bytes
-        parts = [raw | "RawStats" >> beam.Map(raw_stats),
-                 inputs["read_dropped"] | "ReadDroppedStats" >> beam.Map(
-                     lambda d: ((d.source, "read"), (1, d.byte_count or 0, 0, 0))),
-                 inputs["read_failed"] | "ReadFailedStats" >> beam.Map(lambda f: ((f.source, "read"), (1, 0, 0, 0)))]
+        # every stream summed per bundle where it is produced: only totals are flattened
+        parts = [raw | "TotalsRaw" >> beam.ParDo(BundleTotals(lambda r: [raw_stats(r)])),
+                 inputs["read_dropped"] | "TotalsReadDropped" >> beam.ParDo(BundleTotals(
+                     lambda d: [((d.source, "read"), (1, d.byte_count or 0, 0, 0))])),
+                 inputs["read_failed"] | "TotalsReadFailed" >> beam.ParDo(BundleTotals(
+                     lambda f: [((f.source, "read"), (1, 0, 0, 0))]))]
         for stage, docs in [*stage_docs.items(), ("kept", kept)]:
-            parts.append(docs | f"Stats[{stage}]" >> beam.ParDo(StageStatsDoFn(stage, self.tokenizer)))
-        # summed per stream first (lifted into the producing stage): only totals are flattened
-        parts = [part | f"Presum{i}" >> beam.CombinePerKey(SumTuples()) for i, part in enumerate(parts)]
+            parts.append(docs | f"Totals[{stage}]" >> beam.ParDo(StageStatsDoFn(stage, self.tokenizer)))
         stage_totals = (parts | "AllStageStats" >> beam.Flatten() | "SumStage" >> beam.CombinePerKey(SumTuples())
                         | "TagStage" >> beam.MapTuple(lambda k, v: ("stage", k, v)))
         quantiles = (kept | "Lengths" >> beam.Map(lambda d: (d.source, d.token_count or 0))
