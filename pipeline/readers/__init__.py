@@ -365,9 +365,12 @@ class ReadFileDoFn(beam.DoFn, RestrictionProvider):
             fmt = self._format(path, name)
         except ValueError:
             fmt = None
+        if restriction.start != 0 or not isinstance(size, int):  # a dead letter, or a range already split
+            yield restriction
+            return
         # smaller files are still cut into several ranges, so that a few files spread over many workers
-        split_bytes = min(split_bytes, max(int(size or 0) // MIN_RANGES_PER_FILE, MIN_RANGE_BYTES))
-        if restriction.start != 0 or not isinstance(size, int) or not splittable_file(path, size, fmt, split_bytes):
+        split_bytes = min(split_bytes, max(size // MIN_RANGES_PER_FILE, MIN_RANGE_BYTES))
+        if not splittable_file(path, size, fmt, split_bytes):
             yield restriction
             return
         for part in restriction.split(split_bytes, split_bytes // 4):
