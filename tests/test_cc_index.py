@@ -24,38 +24,33 @@ COLUMNS = ("url", "fetch_status", "content_mime_detected", "content_languages", 
            "warc_record_offset", "warc_record_length", "subset")
 
 
-def sample_rows() -> list[dict]:
-    """One index row per response of the sample, languages from its own metadata records."""
-    rows, langs = [], {}
+def _index_row(rec, it, languages) -> dict:
+    rec.content_stream().read()
+    return {"url": rec.rec_headers.get_header("WARC-Target-URI"), "fetch_status": 200,
+            "content_mime_detected": "text/html", "content_languages": languages, "warc_filename": REL,
+            "warc_record_offset": it.get_record_offset(), "warc_record_length": it.get_record_length(),
+            "subset": "warc"}
+
+
+def sample_index() -> tuple[list[dict], dict]:
+    """One index row per response of the sample (languages from its own metadata
+    records), and a row that points at its first request record."""
+    rows, ids, langs, request = [], [], {}, None
     with open(CC_SAMPLE, "rb") as fh:
         it = ArchiveIterator(fh)
         for rec in it:
             if rec.rec_type == "response":
-                url = rec.rec_headers.get_header("WARC-Target-URI")
-                rec.content_stream().read()
-                rows.append({"url": url, "fetch_status": 200, "content_mime_detected": "text/html",
-                             "content_languages": None, "warc_filename": REL,
-                             "warc_record_offset": it.get_record_offset(), "warc_record_length": it.get_record_length(),
-                             "subset": "warc", "id": rec.rec_headers.get_header("WARC-Record-ID")})
+                ids.append(rec.rec_headers.get_header("WARC-Record-ID"))
+                rows.append(_index_row(rec, it, None))
+            elif rec.rec_type == "request" and request is None:
+                request = _index_row(rec, it, "zho")
             elif rec.rec_type == "metadata":
                 verdict = lg.parse_cc_metadata(rec.content_stream().read())
                 if verdict:
                     langs[rec.rec_headers.get_header("WARC-Concurrent-To")] = ",".join(c for c, _ in verdict.languages)
-    for r in rows:
-        r["content_languages"] = langs.get(r.pop("id"))
-    return rows
-
-
-def request_row() -> dict:
-    with open(CC_SAMPLE, "rb") as fh:
-        it = ArchiveIterator(fh)
-        for rec in it:
-            if rec.rec_type == "request":
-                url = rec.rec_headers.get_header("WARC-Target-URI")
-                rec.content_stream().read()
-                return {"url": url, "fetch_status": 200, "content_mime_detected": "text/html",
-                        "content_languages": "zho", "warc_filename": REL, "warc_record_offset": it.get_record_offset(),
-                        "warc_record_length": it.get_record_length(), "subset": "warc"}
+    for r, rid in zip(rows, ids):
+        r["content_languages"] = langs.get(rid)
+    return rows, request
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +58,7 @@ def crawl(tmp_path_factory):
     root = tmp_path_factory.mktemp("mirror")
     (root / os.path.dirname(REL)).mkdir(parents=True)
     shutil.copy(CC_SAMPLE, root / REL)
-    good = sample_rows()
+    good, request = sample_index()
     zh = [r for r in good if r["content_languages"] and "zho" in r["content_languages"].split(",")]
     first = zh[0]
     planted = [
@@ -72,7 +67,7 @@ def crawl(tmp_path_factory):
         {**first, "warc_record_length": first["warc_record_length"] + zh[1]["warc_record_length"]},  # too long
         {**first, "warc_record_length": first["warc_record_length"] - 20},               # cut short
         {**first, "url": "http://elsewhere.example/"},                                   # index and record disagree
-        {**request_row(), "url": request_row()["url"]},                                  # points at a request record
+        request,                                                                         # points at a request record
         {**first, "content_languages": None},                                            # no verdict: selected
         {**first, "fetch_status": 404},                                                  # not selected: status
         {**first, "content_mime_detected": "image/png"},                                 # not selected: MIME

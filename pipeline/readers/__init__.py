@@ -624,7 +624,7 @@ class ReadIndexDoFn(beam.DoFn):
     def process(self, file):
         import pyarrow.parquet as pq
 
-        path, size = file
+        path, size = file[-2:]  # (source, path, size) from the match, or (path, size)
         name = self.source["name"]
         if isinstance(size, Failed):  # the glob matched something that is not a readable file
             yield self._emit.failed(size)
@@ -783,14 +783,7 @@ class ReadSources(beam.PTransform):
         file_sources = {n: s for n, s in self.sources.items() if s.get("format") != "cc_index"}
         branches = []
         if file_sources:
-            pairs = [(n, pat) for n, s in file_sources.items() for pat in s["paths"]]
-            files = (pbegin | "Patterns" >> beam.Create(pairs)
-                     | "Match" >> beam.ParDo(_MatchPatternDoFn())
-                     # overlapping globs or a repeated --source match a file more than once: read it once
-                     | "OncePerFile" >> beam.CombinePerKey(_first_size)
-                     | "Unkey" >> beam.MapTuple(lambda key, size: (key[0], key[1], size))
-                     # spread the files over workers; the reader then splits big WARC files in byte ranges
-                     | "SpreadFiles" >> beam.Reshuffle())
+            files = _match_files(pbegin, [(n, pat) for n, s in file_sources.items() for pat in s["paths"]])
             out = files | "Parse" >> beam.ParDo(ReadFileDoFn(file_sources, self.read_cfg, self.lid_model)) \
                 .with_outputs(DROPPED, FAILED, SKIPPED, main="records")
             branches.append((out.records, out[DROPPED], out[FAILED], out[SKIPPED]))
@@ -803,6 +796,17 @@ class ReadSources(beam.PTransform):
         return tuple([b[i] for b in branches] | f"All{labels[i]}" >> beam.Flatten() for i in range(4))
 
 
+def _match_files(pbegin, source_patterns: list):
+    """(source, glob) pairs -> (source, path, size or Failed), each file once, spread over workers."""
+    return (pbegin | "Patterns" >> beam.Create(source_patterns)
+            | "Match" >> beam.ParDo(_MatchPatternDoFn())
+            # overlapping globs or a repeated --source match a file more than once: read it once
+            | "OncePerFile" >> beam.CombinePerKey(_first_size)
+            | "Unkey" >> beam.MapTuple(lambda key, size: (key[0], key[1], size))
+            # spread the files over workers; the reader then splits big WARC files in byte ranges
+            | "SpreadFiles" >> beam.Reshuffle())
+
+
 class _ReadIndexSource(beam.PTransform):
     """A cc_index source: index files -> selected rows -> reshuffled -> fetched."""
 
@@ -812,11 +816,7 @@ class _ReadIndexSource(beam.PTransform):
 
     def expand(self, pbegin):
         name = self.source["name"]
-        matched = (pbegin | "Patterns" >> beam.Create([(name, p) for p in self.source["paths"]])
-                   | "Match" >> beam.ParDo(_MatchPatternDoFn())
-                   | "OncePerFile" >> beam.CombinePerKey(_first_size)
-                   | "Unkey" >> beam.MapTuple(lambda key, size: (key[1], size))
-                   | "SpreadFiles" >> beam.Reshuffle())
+        matched = _match_files(pbegin, [(name, p) for p in self.source["paths"]])
         index = matched | "SelectRows" >> beam.ParDo(ReadIndexDoFn(self.source)).with_outputs(
             FAILED, SKIPPED, main="rows")
         out = (index.rows
