@@ -37,6 +37,14 @@ class FastTextLangID:
         (prob, label), = fasttext_predict(self.model, sample, 1)
         return label, prob
 
+    def predict_top(self, text: str, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` most likely (language, probability), best first; the first is
+        ``predict``'s answer (the same sample is read)."""
+        sample = _WS.sub(" ", text[: self.max_chars]).strip()
+        if not sample:
+            return [("und", 0.0)]
+        return [(label, prob) for prob, label in fasttext_predict(self.model, sample, k)]
+
 
 def fasttext_predict(model, text: str, k: int) -> list[tuple[float, str]]:
     """[(probability, label)] for one line of text, best first.

@@ -17,18 +17,33 @@ from .progress import LogProgress
 from .readers import ReadSources
 from .sinks import WriteRecords
 from .stage import BundleTotals
-from .stats import CountTokensDoFn, WriteStats
+from .records import Dropped, ScoredCandidate
+from .stats import CountTokensDoFn, WriteStats, raw_stats
 
 def source_priorities(cfg: dict) -> dict[str, int]:
     return {name: int(src["priority"]) for name, src in cfg["sources"].items()}
 
 
-def build_stages(cfg: dict, output_dir: str | None = None) -> list[tuple[str, beam.PTransform]]:
-    """The document stages in order; each returns a StageResult."""
+def candidate_sink(cfg: dict, output_dir: str | None) -> dict | None:
+    """Where candidates go (``output.candidates``), or None."""
+    if not (cfg["output"]["candidates"] and output_dir):
+        return None
+    return {"output_dir": output_dir, "compression": cfg["output"]["compression"]}
+
+
+def build_stages(cfg: dict, output_dir: str | None = None, refilter: beam.PTransform | None = None
+                 ) -> list[tuple[str, beam.PTransform]]:
+    """The document stages in order; each returns a StageResult.  ``refilter``:
+    the transform that stands for extraction and coarse rules when a run is
+    re-thresholded from its candidates (``pipeline/refilter.py``)."""
     excerpt = int(cfg["output"]["excerpt_chars"])
-    stages = [("extract", Extract(cfg["extract"], cfg["read"]["max_invalid_utf8_share"], excerpt))]
-    if cfg["coarse"]["enabled"]:
-        stages.append(("coarse", CoarseFilter(cfg["coarse"], source_languages(cfg), excerpt)))
+    if refilter is not None:
+        stages = [("coarse", refilter)]
+    else:
+        stages = [("extract", Extract(cfg["extract"], cfg["read"]["max_invalid_utf8_share"], excerpt))]
+        if cfg["coarse"]["enabled"]:
+            stages.append(("coarse", CoarseFilter(cfg["coarse"], source_languages(cfg), excerpt,
+                                                  candidate_sink(cfg, output_dir), cfg["stats"]["tokenizer"])))
     if pii_runs(cfg):
         stages.append(("pii", PiiFilter(cfg["pii"], cfg["sources"], excerpt)))
     if cfg["exact_dedup"]["enabled"]:
@@ -37,7 +52,8 @@ def build_stages(cfg: dict, output_dir: str | None = None) -> list[tuple[str, be
         stats = f"{output_dir.rstrip('/')}/near_dedup.json" if output_dir else None
         stages.append(("near_dedup", NearDedup(cfg["near_dedup"], source_priorities(cfg), excerpt, stats)))
     if is_configured(cfg["fine"]):
-        stages.append(("fine", FineFilter(cfg["fine"], excerpt, cfg["coarse"]["langid"]["model"])))
+        stages.append(("fine", FineFilter(cfg["fine"], excerpt, cfg["coarse"]["langid"]["model"],
+                                          stored=refilter is not None)))
     return stages
 
 
@@ -83,17 +99,6 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
         cfg["sources"], cfg["read"], cfg["coarse"]["langid"]["model"])
     raw = raw | "ProgressRead" >> beam.ParDo(LogProgress("records read", every))
 
-    def write_rejects(stage: str, dropped, failed):
-        dropped | f"WriteDropped[{stage}]" >> WriteRecords("dropped", output_dir, out["compression"],
-                                                            name=f"part-{stage}")
-        failed | f"WriteFailed[{stage}]" >> WriteRecords("failed", output_dir, out["compression"], name=f"part-{stage}")
-
-    def dropped_events(d):
-        return [((d.source, "dropped", d.stage, d.reason), 1)]
-
-    def failed_events(f):
-        return [((f.source, "failed", f.stage, f.error_kind), 1)]
-
     counts = [
         _count(raw, "Read", lambda r: [((r.source, "read"), 1)]),
         _count(read_dropped, "ReadDropped", lambda d: [((d.source, "read"), 1), *dropped_events(d)]),
@@ -102,11 +107,26 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
                + ([((f.source, "unknown_size_stretches"), 1)] if f.records is None else [])),
         _count(skipped, "Skipped", lambda s: [((s.source, "skipped", s.record_type), s.count)]),
     ]
-    write_rejects("read", read_dropped, read_failed)
+    write_rejects(output_dir, out, "read", read_dropped, read_failed)
+    stats_front = [raw | "TotalsStatsRead" >> beam.ParDo(BundleTotals(lambda r: [raw_stats(r)])),
+                   read_dropped | "TotalsStatsReadDropped" >> beam.ParDo(BundleTotals(
+                       lambda d: [((d.source, "read"), (1, d.byte_count or 0, 0, 0))])),
+                   read_failed | "TotalsStatsReadFailed" >> beam.ParDo(BundleTotals(
+                       lambda f: [((f.source, "read"), (1, 0, 0, 0))]))]
+    return run_stages(cfg, output_dir, raw, build_stages(cfg, output_dir), counts, stats_front)
+
+
+def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, stats_front: list,
+               stage_names: list | None = None) -> dict:
+    """The document stages over ``docs``, then the kept sink, the funnel (from
+    ``counts``: per-bundle event totals of everything before) and the
+    statistics (``stats_front``: per-bundle ((source, stage), totals) of the
+    streams before the stages).  ``stage_names``: stages already counted."""
+    every = float(cfg["read"]["progress_every_s"])
+    out = cfg["output"]
     later_dropped, later_failed = [], []
-    docs = raw
-    stage_names, stage_docs = [], {}
-    stages = build_stages(cfg, output_dir)
+    stage_names, stage_docs = list(stage_names or []), {}
+    candidates = candidate_sink(cfg, output_dir)
     # the text is final after pii (or coarse, or extraction): count its tokens once there
     names = [n for n, _ in stages]
     text_final = next(n for n in ("pii", "coarse", "extract") if n in names)
@@ -134,13 +154,17 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
         counts += [_count(kept_here, f"After[{name}]", after),
                    _count(result.dropped, f"Dropped[{name}]", dropped_events),
                    _count(result.failed, f"Failed[{name}]", failed_events)]
+        for i, rescored in enumerate(getattr(stage, "rescored", [])):  # refilter: scored now, not stored
+            counts.append(_count(rescored, f"Rescored{i}[{name}]", lambda d: [((d.source, "rescored", "fine"), 1)]))
+        if name == "fine" and candidates:
+            write_scores(result, candidates)
         later_dropped.append(result.dropped)
         later_failed.append(result.failed)
         docs = stage_docs[name] = kept_here
     # Rejects after the read stage share one sink per kind: a Parquet sink costs ~0.1 s of graph
     # construction and a dozen runner stages, and these streams are bounded by what was extracted
     # (the read stage's streams, the big ones on a real crawl, have their own sinks above)
-    write_rejects("stages", later_dropped | "StageDropped" >> beam.Flatten(),
+    write_rejects(output_dir, out, "stages", later_dropped | "StageDropped" >> beam.Flatten(),
                   later_failed | "StageFailed" >> beam.Flatten())
 
     kept = docs | "ProgressKept" >> beam.ParDo(LogProgress("documents kept", every))
@@ -148,6 +172,40 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
     kept | "WriteKept" >> WriteRecords("kept", output_dir, out["compression"], int(out["kept_shards"]))
     (counts | "AllCounts" >> beam.Flatten()
      | "Funnel" >> WriteFunnel(f"{output_dir.rstrip('/')}/funnel.json", stage_names, list(cfg["sources"])))
-    ({"raw": raw, "read_dropped": read_dropped, "read_failed": read_failed, "stages": stage_docs, "kept": kept}
+    ({"front": stats_front | "TotalsStatsFront" >> beam.Flatten(), "stages": stage_docs, "kept": kept}
      | "Stats" >> WriteStats(f"{output_dir.rstrip('/')}/stats/pipeline_stats.json", tokenizer))
     return {"kept": kept}
+
+
+def write_rejects(output_dir: str, out: dict, stage: str, dropped, failed) -> None:
+    dropped | f"WriteDropped[{stage}]" >> WriteRecords("dropped", output_dir, out["compression"], name=f"part-{stage}")
+    failed | f"WriteFailed[{stage}]" >> WriteRecords("failed", output_dir, out["compression"], name=f"part-{stage}")
+
+
+def dropped_events(d):
+    return [((d.source, "dropped", d.stage, d.reason), 1)]
+
+
+def failed_events(f):
+    return [((f.source, "failed", f.stage, f.error_kind), 1)]
+
+
+SCORE_PREFIXES = ("fasttext.", "bert.")
+
+
+def _scored(d) -> ScoredCandidate | None:
+    """The classifier scores a fine-stage document or dropped row carries."""
+    if isinstance(d, Dropped):
+        scores = {r["name"]: r["value"] for r in (d.signals or []) if r["name"].startswith(SCORE_PREFIXES)}
+    else:
+        scores = {k: v for k, v in (d.scores or {}).items() if k.startswith(SCORE_PREFIXES)}
+    return ScoredCandidate(d.key, d.id, d.source, scores) if scores else None
+
+
+def write_scores(result, where: dict) -> None:
+    """candidates/scores/: the scores of every candidate the fine stage scored
+    (kept or dropped by it), for refilter to decide from."""
+    for label, pcoll in (("Kept", result.kept), ("Dropped", result.dropped)):
+        (pcoll | f"Scored{label}" >> beam.FlatMap(lambda d: [s] if (s := _scored(d)) else [])
+         | f"WriteScores{label}" >> WriteRecords("candidate_scores", where["output_dir"], where["compression"],
+                                                 name=f"part-{label.lower()}", folder="candidates/scores"))

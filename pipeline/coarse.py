@@ -13,24 +13,35 @@ reason in the dropped dataset, the funnel and a Beam counter):
 5. Line cleaning: boilerplate lines from the language's pattern file, symbol
    lines, navigation fragments (``rules/lines.py``).
 6. Document rules of the language: Chinese (``rules/zh.py``), English
-   (``rules/en.py``: Gopher, C4, FineWeb), others (length only).
+   (``rules/en.py``: Gopher, C4, FineWeb), others (length only).  Every rule
+   of the language is measured (the signals, ``docs/SIGNALS.md``), and the
+   first one that fires drops the document.
 
-The kept document carries the cleaned text.
+The kept document carries the cleaned text and its signals.  A document that
+reached step 6 is a *candidate*: with ``output.candidates`` it is written to
+``candidates/documents/`` as the rules saw it, whatever happens to it later,
+which is what ``mdfs refilter`` re-thresholds.
 """
 from __future__ import annotations
 
 import apache_beam as beam
 
-from .records import Document
+from .records import Candidate, Document
 from .rules import en as en_rules
 from .rules import zh as zh_rules
 from .rules.common import TextView
 from .rules.lines import LineCleaner
+from .rules.rule import measure_all
 from .rules.url import UrlFilter
-from .stage import StageContext, apply_stage
+from .records import DROPPED, FAILED
+from .stage import StageContext, StageResult, apply_stage
 from .textnorm import ChineseScript, normalise, remove_replacement_chars
 
 STAGE = "coarse"
+CANDIDATES = "candidates"  # the stage's extra output with output.candidates
+# reasons this stage gives before the document rules: such documents are not candidates
+PRE_RULE_REASONS = frozenset({"url_blocked", "language", "traditional_chinese"})
+LID_TOP_K = 3  # language-ID signals per document: lid.<code> for the top 3 (p >= 0.01)
 
 
 class CoarseRules:
@@ -57,47 +68,81 @@ class CoarseRules:
         en_sensitive = None
         if cfg["en"]["sensitive_lexicons"]:
             en_sensitive = zh_rules.SensitiveWords(cfg["en"]["sensitive_lexicons"], 1, word_boundaries=True)
-        self.rules = {"zh": zh_rules.build(cfg["zh"]), "en": en_rules.build(cfg["en"], en_sensitive),
-                      "other": en_rules.build({"min_chars": cfg["other"]["min_chars"]})}
+        self.rules = rule_sets(cfg, en_sensitive)
 
     def apply(self, doc: Document):
         """(Document, None) if kept, else (None, (reason, detail))."""
+        kept, _, verdict, _ = self.evaluate(doc)
+        return kept, verdict
+
+    def evaluate(self, doc: Document, keep_lines: bool = False):
+        """(kept, dropped, verdict, candidate): ``kept`` the document with its cleaned
+        text and signals, or None; else ``dropped`` (the input with the signals
+        measured so far) and ``verdict`` (reason, detail).  ``candidate``: the
+        document as the rules saw it when it reached them (else None); with
+        ``keep_lines`` it lists the removed lines."""
         hit = self.url.check(doc.url)
         if hit:
-            return None, hit
+            return None, doc, hit, None
         text, replaced = remove_replacement_chars(doc.text)
         text = normalise(text, self.fix_mojibake)
-        lang, score = self.lid.predict(text)
+        top = self.lid.predict_top(text, LID_TOP_K)
+        lang, score = top[0]
+        signals = {f"lid.{code}": round(p, 4) for code, p in top if p >= 0.01}
         wanted, min_score = self.source_langs.get(doc.source, (None, 0.0))
         if (wanted and lang not in wanted) or score < min_score:
-            return None, ("language", f"{lang}:{score:.2f}")
+            return None, doc.replace(signals=signals), ("language", f"{lang}:{score:.2f}"), None
         if lang == "zh" and self.trad_policy != "keep":
             sample = text[:3000]
             simplified = self.script.to_simplified(sample)
-            if self.script.traditional_share(sample, simplified) >= self.trad_min_share:
+            share = self.script.traditional_share(sample, simplified)
+            signals["zh.traditional_share"] = round(share, 4)
+            if share >= self.trad_min_share:
                 if self.trad_policy == "drop":
-                    return None, ("traditional_chinese", None)
+                    return None, doc.replace(signals=signals), ("traditional_chinese", None), None
                 text = self.script.to_simplified(text)
-        text, removed = self.cleaners.get(lang, self.cleaners["other"]).clean(text)
+        removed_lines = [] if keep_lines else None
+        text, removed = self.cleaners.get(lang, self.cleaners["other"]).clean(text, removed_lines)
         if self.on_lines_removed is not None and removed:
             self.on_lines_removed(lang, removed)
-        view = TextView(text)
-        for rule in self.rules.get(lang, self.rules["other"]):
-            verdict = rule(view)
-            if verdict:
-                return None, verdict
+        values, verdict = measure_all(self.rules.get(lang, self.rules["other"]), TextView(text))
+        signals.update(values)
+        candidate = Candidate(key=doc.key, id=doc.id, source=doc.source, text=text, language=lang,
+                              language_score=round(score, 4), signals=signals, removed_lines=removed_lines or [],
+                              coarse_reason=verdict[0] if verdict else None,
+                              coarse_detail=verdict[1] if verdict else None, replacement_chars_removed=replaced,
+                              url=doc.url, date=doc.date, raw_byte_count=doc.raw_byte_count, file=doc.file,
+                              offset=doc.offset)
+        if verdict:
+            return None, doc.replace(signals=signals, language=lang, language_score=round(score, 4)), verdict, \
+                candidate
         extra = {**doc.extra, "replacement_chars_removed": replaced} if replaced else doc.extra
-        return doc.replace(text=text, language=lang, language_score=round(score, 4), extra=extra), None
+        return (doc.replace(text=text, language=lang, language_score=round(score, 4), extra=extra, signals=signals),
+                None, None, candidate)
+
+
+def rule_sets(cfg: dict, en_sensitive=None) -> dict:
+    """The document rules per language ("zh", "en", "other") from ``coarse``."""
+    if en_sensitive is None and cfg["en"]["sensitive_lexicons"]:
+        en_sensitive = zh_rules.SensitiveWords(cfg["en"]["sensitive_lexicons"], 1, word_boundaries=True)
+    return {"zh": zh_rules.build(cfg["zh"]), "en": en_rules.build(cfg["en"], en_sensitive),
+            "other": en_rules.build({"min_chars": cfg["other"]["min_chars"]}, lang="other")}
 
 
 class CoarseFilterDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, source_langs: dict, ctx: StageContext = StageContext(STAGE)):
+    def __init__(self, cfg: dict, source_langs: dict, ctx: StageContext = StageContext(STAGE),
+                 candidates: bool = False, tokenizer: str | None = None):
         self.cfg = cfg
         self.source_langs = source_langs
         self.ctx = ctx
+        self.candidates = candidates
+        self.tokenizer = tokenizer
 
     def setup(self):
+        from .tokens import TokenCounter
+
         self._rules = CoarseRules(self.cfg, self.source_langs, self._count_lines)
+        self._tokens = TokenCounter(self.tokenizer) if self.candidates else None
 
     @staticmethod
     def _count_lines(lang: str, removed: dict) -> None:
@@ -108,15 +153,19 @@ class CoarseFilterDoFn(beam.DoFn):
 
     def process(self, doc: Document):
         try:
-            kept, verdict = self._rules.apply(doc)
+            kept, dropped, verdict, candidate = self._rules.evaluate(doc, keep_lines=self.candidates)
+            if candidate is not None and self.candidates:
+                candidate.token_count = self._tokens.count(candidate.text)
         except Exception as exc:  # noqa: BLE001 - a rule bug fails this record, not the job
             yield self.ctx.fail(doc, "rule_error", f"{type(exc).__name__}: {exc}")
             return
+        if candidate is not None and self.candidates:
+            yield beam.pvalue.TaggedOutput(CANDIDATES, candidate)
         if kept is not None:
             yield kept
         else:
             reason, detail = verdict
-            yield self.ctx.drop(doc, reason, detail)
+            yield self.ctx.drop(dropped, reason, detail)
 
 
 def source_languages(cfg: dict) -> dict[str, tuple[list, float]]:
@@ -125,11 +174,29 @@ def source_languages(cfg: dict) -> dict[str, tuple[list, float]]:
 
 
 class CoarseFilter(beam.PTransform):
-    def __init__(self, cfg: dict, source_langs: dict, excerpt_chars: int = 200):
+    """With ``candidates`` (an output directory), the candidates go to
+    ``candidates/documents/`` there."""
+
+    def __init__(self, cfg: dict, source_langs: dict, excerpt_chars: int = 200, candidates: dict | None = None,
+                 tokenizer: str | None = None):
         super().__init__()
         self.cfg = cfg
         self.source_langs = source_langs
         self.ctx = StageContext(STAGE, excerpt_chars)
+        self.candidates = candidates  # {"output_dir": ..., "compression": ...} or None
+        self.tokenizer = tokenizer
 
     def expand(self, docs):
-        return apply_stage(docs, "Rules", CoarseFilterDoFn(self.cfg, self.source_langs, self.ctx))
+        dofn = CoarseFilterDoFn(self.cfg, self.source_langs, self.ctx, bool(self.candidates), self.tokenizer)
+        if not self.candidates:
+            return apply_stage(docs, "Rules", dofn)
+        out = apply_stage(docs, "Rules", dofn, CANDIDATES)
+        write_candidates(out[CANDIDATES], self.candidates)
+        return StageResult(out.kept, out[DROPPED], out[FAILED])
+
+
+def write_candidates(candidates, where: dict):
+    from .sinks import WriteRecords
+
+    return candidates | "WriteCandidates" >> WriteRecords("candidates", where["output_dir"], where["compression"],
+                                                          name="part", folder="candidates/documents")

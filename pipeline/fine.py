@@ -14,6 +14,11 @@ behind a fastText cascade.
   ``drop_labels`` (``low_quality``, ``advertisement``).
 With only one model configured, that model decides alone; with none, the
 stage is not built and the run says so.
+
+``mdfs refilter`` builds the stage with ``stored=True``: a document that
+carries the scores the cascade needs (from the candidate store) is decided
+from them with the new thresholds; only the others are scored, and they are
+counted (``rescored`` in funnel.json).
 """
 from __future__ import annotations
 
@@ -24,6 +29,16 @@ from .stage import StageContext, StageResult, apply_stage
 
 STAGE = "fine"
 TO_BERT = "to_bert"
+NEED_SCORES, NEED_BERT = "need_scores", "need_bert"  # stored-score mode: what is still to be scored
+
+
+def routes_to_bert(probs: dict[str, float], drop_labels, cascade: dict) -> bool:
+    """Whether the fastText cascade leaves a document to BERT: neither a sure
+    drop (a drop label at ``sure_drop``) nor a sure keep (drop labels together
+    at ``1 - sure_keep`` or less)."""
+    drop_mass = sum(probs.get(l, 0.0) for l in drop_labels)
+    top_drop = max((probs.get(l, 0.0) for l in drop_labels), default=0.0)
+    return not (top_drop >= float(cascade["sure_drop"]) or drop_mass <= 1.0 - float(cascade["sure_keep"]))
 
 
 def decide(probs: dict[str, float], drop_labels: dict[str, str], thresholds: dict[str, float]):
@@ -104,8 +119,6 @@ class FastTextCascadeDoFn(beam.DoFn):
         if missing:
             raise ValueError(f"fine.drop_labels {sorted(missing)} are not labels of the fastText model "
                              f"({self._clf.labels})")
-        self._sure_keep = float(self.cfg["cascade"]["sure_keep"])
-        self._sure_drop = float(self.cfg["cascade"]["sure_drop"])
         self._routed = beam.metrics.Metrics.counter("mdfs.fine", "to_bert")
 
     def process(self, doc: Document):
@@ -117,15 +130,51 @@ class FastTextCascadeDoFn(beam.DoFn):
         scores = dict(doc.scores or {})
         scores.update({f"fasttext.{k}": round(v, 6) for k, v in probs.items()})
         doc = doc.replace(scores=scores)
-        drop_mass = sum(probs.get(l, 0.0) for l in self.cfg["drop_labels"])
-        top_drop = max((probs.get(l, 0.0) for l in self.cfg["drop_labels"]), default=0.0)
-        if self.has_bert and not (top_drop >= self._sure_drop or drop_mass <= 1.0 - self._sure_keep):
+        if self.has_bert and routes_to_bert(probs, self.cfg["drop_labels"], self.cfg["cascade"]):
             self._routed.inc()
             yield beam.pvalue.TaggedOutput(TO_BERT, doc)
             return
         verdict = decide(probs, self.cfg["drop_labels"], self.cfg["thresholds"])
         if verdict:
             yield self.ctx.drop(doc, verdict[0], f"fasttext {verdict[1]}")
+        else:
+            yield doc
+
+
+def _prefixed(scores: dict | None, prefix: str) -> dict[str, float]:
+    return {k[len(prefix):]: v for k, v in (scores or {}).items() if k.startswith(prefix)}
+
+
+class StoredScoresDoFn(beam.DoFn):
+    """Refilter: decide from stored scores where they answer the cascade;
+    send the rest to be scored (all models, or BERT only)."""
+
+    def __init__(self, cfg: dict, ctx: StageContext):
+        self.cfg = cfg
+        self.ctx = ctx
+
+    def process(self, doc: Document):
+        has_ft, has_bert = bool(self.cfg["fasttext_model"]), bool(self.cfg["bert_model"])
+        ft, bert = _prefixed(doc.scores, "fasttext."), _prefixed(doc.scores, "bert.")
+        model, probs = None, None
+        if has_ft:
+            if not ft:
+                yield beam.pvalue.TaggedOutput(NEED_SCORES, doc)
+                return
+            model, probs = "fasttext", ft
+            if has_bert and routes_to_bert(ft, self.cfg["drop_labels"], self.cfg["cascade"]):
+                if not bert:
+                    yield beam.pvalue.TaggedOutput(NEED_BERT, doc)
+                    return
+                model, probs = "bert", bert
+        elif bert:
+            model, probs = "bert", bert
+        else:
+            yield beam.pvalue.TaggedOutput(NEED_SCORES, doc)
+            return
+        verdict = decide(probs, self.cfg["drop_labels"], self.cfg["thresholds"])
+        if verdict:
+            yield self.ctx.drop(doc, verdict[0], f"{model} {verdict[1]}")
         else:
             yield doc
 
@@ -153,8 +202,10 @@ class BertDecisionDoFn(beam.DoFn):
 
 
 class FineFilter(beam.PTransform):
-    def __init__(self, cfg: dict, excerpt_chars: int = 200, lid_model: str | None = None):
+    def __init__(self, cfg: dict, excerpt_chars: int = 200, lid_model: str | None = None, stored: bool = False):
         super().__init__()
+        self.stored = stored
+        self.rescored = []  # stored mode: the documents scored now (filled by expand)
         if not is_configured(cfg):
             raise ValueError("fine filter needs fine.bert_model and/or fine.fasttext_model")
         self.cfg = cfg
@@ -187,18 +238,29 @@ class FineFilter(beam.PTransform):
     def expand(self, docs):
         scope = docs | "Scope" >> beam.ParDo(LanguageScopeDoFn(self.languages, self.lid_model)).with_outputs(
             UNSCORED, main="in_scope")
-        judged = self._judge(scope.in_scope)
-        return StageResult((judged.kept, scope[UNSCORED]) | "KeptAndUnscored" >> beam.Flatten(),
-                           judged.dropped, judged.failed)
+        if not self.stored:
+            judged = self._judge(scope.in_scope)
+            return StageResult((judged.kept, scope[UNSCORED]) | "KeptAndUnscored" >> beam.Flatten(),
+                               judged.dropped, judged.failed)
+        st = apply_stage(scope.in_scope, "StoredScores", StoredScoresDoFn(self.cfg, self.ctx), NEED_SCORES,
+                         NEED_BERT)
+        self.rescored = [st[NEED_SCORES], st[NEED_BERT]]
+        judged = self._judge(st[NEED_SCORES], st[NEED_BERT])
+        return StageResult((judged.kept, st.kept, scope[UNSCORED]) | "KeptAndUnscored" >> beam.Flatten(),
+                           (judged.dropped, st[DROPPED]) | "DroppedAll" >> beam.Flatten(),
+                           (judged.failed, st[FAILED]) | "FailedAll" >> beam.Flatten())
 
-    def _judge(self, docs) -> StageResult:
+    def _judge(self, docs, bert_only=None) -> StageResult:
+        """The cascade over ``docs``; ``bert_only``: documents whose fastText
+        scores are known and leave them to BERT (refilter)."""
         has_bert, has_ft = bool(self.cfg["bert_model"]), bool(self.cfg["fasttext_model"])
         if not has_ft:
             return self._bert(docs)
         ft = apply_stage(docs, "FastText", FastTextCascadeDoFn(self.cfg, has_bert, self.ctx), TO_BERT)
         if not has_bert:
             return StageResult(ft.kept, ft[DROPPED], ft[FAILED])
-        b_kept, b_dropped, b_failed = self._bert(ft[TO_BERT])
+        to_bert = ft[TO_BERT] if bert_only is None else (ft[TO_BERT], bert_only) | "ToBert" >> beam.Flatten()
+        b_kept, b_dropped, b_failed = self._bert(to_bert)
         return StageResult((ft.kept, b_kept) | "Kept" >> beam.Flatten(),
                            (ft[DROPPED], b_dropped) | "Dropped" >> beam.Flatten(),
                            (ft[FAILED], b_failed) | "Failed" >> beam.Flatten())

@@ -44,6 +44,16 @@ class RawRecord:
     replaced_bytes: int = 0  # invalid UTF-8 bytes decoded as U+FFFD (see payload.decode_text_utf8)
 
 
+def signal_rows(signals: Optional[dict], scores: Optional[dict] = None) -> Optional[list]:
+    """The ``signals`` column: measured signals in the order taken, then the
+    classifier scores; None when nothing was measured."""
+    if signals is None and not scores:
+        return None
+    rows = [{"name": k, "value": float(v)} for k, v in (signals or {}).items()]
+    rows += [{"name": k, "value": float(v)} for k, v in sorted((scores or {}).items())]
+    return rows
+
+
 @dataclass
 class Document:
     key: str
@@ -62,6 +72,9 @@ class Document:
     dedup_cluster: Optional[str] = None
     dedup_cluster_size: Optional[int] = None
     pii_counts: Optional[dict] = None  # type -> spans replaced by the pii stage ({} found none; None: did not run)
+    # signal name -> measured value: the coarse rules' measures and language ID (docs/SIGNALS.md);
+    # classifier scores join them in the written row
+    signals: Optional[dict] = None
     extra: dict = field(default_factory=dict)  # stage scratch space, never written
 
     def to_row(self) -> dict:
@@ -85,6 +98,7 @@ class Document:
                            if self.pii_counts is not None else None),
             "file": self.file,
             "offset": self.offset,
+            "signals": signal_rows(self.signals, self.scores),
         }
 
     def replace(self, **changes) -> "Document":
@@ -107,6 +121,7 @@ class Dropped:
     excerpt: Optional[str] = None
     file: Optional[str] = None
     offset: Optional[int] = None
+    signals: Optional[list] = None  # the signals column (signal_rows)
 
     @classmethod
     def of(cls, rec, stage: str, reason: str, detail: str | None = None, excerpt_chars: int = 200) -> "Dropped":
@@ -120,11 +135,59 @@ class Dropped:
             chars, nbytes, excerpt = None, (len(payload) if payload is not None else None), None
         return cls(key=rec.key, id=rec.id, source=rec.source, stage=stage, reason=reason, url=rec.url,
                    detail=detail, char_count=chars, byte_count=nbytes, excerpt=excerpt,
-                   file=rec.file, offset=rec.offset)
+                   file=rec.file, offset=rec.offset,
+                   signals=signal_rows(getattr(rec, "signals", None), getattr(rec, "scores", None)))
 
     def to_row(self) -> dict:
         return {k: getattr(self, k) for k in ("id", "source", "url", "stage", "reason", "detail", "char_count",
-                                              "byte_count", "excerpt", "file", "offset")}
+                                              "byte_count", "excerpt", "file", "offset", "signals")}
+
+
+@dataclass
+class Candidate:
+    """A document as the coarse rules saw it (``output.candidates``), whatever
+    happened to it afterwards: the input of ``mdfs refilter`` and of review."""
+
+    key: str
+    id: str
+    source: str
+    text: str
+    language: str
+    language_score: float
+    signals: dict
+    removed_lines: list  # [(kind, line)]
+    coarse_reason: Optional[str] = None
+    coarse_detail: Optional[str] = None
+    token_count: int = 0
+    replacement_chars_removed: int = 0
+    url: Optional[str] = None
+    date: Optional[str] = None
+    raw_byte_count: Optional[int] = None
+    file: Optional[str] = None
+    offset: Optional[int] = None
+
+    def to_row(self) -> dict:
+        return {"key": self.key, "id": self.id, "source": self.source, "url": self.url, "date": self.date,
+                "language": self.language, "language_score": float(self.language_score), "text": self.text,
+                "removed_lines": [{"kind": k, "line": line} for k, line in self.removed_lines],
+                "signals": signal_rows(self.signals), "coarse_reason": self.coarse_reason,
+                "coarse_detail": self.coarse_detail, "char_count": len(self.text), "token_count": self.token_count,
+                "replacement_chars_removed": self.replacement_chars_removed, "raw_byte_count": self.raw_byte_count,
+                "file": self.file, "offset": self.offset}
+
+
+@dataclass
+class ScoredCandidate:
+    """Classifier scores of one candidate (``candidates/scores/``)."""
+
+    key: str
+    id: str
+    source: str
+    scores: dict
+
+    def to_row(self) -> dict:
+        return {"key": self.key, "id": self.id, "source": self.source,
+                "scores": [{"label": k, "prob": float(v)} for k, v in sorted(self.scores.items())]}
 
 
 @dataclass

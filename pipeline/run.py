@@ -30,7 +30,7 @@ from .readers import matched_files
 
 log = logging.getLogger("mdfs.run")
 SUCCESS, REJECTED, INCOMPLETE = "_SUCCESS", "_REJECTED.json", "_INCOMPLETE"
-OUTPUT_PARTS = ("kept", "dropped", "failed", "funnel.json", "near_dedup.json", "stats", "report", SUCCESS,
+OUTPUT_PARTS = ("kept", "dropped", "failed", "candidates", "refilter.json", "funnel.json", "near_dedup.json", "stats", "report", SUCCESS,
                 REJECTED, INCOMPLETE, "config.yaml")
 EXIT_FAILED, EXIT_USER, EXIT_REJECTED = 1, 2, 3
 

@@ -359,6 +359,7 @@ class Output(Strict):
     compression: Literal["zstd", "snappy", "gzip", "brotli", "lz4", "none"]
     excerpt_chars: NonNegInt
     kept_shards: NonNegInt
+    candidates: bool
 
 
 class Run(Strict):

@@ -18,12 +18,14 @@ from ..schemas import SCHEMAS
 
 class WriteRecords(beam.PTransform):
     def __init__(self, kind: str, output_dir: str, compression: str = "zstd", num_shards: int = 0,
-                 name: str = "part"):
-        """``name``: the shards' file name prefix; several sinks may write into
-        one directory (``dropped/part-read-*``, ``dropped/part-coarse-*``)."""
+                 name: str = "part", folder: str | None = None):
+        """``kind``: the schema (``schemas.SCHEMAS``); ``folder``: the directory under
+        ``output_dir`` (default: the kind); ``name``: the shards' file name prefix;
+        several sinks may write into one directory (``dropped/part-read-*``,
+        ``dropped/part-stages-*``)."""
         super().__init__()
         self.kind = kind
-        self.prefix = f"{output_dir.rstrip('/')}/{kind}/{name}"
+        self.prefix = f"{output_dir.rstrip('/')}/{folder or kind}/{name}"
         self.compression = compression
         self.num_shards = num_shards
 

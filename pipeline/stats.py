@@ -109,7 +109,7 @@ def assemble(items: list) -> dict:
 
 
 class WriteStats(beam.PTransform):
-    """(stage name -> PCollection of documents or raw records) -> stats JSON."""
+    """{"front": [totals PCollections], "stages": {stage name: documents}, "kept": documents} -> stats JSON."""
 
     def __init__(self, path: str, tokenizer: str | None):
         super().__init__()
@@ -117,14 +117,11 @@ class WriteStats(beam.PTransform):
         self.tokenizer = tokenizer
 
     def expand(self, inputs):
-        raw, stage_docs, kept = inputs["raw"], inputs["stages"], inputs["kept"]
-        # "read" counts every record a source offered (as the funnel does); bytes are payload bytes
-        # every stream summed per bundle where it is produced: only totals are flattened
-        parts = [raw | "TotalsRaw" >> beam.ParDo(BundleTotals(lambda r: [raw_stats(r)])),
-                 inputs["read_dropped"] | "TotalsReadDropped" >> beam.ParDo(BundleTotals(
-                     lambda d: [((d.source, "read"), (1, d.byte_count or 0, 0, 0))])),
-                 inputs["read_failed"] | "TotalsReadFailed" >> beam.ParDo(BundleTotals(
-                     lambda f: [((f.source, "read"), (1, 0, 0, 0))]))]
+        stage_docs, kept = inputs["stages"], inputs["kept"]
+        # "front": ((source, stage), totals) of the streams before the document stages, summed per
+        # bundle where they are produced ("read" counts every record a source offered, as the funnel
+        # does; its bytes are payload bytes): only totals are flattened
+        parts = [inputs["front"]]
         for stage, docs in [*stage_docs.items(), ("kept", kept)]:
             parts.append(docs | f"Totals[{stage}]" >> beam.ParDo(StageStatsDoFn(stage, self.tokenizer)))
         stage_totals = (parts | "AllStageStats" >> beam.Flatten() | "SumStage" >> beam.CombinePerKey(SumTuples())

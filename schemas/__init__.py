@@ -6,13 +6,20 @@ that later stages fill (language, scores, token count, dedup cluster) are
 nullable so that every stage writes the same schema whether or not it ran.
 ``scores`` maps label to probability as a list of ``{label, prob}`` structs
 (any classifier label set fits; Arrow's own map type is not readable by the
-Hugging Face ``datasets`` Parquet loader, a list of structs is).
+Hugging Face ``datasets`` Parquet loader, a list of structs is).  ``signals``
+is every measurement the coarse rules, language ID and classifiers took of a
+document, by stable name (docs/SIGNALS.md lists them with units and the
+threshold that uses each); the candidate store (``output.candidates``) keeps
+every document that reached the coarse rules, so ``mdfs refilter`` can apply
+new thresholds without reading or extracting anything again.
 """
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "3"  # 3: pii_counts
+SIGNALS_TYPE = pa.list_(pa.struct([pa.field("name", pa.string()), pa.field("value", pa.float64())]))
+
+SCHEMA_VERSION = "4"  # 3: pii_counts; 4: signals, candidates
 
 DOCUMENT_SCHEMA = pa.schema(
     [
@@ -34,6 +41,8 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field("pii_counts", pa.list_(pa.struct([pa.field("type", pa.string()), pa.field("count", pa.int64())]))),
         pa.field("file", pa.string()),  # input file the record came from
         pa.field("offset", pa.int64()),  # byte offset (WARC) or row/line index
+        # every measured signal (booleans as 0/1), see docs/SIGNALS.md; null: the coarse stage did not run
+        pa.field("signals", SIGNALS_TYPE),
     ],
     metadata={"mdfs.schema": "document", "mdfs.schema_version": SCHEMA_VERSION},
 )
@@ -51,6 +60,9 @@ DROPPED_SCHEMA = pa.schema(
         pa.field("excerpt", pa.string()),
         pa.field("file", pa.string()),
         pa.field("offset", pa.int64()),
+        # what was measured before the drop: every coarse signal from the coarse rules on
+        # (a document a rule dropped has all of its language's), classifier scores at fine
+        pa.field("signals", SIGNALS_TYPE),
     ],
     metadata={"mdfs.schema": "dropped", "mdfs.schema_version": SCHEMA_VERSION},
 )
@@ -72,4 +84,45 @@ FAILED_SCHEMA = pa.schema(
     metadata={"mdfs.schema": "failed", "mdfs.schema_version": SCHEMA_VERSION},
 )
 
-SCHEMAS = {"kept": DOCUMENT_SCHEMA, "dropped": DROPPED_SCHEMA, "failed": FAILED_SCHEMA}
+# output.candidates: every document that reached the coarse rules, as the rules saw it
+CANDIDATE_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),  # the record key: joins, refilter
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("date", pa.string()),
+        pa.field("language", pa.string(), nullable=False),
+        pa.field("language_score", pa.float64(), nullable=False),
+        # after normalisation, Traditional->Simplified and line cleaning: the text the rules measured
+        pa.field("text", pa.string(), nullable=False),
+        # the lines line-cleaning removed, in order, with the kind that removed each
+        pa.field("removed_lines", pa.list_(pa.struct([pa.field("kind", pa.string()), pa.field("line", pa.string())]))),
+        pa.field("signals", SIGNALS_TYPE, nullable=False),
+        # the coarse verdict: null kept by the rules, else the rule (reason) and its detail
+        pa.field("coarse_reason", pa.string()),
+        pa.field("coarse_detail", pa.string()),
+        pa.field("char_count", pa.int64(), nullable=False),
+        pa.field("token_count", pa.int64(), nullable=False),  # of this text, with stats.tokenizer
+        pa.field("replacement_chars_removed", pa.int64(), nullable=False),
+        pa.field("raw_byte_count", pa.int64()),
+        pa.field("file", pa.string()),
+        pa.field("offset", pa.int64()),
+    ],
+    metadata={"mdfs.schema": "candidate", "mdfs.schema_version": SCHEMA_VERSION},
+)
+
+# classifier probabilities of candidates the fine stage scored (``fasttext.<label>``, ``bert.<label>``)
+CANDIDATE_SCORES_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("scores", pa.list_(pa.struct([pa.field("label", pa.string()), pa.field("prob", pa.float64())])),
+                 nullable=False),
+    ],
+    metadata={"mdfs.schema": "candidate_scores", "mdfs.schema_version": SCHEMA_VERSION},
+)
+
+SCHEMAS = {"kept": DOCUMENT_SCHEMA, "dropped": DROPPED_SCHEMA, "failed": FAILED_SCHEMA,
+           "candidates": CANDIDATE_SCHEMA, "candidate_scores": CANDIDATE_SCORES_SCHEMA}

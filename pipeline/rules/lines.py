@@ -81,8 +81,10 @@ class LineCleaner:
         self._boilerplate = [(f"boilerplate:{name}", re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE))
                              for name, pats in by_file.items()]
 
-    def clean(self, text: str) -> tuple[str, dict[str, int]]:
-        """Returns the kept lines joined by newlines and the count removed per kind."""
+    def clean(self, text: str, removed_lines: list | None = None) -> tuple[str, dict[str, int]]:
+        """Returns the kept lines joined by newlines and the count removed per kind;
+        with ``removed_lines`` (a list), each removed line is appended to it as
+        (kind, line) (the candidate store shows them struck through)."""
         kept, removed = [], {}
         for line in text.split("\n"):
             s = line.strip()
@@ -93,6 +95,8 @@ class LineCleaner:
             kind = self._line_kind(s)
             if kind:
                 removed[kind] = removed.get(kind, 0) + 1
+                if removed_lines is not None:
+                    removed_lines.append((kind, s))
             else:
                 kept.append(s)
         while kept and kept[-1] == "":

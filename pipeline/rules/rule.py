@@ -6,8 +6,8 @@ is under 200 with reason ``too_short`` and the measured value in the detail
 (``"150<200"``).  The measure knows nothing of thresholds, so the same
 function can report the value of every rule for a document (quality signals)
 and the verdict follows from the threshold alone.  Rules know nothing about
-Beam; ``pipeline/coarse.py`` applies them in order and the first that fires
-drops the document.  The reason is the counter's and the funnel's name.
+Beam; ``pipeline/coarse.py`` measures every rule of the document's language
+(``measure_all``: the signals) and the first that fires drops the document.  The reason is the counter's and the funnel's name.
 """
 from __future__ import annotations
 
@@ -25,11 +25,20 @@ class Rule:
     max: Optional[float] = None  # drop when the measure is above
     fmt: str = "{:.3f}"  # how the measured value is shown in the detail
     unit: str = ""  # appended to the detail, e.g. " chars"
+    # the stable name of the measured value in the signals column (``zh.han_share``); rules that
+    # hold one measure to two thresholds (too few / too many words) share it
+    signal: str = ""
+
+    def __post_init__(self):
+        if not self.signal:
+            object.__setattr__(self, "signal", self.reason)
 
     def value(self, v: TextView) -> float:
         return self.measure(v)
 
     def verdict(self, value: float) -> Optional[tuple[str, str]]:
+        if self.fmt == "{}" and isinstance(value, float) and value.is_integer():
+            value = int(value)  # a count read back from the signals column (a double)
         if self.min is not None and value < self.min:
             return self.reason, f"{self.fmt.format(value)}<{self.min:g}{self.unit}"
         if self.max is not None and value > self.max:
@@ -38,6 +47,31 @@ class Rule:
 
     def __call__(self, v: TextView) -> Optional[tuple[str, str]]:
         return self.verdict(self.measure(v))
+
+
+def measure_all(rules, v: TextView) -> tuple[dict[str, float], Optional[tuple[str, str]]]:
+    """Every signal of ``rules`` (each measured once) and the verdict of the
+    first rule that fires, in order: the same verdict ``first_verdict`` gives,
+    with all the measurements kept (the signals column)."""
+    values: dict[str, float] = {}
+    verdict = None
+    for rule in rules:
+        value = values.get(rule.signal)
+        if value is None:
+            value = values[rule.signal] = rule.measure(v)
+        if verdict is None:
+            verdict = rule.verdict(value)
+    return values, verdict
+
+
+def verdict_from_signals(rules, values: dict[str, float]) -> Optional[tuple[str, str]]:
+    """The first rule's verdict from stored signals (``mdfs refilter``); a rule
+    whose signal is missing raises KeyError (refused before the job)."""
+    for rule in rules:
+        verdict = rule.verdict(values[rule.signal])
+        if verdict:
+            return verdict
+    return None
 
 
 def first_verdict(rules, v: TextView) -> Optional[tuple[str, str]]:

@@ -45,8 +45,8 @@ class SensitiveWords:
     def per_line(self, v: TextView) -> float:
         return self.count(v.text) / max(len(v.lines), 1)
 
-    def rule(self, max_per_line: float) -> Rule:
-        return Rule("sensitive_words", self.per_line, max=max_per_line, fmt="{:.2f}", unit=" per line")
+    def rule(self, max_per_line: float, signal: str = "sensitive_per_line") -> Rule:
+        return Rule("sensitive_words", self.per_line, max=max_per_line, fmt="{:.2f}", unit=" per line", signal=signal)
 
     def __call__(self, v: TextView, max_per_line: float):
         return self.rule(max_per_line)(v)

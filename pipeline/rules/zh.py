@@ -76,39 +76,40 @@ def repeated_char_ngram_share(v: TextView, n: int) -> float:
 def short_lines_rule(min_mean_line_chars: float) -> Rule:
     """Mean line length under the minimum (ChineseWebText: 10): lists of links,
     menus and tag clouds."""
-    return Rule("short_lines", mean_line_chars, min=min_mean_line_chars, fmt="{:.1f}")
+    return Rule("short_lines", mean_line_chars, min=min_mean_line_chars, fmt="{:.1f}", signal="zh.mean_line_chars")
 
 
 def low_han_share_rule(min_han_share: float) -> Rule:
     """Han characters under the share of all characters (ChineseWebText: 0.3)."""
-    return Rule("low_cjk_share", han_share, min=min_han_share)
+    return Rule("low_cjk_share", han_share, min=min_han_share, signal="zh.han_share")
 
 
 def garbled_rule(max_share: float) -> Rule:
     """Replacement characters, private-use or unassigned code points and leftover
     mojibake over the share (Yuan 1.0 removes "messy code"; mdfs: 0.01)."""
-    return Rule("garbled_text", garbled_share, max=max_share)
+    return Rule("garbled_text", garbled_share, max=max_share, signal="zh.garbled_share")
 
 
 def symbols_rule(max_symbol_share: float) -> Rule:
-    return Rule("too_many_symbols", symbol_share, max=max_symbol_share)
+    return Rule("too_many_symbols", symbol_share, max=max_symbol_share, signal="zh.symbol_share")
 
 
 def punctuation_rule(max_punct_share: float) -> Rule:
-    return Rule("too_much_punctuation", punct_share, max=max_punct_share)
+    return Rule("too_much_punctuation", punct_share, max=max_punct_share, signal="zh.punct_share")
 
 
 def few_sentences_rule(min_sentence_ends: int) -> Rule:
     """Fewer sentence-final marks (。！？) than C4's 3 sentences: keyword and
     headline lists rather than prose."""
-    return Rule("few_sentences", sentence_ends, min=min_sentence_ends, fmt="{}", unit=" sentence ends")
+    return Rule("few_sentences", sentence_ends, min=min_sentence_ends, fmt="{}", unit=" sentence ends",
+                signal="zh.sentence_ends")
 
 
 def repetitive_rule(n: int, max_share: float) -> Rule:
     """Repeated character n-grams (ChineseWebText: 13-grams, 0.5): pages that
     repeat the same paragraph or keyword string."""
     return Rule("repetitive", lambda v: repeated_char_ngram_share(v, n), max=max_share, fmt="{:.2f}",
-                unit=f" ({n}-gram repeat share)")
+                unit=f" ({n}-gram repeat share)", signal=f"zh.repeated_{n}gram_share")
 
 
 # the rules one call at a time (tests, notebooks)
@@ -138,7 +139,7 @@ def repetitive(v: TextView, n: int, max_share: float):
 
 def build(cfg: dict) -> list[Rule]:
     """The enabled Chinese rules in order."""
-    rules = [Rule("too_short", char_count, min=int(cfg["min_chars"]), fmt="{}", unit=" chars")]
+    rules = [Rule("too_short", char_count, min=int(cfg["min_chars"]), fmt="{}", unit=" chars", signal="zh.char_count")]
     if cfg["min_mean_line_chars"]:
         rules.append(short_lines_rule(float(cfg["min_mean_line_chars"])))
     if cfg["min_han_share"]:
@@ -151,7 +152,7 @@ def build(cfg: dict) -> list[Rule]:
         rules.append(few_sentences_rule(int(cfg["min_sentence_ends"])))
     if cfg["sensitive_lexicons"]:
         sw = SensitiveWords(cfg["sensitive_lexicons"], int(cfg["sensitive_min_term_chars"]))
-        rules.append(sw.rule(float(cfg["max_sensitive_per_line"])))
+        rules.append(sw.rule(float(cfg["max_sensitive_per_line"]), "zh.sensitive_per_line"))
     if cfg["repetition_ngram"]:
         rules.append(repetitive_rule(int(cfg["repetition_ngram"]), float(cfg["max_repetition_share"])))
     return rules
