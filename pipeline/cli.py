@@ -81,6 +81,49 @@ def cmd_run(argv: list[str]) -> int:
     return run(cfg, args.output, PipelineOptions(beam_args), overwrite=args.overwrite)
 
 
+REFILTER_USAGE = """usage: mdfs refilter RUN_DIR --output NEW_DIR [--config FILE] [--set KEY.PATH=VALUE ...]
+                [--overwrite] [--debug] [Beam pipeline options]
+
+Applies new rule and classifier thresholds to a finished run that kept its candidate store
+(output.candidates: true), without reading or extracting again: the coarse rules decide from
+the stored signals, pii and dedup run again on the new candidate set, the classifier scores
+only documents without stored scores.  --config and --set apply on top of RUN_DIR's own
+configuration; only thresholds may change (anything else is refused, naming the key).  Writes a
+complete output (kept, dropped, failed, funnel, stats, report) to NEW_DIR; RUN_DIR is not touched.
+Exit status as for mdfs run."""
+
+
+def cmd_refilter(argv: list[str]) -> int:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from .options import FlagError, split_flags
+    from .refilter import refilter
+
+    if any(a in ("-h", "--help") for a in argv):
+        print(REFILTER_USAGE)
+        return 0
+    if not argv or argv[0].startswith("-"):
+        print("mdfs refilter: the run directory to refilter comes first: mdfs refilter RUN_DIR --output NEW_DIR",
+              file=sys.stderr)
+        return 2
+    run_dir, rest = argv[0], argv[1:]
+    try:
+        args, beam_args = split_flags(rest)
+    except FlagError as exc:
+        print(f"mdfs refilter: {exc}", file=sys.stderr)
+        return 2
+    if args.source:
+        print("mdfs refilter: --source cannot be used: a refilter reads the run's candidate store", file=sys.stderr)
+        return 2
+    if not args.output:
+        print("mdfs refilter: --output NEW_DIR is required", file=sys.stderr)
+        return 2
+    if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
+        beam_args = [*beam_args, "--default_sdk_harness_log_level=" + ("INFO" if args.debug else "WARNING")]
+    return refilter(run_dir, args.output, args.config, args.overrides, PipelineOptions(beam_args),
+                    overwrite=args.overwrite)
+
+
 def config_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mdfs config", allow_abbrev=False,
                                  description="Print the effective configuration, or its JSON Schema.")
@@ -217,7 +260,8 @@ def cmd_eval_classifier(argv: list[str]) -> int:
     return cmd_eval(argv)
 
 
-COMMANDS = {"run": cmd_run, "config": cmd_config, "funnel": cmd_funnel, "report": cmd_report,
+COMMANDS = {"run": cmd_run, "refilter": cmd_refilter, "config": cmd_config, "funnel": cmd_funnel,
+            "report": cmd_report,
             "train-classifier": cmd_train_classifier,
             "eval-classifier": cmd_eval_classifier}
 
@@ -231,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mdfs {__version__}: corpus filtering pipeline (Apache Beam)\n\n"
               "commands:\n"
               "  run      run the pipeline:   mdfs run --output DIR [--config FILE] [--source NAME=GLOB]\n"
+              "  refilter new thresholds over a run's candidates:   mdfs refilter RUN_DIR --output NEW_DIR "
+              "[--set KEY=VALUE]\n"
               "  config   print the effective configuration\n"
               "  funnel   print the funnel of a finished run:   mdfs funnel DIR\n"
               "  report   corpus report of a finished run:   mdfs report DIR [--budget-tokens N | --model-params N]\n"

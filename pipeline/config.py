@@ -87,16 +87,16 @@ def _read_yaml(path: str) -> dict:
 
 
 def load_config(config_file: str | None = None, sets: list[str] | None = None,
-                sources: list[str] | None = None) -> dict:
+                sources: list[str] | None = None, base: dict | None = None) -> dict:
     """Build the effective configuration and check it against the schema.
 
     The bundled sample sources apply only when neither the config file nor
-    ``--source`` names a source.  ``--source NAME=GLOB`` adds a source, or
+    ``--source`` names a source.  ``base`` replaces the defaults (``mdfs
+    refilter``: an earlier run's configuration).  ``--source NAME=GLOB`` adds a source, or
     replaces the paths of a source of that name; repeating the same NAME adds
     more globs to it.  Raises ValueError with every problem found.
     """
-    defaults = load_defaults()
-    cfg = copy.deepcopy(defaults)
+    cfg = copy.deepcopy(base if base is not None else load_defaults())
     user = _read_yaml(config_file) if config_file else {}
     if user.get("sources") or sources:
         cfg["sources"] = {}

@@ -139,15 +139,16 @@ def _model_labels(cfg: dict) -> dict[str, list[str]]:
     return labels
 
 
-def preflight(cfg: dict, output_dir: str) -> dict[str, list[str]]:
+def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, list[str]]:
     """Everything that can be checked before anything is written.  Returns the
-    readable files per source; raises UserError with one line per problem."""
+    readable files per source (none checked without ``sources``: a refilter
+    reads the candidate store); raises UserError with one line per problem."""
     problems = []
     root = output_dir.rstrip("/")
     why = _output_problem(root)
     if why:
         problems.append(f"cannot write the output: {why}")
-    files = {n: matched_files(s["paths"]) for n, s in cfg["sources"].items()}
+    files = {n: matched_files(s["paths"]) for n, s in cfg["sources"].items()} if sources else {}
     for n, found in files.items():
         if not found:
             problems.append(f"source {n}: no input file matches {cfg['sources'][n]['paths']} "
@@ -242,23 +243,31 @@ def _raise_interrupted(signum, _frame):
     raise Interrupted(signum)
 
 
-def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
+def run(cfg: dict, output_dir: str, options, overwrite: bool = False, build=None, check=None, on_start=None,
+        also_judge=None, prog: str = "mdfs run") -> int:
+    """The job with ``build_pipeline``; ``mdfs refilter`` passes its own ``build``
+    (p, cfg, output_dir), ``check`` (cfg, output_dir) -> files per source,
+    ``on_start`` (called once the output is prepared) and ``also_judge``
+    (funnel -> reasons to reject)."""
     root = output_dir.rstrip("/")
     try:
-        files = preflight(cfg, output_dir)
+        files = (check or preflight)(cfg, output_dir)
         prepare_output(output_dir, overwrite)
     except (UserError, FileExistsError) as exc:
         for line in str(exc).splitlines():
-            print(f"mdfs run: {line}", file=sys.stderr)
+            print(f"{prog}: {line}", file=sys.stderr)
         return EXIT_USER
     try:
         FileSystems.mkdirs(root) if not _exists(root) else None
         _write_marker(f"{root}/{INCOMPLETE}", {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         write_effective_config(cfg, root)
+        if on_start is not None:
+            on_start()
     except OSError as exc:
-        print(f"mdfs run: cannot write the output: {exc}", file=sys.stderr)
+        print(f"{prog}: cannot write the output: {exc}", file=sys.stderr)
         return EXIT_USER
-    log.info("sources: %s", ", ".join(f"{n} ({len(found)} files)" for n, found in files.items()))
+    if files:
+        log.info("sources: %s", ", ".join(f"{n} ({len(found)} files)" for n, found in files.items()))
     skipped = skipped_stages(cfg)
     for name, why in skipped.items():
         print(f"mdfs: stage {name} SKIPPED: {why}", file=sys.stderr)
@@ -267,18 +276,18 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
     t0 = time.monotonic()
     try:
         p = beam.Pipeline(options=options)
-        build_pipeline(p, cfg, output_dir)
+        (build or build_pipeline)(p, cfg, output_dir)
         result = p.run()
         result.wait_until_finish()
         if _SIGNALLED:
             raise Interrupted(_SIGNALLED[0])
     except (KeyboardInterrupt, Interrupted) as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        print(f"mdfs run: interrupted; the output in {root} is incomplete ({INCOMPLETE})", file=sys.stderr)
+        print(f"{prog}: interrupted; the output in {root} is incomplete ({INCOMPLETE})", file=sys.stderr)
         return 128 + int(signum)
     except Exception as exc:  # noqa: BLE001 - e.g. a full disk: one line, no complete-looking output
         detail = str(exc).strip().splitlines()
-        print(f"mdfs run: the job failed, its output in {root} is incomplete ({INCOMPLETE}): "
+        print(f"{prog}: the job failed, its output in {root} is incomplete ({INCOMPLETE}): "
               f"{type(exc).__name__}: {detail[-1] if detail else ''}"[:1000], file=sys.stderr)
         log.debug("job failure", exc_info=True)
         return EXIT_FAILED
@@ -299,11 +308,11 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False) -> int:
     rep = write_report(root)
     render_mix(rep)
     print(f"report: {root}/report/report.md (and stats.json, stats.csv, {', '.join(rep.get('plots', []))})")
-    reasons = judge(funnel, cfg, root)
+    reasons = judge(funnel, cfg, root) + (also_judge(funnel) if also_judge else [])
     FileSystems.delete([f"{root}/{INCOMPLETE}"])
     if reasons:
         _write_marker(f"{root}/{REJECTED}", {"reasons": reasons, "total": funnel["total"]})
-        print(f"mdfs run: output REJECTED ({root}/{REJECTED}); funnel.json and the datasets are kept "
+        print(f"{prog}: output REJECTED ({root}/{REJECTED}); funnel.json and the datasets are kept "
               "for inspection:", file=sys.stderr)
         for r in reasons:
             print(f"  - {r}", file=sys.stderr)

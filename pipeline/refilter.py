@@ -1,0 +1,389 @@
+"""``mdfs refilter RUN_DIR --output NEW_DIR``: new thresholds over an earlier
+run, without reading or extracting anything again.
+
+The earlier run must have written its candidate store (``output.candidates:
+true``): every document that reached the coarse rules, as the rules saw it,
+with all its signals, and the classifier scores of those the fine stage
+scored.  The refilter job is the same Beam graph from the coarse rules on:
+
+* **coarse**: each candidate's stored signals against the new thresholds, in
+  the rules' order (the first rule that fires drops it, with the same reason
+  and detail a fresh run gives); a stricter ``min_language_score`` drops by
+  the stored language-ID score;
+* **pii, exact and near dedup**: re-run on the new candidate set (a document
+  that was a duplicate of one now dropped may be kept now);
+* **fine**: decided from stored scores where the cascade's models scored the
+  document; the rest (dropped earlier by a rule or by dedup) are scored now
+  and counted (``rescored`` in funnel.json).
+
+Everything dropped or failed before the coarse rules (read, extraction, URL,
+language, Traditional Chinese) is carried over from the earlier run's
+``dropped/`` and ``failed/`` unchanged, so the new output is complete: its
+funnel has read = kept + dropped + failed per source, and ``read`` equals the
+earlier run's (checked; the output is rejected otherwise).
+
+Only thresholds may change.  Anything that changes what a signal measures or
+which documents reach the rules (languages, normalisation, line cleaning,
+shingles, cascade bands, models, extractor settings, sources, a rule that was
+off) is refused before anything is written, naming the key.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from .build import build_stages, candidate_sink, dropped_events, failed_events, run_stages
+from .coarse import CANDIDATES, PRE_RULE_REASONS, rule_sets, source_languages, write_candidates
+from .records import DROPPED, FAILED, Candidate, Document
+from .rules.rule import verdict_from_signals
+from .stage import BundleTotals, StageContext, StageResult, apply_stage
+
+log = logging.getLogger("mdfs.refilter")
+
+# Keys a refilter may change (fnmatch patterns over dotted keys): rule thresholds, the
+# classifier thresholds, and settings that do not change any decision.
+THRESHOLD_KEYS = (
+    "coarse.zh.min_chars", "coarse.zh.min_mean_line_chars", "coarse.zh.min_han_share", "coarse.zh.max_garbled_share",
+    "coarse.zh.max_symbol_share", "coarse.zh.max_punct_share", "coarse.zh.min_sentence_ends",
+    "coarse.zh.max_sensitive_per_line", "coarse.zh.max_repetition_share",
+    "coarse.en.min_chars", "coarse.en.max_sensitive_per_line",
+    "coarse.en.gopher_quality.*", "coarse.en.gopher_repetition.*",
+    "coarse.en.c4.*", "coarse.en.fineweb.enabled", "coarse.en.fineweb.line_punct_thr",
+    "coarse.en.fineweb.short_line_thr", "coarse.en.fineweb.char_duplicates_ratio", "coarse.en.fineweb.new_line_ratio",
+    "coarse.other.min_chars",
+    "sources.*.min_language_score",  # stricter only (checked below)
+    "fine.thresholds", "fine.thresholds.*", "fine.default_threshold",
+)
+NEUTRAL_KEYS = (
+    "output.*", "run.*", "read.progress_every_s", "stats.*", "mix.*",
+    "fine.bert.device", "fine.bert.batch_size", "fine.bert.docs_per_batch", "fine.bert.accelerator",
+)
+
+
+class RefilterError(ValueError):
+    """The earlier run cannot be refiltered, or a key that may not change did."""
+
+
+def _diff(old, new, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ (maps compared key by key)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in list(old) + [k for k in new if k not in old]:
+            out += _diff(old.get(k), new.get(k), f"{prefix}{k}.")
+        return out
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+def _allowed(key: str) -> bool:
+    return any(fnmatch.fnmatchcase(key, p) for p in THRESHOLD_KEYS + NEUTRAL_KEYS)
+
+
+def check_changes(old: dict, new: dict) -> list[str]:
+    """What the new configuration may not change, one line per key (empty: all allowed)."""
+    problems, changed = [], _diff(old, new)
+    for key in changed:
+        if not _allowed(key):
+            problems.append(f"{key}: only rule and classifier thresholds may change in a refilter "
+                            f"(this changes what was measured or which documents reached the rules; "
+                            f"run `mdfs run` for it)")
+    for name, src in new["sources"].items():
+        before = old["sources"].get(name, {}).get("min_language_score")
+        if before is not None and src["min_language_score"] < before:
+            problems.append(f"sources.{name}.min_language_score: {src['min_language_score']:g} is looser than the "
+                            f"run's {before:g}; documents under {before:g} were dropped before the candidate store")
+    if not problems:
+        old_rules, new_rules = rule_sets(old["coarse"]), rule_sets(new["coarse"])
+        for lang, rules in new_rules.items():
+            measured = {r.signal for r in old_rules[lang]}
+            for r in rules:
+                if r.signal not in measured:
+                    problems.append(f"coarse.{lang}: rule {r.reason} needs signal {r.signal}, which the run did not "
+                                    "measure (the rule was off); a refilter cannot turn on a rule that was off")
+    return problems
+
+
+def changed_keys(old: dict, new: dict) -> list[str]:
+    return _diff(old, new)
+
+
+def _exists(path: str) -> bool:
+    try:
+        return FileSystems.exists(path)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _has_parquet(folder: str) -> bool:
+    try:
+        return bool(FileSystems.match([f"{folder}/*.parquet"])[0].metadata_list)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def load_run(run_dir: str) -> tuple[dict, dict, dict]:
+    """(config, funnel, stats) of a finished run that kept its candidates; raises RefilterError."""
+    import yaml
+
+    from .run import STATE_WORDS, output_state
+
+    root = run_dir.rstrip("/")
+    state = output_state(root)
+    if state != "finished":
+        raise RefilterError(f"{run_dir} holds {STATE_WORDS[state] if state else 'no mdfs output'}; "
+                            "refilter needs a finished run")
+    if not _has_parquet(f"{root}/candidates/documents"):
+        raise RefilterError(f"{run_dir} has no candidate store (candidates/documents/); run it with "
+                            "--set output.candidates=true to refilter it later")
+    out = []
+    for name in ("config.yaml", "funnel.json", "stats/pipeline_stats.json"):
+        with FileSystems.open(f"{root}/{name}") as fh:
+            raw = fh.read().decode("utf-8")
+        out.append(yaml.safe_load(raw) if name.endswith(".yaml") else json.loads(raw))
+    return tuple(out)
+
+
+# --- the graph ------------------------------------------------------------------------
+
+def candidate_document(row: dict, scores: dict | None) -> Document:
+    extra = {"replacement_chars_removed": row["replacement_chars_removed"]} if row["replacement_chars_removed"] else {}
+    return Document(key=row["key"], id=row["id"], source=row["source"], text=row["text"], url=row["url"],
+                    date=row["date"], file=row["file"], offset=row["offset"], raw_byte_count=row["raw_byte_count"],
+                    language=row["language"], language_score=round(row["language_score"], 4),
+                    signals={s["name"]: s["value"] for s in row["signals"]}, scores=scores or None, extra=extra)
+
+
+class RefilterRulesDoFn(beam.DoFn):
+    """A candidate (row, stored scores) -> kept document, or dropped by the
+    stricter language minimum or the first rule that fires on its stored signals."""
+
+    def __init__(self, coarse_cfg: dict, source_langs: dict, ctx: StageContext, candidates: bool):
+        self.coarse_cfg = coarse_cfg
+        self.source_langs = source_langs
+        self.ctx = ctx
+        self.candidates = candidates
+
+    def setup(self):
+        self._rules = rule_sets(self.coarse_cfg)
+
+    def process(self, element):
+        row, scores = element
+        try:
+            doc = candidate_document(row, scores)
+            _, min_score = self.source_langs.get(doc.source, (None, 0.0))
+            if row["language_score"] < min_score:
+                yield self.ctx.drop(doc, "language", f"{doc.language}:{row['language_score']:.2f}")
+                return  # did not reach the rules: not a candidate of the new run
+            verdict = verdict_from_signals(self._rules.get(doc.language, self._rules["other"]), doc.signals)
+        except Exception as exc:  # noqa: BLE001 - a damaged candidate row fails, not the job
+            yield self.ctx.fail(_Stub(row), "rule_error", f"{type(exc).__name__}: {exc}")
+            return
+        if self.candidates:
+            yield beam.pvalue.TaggedOutput(CANDIDATES, Candidate(
+                key=doc.key, id=doc.id, source=doc.source, text=doc.text, language=doc.language,
+                language_score=row["language_score"], signals=doc.signals,
+                removed_lines=[(r["kind"], r["line"]) for r in row["removed_lines"] or []],
+                coarse_reason=verdict[0] if verdict else None, coarse_detail=verdict[1] if verdict else None,
+                token_count=row["token_count"], replacement_chars_removed=row["replacement_chars_removed"],
+                url=doc.url, date=doc.date, raw_byte_count=doc.raw_byte_count, file=doc.file, offset=doc.offset))
+        if verdict:
+            yield self.ctx.drop(doc, *verdict)
+        else:
+            yield doc
+
+
+class _Stub:
+    """What a dead letter needs from a candidate row that could not be read as one."""
+
+    def __init__(self, row: dict):
+        self.source, self.key, self.id = row.get("source") or "?", row.get("key"), row.get("id")
+        self.file, self.offset, self.url = row.get("file"), row.get("offset"), row.get("url")
+
+
+class RefilterRules(beam.PTransform):
+    """The coarse stage of a refilter: (candidate row, scores) -> StageResult."""
+
+    def __init__(self, cfg: dict, output_dir: str):
+        super().__init__()
+        self.cfg = cfg
+        self.sink = candidate_sink(cfg, output_dir)
+        self.ctx = StageContext("coarse", int(cfg["output"]["excerpt_chars"]))
+
+    def expand(self, rows):
+        dofn = RefilterRulesDoFn(self.cfg["coarse"], source_languages(self.cfg), self.ctx, bool(self.sink))
+        if not self.sink:
+            return apply_stage(rows, "StoredSignals", dofn)
+        out = apply_stage(rows, "StoredSignals", dofn, CANDIDATES)
+        write_candidates(out[CANDIDATES], self.sink)
+        return StageResult(out.kept, out[DROPPED], out[FAILED])
+
+
+def _join_scores(rows, scores):
+    """(candidate row, its stored scores or None), joined by record key."""
+    def merge(kv):
+        _, grouped = kv
+        found = {}
+        for s in grouped["scores"]:
+            found.update({r["label"]: r["prob"] for r in s})
+        for row in grouped["rows"]:
+            yield row, found or None
+
+    return ({"rows": rows | "KeyRows" >> beam.Map(lambda r: (r["key"], r)),
+             "scores": scores | "KeyScores" >> beam.Map(lambda s: (s["key"], s["scores"]))}
+            | "JoinScores" >> beam.CoGroupByKey() | "Merge" >> beam.FlatMap(merge))
+
+
+def carried(row: dict, kind: str) -> bool:
+    """Whether an earlier run's dropped/failed row stays as it was (it happened
+    before the coarse rules)."""
+    if row["stage"] in ("read", "extract"):
+        return True
+    if row["stage"] != "coarse":
+        return False
+    return kind == "failed" or row["reason"] in PRE_RULE_REASONS
+
+
+def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_dir: str, funnel: dict,
+                            stats: dict) -> dict:
+    from apache_beam.io.parquetio import ReadFromParquet, WriteToParquet
+
+    from ..schemas import SCHEMAS
+
+    root, out = run_dir.rstrip("/"), cfg["output"]
+    rows = p | "ReadCandidates" >> ReadFromParquet(f"{root}/candidates/documents/*.parquet")
+    if (cfg["fine"]["bert_model"] or cfg["fine"]["fasttext_model"]) and _has_parquet(f"{root}/candidates/scores"):
+        joined = _join_scores(rows, p | "ReadScores" >> ReadFromParquet(f"{root}/candidates/scores/*.parquet"))
+    else:
+        joined = rows | "NoScores" >> beam.Map(lambda r: (r, None))
+    counts = [joined | "TotalsCandidates" >> beam.ParDo(BundleTotals(
+        lambda e: [((e[0]["source"], "read"), 1), ((e[0]["source"], "after", "extract"), 1)]))]
+    for kind in ("dropped", "failed"):
+        if not _has_parquet(f"{root}/{kind}"):
+            continue
+        old = (p | f"ReadOld[{kind}]" >> ReadFromParquet(f"{root}/{kind}/*.parquet")
+               | f"Carried[{kind}]" >> beam.Filter(carried, kind))
+        old | f"WriteCarried[{kind}]" >> WriteToParquet(
+            f"{output_dir.rstrip('/')}/{kind}/part-carried", SCHEMAS[kind], codec=out["compression"],
+            file_name_suffix=".parquet", record_batch_size=256)
+        events = dropped_events if kind == "dropped" else failed_events
+
+        def carried_events(r, events=events, kind=kind):
+            o = _Obj(r)
+            ev = [((o.source, "read"), 1), *events(o)]
+            if r["stage"] == "coarse":
+                ev.append(((o.source, "after", "extract"), 1))
+            if kind == "failed" and r.get("records") is None:
+                ev.append(((o.source, "unknown_size_stretches"), 1))
+            return ev
+
+        counts.append(old | f"TotalsCarried[{kind}]" >> beam.ParDo(BundleTotals(carried_events)))
+    # what the earlier run counted before any document existed: WARC records that carry none,
+    # pages decoded with replacement characters
+    earlier = []
+    for name, e in funnel["sources"].items():
+        earlier += [((name, "skipped", t), n) for t, n in e["skipped_records"].items()]
+        if e.get("decoded_with_replacement"):
+            earlier.append(((name, "decoded_with_replacement"), e["decoded_with_replacement"]))
+    counts.append(p | "EarlierCounts" >> beam.Create(earlier))
+    front = [((src, stage), tuple(v[k] for k in ("documents", "bytes", "chars", "tokens")))
+             for src, by_stage in stats["stages"].items() for stage, v in by_stage.items()
+             if stage in ("read", "extract")]
+    stats_front = [p | "TotalsEarlierStats" >> beam.Create(front)]
+    stages = build_stages(cfg, output_dir, refilter=RefilterRules(cfg, output_dir))
+    return run_stages(cfg, output_dir, joined, stages, counts, stats_front, stage_names=["extract"])
+
+
+class _Obj:
+    def __init__(self, row: dict):
+        self.__dict__.update(row)
+
+
+def write_marker(output_dir: str, run_dir: str, changed: list[str]) -> None:
+    from .sinks import write_json
+
+    write_json({"refilter_of": run_dir, "changed": changed}, f"{output_dir.rstrip('/')}/refilter.json")
+
+
+def judge_against(funnel: dict, earlier: dict) -> list[str]:
+    """A refilter offers what the earlier run read, source by source."""
+    reasons = []
+    for name, e in earlier["sources"].items():
+        now = funnel["sources"].get(name, {}).get("read", 0)
+        if now != e["read"]:
+            reasons.append(f"source {name}: the refilter accounts for {now} records, the earlier run read "
+                           f"{e['read']} (a bug; please report)")
+    return reasons
+
+
+def _as_given(cfg: dict) -> dict:
+    """An effective configuration as a configuration file: the keys the loader
+    fills into each source from ``source_defaults`` (and refuses when given for
+    WARC sources) are left to it."""
+    import copy
+
+    from .config import _source_format
+
+    cfg = copy.deepcopy(cfg)
+    for src in cfg["sources"].values():
+        src.pop("name", None)
+        if _source_format(src) in ("warc", "wet", "cc_index"):
+            src.pop("fields", None)
+    return cfg
+
+
+def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[str] | None, options,
+             overwrite: bool = False) -> int:
+    """The whole command; returns the exit status (as ``mdfs run``'s)."""
+    import sys
+
+    from .config import load_config
+    from .run import EXIT_USER, preflight, run
+
+    prog = "mdfs refilter"
+    if run_dir.rstrip("/") == output_dir.rstrip("/"):
+        print(f"{prog}: --output must differ from the run being refiltered (earlier outputs are never "
+              "rewritten)", file=sys.stderr)
+        return EXIT_USER
+    try:
+        old_cfg, funnel, stats = load_run(run_dir)
+        cfg = load_config(config_file, sets, base=_as_given(old_cfg))
+    except (RefilterError, ValueError, OSError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_USER
+    problems = check_changes(old_cfg, cfg)
+    if problems:
+        for line in problems:
+            print(f"{prog}: {line}", file=sys.stderr)
+        return EXIT_USER
+    changed = changed_keys(old_cfg, cfg)
+
+    def check(c, out):
+        files = preflight(c, out, sources=False)
+        if not changed:
+            log.warning("no threshold changed: the refilter reproduces %s", run_dir)
+        return files
+
+    def build(p, c, out):
+        result = build_refilter_pipeline(p, c, out, run_dir, funnel, stats)
+        return result
+
+    status = run(cfg, output_dir, options, overwrite, build=build, check=check,
+                 on_start=lambda: write_marker(output_dir, run_dir, changed),
+                 also_judge=lambda f: judge_against(f, funnel), prog=prog)
+    if status in (0, 3):
+        _say_rescored(output_dir)
+    return status
+
+
+def _say_rescored(output_dir: str) -> None:
+    with FileSystems.open(f"{output_dir.rstrip('/')}/funnel.json") as fh:
+        f = json.loads(fh.read())
+    n = sum(sum(e.get("rescored", {}).values()) for e in f["sources"].values())
+    scored = sum(e["after_stage"].get("near_dedup", e["after_stage"].get("exact_dedup", 0))
+                 for e in f["sources"].values())
+    if "fine" in f["stages"]:
+        print(f"refilter: {n} documents had no stored classifier scores and were scored now "
+              f"(of {scored} that reached the classifier stage)")
