@@ -174,13 +174,18 @@ class RefilterRulesDoFn(beam.DoFn):
         try:
             doc = candidate_document(row, scores)
             _, min_score = self.source_langs.get(doc.source, (None, 0.0))
-            if row["language_score"] < min_score:
-                yield self.ctx.drop(doc, "language", f"{doc.language}:{row['language_score']:.2f}")
-                return  # did not reach the rules: not a candidate of the new run
-            verdict = verdict_from_signals(self._rules.get(doc.language, self._rules["other"]), doc.signals)
+            below = row["language_score"] < min_score
+            verdict = None if below else verdict_from_signals(self._rules.get(doc.language, self._rules["other"]),
+                                                                doc.signals)
         except Exception as exc:  # noqa: BLE001 - a damaged candidate row fails, not the job
             yield self.ctx.fail(_Stub(row), "rule_error", f"{type(exc).__name__}: {exc}")
-            return
+        else:
+            if below:  # did not reach the rules: not a candidate of the new run
+                yield self.ctx.drop(doc, "language", f"{doc.language}:{row['language_score']:.2f}")
+            else:
+                yield from self._decide(doc, row, verdict)
+
+    def _decide(self, doc: Document, row: dict, verdict):
         if self.candidates:
             yield beam.pvalue.TaggedOutput(CANDIDATES, Candidate(
                 key=doc.key, id=doc.id, source=doc.source, text=doc.text, language=doc.language,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,28 @@ from helpers import run_job
 # "Logging error" traceback after the test summary.  Nothing is lost: the
 # message is only that the server is being stopped.
 logging.raiseExceptions = False
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory):
+    """A tiny fastText and a tiny BERT spam classifier (labels ham/spam), trained
+    in seconds on the bundled SMS set, with their training languages recorded."""
+    from mdfs.classifiers import bert
+    from mdfs.classifiers.data import read_jsonl
+    from mdfs.classifiers.fasttext_model import train as train_fasttext
+    from mdfs.classifiers.langid import training_languages
+    from mdfs.classifiers.metadata import record_languages
+
+    root = tmp_path_factory.mktemp("models")
+    data = read_jsonl(str(Path(__file__).resolve().parent / "data" / "sms_spam_train.jsonl"))
+    train_fasttext(data.texts, data.labels, str(root / "ft"), data.label_names, epoch=25)
+    bert.train(data.texts, data.label_ids, data.label_names, str(root / "bert"), epochs=4, lr=1e-3,
+               batch_size=16, max_length=64, hidden_size=64, layers=1, heads=2, vocab_size=2000, seed=0,
+               log=lambda *_: None)
+    langs = training_languages(data.texts)  # as `mdfs train-classifier` records them
+    record_languages(str(root / "ft"), "fasttext", langs)
+    record_languages(str(root / "bert"), "bert", langs)
+    return root
 
 
 @pytest.fixture(scope="session")

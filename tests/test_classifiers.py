@@ -16,29 +16,12 @@ from mdfs.classifiers import bert
 from mdfs.classifiers.data import DataError, read_jsonl
 from mdfs.classifiers.evaluate import evaluate, metrics
 from mdfs.classifiers.fasttext_model import FastTextClassifier, to_fasttext_tokens
-from mdfs.classifiers.fasttext_model import train as train_fasttext
-from mdfs.classifiers.langid import training_languages
-from mdfs.classifiers.metadata import record_languages
 from mdfs.pipeline.fine import decide
 
 from helpers import assert_invariant, real_zh_texts, run_job, scores_dict, write_jsonl_gz
 
 DATA = Path(__file__).resolve().parent / "data"
 TRAIN, TEST = DATA / "sms_spam_train.jsonl", DATA / "sms_spam_test.jsonl"
-
-
-@pytest.fixture(scope="session")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    data = read_jsonl(str(TRAIN))
-    train_fasttext(data.texts, data.labels, str(root / "ft"), data.label_names, epoch=25)
-    bert.train(data.texts, data.label_ids, data.label_names, str(root / "bert"), epochs=4, lr=1e-3,
-               batch_size=16, max_length=64, hidden_size=64, layers=1, heads=2, vocab_size=2000, seed=0,
-               log=lambda *_: None)
-    langs = training_languages(data.texts)  # as `mdfs train-classifier` records them
-    record_languages(str(root / "ft"), "fasttext", langs)
-    record_languages(str(root / "bert"), "bert", langs)
-    return root
 
 
 def test_read_jsonl_validation(tmp_path):
