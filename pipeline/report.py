@@ -83,10 +83,13 @@ def build(output_dir: str, overrides: dict | None = None) -> dict:
                          "pii_replaced": f.get("pii_replaced", {}), "pii_documents": f.get("pii_documents", 0),
                          "stages": st, "length_quantiles": stats["length_quantiles"].get(s),
                          "languages": stats["languages"].get(s, {})}
+    from . import whatif
+
+    whatif_section = whatif.build(root, cfg["coarse"]) if (cfg.get("output") or {}).get("candidates") else None
     return {"sources": per_source, "stage_order": ["read", *funnel["stages"], "kept"], "mix": mix_table(kept_tokens, mix),
             "tokenizer": (cfg.get("stats") or {}).get("tokenizer") or "cjk_chars_plus_words",
             "length_log2_histogram": stats["length_log2_histogram"], "scores": stats["scores"],
-            "skipped_stages": funnel.get("skipped_stages", {})}
+            "skipped_stages": funnel.get("skipped_stages", {}), "whatif": whatif_section}
 
 
 def _fmt(n: float) -> str:
@@ -137,6 +140,10 @@ def to_markdown(rep: dict) -> str:
         pick = lambda i: q[i] if len(q) == 11 else ""  # noqa: E731
         langs = ", ".join(f"{k} {v}" for k, v in sorted(d["languages"].items(), key=lambda kv: -kv[1]))
         L.append(f"| {s} | {pick(1)} | {pick(5)} | {pick(9)} | {pick(10)} | {langs} |")
+    if rep.get("whatif"):
+        from . import whatif
+
+        L += whatif.to_markdown(rep["whatif"])
     for name, why in rep["skipped_stages"].items():
         L += ["", f"Stage `{name}` was skipped: {why}."]
     L += ["", "Plots: `funnel.png`, `token_lengths.png`" + (", `scores.png`" if rep["scores"] else "") + ".", ""]
@@ -206,6 +213,11 @@ def plots(rep: dict, folder: str) -> list[str]:
             ax.set_xlabel("probability")
         axes[0][0].set_ylabel("kept documents")
         save(fig, axes[0][0], 7, "scores.png")
+    if rep.get("whatif"):
+        from . import whatif
+
+        colours = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(sources)}
+        written += whatif.plot(rep["whatif"], folder, colours)
     return written
 
 

@@ -193,3 +193,23 @@ def test_refilter_refuses_runs_it_cannot_use(base, tmp_path, capsys):
     assert _mdfs("refilter", base, "--output", tmp_path / "r", "--source", "x=y") == 2
     assert "--source" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_what_if_curves_in_the_report(base):
+    """The report's what-if section agrees with the coarse verdicts stored with
+    the candidates: at the current thresholds every curve gives the share the
+    rules kept; with a threshold moved to the signal's minimum (>=) the share is
+    what the other rules keep."""
+    rep = json.loads((base / "report" / "stats.json").read_text())["whatif"]
+    cands = _rows(base / "candidates" / "documents", ["language", "coarse_reason"])
+    assert rep["candidates"] == len(cands) and not rep["truncated"]
+    for lang, curves in rep["languages"].items():
+        mine = [c for c in cands if (c["language"] if c["language"] in ("zh", "en") else "other") == lang]
+        kept_share = sum(c["coarse_reason"] is None for c in mine) / len(mine)
+        assert curves
+        for c in curves:
+            assert c["kept_now"] == pytest.approx(kept_share, abs=1e-4), c["signal"]
+            assert c["kept_without"] >= c["kept_now"]
+            assert c["current"] in c["grid"] and c["grid"] == sorted(c["grid"])
+    assert (base / "report" / "whatif_zh.png").stat().st_size > 10_000
+    assert "## What if" in (base / "report" / "report.md").read_text()
