@@ -157,10 +157,12 @@ def plot(section: dict, folder: str, colours: dict) -> list[str]:
         handles, labels = axes.flat[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
         fig.suptitle(f"{lang}: share kept by the rules at each threshold (solid documents, dotted tokens)",
-                     fontsize=9)
-        fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+                     fontsize=9, y=1 - 0.12 / (2.8 * rows))
+        # fixed margins: tight_layout over a few dozen panels costs seconds
+        fig.subplots_adjust(left=0.04, right=0.99, bottom=0.12 / rows + 0.02, top=1 - 0.55 / (2.8 * rows),
+                            wspace=0.25, hspace=0.55)
         name = f"whatif_{lang}.png"
-        fig.savefig(f"{folder}/{name}", dpi=100)
+        fig.savefig(f"{folder}/{name}", dpi=90)
         plt.close(fig)
         written.append(name)
     return written

@@ -249,7 +249,7 @@ def test_every_readme_command_line_parses(tmp_path):
     from mdfs.pipeline.options import split_flags
 
     cmds = _readme_commands()
-    assert {c[0] for c in cmds} >= {"run", "report", "train-classifier", "eval-classifier"}
+    assert {c[0] for c in cmds} >= {"run", "refilter", "report", "train-classifier", "eval-classifier"}
     yaml_blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), re.S)
     for i, block in enumerate(yaml_blocks):  # every YAML example is a valid config
         f = tmp_path / f"example{i}.yaml"
@@ -270,5 +270,9 @@ def test_every_readme_command_line_parses(tmp_path):
             eval_parser().parse_args(args)
         elif name == "funnel":
             assert len(args) == 1
+        elif name == "refilter":
+            own, _beam = split_flags(args[1:])
+            assert own.output and not args[0].startswith("-")
+            load_config(own.config, own.overrides)
         else:
             raise AssertionError(f"README names an unknown command: mdfs {name}")
