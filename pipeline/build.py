@@ -7,6 +7,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from .coarse import CoarseFilter, source_languages
+from . import decontaminate
 from .dedup_exact import ExactDedup
 from .dedup_near import NearDedup
 from .extract import Extract
@@ -44,6 +45,9 @@ def build_stages(cfg: dict, output_dir: str | None = None, refilter: beam.PTrans
         if cfg["coarse"]["enabled"]:
             stages.append(("coarse", CoarseFilter(cfg["coarse"], source_languages(cfg), excerpt,
                                                   candidate_sink(cfg, output_dir), cfg["stats"]["tokenizer"])))
+    if decontaminate.is_configured(cfg["decontamination"]) and output_dir:
+        stages.append(("decontaminate", decontaminate.Decontaminate(
+            cfg["decontamination"], output_dir, cfg["coarse"]["traditional_chinese"], excerpt)))
     if pii_runs(cfg):
         stages.append(("pii", PiiFilter(cfg["pii"], cfg["sources"], excerpt)))
     if cfg["exact_dedup"]["enabled"]:
@@ -129,7 +133,7 @@ def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, sta
     candidates = candidate_sink(cfg, output_dir)
     # the text is final after pii (or coarse, or extraction): count its tokens once there
     names = [n for n, _ in stages]
-    text_final = next(n for n in ("pii", "coarse", "extract") if n in names)
+    text_final = next(n for n in ("pii", "decontaminate", "coarse", "extract") if n in names)
     tokenizer = cfg["stats"]["tokenizer"]
     for name, stage in stages:
         result = docs | name.title().replace("_", "") >> stage

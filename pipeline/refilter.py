@@ -58,6 +58,8 @@ THRESHOLD_KEYS = (
     "sources.*.min_language_score",  # stricter only (checked below)
     "fine.thresholds", "fine.thresholds.*", "fine.default_threshold",
 )
+# stages that run again over the candidates: their settings may change freely
+RECOMPUTED_KEYS = ("decontamination", "decontamination.*")
 NEUTRAL_KEYS = (
     "output.*", "run.*", "read.progress_every_s", "stats.*", "mix.*",
     "fine.bert.device", "fine.bert.batch_size", "fine.bert.docs_per_batch", "fine.bert.accelerator",
@@ -79,7 +81,7 @@ def _diff(old, new, prefix: str = "") -> list[str]:
 
 
 def _allowed(key: str) -> bool:
-    return any(fnmatch.fnmatchcase(key, p) for p in THRESHOLD_KEYS + NEUTRAL_KEYS)
+    return any(fnmatch.fnmatchcase(key, p) for p in THRESHOLD_KEYS + NEUTRAL_KEYS + RECOMPUTED_KEYS)
 
 
 def check_changes(old: dict, new: dict) -> list[str]:
@@ -331,7 +333,11 @@ def _as_given(cfg: dict) -> dict:
 
     from .config import _source_format
 
+    from .config import load_defaults
+
     cfg = copy.deepcopy(cfg)
+    for section in ("decontamination",):  # added after the run: off, as the run had it
+        cfg.setdefault(section, load_defaults()[section])
     for src in cfg["sources"].values():
         src.pop("name", None)
         if _source_format(src) in ("warc", "wet", "cc_index"):

@@ -89,7 +89,9 @@ def build(output_dir: str, overrides: dict | None = None) -> dict:
     return {"sources": per_source, "stage_order": ["read", *funnel["stages"], "kept"], "mix": mix_table(kept_tokens, mix),
             "tokenizer": (cfg.get("stats") or {}).get("tokenizer") or "cjk_chars_plus_words",
             "length_log2_histogram": stats["length_log2_histogram"], "scores": stats["scores"],
-            "skipped_stages": funnel.get("skipped_stages", {}), "whatif": whatif_section}
+            "skipped_stages": funnel.get("skipped_stages", {}), "whatif": whatif_section,
+            "decontamination": (_read_json(f"{root}/decontamination.json")
+                                if FileSystems.exists(f"{root}/decontamination.json") else None)}
 
 
 def _fmt(n: float) -> str:
@@ -140,6 +142,8 @@ def to_markdown(rep: dict) -> str:
         pick = lambda i: q[i] if len(q) == 11 else ""  # noqa: E731
         langs = ", ".join(f"{k} {v}" for k, v in sorted(d["languages"].items(), key=lambda kv: -kv[1]))
         L.append(f"| {s} | {pick(1)} | {pick(5)} | {pick(9)} | {pick(10)} | {langs} |")
+    if rep.get("decontamination"):
+        L += decontamination_markdown(rep["decontamination"])
     if rep.get("whatif"):
         from . import whatif
 
@@ -148,6 +152,25 @@ def to_markdown(rep: dict) -> str:
         L += ["", f"Stage `{name}` was skipped: {why}."]
     L += ["", "Plots: `funnel.png`, `token_lengths.png`" + (", `scores.png`" if rep["scores"] else "") + ".", ""]
     return "\n".join(L)
+
+
+def decontamination_markdown(dc: dict) -> list[str]:
+    """Per evaluation set: its items, those too short to match, and the items found per source."""
+    L = ["", "## Evaluation sets found in the corpus (decontamination)", "",
+         "| set | action | items | too short | found (items) | found per source | documents dropped / redacted |",
+         "|---|---|---:|---:|---:|---|---|"]
+    for name, s in dc["sets"].items():
+        per = ", ".join(f"{src} {n}" for src, n in s["found_items"].items()) or "none"
+        docs = ", ".join(f"{src} {s['dropped_documents'].get(src, 0)} / {s['redacted_documents'].get(src, 0)}"
+                         for src in s["documents"]) or "none"
+        L.append(f"| {name} | {s['action']} | {s['items']:,} | {len(s['too_short']):,} | "
+                 f"{s['found_items_total']:,} | {per} | {docs} |")
+    ng = dc["settings"]["ngrams"]
+    L += ["", f"Matched as n-grams of {ng['cjk']['n']} characters (CJK) or {ng['words']['n']} words (other), "
+              f"at least {dc['settings']['min_matches']} per item; items shorter than "
+              f"{ng['cjk']['min_item_tokens']} characters / {ng['words']['min_item_tokens']} words are listed in "
+              "`decontamination.json` (`too_short`), not matched."]
+    return L
 
 
 def to_csv(rep: dict) -> str:

@@ -30,7 +30,8 @@ from .readers import matched_files
 
 log = logging.getLogger("mdfs.run")
 SUCCESS, REJECTED, INCOMPLETE = "_SUCCESS", "_REJECTED.json", "_INCOMPLETE"
-OUTPUT_PARTS = ("kept", "dropped", "failed", "candidates", "refilter.json", "funnel.json", "near_dedup.json", "stats", "report", SUCCESS,
+OUTPUT_PARTS = ("kept", "dropped", "failed", "candidates", "refilter.json", "funnel.json", "near_dedup.json",
+                "decontamination", "decontamination.json", "stats", "report", SUCCESS,
                 REJECTED, INCOMPLETE, "config.yaml")
 EXIT_FAILED, EXIT_USER, EXIT_REJECTED = 1, 2, 3
 
@@ -174,6 +175,14 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
             load_custom(cfg["pii"]["custom"])
         except Exception as exc:  # noqa: BLE001 - ImportError, AttributeError, ...
             problems.append(f"pii.custom: {type(exc).__name__}: {exc}")
+    dc = cfg["decontamination"]
+    if dc["sets"]:
+        from .decontaminate import prepared_index
+
+        try:  # every set read and indexed now: a bad file is an error before anything is written
+            prepared_index(dc, cfg["coarse"]["traditional_chinese"])
+        except (ValueError, OSError) as exc:
+            problems.append(str(exc))
     try:
         for model, names in _model_labels(cfg).items():
             missing = sorted(set(cfg["fine"]["drop_labels"]) - set(names))

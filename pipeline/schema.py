@@ -271,6 +271,34 @@ class Coarse(Strict):
 KeepCriterion = Literal["source_priority", "earliest_date", "longest"]
 
 
+class DecontaminationSet(Strict):
+    paths: Annotated[list[str], Field(min_length=1)]
+    fields: Optional[Annotated[list[str], Field(min_length=1)]] = None
+    id_field: Optional[str] = None
+    action: Optional[Literal["drop", "redact"]] = None
+
+    _paths_list = field_validator("paths", mode="before")(_as_list)
+
+
+class NgramSize(Strict):
+    n: Annotated[int, Field(ge=3, le=200)]
+    min_item_tokens: PositiveInt
+
+
+class NgramSizes(Strict):
+    cjk: NgramSize
+    words: NgramSize
+
+
+class Decontamination(Strict):
+    sets: dict[str, Union[str, Annotated[list[str], Field(min_length=1)], DecontaminationSet]]
+    action: Literal["drop", "redact"]
+    ngrams: NgramSizes
+    min_matches: PositiveInt
+    max_ngram_items: PositiveInt
+    max_index_mb: Positive
+
+
 class ExactDedup(Strict):
     enabled: bool
     keep: list[KeepCriterion]
@@ -373,6 +401,7 @@ class MdfsConfig(Strict):
     extract: Extract
     coarse: Coarse
     pii: Pii
+    decontamination: Decontamination
     exact_dedup: ExactDedup
     near_dedup: NearDedup
     fine: Fine
