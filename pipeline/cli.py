@@ -86,9 +86,10 @@ REFILTER_USAGE = """usage: mdfs refilter RUN_DIR --output NEW_DIR [--config FILE
 
 Applies new rule and classifier thresholds to a finished run that kept its candidate store
 (output.candidates: true), without reading or extracting again: the coarse rules decide from
-the stored signals, pii and dedup run again on the new candidate set, the classifier scores
-only documents without stored scores.  --config and --set apply on top of RUN_DIR's own
-configuration; only thresholds may change (anything else is refused, naming the key).  Writes a
+the stored signals, decontamination, pii and dedup run again on the new candidate set, the
+classifier scores only documents without stored scores.  --config and --set apply on top of
+RUN_DIR's own configuration; only thresholds and decontamination settings may change (anything
+else is refused, naming the key).  Writes a
 complete output (kept, dropped, failed, funnel, stats, report) to NEW_DIR; RUN_DIR is not touched.
 Exit status as for mdfs run."""
 

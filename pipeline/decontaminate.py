@@ -22,7 +22,7 @@ Runs after the coarse rules and before pii and dedup, off until
 * **A shared, compact index.**  The launcher reads the items once and writes
   ``RUN_DIR/decontamination/index.npz``: a sorted ``uint64`` array of n-gram
   hashes with the item each belongs to (12 bytes per n-gram; 20,000 items are
-  ~2 M n-grams, ~25 MB) that every worker process loads once (``setup``) and
+  1.3 M n-grams, 16 MB) that every worker process loads once (``setup``) and
   shares across its threads; a document is looked up with one vectorised
   ``searchsorted``.  n-grams found in more than ``max_ngram_items`` items of
   the index are question templates ("which of the following ..."), not
@@ -31,7 +31,7 @@ Runs after the coarse rules and before pii and dedup, off until
   least ``min(min_matches, n-grams of the item)`` of the item's n-grams.  The
   set's action decides: ``drop`` (reason ``contaminated``, detail: set, item
   id, matched n-grams) or ``redact`` (the matched spans removed, counted in the
-  ``decontamination.redacted_spans`` signal).  Any matching drop set wins.
+  ``contamination.redacted_spans`` signal).  Any matching drop set wins.
 
 Hashes are a polynomial rolling hash over code points (token values) and over
 token values (n-grams), both mod 2**64 with numpy's wrapping arithmetic, then
@@ -601,8 +601,8 @@ class DecontaminateDoFn(beam.DoFn):
         if not _has_content(text):
             yield self.ctx.drop(doc, REASON, f"nothing left after removing {len(spans)} matched span(s)")
             return
-        signals = {**(doc.signals or {}), "decontamination.redacted_spans": float(len(spans)),
-                   "decontamination.redacted_chars": float(len(doc.text) - len(text))}
+        signals = {**(doc.signals or {}), "contamination.redacted_spans": float(len(spans)),
+                   "contamination.redacted_chars": float(len(doc.text) - len(text))}
         yield doc.replace(text=text, signals=signals)
 
     def _redact(self, text: str, norm: str, found: dict, hits):

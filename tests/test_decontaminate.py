@@ -235,8 +235,8 @@ def test_redact_removes_the_matched_spans_and_counts_them(tmp_path):
     assert dropped == []
     (d,) = kept
     assert d.text.startswith(before) and d.text.endswith(after) and ITEM[:20] not in d.text
-    assert d.signals["decontamination.redacted_spans"] >= 1
-    assert d.signals["decontamination.redacted_chars"] == len(text) - len(d.text) >= 30
+    assert d.signals["contamination.redacted_spans"] >= 1
+    assert d.signals["contamination.redacted_chars"] == len(text) - len(d.text) >= 30
     assert d.signals["zh.char_count"] == 1.0  # earlier signals stay
 
 
@@ -291,6 +291,7 @@ def _kept_ids(out: Path) -> list:
 
 def test_job_drops_the_bundled_sample_item_and_reports_it(tmp_path):
     out = tmp_path / "out"
+    assert f'mdfs run --output out --set "{CEVAL_SET}"' in (REPO / "README.md").read_text()  # the README's example
     r = _mdfs("run", "--output", str(out), "--set", CEVAL_SET, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     funnel = json.loads((out / "funnel.json").read_text())
