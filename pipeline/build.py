@@ -9,6 +9,7 @@ import apache_beam as beam
 from .coarse import CoarseFilter, source_languages
 from . import decontaminate
 from .dedup_exact import ExactDedup
+from .dedup_state import EarlierState, WriteDedupState
 from .dedup_near import NearDedup
 from .extract import Extract
 from .fine import FineFilter, is_configured
@@ -50,11 +51,13 @@ def build_stages(cfg: dict, output_dir: str | None = None, refilter: beam.PTrans
             cfg["decontamination"], output_dir, cfg["coarse"]["traditional_chinese"], excerpt)))
     if pii_runs(cfg):
         stages.append(("pii", PiiFilter(cfg["pii"], cfg["sources"], excerpt)))
+    earlier = EarlierState(cfg["dedup_against"]) if cfg["dedup_against"] else None  # --dedup-against
     if cfg["exact_dedup"]["enabled"]:
-        stages.append(("exact_dedup", ExactDedup(cfg["exact_dedup"], source_priorities(cfg), excerpt)))
+        stages.append(("exact_dedup", ExactDedup(cfg["exact_dedup"], source_priorities(cfg), excerpt, earlier)))
     if cfg["near_dedup"]["enabled"]:
         stats = f"{output_dir.rstrip('/')}/near_dedup.json" if output_dir else None
-        stages.append(("near_dedup", NearDedup(cfg["near_dedup"], source_priorities(cfg), excerpt, stats)))
+        stages.append(("near_dedup", NearDedup(cfg["near_dedup"], source_priorities(cfg), excerpt, stats,
+                                               earlier)))
     if is_configured(cfg["fine"]):
         stages.append(("fine", FineFilter(cfg["fine"], excerpt, cfg["coarse"]["langid"]["model"],
                                           stored=refilter is not None)))
@@ -174,6 +177,8 @@ def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, sta
     kept = docs | "ProgressKept" >> beam.ParDo(LogProgress("documents kept", every))
     counts.append(_count(kept, "Kept", lambda d: [((d.source, "kept"), 1)]))
     kept | "WriteKept" >> WriteRecords("kept", output_dir, out["compression"], int(out["kept_shards"]))
+    if out["dedup_state"]:  # what a later run deduplicates against (--dedup-against)
+        kept | "DedupState" >> WriteDedupState(cfg, output_dir, source_priorities(cfg))
     (counts | "AllCounts" >> beam.Flatten()
      | "Funnel" >> WriteFunnel(f"{output_dir.rstrip('/')}/funnel.json", stage_names, list(cfg["sources"])))
     ({"front": stats_front | "TotalsStatsFront" >> beam.Flatten(), "stages": stage_docs, "kept": kept}

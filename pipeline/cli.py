@@ -35,7 +35,7 @@ def _configuration(prog: str, args, debug: bool = False) -> dict | None:
     from .config import load_config
 
     try:
-        return load_config(args.config, args.overrides, args.source)
+        return load_config(args.config, args.overrides, args.source, dedup_against=args.dedup_against)
     except (ValueError, OSError) as exc:
         print(f"{prog}: configuration error: {exc}", file=sys.stderr)
         if debug:
@@ -46,7 +46,7 @@ def _configuration(prog: str, args, debug: bool = False) -> dict | None:
 
 
 RUN_USAGE = """usage: mdfs run --output DIR [--config FILE] [--source NAME=GLOB ...] [--set KEY.PATH=VALUE ...]
-                [--overwrite] [--debug] [Beam pipeline options, e.g. --runner=DirectRunner
+                [--dedup-against RUN_DIR ...] [--overwrite] [--debug] [Beam pipeline options, e.g. --runner=DirectRunner
                 --direct_running_mode=multi_processing --direct_num_workers=2]
 
 Runs the filtering pipeline; writes DIR/kept, DIR/dropped, DIR/failed (Parquet) and
@@ -122,6 +122,7 @@ def cmd_refilter(argv: list[str]) -> int:
     if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
         beam_args = [*beam_args, "--default_sdk_harness_log_level=" + ("INFO" if args.debug else "WARNING")]
     return refilter(run_dir, args.output, args.config, args.overrides, PipelineOptions(beam_args),
+                    dedup_against=args.dedup_against,
                     overwrite=args.overwrite)
 
 

@@ -87,7 +87,8 @@ def _read_yaml(path: str) -> dict:
 
 
 def load_config(config_file: str | None = None, sets: list[str] | None = None,
-                sources: list[str] | None = None, base: dict | None = None) -> dict:
+                sources: list[str] | None = None, base: dict | None = None,
+                dedup_against: list[str] | None = None) -> dict:
     """Build the effective configuration and check it against the schema.
 
     The bundled sample sources apply only when neither the config file nor
@@ -122,6 +123,10 @@ def load_config(config_file: str | None = None, sets: list[str] | None = None,
                 from None
         set_path(cfg, key, parsed)
         touched.add(key)
+    if dedup_against:  # --dedup-against RUN_DIR, after the file's and --set's list
+        if not isinstance(cfg.get("dedup_against"), list):
+            cfg["dedup_against"] = []
+        cfg["dedup_against"] = [*cfg["dedup_against"], *dedup_against]
     fine_user = user.get("fine") if isinstance(user.get("fine"), dict) else {}
     if "thresholds" not in fine_user and not any(k.startswith("fine.thresholds") for k in touched):
         # default thresholds never refer to a drop label the user removed

@@ -15,6 +15,7 @@ import unicodedata
 
 import apache_beam as beam
 
+from .dedup_state import is_earlier, rank_new
 from .records import Document
 from .textnorm import stream_safe
 from .stage import StageContext, apply_stage, duplicate_key_failures
@@ -61,7 +62,8 @@ def keep_rank(doc: Document, criteria: list[str], priorities: dict[str, int]) ->
 
 
 def decide(group):
-    """(hash, [(rank, key, id), ...]) -> (key, (kept_key, kept_id, group_size)) per member."""
+    """(hash, [(rank, key, id), ...]) -> (key, (kept_key, kept_id, group_size)) per member
+    (members of earlier runs, ``--dedup-against``, get none: nothing of theirs is rewritten)."""
     digest, members = group
     best, size = None, 0
     for m in members:
@@ -69,7 +71,8 @@ def decide(group):
         if best is None or m < best:
             best = m
     for m in members:
-        yield m[1], (best[1], best[2], size)
+        if not is_earlier(m[1]):
+            yield m[1], (best[1], best[2], size)
 
 
 class _ApplyDecision(beam.DoFn):
@@ -88,18 +91,30 @@ class _ApplyDecision(beam.DoFn):
 
 
 class ExactDedup(beam.PTransform):
-    def __init__(self, cfg: dict, priorities: dict[str, int], excerpt_chars: int = 200):
+    """``earlier``: a ``build.EarlierState`` (``--dedup-against``): members of
+    earlier runs, which win against every new document and are never decided."""
+
+    def __init__(self, cfg: dict, priorities: dict[str, int], excerpt_chars: int = 200, earlier=None):
         super().__init__()
         self.criteria = check_keep_criteria(cfg["keep"], "exact_dedup.keep")
         self.priorities = priorities
         self.ctx = StageContext(STAGE, excerpt_chars)
+        self.earlier = earlier
 
     def expand(self, docs):
         criteria, priorities = self.criteria, self.priorities
         by_key = docs | "ByKey" >> beam.Map(lambda d: (d.key, d))
+        if self.earlier is None:
+            hashes = docs | "HashIds" >> beam.Map(
+                lambda d: (text_hash(d.text), (keep_rank(d, criteria, priorities), d.key, d.id)))
+        else:
+            new = docs | "HashIds" >> beam.Map(
+                lambda d: (text_hash(d.text), (rank_new(keep_rank(d, criteria, priorities)), d.key, d.id)))
+            old = self.earlier.collection(docs.pipeline) | "EarlierHashIds" >> beam.Map(
+                lambda e: (e.text_hash, (e.rank, e.key, e.label)))
+            hashes = (new, old) | "WithEarlier" >> beam.Flatten()
         decisions = (
-            docs
-            | "HashIds" >> beam.Map(lambda d: (text_hash(d.text), (keep_rank(d, criteria, priorities), d.key, d.id)))
+            hashes
             | "GroupByHash" >> beam.GroupByKey()
             | "Decide" >> beam.FlatMap(decide)
         )

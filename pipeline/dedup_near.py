@@ -26,6 +26,7 @@ import numpy as np
 from .connected_components import ConnectedComponents
 from .sinks import WriteJson
 from .dedup_exact import check_keep_criteria, keep_rank
+from .dedup_state import is_earlier, rank_new
 from .minhash import MinHasher, band_keys, estimated_jaccard, lsh_params
 from .records import Document
 from .stage import StageContext, StageResult, apply_stage, duplicate_key_failures
@@ -34,10 +35,11 @@ STAGE = "near_dedup"
 
 
 class SignDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, priorities: dict, bands: int, rows: int):
+    def __init__(self, cfg: dict, priorities: dict, bands: int, rows: int, with_earlier: bool = False):
         self.cfg = cfg
         self.priorities = priorities
         self.bands, self.rows = bands, rows
+        self.with_earlier = with_earlier
 
     def setup(self):
         self._hasher = MinHasher(self.cfg["num_perm"], self.cfg["seed"], self.cfg["shingles"])
@@ -46,7 +48,8 @@ class SignDoFn(beam.DoFn):
     def process(self, doc: Document):
         spec = self._hasher.shingle_spec(doc.text, doc.language)
         sig = self._hasher.signature_of_hashes(self._hasher.hashes(doc.text, spec))
-        info = (keep_rank(doc, self._criteria, self.priorities), doc.id, sig.tobytes())
+        rank = keep_rank(doc, self._criteria, self.priorities)
+        info = (rank_new(rank) if self.with_earlier else rank, doc.id, sig.tobytes())
         yield doc.key, info
         yield beam.pvalue.TaggedOutput("units", f"{spec['unit']} {spec['n']}-grams")
         for bk in band_keys(sig, self.bands, self.rows):
@@ -54,15 +57,33 @@ class SignDoFn(beam.DoFn):
 
 
 def bucket_edges(bucket):
-    """A bucket of keys -> edges from its smallest key to every other key."""
+    """A bucket of keys -> edges from its smallest key of this run to every other
+    key (members of earlier runs included; a bucket of earlier members only has
+    nothing to decide)."""
     _, keys = bucket
     low = None
     for k in keys:
-        if low is None or k < low:
+        if (low is None or k < low) and not is_earlier(k):
             low = k
+    if low is None:
+        return
     for k in keys:
         if k != low:
             yield low, k
+
+
+def earlier_bands(bands: int, rows: int):
+    def fn(e):
+        return [(bk, e.key) for bk in band_keys(_sig(e.signature), bands, rows)]
+    return fn
+
+
+def needed_earlier_info(joined):
+    """(earlier key, {'info': [...], 'need': [...]}) -> (key, info) where an edge needs it."""
+    key, g = joined
+    infos = list(g["info"])
+    if infos and any(True for _ in g["need"]):
+        yield key, infos[0]
 
 
 def _sig(b: bytes) -> np.ndarray:
@@ -112,7 +133,9 @@ def decide_cluster(threshold: float):
         rep_sig = _sig(best[3])
         size = sum(1 for m in members  # pass 2: how many copies the kept one stands for
                    if m[1] == best[1] or estimated_jaccard(_sig(m[3]), rep_sig) >= threshold)
-        for m in members:  # pass 3: one decision per member
+        for m in members:  # pass 3: one decision per member (none for earlier runs': never rewritten)
+            if is_earlier(m[1]):
+                continue
             if m[1] == best[1]:
                 yield m[1], ("keep", best[2], size)
             elif estimated_jaccard(_sig(m[3]), rep_sig) >= threshold:
@@ -156,8 +179,12 @@ class NearDedup(beam.PTransform):
     LSH parameters and graph counts (candidate and verified edges, nodes left
     unconverged by connected components)."""
 
-    def __init__(self, cfg: dict, priorities: dict, excerpt_chars: int = 200, stats_path: str | None = None):
+    def __init__(self, cfg: dict, priorities: dict, excerpt_chars: int = 200, stats_path: str | None = None,
+                 earlier=None):
+        """``earlier``: a ``build.EarlierState`` (``--dedup-against``): members of
+        earlier runs, which win against every new document and are never decided."""
         super().__init__()
+        self.earlier = earlier
         self.stats_path = stats_path
         self.cfg = cfg
         self.priorities = priorities
@@ -172,13 +199,26 @@ class NearDedup(beam.PTransform):
         if not self.cfg["decisions"]:
             kept = docs | "SignOnly" >> beam.ParDo(SignOnlyDoFn(self.cfg, self.priorities, self.bands, self.rows))
             return StageResult.passthrough(kept, "SignOnly")
-        signed = docs | "Sign" >> beam.ParDo(SignDoFn(self.cfg, self.priorities, self.bands, self.rows)
+        earlier = self.earlier.collection(docs.pipeline) if self.earlier is not None else None
+        signed = docs | "Sign" >> beam.ParDo(SignDoFn(self.cfg, self.priorities, self.bands, self.rows,
+                                                      with_earlier=earlier is not None)
                                              ).with_outputs("bands", "units", main="info")
-        info = signed.info
-        candidates = (signed.bands
+        info, bands = signed.info, signed.bands
+        if earlier is not None:  # earlier runs' documents join the buckets by band key
+            bands = (bands, earlier | "EarlierBands" >> beam.FlatMap(earlier_bands(self.bands, self.rows))
+                     ) | "BandsWithEarlier" >> beam.Flatten()
+        candidates = (bands
                       | "GroupBuckets" >> beam.GroupByKey()
                       | "BucketEdges" >> beam.FlatMap(bucket_edges)
                       | "DistinctEdges" >> beam.Distinct())
+        if earlier is not None:  # signatures of earlier documents only where an edge reaches them
+            need = candidates | "EarlierEnds" >> beam.FlatMap(lambda e: [(e[1], 1)] if is_earlier(e[1]) else [])
+            earlier_info = ({"info": earlier | "EarlierInfo" >> beam.Map(lambda e: (e.key, (e.rank, e.label,
+                                                                                              e.signature))),
+                             "need": need}
+                            | "JoinEarlierInfo" >> beam.CoGroupByKey()
+                            | "NeededEarlierInfo" >> beam.FlatMap(needed_earlier_info))
+            info = (info, earlier_info) | "InfoWithEarlier" >> beam.Flatten()
         edges = candidates
         if self.cfg["verify"]:
             half = ({"info": info, "edge": edges}
@@ -207,6 +247,8 @@ class NearDedup(beam.PTransform):
                 edges | "CountVerified" >> beam.combiners.Count.Globally()
                 | "TagVerified" >> beam.Map(lambda n: ("verified_edges", n)),
                 unconverged | "TagUnconverged" >> beam.Map(lambda n: ("unconverged_nodes", n)),
+                *([earlier | "CountEarlier" >> beam.combiners.Count.Globally()
+                   | "TagEarlier" >> beam.Map(lambda n: ("earlier_documents", n))] if earlier is not None else []),
                 decisions | "CountDecisions" >> beam.combiners.Count.Globally()
                 | "TagMembers" >> beam.Map(lambda n: ("documents_in_components", n)),
                 # documents per shingle unit (chosen by language label and script)

@@ -33,6 +33,9 @@ class MdfsOptions(PipelineOptions):
                             help="add a source, or replace its paths; may repeat")
         parser.add_argument("--set", dest="overrides", action="append", default=None, metavar="KEY.PATH=VALUE",
                             help="override one config value (parsed as YAML); may repeat")
+        parser.add_argument("--dedup-against", "--dedup_against", dest="dedup_against", action="append", default=None,
+                            metavar="RUN_DIR", help="also deduplicate against an earlier run's kept documents; "
+                            "may repeat (config: dedup_against)")
         parser.add_argument("--overwrite", nargs="?", const=True, default=False, type=parse_bool,
                             help="replace an existing output directory instead of refusing")
         parser.add_argument("--debug", nargs="?", const=True, default=False, type=parse_bool,

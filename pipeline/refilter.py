@@ -59,7 +59,7 @@ THRESHOLD_KEYS = (
     "fine.thresholds", "fine.thresholds.*", "fine.default_threshold",
 )
 # stages that run again over the candidates: their settings may change freely
-RECOMPUTED_KEYS = ("decontamination", "decontamination.*")
+RECOMPUTED_KEYS = ("decontamination", "decontamination.*", "dedup_against")
 NEUTRAL_KEYS = (
     "output.*", "run.*", "read.progress_every_s", "stats.*", "mix.*",
     "fine.bert.device", "fine.bert.batch_size", "fine.bert.docs_per_batch", "fine.bert.accelerator",
@@ -335,9 +335,11 @@ def _as_given(cfg: dict) -> dict:
 
     from .config import load_defaults
 
-    cfg = copy.deepcopy(cfg)
-    for section in ("decontamination",):  # added after the run: off, as the run had it
-        cfg.setdefault(section, load_defaults()[section])
+    cfg, defaults = copy.deepcopy(cfg), load_defaults()
+    for section in ("decontamination", "dedup_against"):  # added after the run: off, as the run had it
+        cfg.setdefault(section, defaults[section])
+    for key, value in defaults["output"].items():
+        cfg["output"].setdefault(key, value)
     for src in cfg["sources"].values():
         src.pop("name", None)
         if _source_format(src) in ("warc", "wet", "cc_index"):
@@ -346,7 +348,7 @@ def _as_given(cfg: dict) -> dict:
 
 
 def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[str] | None, options,
-             overwrite: bool = False) -> int:
+             overwrite: bool = False, dedup_against: list[str] | None = None) -> int:
     """The whole command; returns the exit status (as ``mdfs run``'s)."""
     import sys
 
@@ -360,7 +362,7 @@ def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[
         return EXIT_USER
     try:
         old_cfg, funnel, stats = load_run(run_dir)
-        cfg = load_config(config_file, sets, base=_as_given(old_cfg))
+        cfg = load_config(config_file, sets, base=_as_given(old_cfg), dedup_against=dedup_against)
     except (RefilterError, ValueError, OSError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USER

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -31,7 +32,7 @@ from .readers import matched_files
 log = logging.getLogger("mdfs.run")
 SUCCESS, REJECTED, INCOMPLETE = "_SUCCESS", "_REJECTED.json", "_INCOMPLETE"
 OUTPUT_PARTS = ("kept", "dropped", "failed", "candidates", "refilter.json", "funnel.json", "near_dedup.json",
-                "decontamination", "decontamination.json", "stats", "report", SUCCESS,
+                "decontamination", "decontamination.json", "dedup_state", "stats", "report", SUCCESS,
                 REJECTED, INCOMPLETE, "config.yaml")
 EXIT_FAILED, EXIT_USER, EXIT_REJECTED = 1, 2, 3
 
@@ -175,6 +176,20 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
             load_custom(cfg["pii"]["custom"])
         except Exception as exc:  # noqa: BLE001 - ImportError, AttributeError, ...
             problems.append(f"pii.custom: {type(exc).__name__}: {exc}")
+    if cfg["dedup_against"]:
+        from .dedup_state import check_against
+
+        # local paths made absolute: config.yaml then says which runs, wherever it is read
+        cfg["dedup_against"] = [p if "://" in p else os.path.abspath(p) for p in cfg["dedup_against"]]
+        if not (cfg["exact_dedup"]["enabled"] or cfg["near_dedup"]["enabled"]):
+            problems.append("--dedup-against needs exact_dedup or near_dedup enabled")
+        if len(set(cfg["dedup_against"])) != len(cfg["dedup_against"]):
+            problems.append(f"--dedup-against names a run twice: {cfg['dedup_against']}")
+        for earlier in cfg["dedup_against"]:
+            if earlier.rstrip("/") in (root, os.path.abspath(root)):
+                problems.append(f"--dedup-against {earlier}: that is this run's own output directory")
+            else:
+                problems += check_against(cfg, earlier)
     dc = cfg["decontamination"]
     if dc["sets"]:
         from .decontaminate import prepared_index

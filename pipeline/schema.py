@@ -388,6 +388,7 @@ class Output(Strict):
     excerpt_chars: NonNegInt
     kept_shards: NonNegInt
     candidates: bool
+    dedup_state: bool
 
 
 class Run(Strict):
@@ -409,6 +410,7 @@ class MdfsConfig(Strict):
     mix: Mix
     output: Output
     run: Run
+    dedup_against: list[str]
 
 
 # --- errors a person can act on ------------------------------------------------------

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 SIGNALS_TYPE = pa.list_(pa.struct([pa.field("name", pa.string()), pa.field("value", pa.float64())]))
 
-SCHEMA_VERSION = "4"  # 3: pii_counts; 4: signals, candidates
+SCHEMA_VERSION = "5"  # 3: pii_counts; 4: signals, candidates; 5: dedup_state
 
 DOCUMENT_SCHEMA = pa.schema(
     [
@@ -124,5 +124,23 @@ CANDIDATE_SCORES_SCHEMA = pa.schema(
     metadata={"mdfs.schema": "candidate_scores", "mdfs.schema_version": SCHEMA_VERSION},
 )
 
+# what a later run needs to deduplicate against this run's kept documents (``dedup_state/``,
+# ``--dedup-against``): the exact-dedup hash and the MinHash signature of each kept document, with
+# the parameters in ``dedup_state/_params.json``
+DEDUP_STATE_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("text_hash", pa.binary(16), nullable=False),  # blake2b-128 of the exact-dedup normalised text
+        pa.field("signature", pa.binary(), nullable=False),  # num_perm little-endian uint32 MinHash values
+        pa.field("priority", pa.int64(), nullable=False),  # the source's priority in that run
+        pa.field("date", pa.string()),
+        pa.field("char_count", pa.int64(), nullable=False),
+    ],
+    metadata={"mdfs.schema": "dedup_state", "mdfs.schema_version": SCHEMA_VERSION},
+)
+
 SCHEMAS = {"kept": DOCUMENT_SCHEMA, "dropped": DROPPED_SCHEMA, "failed": FAILED_SCHEMA,
-           "candidates": CANDIDATE_SCHEMA, "candidate_scores": CANDIDATE_SCORES_SCHEMA}
+           "candidates": CANDIDATE_SCHEMA, "candidate_scores": CANDIDATE_SCORES_SCHEMA,
+           "dedup_state": DEDUP_STATE_SCHEMA}

@@ -25,7 +25,7 @@ def _option_names():
 def test_dataflow_template_metadata_matches_options():
     meta = json.loads((DEPLOY / "dataflow" / "metadata.json").read_text())
     names = {p["name"] for p in meta["parameters"]}
-    assert names == {"output", "config", "source", "set", "overwrite", "debug"}
+    assert names == {"output", "config", "source", "set", "dedup_against", "overwrite", "debug"}
     assert names <= _option_names()
     assert not next(p for p in meta["parameters"] if p["name"] == "output")["isOptional"]
 

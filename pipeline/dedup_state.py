@@ -1,0 +1,222 @@
+"""Dedup state: what a later run needs to deduplicate against this one
+(``RUN_DIR/dedup_state/``), and reading it back (``--dedup-against``).
+
+Each run writes, for every kept document, its exact-dedup hash (16 bytes) and
+MinHash signature (``num_perm`` x 4 bytes) with its key, id, source, the
+source's priority, date and length (``schemas.DEDUP_STATE_SCHEMA``), and
+``dedup_state/_params.json``: the parameters two runs must share for their
+hashes and signatures to be comparable (MinHash permutations, seed and
+shingles, the exact-dedup normalisation) and every setting earlier in the
+pipeline that changes the text dedup sees (extraction, line cleaning,
+Traditional->Simplified, PII redaction, redacting decontamination sets).
+
+A later run given ``--dedup-against RUN_DIR`` reads that state as a Beam
+source (``ReadAllFromParquet``: files are split across workers, never
+gathered on one) and adds every earlier document to its dedup joins as an
+*earlier* member that sorts before every new document: a new document that
+duplicates an earlier kept one is dropped (``exact_duplicate`` /
+``near_duplicate``, detail ``RUN_DIR: id``), and nothing of the earlier run
+is ever rewritten.  Earlier members join the exact-dedup ``GroupByKey`` by
+hash and the near-dedup buckets by band key; their signatures join the
+verification only where they share a bucket with a new document.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from .records import Document
+
+STATE_DIR = "dedup_state"
+STATE_VERSION = 1
+EXACT_NORMALISATION = "nfkc+casefold+whitespace (dedup_exact.normalise_for_exact)"
+EARLIER_PREFIX = "!"  # earlier members' keys: never a record key (hex), and sorted before them
+
+# settings that change the text the dedup stages see: two runs must agree on them
+TEXT_KEYS = ("extract.include_comments", "extract.include_tables", "extract.favor", "extract.fast",
+             "extract.deduplicate", "coarse.normalise", "coarse.traditional_chinese", "coarse.lines",
+             "pii.enabled", "pii.types", "pii.phone_regions", "pii.custom")
+SIGNATURE_KEYS = ("near_dedup.num_perm", "near_dedup.seed", "near_dedup.shingles")
+
+
+def _get(cfg: dict, dotted: str):
+    node = cfg
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _redacting_sets(cfg: dict) -> dict:
+    from .decontaminate import set_settings
+
+    dc = cfg.get("decontamination") or {}
+    if not dc.get("sets"):
+        return {}
+    return {name: s["paths"] for name, s in set_settings(dc).items() if s["action"] == "redact"}
+
+
+def state_params(cfg: dict) -> dict:
+    """params.json of a run's dedup state."""
+    return {"version": STATE_VERSION, "exact_normalisation": EXACT_NORMALISATION,
+            "signature": {k: _get(cfg, k) for k in SIGNATURE_KEYS},
+            "text": {**{k: _get(cfg, k) for k in TEXT_KEYS},
+                     "decontamination.redact_sets": _redacting_sets(cfg)}}
+
+
+def _exists(path: str) -> bool:
+    try:
+        return FileSystems.exists(path)
+    except Exception:  # noqa: BLE001 - an unknown scheme: not there
+        return False
+
+
+def check_against(cfg: dict, run_dir: str) -> list[str]:
+    """Why ``run_dir`` cannot be deduplicated against (empty: it can)."""
+    root = run_dir.rstrip("/")
+    flag = f"--dedup-against {run_dir}"
+    if not _exists(root):
+        return [f"{flag}: no such run directory"]
+    if not _exists(f"{root}/_SUCCESS"):
+        return [f"{flag}: the run did not finish with _SUCCESS (incomplete or rejected output is no reference)"]
+    params_path = f"{root}/{STATE_DIR}/_params.json"
+    if not _exists(params_path):
+        return [f"{flag}: the run has no dedup state ({STATE_DIR}/_params.json): it was made with "
+                "output.dedup_state: false or by an older mdfs; rerun it to build its state"]
+    with FileSystems.open(params_path) as fh:
+        theirs = json.loads(fh.read())
+    mine, problems = state_params(cfg), []
+    if theirs.get("version") != STATE_VERSION or theirs.get("exact_normalisation") != EXACT_NORMALISATION:
+        problems.append(f"{flag}: its dedup state has another format or normalisation "
+                        f"({theirs.get('version')}, {theirs.get('exact_normalisation')!r}); rerun it")
+    for section, why in (("signature", "MinHash signatures would not be comparable"),
+                         ("text", "the text dedup sees would differ between the runs")):
+        for key, value in mine[section].items():
+            other = (theirs.get(section) or {}).get(key)
+            if other != value:
+                problems.append(f"{flag}: {key} is {json.dumps(other, ensure_ascii=False)} there and "
+                                f"{json.dumps(value, ensure_ascii=False)} here; {why}")
+    return problems
+
+
+# --- writing --------------------------------------------------------------------------
+
+@dataclass
+class StateRow:
+    key: str
+    id: str
+    source: str
+    text_hash: bytes
+    signature: bytes
+    priority: int
+    date: Optional[str]
+    char_count: int
+
+    def to_row(self) -> dict:
+        return {"key": self.key, "id": self.id, "source": self.source, "text_hash": self.text_hash,
+                "signature": self.signature, "priority": self.priority, "date": self.date,
+                "char_count": self.char_count}
+
+
+class StateRowDoFn(beam.DoFn):
+    """A kept document -> its state row (hash and signature of the text dedup saw:
+    the kept text, which only the stages before dedup change)."""
+
+    def __init__(self, near_cfg: dict, priorities: dict):
+        self.near_cfg, self.priorities = near_cfg, priorities
+
+    def setup(self):
+        from .minhash import MinHasher
+
+        c = self.near_cfg
+        self._hasher = MinHasher(int(c["num_perm"]), int(c["seed"]), c["shingles"])
+
+    def process(self, doc: Document):
+        from .dedup_exact import text_hash
+
+        sig = self._hasher.signature(doc.text, doc.language)
+        yield StateRow(doc.key, doc.id, doc.source, bytes.fromhex(text_hash(doc.text)), sig.astype("<u4").tobytes(),
+                       int(self.priorities.get(doc.source, 1 << 30)), doc.date, len(doc.text))
+
+
+class WriteDedupState(beam.PTransform):
+    """Kept documents -> ``dedup_state/part-*.parquet`` and ``dedup_state/_params.json``."""
+
+    def __init__(self, cfg: dict, output_dir: str, priorities: dict):
+        super().__init__()
+        self.params, self.near_cfg, self.priorities = state_params(cfg), cfg["near_dedup"], priorities
+        self.root, self.compression = output_dir.rstrip("/"), cfg["output"]["compression"]
+
+    def expand(self, kept):
+        from .sinks import WriteRecords, write_json
+
+        params, path = self.params, f"{self.root}/{STATE_DIR}/_params.json"
+        (kept.pipeline | "Params" >> beam.Create([params])
+         | "WriteParams" >> beam.Map(lambda p: write_json(p, path)))
+        return (kept | "Rows" >> beam.ParDo(StateRowDoFn(self.near_cfg, self.priorities))
+                | "Write" >> WriteRecords("dedup_state", self.root, self.compression, folder=STATE_DIR))
+
+
+# --- reading ------------------------------------------------------------------------------
+
+@dataclass
+class Earlier:
+    """A kept document of an earlier run, as a member of this run's dedup joins."""
+
+    key: str  # EARLIER_PREFIX + run index + ":" + its record key
+    label: str  # "RUN_DIR: id", the detail of what it drops
+    text_hash: str  # hex, as dedup_exact.text_hash
+    signature: bytes
+    rank: tuple  # sorts before every new document's (see rank_new)
+
+
+def is_earlier(key: str) -> bool:
+    return key.startswith(EARLIER_PREFIX)
+
+
+def rank_new(rank: tuple) -> tuple:
+    """A new document's keep rank when earlier runs take part: after every earlier document."""
+    return (1, rank)
+
+
+class ReadEarlier(beam.PTransform):
+    """The dedup state of earlier runs -> ``Earlier`` members (one PCollection,
+    read file by file: no worker holds an earlier run's state)."""
+
+    def __init__(self, runs: list[str]):
+        super().__init__()
+        self.runs = [r.rstrip("/") for r in runs]
+
+    def expand(self, p):
+        from apache_beam.io.parquetio import ReadAllFromParquet
+
+        runs = self.runs
+        patterns = [f"{r}/{STATE_DIR}/*.parquet" for r in runs]
+
+        def to_earlier(named):
+            path, row = named
+            i = next(i for i, r in enumerate(runs) if path.startswith(f"{r}/{STATE_DIR}/"))
+            yield Earlier(f"{EARLIER_PREFIX}{i}:{row['key']}", f"{runs[i]}: {row['id']}", row["text_hash"].hex(),
+                          row["signature"], (0, i, row["priority"], row["date"] is None, row["date"] or "",
+                                             -row["char_count"], row["id"]))
+
+        return (p | "StatePatterns" >> beam.Create(patterns)
+                | "ReadState" >> ReadAllFromParquet(with_filename=True, columns=[
+                    "key", "id", "text_hash", "signature", "priority", "date", "char_count"])
+                | "Earlier" >> beam.FlatMap(to_earlier))
+
+
+class EarlierState:
+    """The earlier runs' members, read once and shared by both dedup stages."""
+
+    def __init__(self, runs: list[str]):
+        self.runs = list(runs)
+        self._collection = None
+
+    def collection(self, pipeline):
+        if self._collection is None:
+            self._collection = pipeline | "ReadEarlierState" >> ReadEarlier(self.runs)
+        return self._collection
