@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from . import __version__
@@ -35,7 +36,7 @@ def _configuration(prog: str, args, debug: bool = False) -> dict | None:
     from .config import load_config
 
     try:
-        return load_config(args.config, args.overrides, args.source, dedup_against=args.dedup_against)
+        return load_config(args.config, args.overrides, args.source, dedup_against=getattr(args, "dedup_against", None))
     except (ValueError, OSError) as exc:
         print(f"{prog}: configuration error: {exc}", file=sys.stderr)
         if debug:
@@ -262,8 +263,80 @@ def cmd_eval_classifier(argv: list[str]) -> int:
     return cmd_eval(argv)
 
 
+def sample_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="mdfs sample", allow_abbrev=False,
+                                 description="Draw a reproducible stratified sample of a run's decisions "
+                                             "(per source x outcome x stage x reason) into RUN_DIR/review/.")
+    ap.add_argument("run_dir")
+    ap.add_argument("--per-cell", type=int, default=20, help="documents per cell (default 20)")
+    ap.add_argument("--seed", type=int, default=0)
+    return ap
+
+
+def cmd_sample(argv: list[str]) -> int:
+    from .review import ReviewError, draw_sample
+
+    a = sample_parser().parse_args(argv)
+    if a.per_cell < 1:
+        print("mdfs sample: --per-cell must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        meta = draw_sample(a.run_dir, a.per_cell, a.seed)
+    except ReviewError as exc:
+        print(f"mdfs sample: {exc}", file=sys.stderr)
+        return 2
+    print(f"mdfs sample: {meta['items']} documents in {len(meta['cells'])} cells -> "
+          f"{a.run_dir.rstrip('/')}/review/sample.jsonl"
+          + ("" if meta["candidates"] else " (no candidate store: dropped documents show their excerpt only)"))
+    print(f"review them: mdfs review {a.run_dir}")
+    return 0
+
+
+def review_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="mdfs review", allow_abbrev=False,
+                                 description="Serve the review page for a run's sample (mdfs sample first), "
+                                             "or summarise / export the labels given.")
+    ap.add_argument("run_dir")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    ap.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    ap.add_argument("--reviewer", default=os.environ.get("USER") or "reviewer")
+    ap.add_argument("--labels", default="high,low,ad", help="class labels, comma-separated (default high,low,ad)")
+    ap.add_argument("--summary", action="store_true", help="print per-rule precision, kept label shares, agreement")
+    ap.add_argument("--json", action="store_true", help="with --summary: JSON instead of tables")
+    ap.add_argument("--export-training", metavar="FILE.jsonl", help="write text/label rows for mdfs train-classifier")
+    return ap
+
+
+def cmd_review(argv: list[str]) -> int:
+    from .review import ReviewError, export_training, load_sample, render_summary, summary
+
+    a = review_parser().parse_args(argv)
+    try:
+        load_sample(a.run_dir)
+        if a.summary:
+            s = summary(a.run_dir)
+            print(json.dumps(s, indent=2, ensure_ascii=False)) if a.json else render_summary(s)
+            return 0
+        if a.export_training:
+            r = export_training(a.run_dir, a.export_training)
+            print(f"mdfs review: {r['rows']} text/label rows -> {r['path']} ({r['conflicting']} items with "
+                  f"disagreeing labels and {r['excerpt_only']} excerpt-only items left out)")
+            return 0
+    except ReviewError as exc:
+        print(f"mdfs review: {exc}", file=sys.stderr)
+        return 2
+    labels = [x.strip() for x in a.labels.split(",") if x.strip()]
+    if not labels or len(set(labels)) != len(labels) or len(labels) > 9:
+        print("mdfs review: --labels takes 1 to 9 distinct names", file=sys.stderr)
+        return 2
+    from .review_app import serve
+
+    serve(a.run_dir, a.host, a.port, a.reviewer, labels)
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "refilter": cmd_refilter, "config": cmd_config, "funnel": cmd_funnel,
-            "report": cmd_report,
+            "report": cmd_report, "sample": cmd_sample, "review": cmd_review,
             "train-classifier": cmd_train_classifier,
             "eval-classifier": cmd_eval_classifier}
 
@@ -279,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
               "  run      run the pipeline:   mdfs run --output DIR [--config FILE] [--source NAME=GLOB]\n"
               "  refilter new thresholds over a run's candidates:   mdfs refilter RUN_DIR --output NEW_DIR "
               "[--set KEY=VALUE]\n"
+              "  sample   stratified sample of a run's decisions:   mdfs sample RUN_DIR [--per-cell N]\n"
+              "  review   review page / --summary / --export-training FILE:   mdfs review RUN_DIR\n"
               "  config   print the effective configuration\n"
               "  funnel   print the funnel of a finished run:   mdfs funnel DIR\n"
               "  report   corpus report of a finished run:   mdfs report DIR [--budget-tokens N | --model-params N]\n"

@@ -91,7 +91,22 @@ def build(output_dir: str, overrides: dict | None = None) -> dict:
             "length_log2_histogram": stats["length_log2_histogram"], "scores": stats["scores"],
             "skipped_stages": funnel.get("skipped_stages", {}), "whatif": whatif_section,
             "decontamination": (_read_json(f"{root}/decontamination.json")
-                                if FileSystems.exists(f"{root}/decontamination.json") else None)}
+                                if FileSystems.exists(f"{root}/decontamination.json") else None),
+            "review": _review_summary(root)}
+
+
+def _review_summary(root: str) -> dict | None:
+    """What the reviewers' labels say, when the run has any (``mdfs review``)."""
+    import os
+
+    if "://" in root or not os.path.exists(f"{root}/review/labels.jsonl"):
+        return None
+    from .review import ReviewError, summary
+
+    try:
+        return summary(root)
+    except ReviewError:
+        return None
 
 
 def _fmt(n: float) -> str:
@@ -144,6 +159,10 @@ def to_markdown(rep: dict) -> str:
         L.append(f"| {s} | {pick(1)} | {pick(5)} | {pick(9)} | {pick(10)} | {langs} |")
     if rep.get("decontamination"):
         L += decontamination_markdown(rep["decontamination"])
+    if rep.get("review"):
+        from .review import summary_markdown
+
+        L += summary_markdown(rep["review"])
     if rep.get("whatif"):
         from . import whatif
 
@@ -256,6 +275,9 @@ def write_report(output_dir: str, overrides: dict | None = None) -> dict:
             fh.write(text.encode("utf-8"))
     if "://" not in folder:  # matplotlib writes local files
         rep["plots"] = plots(rep, folder)
+        from .html_report import write_html
+
+        write_html(output_dir.rstrip("/"), rep, rep["plots"])
     return rep
 
 

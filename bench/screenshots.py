@@ -1,0 +1,70 @@
+"""Screenshots of the review page and the HTML report for docs/REVIEW.md.
+
+  python bench/screenshots.py
+
+Runs mdfs on the bundled samples with the candidate store, draws a sample,
+serves the review page in this process, labels three items with the
+keyboard in headless Chromium (Debian's chromium + chromium-driver) and
+saves docs/review_page.png and docs/report_page.png.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    from werkzeug.serving import make_server
+
+    from mdfs.pipeline.review import draw_sample
+    from mdfs.pipeline.review_app import create_app
+
+    work = Path(tempfile.mkdtemp(prefix="mdfs-shots-"))
+    run = work / "out"
+    subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(run), "--set",
+                    "output.candidates=true"], check=True, capture_output=True)
+    draw_sample(str(run), 5, 0)
+    app = create_app(str(run), "screenshot-token", "alice", ["high", "low", "ad"], {"127.0.0.1", "localhost"})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium")
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900",
+              "--lang=zh-CN"):
+        opts.add_argument(a)
+    drv = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    try:
+        drv.get(f"http://127.0.0.1:{server.server_port}/?token=screenshot-token")
+        while drv.execute_script("return document.getElementById('app').dataset.ready") != "1":
+            time.sleep(0.1)
+        for keys in ("1c", "w", "3u"):
+            ActionChains(drv).send_keys(keys).perform()
+            time.sleep(0.4)
+        for _ in range(30):  # a dropped document with removed lines makes the better picture
+            if drv.execute_script("return document.getElementById('removed').children.length > 0"):
+                break
+            ActionChains(drv).send_keys("n").perform()
+            time.sleep(0.2)
+        drv.save_screenshot(str(REPO / "docs" / "review_page.png"))
+        drv.get((run / "report" / "index.html").as_uri())
+        time.sleep(0.5)
+        drv.save_screenshot(str(REPO / "docs" / "report_page.png"))
+    finally:
+        drv.quit()
+        server.shutdown()
+    print("docs/review_page.png, docs/report_page.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
