@@ -149,6 +149,8 @@ def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, sta
             ev = [((d.source, "after", s), 1)]
             if s == "fine" and d.extra.get("passed_unscored") == "fine":  # outside the classifiers' languages
                 ev.append(((d.source, "passed_unscored", "fine"), 1))
+            elif s == "fine":  # the cascade: which model's verdict kept it (BERT's when it scored it)
+                ev.append(((d.source, "fine_decided_by", decided_by(d.scores)), 1))
             if s == "coarse" and d.extra.get("replacement_chars_removed"):  # U+FFFD damage removed
                 ev.append(((d.source, "replacement_chars_removed"), 1))
             if s == "extract" and d.extra.get("replaced_bytes"):
@@ -161,6 +163,9 @@ def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, sta
         counts += [_count(kept_here, f"After[{name}]", after),
                    _count(result.dropped, f"Dropped[{name}]", dropped_events),
                    _count(result.failed, f"Failed[{name}]", failed_events)]
+        if name == "fine":  # the model whose verdict dropped it is the detail's first word
+            counts.append(_count(result.dropped, "Cascade[fine]",
+                                 lambda d: [((d.source, "fine_decided_by", (d.detail or "?").split(" ")[0]), 1)]))
         for i, rescored in enumerate(getattr(stage, "rescored", [])):  # refilter: scored now, not stored
             counts.append(_count(rescored, f"Rescored{i}[{name}]", lambda d: [((d.source, "rescored", "fine"), 1)]))
         if name == "fine" and candidates:
@@ -184,6 +189,12 @@ def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, sta
     ({"front": stats_front | "TotalsStatsFront" >> beam.Flatten(), "stages": stage_docs, "kept": kept}
      | "Stats" >> WriteStats(f"{output_dir.rstrip('/')}/stats/pipeline_stats.json", tokenizer))
     return {"kept": kept}
+
+
+def decided_by(scores: dict | None) -> str:
+    """The model that decided a kept document in the fine stage's cascade."""
+    keys = scores or {}
+    return "bert" if any(k.startswith("bert.") for k in keys) else "fasttext"
 
 
 def write_rejects(output_dir: str, out: dict, stage: str, dropped, failed) -> None:

@@ -5,9 +5,13 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
+import threading
 
 from . import __version__
+
+_VERBOSE = False
 
 
 class _KnownNoise(logging.Filter):
@@ -18,6 +22,45 @@ class _KnownNoise(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.getMessage()).startswith(self.PREFIXES)
+
+
+class QuietChildren:
+    """At default verbosity, the known noise of worker processes (Beam's
+    multi-process and portable workers print their start-up chatter straight
+    to the stderr they inherit, where no logging filter reaches) is taken out
+    of this process's stderr (file descriptor 2, which the workers inherit):
+    a pipe and a thread that passes every other line through unchanged."""
+
+    NOISE = re.compile(r"apitools not found|Logging handler created|No semi_persistent_directory found"
+                       r"|Discarding unparseable args|Pipeline type checking is enabled")
+
+    def __enter__(self):
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self._thread = threading.Thread(target=self._pump, args=(read_end,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _pump(self, read_end: int) -> None:
+        with os.fdopen(read_end, "rb") as fh:
+            for line in fh:
+                if not self.NOISE.search(line.decode("utf-8", "replace")):
+                    os.write(self._saved, line)
+
+    def __exit__(self, *exc):
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)  # the pipe closes once no worker holds it; the thread drains it
+        self._thread.join(timeout=2)
+        return False
+
+
+def _quiet(verbose: bool):
+    import contextlib
+
+    return contextlib.nullcontext() if verbose else QuietChildren()
 
 
 def _setup_logging(verbose: bool = False):
@@ -79,7 +122,8 @@ def cmd_run(argv: list[str]) -> int:
     if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
         # keep worker INFO chatter out of the way
         beam_args = [*beam_args, "--default_sdk_harness_log_level=" + ("INFO" if args.debug else "WARNING")]
-    return run(cfg, args.output, PipelineOptions(beam_args), overwrite=args.overwrite)
+    with _quiet(_VERBOSE or args.debug):
+        return run(cfg, args.output, PipelineOptions(beam_args), overwrite=args.overwrite)
 
 
 REFILTER_USAGE = """usage: mdfs refilter RUN_DIR --output NEW_DIR [--config FILE] [--set KEY.PATH=VALUE ...]
@@ -122,9 +166,9 @@ def cmd_refilter(argv: list[str]) -> int:
         return 2
     if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
         beam_args = [*beam_args, "--default_sdk_harness_log_level=" + ("INFO" if args.debug else "WARNING")]
-    return refilter(run_dir, args.output, args.config, args.overrides, PipelineOptions(beam_args),
-                    dedup_against=args.dedup_against,
-                    overwrite=args.overwrite)
+    with _quiet(_VERBOSE or args.debug):
+        return refilter(run_dir, args.output, args.config, args.overrides, PipelineOptions(beam_args),
+                        dedup_against=args.dedup_against, overwrite=args.overwrite)
 
 
 def config_parser() -> argparse.ArgumentParser:
@@ -360,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
               "  train-classifier   mdfs train-classifier --train F.jsonl --output DIR [--kind bert|fasttext]\n"
               "  eval-classifier    mdfs eval-classifier --model DIR --test F.jsonl [--output REPORT.json]\n")
         return 0 if argv and argv[0] in ("-h", "--help") else (2 if argv else 0)
-    verbose = any(a in ("-v", "--verbose", "--debug") or a.startswith("--debug=") for a in argv[1:])
+    global _VERBOSE
+    verbose = _VERBOSE = any(a in ("-v", "--verbose", "--debug") or a.startswith("--debug=") for a in argv[1:])
     argv = [a for a in argv if a not in ("-v", "--verbose")]
     _setup_logging(verbose)
     return COMMANDS[argv[0]](argv[1:])

@@ -21,7 +21,7 @@ def build_funnel(totals: list, stage_order: list[str], source_order: list[str]) 
         return sources.setdefault(src, {
             "read": 0, "kept": 0, "dropped": 0, "failed": 0, "skipped_records": {},
             "unknown_size_stretches": 0, "decoded_with_replacement": 0, "replacement_chars_removed": 0,
-            "passed_unscored": {}, "rescored": {}, "pii_replaced": {}, "pii_documents": 0,
+            "passed_unscored": {}, "rescored": {}, "pii_replaced": {}, "pii_documents": 0, "fine_decided_by": {},
             "after_stage": {s: 0 for s in stage_order}, "dropped_by_reason": {}, "failed_by_error": {}})
 
     for s in source_order:
@@ -37,7 +37,7 @@ def build_funnel(totals: list, stage_order: list[str], source_order: list[str]) 
             e["skipped_records"][rest[0]] = e["skipped_records"].get(rest[0], 0) + n
         elif kind in ("unknown_size_stretches", "decoded_with_replacement", "replacement_chars_removed"):
             e[kind] += n
-        elif kind in ("passed_unscored", "rescored", "pii_replaced"):
+        elif kind in ("passed_unscored", "rescored", "pii_replaced", "fine_decided_by"):
             e[kind][rest[0]] = e[kind].get(rest[0], 0) + n
         elif kind == "pii_documents":
             e[kind] += n
@@ -128,5 +128,10 @@ def render_funnel(funnel: dict, console=None) -> None:
             r.add_row(name, "[red]failed[/]", k, str(n))
     if r.row_count:
         console.print(r)
+    for name, e in funnel["sources"].items():
+        by = e.get("fine_decided_by") or {}
+        if by:
+            console.print(f"fine stage, {name}: fastText decided {by.get('fasttext', 0)} documents alone, "
+                          f"BERT {by.get('bert', 0)} (the cascade; kept and dropped)")
     for name, why in (funnel.get("skipped_stages") or {}).items():
         console.print(f"[yellow]stage {name} was skipped[/]: {why}")

@@ -81,6 +81,7 @@ def build(output_dir: str, overrides: dict | None = None) -> dict:
                          "dropped_by_reason": f.get("dropped_by_reason", {}),
                          "failed_by_error": f.get("failed_by_error", {}),
                          "pii_replaced": f.get("pii_replaced", {}), "pii_documents": f.get("pii_documents", 0),
+                         "fine_decided_by": f.get("fine_decided_by", {}),
                          "stages": st, "length_quantiles": stats["length_quantiles"].get(s),
                          "languages": stats["languages"].get(s, {})}
     from . import whatif
@@ -92,7 +93,13 @@ def build(output_dir: str, overrides: dict | None = None) -> dict:
             "skipped_stages": funnel.get("skipped_stages", {}), "whatif": whatif_section,
             "decontamination": (_read_json(f"{root}/decontamination.json")
                                 if FileSystems.exists(f"{root}/decontamination.json") else None),
-            "review": _review_summary(root)}
+            "review": _review_summary(root),
+            "dropped_scores": dropped_score_histograms(root) if stats["scores"] or _fine_ran(funnel) else {},
+            "fine_thresholds": (cfg.get("fine") or {}).get("thresholds") or {}}
+
+
+def _fine_ran(funnel: dict) -> bool:
+    return "fine" in funnel.get("stages", [])
 
 
 def _review_summary(root: str) -> dict | None:
@@ -128,15 +135,21 @@ def to_markdown(rep: dict) -> str:
         L.append(f"| {r['source']} | {_fmt(r['tokens'])} | {r['weight']:.1%} | {r['epochs']:.2f} | "
                  f"{_fmt(r['effective_tokens'])} |")
     L += [""] + [f"> warning: {w}" for w in mix["warnings"]]
-    L += ["", "## Size per stage (documents / tokens)", "",
-          "| source | " + " | ".join(rep["stage_order"]) + " |", "|---|" + "---:|" * len(rep["stage_order"])]
+    order = rep["stage_order"]
+    later = [st for st in order if st != "read"]
+    L += ["", "## Size per stage", "", "Documents (records for `read`) after each stage:", "",
+          "| source | " + " | ".join(order) + " |", "|---|" + "---:|" * len(order)]
     for s, d in rep["sources"].items():
-        cells = []
-        for st in rep["stage_order"]:
-            v = d["stages"].get(st)
-            cells.append("" if v is None else (f"{v['documents']:,} docs / {_fmt(v['bytes'])}B" if st == "read"
-                                                else f"{v['documents']:,} / {_fmt(v['tokens'])}"))
-        L.append(f"| {s} | " + " | ".join(cells) + " |")
+        L.append(f"| {s} | " + " | ".join("" if d["stages"].get(st) is None else f"{d['stages'][st]['documents']:,}"
+                                          for st in order) + " |")
+    L += ["", "Tokens after each stage, and the bytes the sources offered:", "",
+          "| source | read (bytes) | " + " | ".join(f"{st} (tokens)" for st in later) + " |",
+          "|---|---:|" + "---:|" * len(later)]
+    for s, d in rep["sources"].items():
+        read = d["stages"].get("read")
+        L.append(f"| {s} | {'' if read is None else _fmt(read['bytes']) + 'B'} | "
+                 + " | ".join("" if d["stages"].get(st) is None else _fmt(d["stages"][st]["tokens"]) for st in later)
+                 + " |")
     L += ["", "## Outcomes", "", "| source | read | kept | dropped | failed | top drop reasons |", "|---|---:|---:|---:|---:|---|"]
     for s, d in rep["sources"].items():
         f = d["funnel"]
@@ -157,6 +170,16 @@ def to_markdown(rep: dict) -> str:
         pick = lambda i: q[i] if len(q) == 11 else ""  # noqa: E731
         langs = ", ".join(f"{k} {v}" for k, v in sorted(d["languages"].items(), key=lambda kv: -kv[1]))
         L.append(f"| {s} | {pick(1)} | {pick(5)} | {pick(9)} | {pick(10)} | {langs} |")
+    if any(d.get("fine_decided_by") for d in rep["sources"].values()):
+        L += ["", "## Classifier cascade (fine stage)", "",
+              "Documents the fine stage judged, by the model whose verdict stands: fastText alone where it is "
+              "sure (`fine.cascade`), BERT for the rest.", "",
+              "| source | fastText alone | BERT | share sent to BERT |", "|---|---:|---:|---:|"]
+        for s, d in rep["sources"].items():
+            by = d.get("fine_decided_by") or {}
+            if by:
+                ft, bt = by.get("fasttext", 0), by.get("bert", 0)
+                L.append(f"| {s} | {ft:,} | {bt:,} | {bt / max(ft + bt, 1):.1%} |")
     if rep.get("decontamination"):
         L += decontamination_markdown(rep["decontamination"])
     if rep.get("review"):
@@ -207,6 +230,119 @@ def to_csv(rep: dict) -> str:
     return buf.getvalue()
 
 
+def source_colours(sources) -> dict:
+    """One colour per source, the same in every plot and panel."""
+    import matplotlib.pyplot as plt
+
+    return {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(sorted(sources))}
+
+
+def _nothing_kept(ax, what: str) -> None:
+    ax.text(0.5, 0.5, f"no documents kept: no {what} to show", ha="center", va="center", transform=ax.transAxes,
+            fontsize=11, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def funnel_figure(rep: dict):
+    import matplotlib.pyplot as plt
+
+    sources, stages = list(rep["sources"]), rep["stage_order"]
+    colours = source_colours(sources)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / max(len(sources), 1)
+    for i, s in enumerate(sources):
+        vals = [(rep["sources"][s]["stages"].get(st) or {}).get("documents", 0) for st in stages]
+        ax.bar([x + i * width for x in range(len(stages))], vals, width, label=s, color=colours[s])
+    ax.set_xticks([x + width * (len(sources) - 1) / 2 for x in range(len(stages))], stages)
+    ax.set_ylabel("documents")
+    ax.set_title("Funnel: documents per source after each stage")
+    if sources:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def lengths_figure(rep: dict):
+    """Kept documents per log2 token-length bin, as steps over every bin (empty ones at 0)."""
+    import matplotlib.pyplot as plt
+
+    hists = {s: h for s, h in rep["length_log2_histogram"].items() if h and sum(h.values())}
+    colours = source_colours(rep["sources"])
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.set_title("Token length of kept documents")
+    if not hists:
+        _nothing_kept(ax, "lengths")
+        return fig
+    lo = min(int(k) for h in hists.values() for k in h)
+    hi = max(int(k) for h in hists.values() for k in h)
+    edges = [2 ** b for b in range(lo, hi + 2)]
+    for s, hist in hists.items():
+        counts = [hist.get(str(b), 0) for b in range(lo, hi + 1)]
+        ax.stairs(counts, edges, label=s, color=colours.get(s), linewidth=1.5)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("tokens per kept document (log2 bins)")
+    ax.set_ylabel("documents")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def dropped_score_histograms(root: str) -> dict:
+    """source -> score key -> 20-bin histogram of the classifier scores of the
+    documents the fine stage dropped (from their ``signals``)."""
+    import os
+
+    import pyarrow.dataset as ds
+
+    out: dict = {}
+    if "://" in root or not os.path.isdir(f"{root}/dropped"):
+        return out
+    table = ds.dataset(f"{root}/dropped", format="parquet").to_table(
+        columns=["source", "signals"], filter=ds.field("stage") == "fine")
+    for row in table.to_pylist():
+        for sig in row["signals"] or []:
+            if sig["name"].startswith(("fasttext.", "bert.")):
+                hist = out.setdefault(row["source"], {}).setdefault(sig["name"], [0] * 20)
+                hist[min(int(sig["value"] * 20), 19)] += 1
+    return out
+
+
+def scores_figure(rep: dict):
+    """One panel per score: kept (solid) and dropped (dashed) documents per source,
+    the threshold of a drop label marked; one legend for the figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    kept, dropped = rep["scores"], rep.get("dropped_scores") or {}
+    keys = sorted({k for per in (*kept.values(), *dropped.values()) for k in per})
+    colours = source_colours(rep["sources"])
+    thresholds = rep.get("fine_thresholds") or {}
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.6), squeeze=False)
+    grid = [i / 20 for i in range(21)]
+    for ax, key in zip(axes[0], keys):
+        for s in rep["sources"]:
+            if key in kept.get(s, {}):
+                ax.stairs(kept[s][key], grid, color=colours[s], linewidth=1.5)
+            if key in dropped.get(s, {}):
+                ax.stairs(dropped[s][key], grid, color=colours[s], linewidth=1.5, linestyle="--")
+        label = key.split(".", 1)[1]
+        if label in thresholds:
+            ax.axvline(thresholds[label], color="black", linewidth=0.9, linestyle=":")
+            ax.text(thresholds[label], 1.0, f" threshold {thresholds[label]:g}", transform=ax.get_xaxis_transform(),
+                    fontsize=7, va="top")
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("probability")
+    axes[0][0].set_ylabel("documents")
+    handles = [Line2D([], [], color=colours[s], label=s) for s in rep["sources"]
+               if any(s in d for d in (kept, dropped))]
+    handles += [Line2D([], [], color="0.3", label="kept"), Line2D([], [], color="0.3", linestyle="--", label="dropped"),
+                Line2D([], [], color="black", linestyle=":", label="threshold")]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 7), fontsize=8)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
 def plots(rep: dict, folder: str) -> list[str]:
     import matplotlib
 
@@ -214,52 +350,17 @@ def plots(rep: dict, folder: str) -> list[str]:
     import matplotlib.pyplot as plt
 
     written = []
-
-    def save(fig, legend_ax, legend_size: int, name: str) -> None:
-        legend_ax.legend(fontsize=legend_size)
-        fig.tight_layout()
+    figures = [("funnel.png", funnel_figure(rep)), ("token_lengths.png", lengths_figure(rep))]
+    if rep["scores"] or rep.get("dropped_scores"):
+        figures.append(("scores.png", scores_figure(rep)))
+    for name, fig in figures:
         fig.savefig(f"{folder}/{name}", dpi=110)
         plt.close(fig)
         written.append(name)
-
-    sources = list(rep["sources"])
-    stages = rep["stage_order"]
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    width = 0.8 / max(len(sources), 1)
-    for i, s in enumerate(sources):
-        vals = [(rep["sources"][s]["stages"].get(st) or {}).get("documents", 0) for st in stages]
-        ax.bar([x + i * width for x in range(len(stages))], vals, width, label=s)
-    ax.set_xticks([x + width * (len(sources) - 1) / 2 for x in range(len(stages))], stages)
-    ax.set_ylabel("documents")
-    ax.set_title("Funnel: documents per source after each stage")
-    save(fig, ax, 8, "funnel.png")
-
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    for s, hist in rep["length_log2_histogram"].items():
-        bins = sorted((int(k), v) for k, v in hist.items())
-        ax.plot([2 ** b for b, _ in bins], [v for _, v in bins], marker="o", label=s)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("tokens per kept document (log2 bins)")
-    ax.set_ylabel("documents")
-    ax.set_title("Token length of kept documents")
-    save(fig, ax, 8, "token_lengths.png")
-
-    if rep["scores"]:
-        keys = sorted({k for per in rep["scores"].values() for k in per})
-        fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.5), squeeze=False)
-        for ax, key in zip(axes[0], keys):
-            for s, per in rep["scores"].items():
-                if key in per:
-                    ax.step([i / 20 for i in range(20)], per[key], where="post", label=s)
-            ax.set_title(key)
-            ax.set_xlabel("probability")
-        axes[0][0].set_ylabel("kept documents")
-        save(fig, axes[0][0], 7, "scores.png")
     if rep.get("whatif"):
         from . import whatif
 
-        colours = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(sources)}
-        written += whatif.plot(rep["whatif"], folder, colours)
+        written += whatif.plot(rep["whatif"], folder, source_colours(rep["sources"]))
     return written
 
 

@@ -163,6 +163,19 @@ def test_fine_stage_in_pipeline_cascade(models, tmp_path):
             assert scores["fasttext.spam"] <= 0.05 + 1e-6  # sure_keep band
     routed = sum("bert.spam" in scores_dict(r) for r in res["kept"])
     assert 0 < routed < len(res["kept"])  # the cascade sent some, not all, to BERT
+    # the funnel says how the cascade split the documents it judged (kept and dropped)
+    by = e["fine_decided_by"]
+    fine_drops = [d for d in res["dropped"] if d["stage"] == "fine"]
+    assert by["bert"] == routed + sum(d["detail"].startswith("bert ") for d in fine_drops)
+    assert by["fasttext"] == len(res["kept"]) - routed + sum(d["detail"].startswith("fasttext ") for d in fine_drops)
+    from mdfs.pipeline.report import write_report
+
+    write_report(str(tmp_path / "o1"))
+    md = (tmp_path / "o1" / "report" / "report.md").read_text()
+    assert "## Classifier cascade (fine stage)" in md and f"| sms | {by['fasttext']:,} | {by['bert']:,} |" in md
+    rep = json.loads((tmp_path / "o1" / "report" / "stats.json").read_text())  # scores.png plots the drops too
+    assert sum(rep["dropped_scores"]["sms"]["fasttext.spam"]) == len(fine_drops)
+    assert (tmp_path / "o1" / "report" / "scores.png").stat().st_size > 10_000
     gold = {f"m{i}": r["label"] for i, r in enumerate(rows)}
     dropped_spam = sum(gold[d["id"]] == "spam" for d in res["dropped"])
     assert dropped_spam / sum(v == "spam" for v in gold.values()) >= 0.8
