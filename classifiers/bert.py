@@ -177,9 +177,11 @@ def aggregate_segments(segs, probs, n_docs: int, labels: list[str], aggregate: s
 def train(texts: list[str], label_ids: list[int], label_names: list[str], output_dir: str, base: str | None = None,
           allow_pickle: bool = False, epochs: int = 3, lr: float = 5e-4, batch_size: int = 32,
           max_length: int = 256, hidden_size: int = 128, layers: int = 2, heads: int = 2, vocab_size: int = 8000,
-          seed: int = 0, threads: int | None = None, log=print) -> dict:
+          seed: int = 0, threads: int | None = None, log=print, progress=None) -> dict:
     """Fine-tunes (with ``base``) or trains from scratch a small BERT; saves a
-    safetensors model directory with its tokenizer, label map and model card."""
+    safetensors model directory with its tokenizer, label map and model card.
+    ``progress(description, total)``: called at each phase, returns a callable
+    ``advance(n)`` (a progress bar; ``mdfs train-classifier`` passes rich's)."""
     import numpy as np
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
@@ -199,6 +201,7 @@ def train(texts: list[str], label_ids: list[int], label_names: list[str], output
             ignore_mismatched_sizes=True, use_safetensors=not allow_pickle or any(Path(base).glob("*.safetensors")))
         origin = f"fine-tuned from {base}"
     else:
+        log(f"training a WordPiece vocabulary on {len(texts):,} texts ...")
         tokenizer = train_wordpiece(texts, vocab_size)
         config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=layers,
                             num_attention_heads=heads, intermediate_size=hidden_size * 4,
@@ -207,6 +210,7 @@ def train(texts: list[str], label_ids: list[int], label_names: list[str], output
         model = BertForSequenceClassification(config)
         origin = (f"trained from scratch: BertConfig(hidden={hidden_size}, layers={layers}, heads={heads}), "
                   f"WordPiece vocabulary of {len(tokenizer)} trained on the training texts")
+    log(f"tokenizing {len(texts):,} texts ...")
     enc = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
     y = torch.tensor(label_ids)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
@@ -215,6 +219,7 @@ def train(texts: list[str], label_ids: list[int], label_names: list[str], output
                                               * max(0.0, (steps - s) / steps))
     model.train()
     t0 = time.time()
+    advance = progress("training", steps) if progress else (lambda n=1: None)
     for ep in range(epochs):
         order = list(range(len(enc)))
         random.shuffle(order)
@@ -236,6 +241,7 @@ def train(texts: list[str], label_ids: list[int], label_names: list[str], output
             sched.step()
             opt.zero_grad()
             total += float(loss.detach())
+            advance(1)
         log(f"epoch {ep + 1}/{epochs}: mean loss {total / max(1, len(batches)):.4f} ({time.time() - t0:.0f} s)")
     model.eval()
     out = Path(output_dir)

@@ -30,6 +30,35 @@ def train_parser() -> argparse.ArgumentParser:
     return ap
 
 
+class Bars:
+    """rich progress bars with rate and ETA, on stderr; ``bars(description, total)``
+    returns ``advance(n)``."""
+
+    def __enter__(self):
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskProgressColumn,
+                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+        from rich.text import Text
+
+        class Rate(ProgressColumn):
+            def render(self, task):
+                return Text(f"{task.speed:.1f}/s" if task.speed else "", style="progress.data.speed")
+
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TaskProgressColumn(), Rate(), TimeElapsedColumn(), TextColumn("ETA"),
+                                  TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+        self._progress.start()
+        return self
+
+    def __call__(self, description: str, total: int):
+        task = self._progress.add_task(description, total=total)
+        return lambda n=1: self._progress.advance(task, n)
+
+    def __exit__(self, *exc):
+        self._progress.stop()
+        return False
+
+
 def cmd_train(argv: list[str]) -> int:
     a = train_parser().parse_args(argv)
     from .data import DataError, read_jsonl
@@ -51,10 +80,12 @@ def cmd_train(argv: list[str]) -> int:
             from .bert import ModelError, train
 
             try:
-                train(data.texts, data.label_ids, data.label_names, a.output, base=a.base,
-                      allow_pickle=a.allow_pickle, epochs=a.epochs or 3, lr=a.lr or (5e-5 if a.base else 5e-4),
-                      batch_size=a.batch_size, max_length=a.max_length, hidden_size=a.hidden_size, layers=a.layers,
-                      heads=a.heads, vocab_size=a.vocab_size, seed=a.seed, threads=a.threads)
+                with Bars() as bars:
+                    train(data.texts, data.label_ids, data.label_names, a.output, base=a.base,
+                          allow_pickle=a.allow_pickle, epochs=a.epochs or 3, lr=a.lr or (5e-5 if a.base else 5e-4),
+                          batch_size=a.batch_size, max_length=a.max_length, hidden_size=a.hidden_size,
+                          layers=a.layers, heads=a.heads, vocab_size=a.vocab_size, seed=a.seed, threads=a.threads,
+                          log=lambda m: print(m, file=sys.stderr, flush=True), progress=bars)
             except ModelError as exc:
                 print(f"mdfs train-classifier: {exc}", file=sys.stderr)
                 return 2
@@ -90,7 +121,8 @@ def cmd_eval(argv: list[str]) -> int:
     from .evaluate import evaluate, format_report
 
     try:
-        res = evaluate(a.model, a.test, a.device, a.allow_pickle)
+        with Bars() as bars:
+            res = evaluate(a.model, a.test, a.device, a.allow_pickle, progress=bars)
     except (ModelError, DataError, OSError) as exc:
         print(f"mdfs eval-classifier: {exc}", file=sys.stderr)
         return 2

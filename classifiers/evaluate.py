@@ -58,13 +58,19 @@ def metrics(gold: list[str], probs: list[dict], labels: list[str],
             "confusion_matrix": {"labels": labels, "rows_gold_cols_pred": cm}, "threshold_sweep": sweep}
 
 
-def evaluate(model: str, test_file: str, device: str = "cpu", allow_pickle: bool = False) -> dict:
+def evaluate(model: str, test_file: str, device: str = "cpu", allow_pickle: bool = False, progress=None,
+             chunk: int = 256) -> dict:
+    """``progress(description, total)`` -> ``advance(n)``: a progress bar over the test rows."""
     from .data import read_jsonl
 
     kind, scorer, labels = load_any(model, device, allow_pickle)
     data = read_jsonl(test_file, label_names=labels)
+    advance = progress("scoring", len(data.texts)) if progress else (lambda n=1: None)
     t0 = time.perf_counter()
-    probs = scorer(data.texts)
+    probs = []
+    for i in range(0, len(data.texts), chunk):  # in chunks, so the bar moves (batching within each is the scorer's)
+        probs += scorer(data.texts[i:i + chunk])
+        advance(len(data.texts[i:i + chunk]))
     elapsed = time.perf_counter() - t0
     res = metrics(data.labels, probs, labels)
     res.update({"model": model, "kind": kind, "test": test_file, "docs_per_s": round(len(data.texts) / elapsed, 1)})

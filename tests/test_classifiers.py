@@ -267,3 +267,19 @@ def test_fasttext_model_size_follows_the_data(models):
     assert default_buckets(["x"] * 540) == 20_000 and default_buckets(["x"] * 10_000) == 50_000
     assert default_buckets(["x"] * 10_000_000) == 2_000_000
     assert (models / "ft" / "model.bin").stat().st_size < 20e6
+
+
+def test_bert_training_and_evaluation_show_progress(tmp_path):
+    """The first lines come at once, and training and scoring have bars with rate and ETA."""
+    out = tmp_path / "bert"
+    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "train-classifier", "--kind", "bert",
+                        "--train", str(TRAIN), "--output", str(out), "--epochs", "1", "--hidden-size", "32",
+                        "--layers", "1", "--max-length", "32", "--test", str(TEST)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith("training a WordPiece vocabulary on") and lines[1].startswith("tokenizing")
+    training = next(x for x in lines if x.startswith("training") and "ETA" in x)
+    steps = -(-sum(1 for _ in TRAIN.open()) // 32)
+    assert f"{steps}/{steps}" in training and "/s" in training
+    assert any(x.startswith("scoring") and "ETA" in x for x in lines)
