@@ -15,7 +15,7 @@ from .extract import Extract
 from .fine import FineFilter, is_configured
 from .funnel import WriteFunnel
 from .pii import PiiFilter, settings_for
-from .progress import LogProgress
+from .progress import LogProgress, progress_dir
 from .readers import ReadSources
 from .sinks import WriteRecords
 from .stage import BundleTotals
@@ -104,7 +104,7 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
     out = cfg["output"]
     raw, read_dropped, read_failed, skipped = p | "Read" >> ReadSources(
         cfg["sources"], cfg["read"], cfg["coarse"]["langid"]["model"])
-    raw = raw | "ProgressRead" >> beam.ParDo(LogProgress("records read", every))
+    raw = raw | "ProgressRead" >> beam.ParDo(LogProgress("records read", every, progress_dir(output_dir)))
 
     counts = [
         _count(raw, "Read", lambda r: [((r.source, "read"), 1)]),
@@ -132,7 +132,7 @@ def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, sta
     every = float(cfg["read"]["progress_every_s"])
     out = cfg["output"]
     later_dropped, later_failed = [], []
-    stage_names, stage_docs = list(stage_names or []), {}
+    stage_names, stage_docs, dedup_marked = list(stage_names or []), {}, False
     candidates = candidate_sink(cfg, output_dir)
     # the text is final after pii (or coarse, or extraction): count its tokens once there
     names = [n for n, _ in stages]
@@ -173,13 +173,17 @@ def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, sta
         later_dropped.append(result.dropped)
         later_failed.append(result.failed)
         docs = stage_docs[name] = kept_here
+        if name in ("exact_dedup", "near_dedup") and not dedup_marked:  # the job's phase: past the first shuffle
+            dedup_marked = True
+            docs = docs | "ProgressDedup" >> beam.ParDo(LogProgress("documents deduplicated", every,
+                                                                    progress_dir(output_dir)))
     # Rejects after the read stage share one sink per kind: a Parquet sink costs ~0.1 s of graph
     # construction and a dozen runner stages, and these streams are bounded by what was extracted
     # (the read stage's streams, the big ones on a real crawl, have their own sinks above)
     write_rejects(output_dir, out, "stages", later_dropped | "StageDropped" >> beam.Flatten(),
                   later_failed | "StageFailed" >> beam.Flatten())
 
-    kept = docs | "ProgressKept" >> beam.ParDo(LogProgress("documents kept", every))
+    kept = docs | "ProgressKept" >> beam.ParDo(LogProgress("documents kept", every, progress_dir(output_dir)))
     counts.append(_count(kept, "Kept", lambda d: [((d.source, "kept"), 1)]))
     kept | "WriteKept" >> WriteRecords("kept", output_dir, out["compression"], int(out["kept_shards"]))
     if out["dedup_state"]:  # what a later run deduplicates against (--dedup-against)

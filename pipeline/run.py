@@ -14,6 +14,7 @@ ends normally, so a killed run leaves output that says what it is.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ from .readers import matched_files
 log = logging.getLogger("mdfs.run")
 SUCCESS, REJECTED, INCOMPLETE = "_SUCCESS", "_REJECTED.json", "_INCOMPLETE"
 OUTPUT_PARTS = ("kept", "dropped", "failed", "candidates", "refilter.json", "funnel.json", "near_dedup.json",
-                "decontamination", "decontamination.json", "dedup_state", "stats", "report", SUCCESS,
+                "decontamination", "decontamination.json", "dedup_state", "_progress", "stats", "report", SUCCESS,
                 REJECTED, INCOMPLETE, "config.yaml")
 EXIT_FAILED, EXIT_USER, EXIT_REJECTED = 1, 2, 3
 
@@ -298,11 +299,15 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False, build=None
     previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGINT)}
     _SIGNALLED.clear()
     t0 = time.monotonic()
+    from .progress import ProgressWatcher, progress_dir
+
+    watch = progress_dir(output_dir)
     try:
         p = beam.Pipeline(options=options)
         (build or build_pipeline)(p, cfg, output_dir)
-        result = p.run()
-        result.wait_until_finish()
+        with (ProgressWatcher(watch, float(cfg["read"]["progress_every_s"])) if watch else contextlib.nullcontext()):
+            result = p.run()
+            result.wait_until_finish()
         if _SIGNALLED:
             raise Interrupted(_SIGNALLED[0])
     except (KeyboardInterrupt, Interrupted) as exc:
@@ -318,6 +323,10 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False, build=None
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if watch:
+            import shutil
+
+            shutil.rmtree(watch, ignore_errors=True)
     elapsed = time.monotonic() - t0
     with FileSystems.open(f"{root}/funnel.json") as fh:
         funnel = json.loads(fh.read())

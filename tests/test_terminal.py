@@ -26,3 +26,15 @@ def test_multi_worker_run_is_quiet_by_default_and_verbose_with_v(tmp_path):
     assert "output:" in quiet.stdout and "stage fine SKIPPED" in quiet.stderr  # mdfs's own lines stay
     loud = _mdfs("run", "-v", "--output", tmp_path / "v", *args, cwd=tmp_path)
     assert loud.returncode == 0 and "Discarding unparseable args" in loud.stderr
+
+
+def test_a_run_shows_overall_progress_and_its_phases(tmp_path):
+    r = _mdfs("run", "--output", tmp_path / "o", "--set", "read.progress_every_s=0.5", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.startswith("mdfs: ")]
+    reading = [x for x in lines if "records read (" in x]
+    assert reading, r.stderr  # totals over every worker, with the rate
+    counts = [int(x.split(": ", 2)[2].split(" records")[0].replace(",", "")) for x in lines if "records read" in x]
+    assert counts == sorted(counts)  # running totals only grow
+    assert any(x.startswith("mdfs: now dedup and the later stages") for x in lines)
+    assert not (tmp_path / "o" / "_progress").exists()  # scratch, removed at the end
