@@ -138,8 +138,11 @@ def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, sta
     names = [n for n, _ in stages]
     text_final = next(n for n in ("pii", "decontaminate", "coarse", "extract") if n in names)
     tokenizer = cfg["stats"]["tokenizer"]
+    from .progress import timing
+
     for name, stage in stages:
-        result = docs | name.title().replace("_", "") >> stage
+        with timing(progress_dir(output_dir), every):  # stage DoFns timed for the live progress
+            result = docs | name.title().replace("_", "") >> stage
         stage_names.append(name)
         kept_here = result.kept
         if name == text_final:

@@ -637,7 +637,9 @@ class Decontaminate(beam.PTransform):
         index = prepared_index(self.cfg, self.traditional)
         path = f"{self.output_dir}/decontamination/index.npz"
         index.save(path)
-        out = docs | "Match" >> beam.ParDo(DecontaminateDoFn(path, self.ctx)).with_outputs(
+        from .progress import timed
+
+        out = docs | "Match" >> beam.ParDo(timed(DecontaminateDoFn(path, self.ctx), STAGE)).with_outputs(
             "dropped", "failed", FOUND, main="kept")
         summary, report = index.summary, f"{self.output_dir}/decontamination.json"
         (out[FOUND]

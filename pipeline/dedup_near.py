@@ -200,8 +200,10 @@ class NearDedup(beam.PTransform):
             kept = docs | "SignOnly" >> beam.ParDo(SignOnlyDoFn(self.cfg, self.priorities, self.bands, self.rows))
             return StageResult.passthrough(kept, "SignOnly")
         earlier = self.earlier.collection(docs.pipeline) if self.earlier is not None else None
-        signed = docs | "Sign" >> beam.ParDo(SignDoFn(self.cfg, self.priorities, self.bands, self.rows,
-                                                      with_earlier=earlier is not None)
+        from .progress import timed
+
+        signed = docs | "Sign" >> beam.ParDo(timed(SignDoFn(self.cfg, self.priorities, self.bands, self.rows,
+                                                            with_earlier=earlier is not None), STAGE)
                                              ).with_outputs("bands", "units", main="info")
         info, bands = signed.info, signed.bands
         if earlier is not None:  # earlier runs' documents join the buckets by band key

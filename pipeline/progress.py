@@ -23,6 +23,7 @@ import apache_beam as beam
 log = logging.getLogger("mdfs.progress")
 PROGRESS_DIR = "_progress"
 POINTS = ("records read", "documents deduplicated", "documents kept")
+STAGE_PREFIX = "stage:"
 PHASES = {"documents deduplicated": "dedup and the later stages", "documents kept": "writing kept documents"}
 
 
@@ -74,8 +75,79 @@ class LogProgress(beam.DoFn):
                                                 total / max(now - self._t0, 1e-9), per_source)
 
 
-def read_totals(folder: str) -> dict[str, int]:
-    """label -> the sum over workers of each one's latest count."""
+class TimedStage(beam.DoFn):
+    """A stage's DoFn with the time it spends on each element summed, and written
+    to the progress side channel like the counts (``stage:NAME``), so the
+    launcher can say which stage is the slowest so far.  Wall time, because
+    extraction's work happens in its child process."""
+
+    def __init__(self, inner: beam.DoFn, stage: str, folder: str, every_s: float = 10.0):
+        self.inner, self.stage, self.folder, self.every_s = inner, stage, folder, every_s
+
+    def setup(self):
+        self.inner.setup()
+        self._spent, self._last = 0.0, time.monotonic()
+        os.makedirs(self.folder, exist_ok=True)
+        self._file = f"{self.folder}/stage_{self.stage}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+
+    def start_bundle(self):
+        self.inner.start_bundle()
+
+    def process(self, element):
+        t = time.perf_counter()
+        out = self.inner.process(element)
+        results = list(out) if out is not None else []
+        self._spent += time.perf_counter() - t
+        if time.monotonic() - self._last >= self.every_s:
+            self._write()
+        yield from results
+
+    def finish_bundle(self):
+        t = time.perf_counter()
+        out = self.inner.finish_bundle()
+        results = list(out) if out is not None else []
+        self._spent += time.perf_counter() - t
+        self._write()
+        yield from results
+
+    def teardown(self):
+        self.inner.teardown()
+
+    def _write(self):
+        self._last = time.monotonic()
+        if self._file:
+            try:
+                with open(self._file, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"what": STAGE_PREFIX + self.stage, "count": round(self._spent, 3)}) + "\n")
+            except OSError:
+                self._file = None
+
+
+_TIMING: dict = {"folder": None, "every_s": 10.0}
+
+
+def timed(dofn: beam.DoFn, stage: str) -> beam.DoFn:
+    """``dofn`` wrapped in ``TimedStage`` while a local run's graph is built (``timing``), else itself."""
+    return TimedStage(dofn, stage, _TIMING["folder"], _TIMING["every_s"]) if _TIMING["folder"] else dofn
+
+
+class timing:
+    """Within this block (graph construction), stage DoFns are timed into ``folder``."""
+
+    def __init__(self, folder: str | None, every_s: float):
+        self.folder, self.every_s = folder, every_s
+
+    def __enter__(self):
+        self._saved = dict(_TIMING)
+        _TIMING.update(folder=self.folder, every_s=self.every_s)
+
+    def __exit__(self, *exc):
+        _TIMING.update(self._saved)
+        return False
+
+
+def read_totals(folder: str) -> dict[str, float]:
+    """label -> the sum over workers of each one's latest count (seconds for ``stage:NAME``)."""
     totals: dict[str, int] = {}
     try:
         names = os.listdir(folder)
@@ -89,7 +161,7 @@ def read_totals(folder: str) -> dict[str, int]:
             row = json.loads(last)
         except (OSError, ValueError, IndexError):
             continue  # a line being written
-        totals[row["what"]] = totals.get(row["what"], 0) + int(row["count"])
+        totals[row["what"]] = totals.get(row["what"], 0) + row["count"]
     return totals
 
 
@@ -126,6 +198,10 @@ class ProgressWatcher:
             last_read, last_t = read, now
             parts = [f"{read:,} records read" + (f" ({rate:,.0f}/s)" if rate else "")]
             parts += [f"{totals[p]:,} {p}" for p in POINTS[1:] if totals.get(p)]
+            stages = {k[len(STAGE_PREFIX):]: v for k, v in totals.items() if k.startswith(STAGE_PREFIX)}
+            if stages and sum(stages.values()) > 0:
+                slow = max(stages, key=stages.get)
+                parts.append(f"slowest stage so far: {slow} ({stages[slow] / sum(stages.values()):.0%} of stage time)")
             print(f"mdfs: {now - self._t0:.0f} s: " + ", ".join(parts), file=self.stream, flush=True)
 
     def __exit__(self, *exc):

@@ -57,7 +57,10 @@ class StageContext:
 def apply_stage(pcoll: beam.PCollection, label: str, dofn: beam.DoFn, *extra_tags: str):
     """``ParDo(dofn)`` with the dropped and failed outputs: a ``StageResult``, or
     with ``extra_tags`` the tagged outputs themselves (``out.kept``, ``out[tag]``)."""
-    out = pcoll | label >> beam.ParDo(dofn).with_outputs(DROPPED, FAILED, *extra_tags, main="kept")
+    from .progress import timed
+
+    stage = getattr(getattr(dofn, "ctx", None), "name", None) or label
+    out = pcoll | label >> beam.ParDo(timed(dofn, stage)).with_outputs(DROPPED, FAILED, *extra_tags, main="kept")
     return out if extra_tags else StageResult(out.kept, out[DROPPED], out[FAILED])
 
 

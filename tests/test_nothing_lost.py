@@ -436,3 +436,15 @@ def test_a_duplicate_key_at_a_join_is_a_dead_letter_not_a_silent_pick():
         kept = [o for o in out if not isinstance(o, beam.pvalue.TaggedOutput)]
         assert [f.id for f in failed] == ["id1"] and failed[0].error_kind == "duplicate_key"
         assert "/d0/f.jsonl" in failed[0].message and [d.id for d in kept] == ["id0"]
+
+
+def test_a_damaged_first_byte_that_looks_like_json_does_not_make_a_warc_gz_plain(tmp_path):
+    """Found by the fuzz test: byte 0 of a .warc.gz overwritten with "{" once made
+    the reader take the file for uncompressed text and lose every member."""
+    blob = bytearray(b"".join(FUZZ_MEMBERS))
+    blob[0:1] = b"{"
+    path = tmp_path / "x.warc.gz"
+    path.write_bytes(bytes(blob))
+    out = read_file(path)
+    assert sorted(r.url for r in out["records"]) == urls(8)[1:]
+    assert [f.offset for f in out["failed"]] == [0]

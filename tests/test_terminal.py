@@ -37,4 +37,5 @@ def test_a_run_shows_overall_progress_and_its_phases(tmp_path):
     counts = [int(x.split(": ", 2)[2].split(" records")[0].replace(",", "")) for x in lines if "records read" in x]
     assert counts == sorted(counts)  # running totals only grow
     assert any(x.startswith("mdfs: now dedup and the later stages") for x in lines)
+    assert any("slowest stage so far: extract (" in x for x in lines)  # extraction dominates on real pages
     assert not (tmp_path / "o" / "_progress").exists()  # scratch, removed at the end
