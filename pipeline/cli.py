@@ -375,7 +375,11 @@ def cmd_review(argv: list[str]) -> int:
         return 2
     from .review_app import serve
 
-    serve(a.run_dir, a.host, a.port, a.reviewer, labels)
+    try:
+        serve(a.run_dir, a.host, a.port, a.reviewer, labels)
+    except ReviewError as exc:
+        print(f"mdfs review: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -17,7 +17,7 @@ import secrets
 import time
 from pathlib import Path
 
-from .review import VERDICTS, LabelStore, latest, load_sample, read_labels
+from .review import VERDICTS, LabelStore, ReviewError, latest, load_sample, read_labels
 
 ASSETS = Path(__file__).resolve().parent / "resources" / "review"
 STATIC = {"review.js": "application/javascript", "review.css": "text/css"}
@@ -125,6 +125,22 @@ def create_app(run_dir: str, token: str, reviewer: str, labels: list[str], allow
     return app
 
 
+def allowed_hosts(host: str) -> set[str]:
+    """The names a browser may use for this server (the ``Host`` check): the bound
+    address, and for a wildcard bind this machine's names and addresses."""
+    import socket
+
+    names = {host, "localhost", "127.0.0.1"} if host in ("127.0.0.1", "localhost") else {host}
+    if host in ("0.0.0.0", "::", ""):
+        name = socket.gethostname()
+        names |= {"localhost", "127.0.0.1", name, socket.getfqdn()}
+        try:
+            names |= set(socket.gethostbyname_ex(name)[2])
+        except OSError:
+            pass
+    return names
+
+
 def serve(run_dir: str, host: str = "127.0.0.1", port: int = 0, reviewer: str = "reviewer",
           labels: list[str] | None = None, token: str | None = None) -> None:
     """Serve until interrupted; prints the URL (with its token) first."""
@@ -133,10 +149,15 @@ def serve(run_dir: str, host: str = "127.0.0.1", port: int = 0, reviewer: str = 
     from werkzeug.serving import make_server
 
     token = token or secrets.token_urlsafe(24)
-    allowed = {host, "localhost", "127.0.0.1"} if host in ("127.0.0.1", "localhost") else {host}
-    app = create_app(run_dir, token, reviewer, list(labels or ("high", "low", "ad")), allowed)
+    app = create_app(run_dir, token, reviewer, list(labels or ("high", "low", "ad")), allowed_hosts(host))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server(host, port, app, threaded=True)
+    import socket
+
+    try:  # werkzeug reports a busy port on its own and exits: check first, for one clear line
+        socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET).close()
+        server = make_server(host, port, app, threaded=True)
+    except (OSError, OverflowError, SystemExit) as exc:  # a port in use, an address this machine does not have
+        raise ReviewError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
     shown = f"[{host}]" if ":" in host else host
     print(f"mdfs review: http://{shown}:{server.server_port}/?token={token}", flush=True)
     print("(labels are written to review/labels.jsonl as you give them; Ctrl-C stops the server)", flush=True)

@@ -321,3 +321,20 @@ def test_html_report_opens_from_disk_with_hostile_text_inert(hostile_run):
         assert drv.execute_script("return window.__xss === undefined")
     finally:
         drv.quit()
+
+
+def test_a_port_in_use_is_one_clear_line(hostile_run, tmp_path):
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        r = _mdfs("review", hostile_run, "--port", busy.getsockname()[1], cwd=tmp_path)
+    finally:
+        busy.close()
+    assert r.returncode == 2 and r.stderr.strip().startswith("mdfs review: cannot listen on 127.0.0.1:")
+    assert "Traceback" not in r.stderr
+    from mdfs.pipeline.review_app import allowed_hosts
+
+    assert "localhost" in allowed_hosts("0.0.0.0") and allowed_hosts("10.0.0.5") == {"10.0.0.5"}
