@@ -197,12 +197,9 @@ def render(res: dict) -> list[str]:
 
 
 def write_doc(res: dict) -> None:
-    doc = REPO / "docs" / "DECONTAMINATION.md"
-    text = doc.read_text()
-    start, end = "<!-- figures: bench/bench_decontamination.py -->", "<!-- /figures -->"
-    head, _, rest = text.partition(start)
-    _, _, tail = rest.partition(end)
-    doc.write_text(head + start + "\n" + "\n".join(render(res)) + "\n" + end + tail)
+    from results import replace_figures
+
+    replace_figures(REPO / "docs" / "DECONTAMINATION.md", "bench/bench_decontamination.py", render(res))
 
 
 def main() -> int:

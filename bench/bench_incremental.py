@@ -155,12 +155,9 @@ def render(res: dict) -> list[str]:
 
 
 def write_doc(res: dict) -> None:
-    doc = REPO / "docs" / "NEAR_DEDUP.md"
-    text = doc.read_text()
-    start, end = "<!-- figures: bench/bench_incremental.py -->", "<!-- /figures -->"
-    head, _, rest = text.partition(start)
-    _, _, tail = rest.partition(end)
-    doc.write_text(head + start + "\n" + "\n".join(render(res)) + "\n" + end + tail)
+    from results import replace_figures
+
+    replace_figures(REPO / "docs" / "NEAR_DEDUP.md", "bench/bench_incremental.py", render(res))
 
 
 def main() -> int:

@@ -156,12 +156,9 @@ def render(res: dict) -> list[str]:
 
 
 def write_doc(res: dict) -> None:
-    doc = REPO / "docs" / "SIGNALS.md"
-    text = doc.read_text()
-    start, end = "<!-- figures: bench/bench_signals.py -->", "<!-- /figures -->"
-    head, _, rest = text.partition(start)
-    _, _, tail = rest.partition(end)
-    doc.write_text(head + start + "\n" + "\n".join(render(res)) + "\n" + end + tail)
+    from results import replace_figures
+
+    replace_figures(REPO / "docs" / "SIGNALS.md", "bench/bench_signals.py", render(res))
 
 
 def main() -> int:

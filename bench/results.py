@@ -56,3 +56,12 @@ def foreign_sections(path: Path = PERFORMANCE) -> str:
             nxt = tail.find("\n## ")
             out.append(title + (tail[:nxt] if nxt >= 0 else tail).rstrip() + "\n")
     return "\n".join(out)
+
+
+def replace_figures(doc: Path, script: str, lines: list[str]) -> None:
+    """Rewrite the block between ``<!-- figures: SCRIPT -->`` and ``<!-- /figures -->`` of ``doc``."""
+    text = doc.read_text(encoding="utf-8")
+    start, end = f"<!-- figures: {script} -->", "<!-- /figures -->"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    doc.write_text(head + start + "\n" + "\n".join(lines) + "\n" + end + tail, encoding="utf-8")

@@ -97,27 +97,16 @@ def _examples(root: str, per_reason: int = EXAMPLES_PER_REASON) -> dict:
 
 
 def write_html(root: str, rep: dict, plots: list[str]) -> str:
-    import json
-    import os
-
     from jinja2 import Environment
 
     examples = _examples(root)
     reasons = [{"source": s, "reason": k, "count": n, "examples": examples.get((s, k), [])}
                for s, d in rep["sources"].items() for k, n in sorted(d["dropped_by_reason"].items(),
                                                                       key=lambda kv: -kv[1])]
-    review = None
-    if os.path.exists(f"{root}/review/labels.jsonl") and os.path.exists(f"{root}/review/sample.jsonl"):
-        from .review import summary
-
-        review = summary(root)
-    decontamination = None
-    if os.path.exists(f"{root}/decontamination.json"):
-        with open(f"{root}/decontamination.json", encoding="utf-8") as fh:
-            decontamination = json.load(fh)
     env = Environment(autoescape=True)
-    html = env.from_string(TEMPLATE).render(run=root, rep=rep, plots=plots, reasons=reasons, review=review,
-                                            decontamination=decontamination)
+    # the review summary and decontamination.json are in ``rep`` already (report.build)
+    html = env.from_string(TEMPLATE).render(run=root, rep=rep, plots=plots, reasons=reasons, review=rep.get("review"),
+                                            decontamination=rep.get("decontamination"))
     path = f"{root}/report/index.html"
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(html)
