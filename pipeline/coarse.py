@@ -156,6 +156,8 @@ class CoarseFilterDoFn(beam.DoFn):
             kept, dropped, verdict, candidate = self._rules.evaluate(doc, keep_lines=self.candidates)
             if candidate is not None and self.candidates:
                 candidate.token_count = self._tokens.count(candidate.text)
+                if kept is not None:  # the same text: counted once (recounted only if a later stage changes it)
+                    kept = kept.replace(token_count=candidate.token_count)
         except Exception as exc:  # noqa: BLE001 - a rule bug fails this record, not the job
             yield self.ctx.fail(doc, "rule_error", f"{type(exc).__name__}: {exc}")
             return

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from .stage import BundleTotals
+
 
 def large_star(node, neighbours):
     """Connect every strictly larger neighbour to the smallest node of the
@@ -48,45 +50,56 @@ def small_star(node, smaller_neighbours):
 
 def _both_directions(edge):
     u, v = edge
-    yield u, v
-    yield v, u
+    if u != v:
+        yield u, v
+        yield v, u
 
 
-def _larger_first(edge):
-    u, v = edge
-    return (u, v) if u > v else (v, u)
+def _small_star_both_directions(node, smaller_neighbours):
+    """``small_star``, its edges emitted in both directions for the next round's
+    large star (one step instead of two)."""
+    for u, v in small_star(node, smaller_neighbours):
+        yield u, v
+        yield v, u
+
+
+def _count_not_root(kv):
+    node, g = kv
+    if any(label != node for label in g["label"]):
+        yield from g["members"]
 
 
 class ConnectedComponents(beam.PTransform):
     """Undirected edges ``(u, v)`` -> ``(node, label)`` for every node on an
     edge; the label is the smallest node of its component.  Also returns, as
-    the second element, a one-element PCollection with the number of nodes
-    whose label was not yet a root after ``max_rounds`` (0 when converged)."""
+    the second element, ("unconverged_nodes", n) pairs (partial counts, one per
+    bundle; none when converged) whose sum is the number of nodes whose label
+    was not yet a root after ``max_rounds``."""
 
     def __init__(self, max_rounds: int = 10):
         super().__init__()
         self.max_rounds = int(max_rounds)
 
     def expand(self, edges):
-        e = edges | "NoSelfLoops" >> beam.Filter(lambda uv: uv[0] != uv[1])
+        # large_star emits (v, m) with m < v: already the larger end first, which
+        # small star groups by; small star's edges are doubled for the next round
+        e = edges | "BothDirections" >> beam.FlatMap(_both_directions)  # self-loops dropped
         for i in range(self.max_rounds):
+            last = i == self.max_rounds - 1
             e = (e
-                 | f"LargeStarMap{i}" >> beam.FlatMap(_both_directions)
                  | f"LargeStarGroup{i}" >> beam.GroupByKey()
-                 | f"LargeStar{i}" >> beam.FlatMapTuple(large_star))
-            e = (e
-                 | f"SmallStarMap{i}" >> beam.Map(_larger_first)
+                 | f"LargeStar{i}" >> beam.FlatMapTuple(large_star)
                  | f"SmallStarGroup{i}" >> beam.GroupByKey()
-                 | f"SmallStar{i}" >> beam.FlatMapTuple(small_star))
+                 | f"SmallStar{i}" >> beam.FlatMapTuple(small_star if last else _small_star_both_directions))
         labels = (e
                   | "Candidates" >> beam.FlatMap(lambda uv: [(uv[0], min(uv)), (uv[1], min(uv))])
                   | "Label" >> beam.CombinePerKey(min))
-        # converged iff the label of every node is a root (its own label)
+        # converged iff the label of every node is a root (its own label); counted per
+        # bundle (BundleTotals), no global combine of its own
         by_label = labels | "ByLabel" >> beam.Map(lambda nl: (nl[1], nl[0]))
         unconverged = (
             {"members": by_label, "label": labels}
             | "JoinLabelOfLabel" >> beam.CoGroupByKey()
-            | "NotRoot" >> beam.FlatMap(
-                lambda kv: [1 for _ in kv[1]["members"]] if any(l != kv[0] for l in kv[1]["label"]) else [])
-            | "CountUnconverged" >> beam.combiners.Count.Globally())
+            | "NotRoot" >> beam.FlatMap(_count_not_root)
+            | "TotalsUnconverged" >> beam.ParDo(BundleTotals(lambda _: [("unconverged_nodes", 1)])))
         return labels, unconverged

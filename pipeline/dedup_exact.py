@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 
 import apache_beam as beam
@@ -21,13 +20,13 @@ from .textnorm import stream_safe
 from .stage import StageContext, apply_stage, duplicate_key_failures
 
 STAGE = "exact_dedup"
-_WS = re.compile(r"\s+")
 
 
 def normalise_for_exact(text: str) -> str:
     """NFKC (full-width to half-width, compatibility forms), case folding and
     whitespace collapsed: copies that differ only in these are duplicates."""
-    return _WS.sub(" ", unicodedata.normalize("NFKC", stream_safe(text)).casefold()).strip()
+    # str.split() splits on exactly what r"\s+" matches (str.isspace), at a fifth of the cost
+    return " ".join(unicodedata.normalize("NFKC", stream_safe(text)).casefold().split())
 
 
 def text_hash(text: str) -> str:

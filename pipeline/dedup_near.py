@@ -29,7 +29,7 @@ from .dedup_exact import check_keep_criteria, keep_rank
 from .dedup_state import is_earlier, rank_new
 from .minhash import MinHasher, band_keys, estimated_jaccard, lsh_params
 from .records import Document
-from .stage import StageContext, StageResult, apply_stage, duplicate_key_failures
+from .stage import BundleTotals, StageContext, StageResult, apply_stage, duplicate_key_failures
 
 STAGE = "near_dedup"
 
@@ -174,6 +174,19 @@ class SignOnlyDoFn(SignDoFn):
         yield doc
 
 
+def near_stats(pairs, with_earlier: bool) -> dict:
+    """The graph counts of ``near_dedup.json`` from per-bundle (name, n) totals."""
+    names = ["candidate_edges", "verified_edges", "unconverged_nodes", "documents_in_components"]
+    out = {name: 0 for name in names + (["earlier_documents"] if with_earlier else [])}
+    units = {}
+    for key, n in pairs:
+        if isinstance(key, tuple):
+            units[key[1]] = units.get(key[1], 0) + n
+        else:
+            out[key] += n
+    return {**out, "documents_per_shingle_unit": dict(sorted(units.items()))}
+
+
 class NearDedup(beam.PTransform):
     """Documents -> StageResult; with ``stats_path``, also writes a JSON of the
     LSH parameters and graph counts (candidate and verified edges, nodes left
@@ -243,20 +256,20 @@ class NearDedup(beam.PTransform):
                       "rows": self.rows, "verify": bool(self.cfg["verify"]),
                       "max_rounds": int(self.cfg["max_rounds"])}
             path = self.stats_path
+
+            def count(name):  # counted per bundle where the elements are: no global combine per stream
+                return BundleTotals(lambda _: [(name, 1)])
+
             counts = [
-                candidates | "CountCandidates" >> beam.combiners.Count.Globally()
-                | "TagCandidates" >> beam.Map(lambda n: ("candidate_edges", n)),
-                edges | "CountVerified" >> beam.combiners.Count.Globally()
-                | "TagVerified" >> beam.Map(lambda n: ("verified_edges", n)),
-                unconverged | "TagUnconverged" >> beam.Map(lambda n: ("unconverged_nodes", n)),
-                *([earlier | "CountEarlier" >> beam.combiners.Count.Globally()
-                   | "TagEarlier" >> beam.Map(lambda n: ("earlier_documents", n))] if earlier is not None else []),
-                decisions | "CountDecisions" >> beam.combiners.Count.Globally()
-                | "TagMembers" >> beam.Map(lambda n: ("documents_in_components", n)),
+                candidates | "TotalsCandidates" >> beam.ParDo(count("candidate_edges")),
+                edges | "TotalsVerified" >> beam.ParDo(count("verified_edges")),
+                unconverged,
+                *([earlier | "TotalsEarlier" >> beam.ParDo(count("earlier_documents"))] if earlier is not None
+                  else []),
+                decisions | "TotalsDecisions" >> beam.ParDo(count("documents_in_components")),
                 # documents per shingle unit (chosen by language label and script)
-                signed.units | "CountUnits" >> beam.combiners.Count.PerElement() | "UnitList" >> beam.combiners.ToList()
-                | "TagUnits" >> beam.Map(lambda kv: ("documents_per_shingle_unit", dict(sorted(kv)))),
+                signed.units | "TotalsUnits" >> beam.ParDo(BundleTotals(lambda unit: [(("unit", unit), 1)])),
             ]
             (counts | "StatsFlatten" >> beam.Flatten() | "StatsList" >> beam.combiners.ToList()
-             | "StatsWrite" >> WriteJson(path, lambda kv: {**params, **dict(kv)}))
+             | "StatsWrite" >> WriteJson(path, lambda pairs: {**params, **near_stats(pairs, earlier is not None)}))
         return result

@@ -203,7 +203,7 @@ class ReadEarlier(beam.PTransform):
                           row["signature"], (0, i, row["priority"], row["date"] is None, row["date"] or "",
                                              -row["char_count"], row["id"]))
 
-        return (p | "StatePatterns" >> beam.Create(patterns)
+        return (p | "StatePatterns" >> beam.Create(patterns, reshuffle=False)
                 | "ReadState" >> ReadAllFromParquet(with_filename=True, columns=[
                     "key", "id", "text_hash", "signature", "priority", "date", "char_count"])
                 | "Earlier" >> beam.FlatMap(to_earlier))

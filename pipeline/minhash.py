@@ -6,10 +6,14 @@ datasketch (2.x, scheme ``affine32``) computes, for 32-bit shingle hashes h,
 shingles at once and with the shingle hashes themselves computed in numpy
 (rolling polynomial hashes of characters or word hashes) instead of one
 Python SHA-1 call per shingle, which is what makes a naive ``update_batch``
-slow.  The permutations come from ``datasketch.MinHash(num_perm, seed)``, the
-signatures are valid ``LeanMinHash`` hash values (a test checks them against
-datasketch's own ``update_batch``), and the LSH band/row split comes from
-datasketch's parameter optimiser.
+slow.  The permutations are ``datasketch.MinHash(num_perm, seed,
+scheme="affine32")``'s, the signatures are valid ``LeanMinHash`` hash values
+(tests check both against datasketch's own ``permutations`` and
+``update_batch``), and the LSH band/row split is datasketch's parameter
+optimiser's answer.  Both are computed here with numpy rather than by
+importing datasketch at run time: its package imports scipy (0.4-0.8 s of
+CPU in every process that signs, launcher and each worker alike), for what is
+three lines of numpy and a quadrature.
 """
 from __future__ import annotations
 
@@ -95,17 +99,21 @@ def script_language(text: str) -> str | None:
     return max(counts, key=counts.get)
 
 
+def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) of ``datasketch.MinHash(num_perm, seed, scheme="affine32")``: an odd
+    multiplier and an offset per permutation, drawn as datasketch draws them."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
 class MinHasher:
     """Signatures for documents; one instance per worker (built in ``setup()``)."""
 
     def __init__(self, num_perm: int = 256, seed: int = 1, shingles: dict | None = None, chunk: int | None = None):
-        from datasketch import MinHash
-
         self.num_perm, self.seed = int(num_perm), int(seed)
-        m = MinHash(num_perm=self.num_perm, seed=self.seed, scheme="affine32")
-        a, b = m.permutations
-        self.a = np.asarray(a, dtype=np.uint32)
-        self.b = np.asarray(b, dtype=np.uint32)
+        self.a, self.b = affine32_permutations(self.num_perm, self.seed)
         self.shingles = shingles or {"default": {"unit": "word", "n": 5}}
         # shingles per block: about a million slots (4 MB) of working set
         self.chunk = chunk or max(512, 1_000_000 // self.num_perm)
@@ -166,10 +174,31 @@ def lsh_params(threshold: float, num_perm: int, fp_weight: float, fn_weight: flo
         if bands * rows > num_perm:
             raise ValueError(f"bands*rows = {bands * rows} exceeds num_perm = {num_perm}")
         return int(bands), int(rows)
-    from datasketch.lsh import _optimal_param
+    return optimal_bands_rows(threshold, num_perm, fp_weight, fn_weight)
 
-    b, r = _optimal_param(threshold, num_perm, fp_weight, fn_weight)
-    return int(b), int(r)
+
+def optimal_bands_rows(threshold: float, num_perm: int, fp_weight: float, fn_weight: float) -> tuple[int, int]:
+    """datasketch's ``MinHashLSH`` optimiser: the (bands, rows) with bands x rows
+    <= num_perm minimising the weighted areas of false positives (the
+    candidate probability 1 - (1 - s^r)^b over [0, threshold]) and false
+    negatives (its complement over [threshold, 1]), b ascending then r
+    ascending, the first minimum kept.  The candidate probability is a
+    polynomial of degree b*r <= num_perm, so Gauss-Legendre quadrature with
+    num_perm/2 + 1 nodes integrates it exactly (datasketch calls scipy's
+    adaptive ``quad`` per pair; a test checks the answers agree)."""
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
+    t = float(threshold)
+    below, above = t / 2 * (nodes + 1), (1 - t) / 2 * (nodes + 1) + t  # the nodes on [0, t] and [t, 1]
+    best, opt = float("inf"), (0, 0)
+    for b in range(1, num_perm + 1):
+        rows = np.arange(1, num_perm // b + 1, dtype=float)[:, None]
+        fp = (1 - (1 - below[None, :] ** rows) ** b) @ weights * (t / 2)
+        fn = ((1 - above[None, :] ** rows) ** b) @ weights * ((1 - t) / 2)
+        error = fp * fp_weight + fn * fn_weight
+        i = int(np.argmin(error))
+        if error[i] < best:
+            best, opt = float(error[i]), (b, i + 1)
+    return opt
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[str]:

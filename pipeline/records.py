@@ -102,6 +102,10 @@ class Document:
         }
 
     def replace(self, **changes) -> "Document":
+        """A copy with ``changes``; a new text forgets the token count of the old
+        one (``token_count`` always counts the current text, or is None)."""
+        if "text" in changes and "token_count" not in changes and changes["text"] != self.text:
+            changes["token_count"] = None
         return dataclasses.replace(self, **changes)
 
 

@@ -150,11 +150,14 @@ def load_run(run_dir: str) -> tuple[dict, dict, dict]:
 
 # --- the graph ------------------------------------------------------------------------
 
-def candidate_document(row: dict, scores: dict | None) -> Document:
+def candidate_document(row: dict, scores: dict | None, stored_tokens: bool = True) -> Document:
+    """``stored_tokens``: the row's token count is of this text with this run's
+    tokenizer (False when ``stats.tokenizer`` changed: counted again)."""
     extra = {"replacement_chars_removed": row["replacement_chars_removed"]} if row["replacement_chars_removed"] else {}
     return Document(key=row["key"], id=row["id"], source=row["source"], text=row["text"], url=row["url"],
                     date=row["date"], file=row["file"], offset=row["offset"], raw_byte_count=row["raw_byte_count"],
                     language=row["language"], language_score=round(row["language_score"], 4),
+                    token_count=row["token_count"] if stored_tokens else None,
                     signals={s["name"]: s["value"] for s in row["signals"]}, scores=scores or None, extra=extra)
 
 
@@ -162,19 +165,25 @@ class RefilterRulesDoFn(beam.DoFn):
     """A candidate (row, stored scores) -> kept document, or dropped by the
     stricter language minimum or the first rule that fires on its stored signals."""
 
-    def __init__(self, coarse_cfg: dict, source_langs: dict, ctx: StageContext, candidates: bool):
+    def __init__(self, coarse_cfg: dict, source_langs: dict, ctx: StageContext, candidates: bool,
+                 stored_tokens: bool = True, tokenizer: str | None = None):
+        self.stored_tokens = stored_tokens
+        self.tokenizer = tokenizer
         self.coarse_cfg = coarse_cfg
         self.source_langs = source_langs
         self.ctx = ctx
         self.candidates = candidates
 
     def setup(self):
+        from .tokens import TokenCounter
+
         self._rules = rule_sets(self.coarse_cfg)
+        self._tokens = None if self.stored_tokens else TokenCounter(self.tokenizer)
 
     def process(self, element):
         row, scores = element
         try:
-            doc = candidate_document(row, scores)
+            doc = candidate_document(row, scores, self.stored_tokens)
             _, min_score = self.source_langs.get(doc.source, (None, 0.0))
             below = row["language_score"] < min_score
             verdict = None if below else verdict_from_signals(self._rules.get(doc.language, self._rules["other"]),
@@ -194,7 +203,8 @@ class RefilterRulesDoFn(beam.DoFn):
                 language_score=row["language_score"], signals=doc.signals,
                 removed_lines=[(r["kind"], r["line"]) for r in row["removed_lines"] or []],
                 coarse_reason=verdict[0] if verdict else None, coarse_detail=verdict[1] if verdict else None,
-                token_count=row["token_count"], replacement_chars_removed=row["replacement_chars_removed"],
+                token_count=row["token_count"] if self._tokens is None else self._tokens.count(doc.text),
+                replacement_chars_removed=row["replacement_chars_removed"],
                 url=doc.url, date=doc.date, raw_byte_count=doc.raw_byte_count, file=doc.file, offset=doc.offset))
         if verdict:
             yield self.ctx.drop(doc, *verdict)
@@ -213,14 +223,16 @@ class _Stub:
 class RefilterRules(beam.PTransform):
     """The coarse stage of a refilter: (candidate row, scores) -> StageResult."""
 
-    def __init__(self, cfg: dict, output_dir: str):
+    def __init__(self, cfg: dict, output_dir: str, stored_tokens: bool = True):
         super().__init__()
+        self.stored_tokens = stored_tokens
         self.cfg = cfg
         self.sink = candidate_sink(cfg, output_dir)
         self.ctx = StageContext("coarse", int(cfg["output"]["excerpt_chars"]))
 
     def expand(self, rows):
-        dofn = RefilterRulesDoFn(self.cfg["coarse"], source_languages(self.cfg), self.ctx, bool(self.sink))
+        dofn = RefilterRulesDoFn(self.cfg["coarse"], source_languages(self.cfg), self.ctx, bool(self.sink),
+                                 self.stored_tokens, self.cfg["stats"]["tokenizer"])
         if not self.sink:
             return apply_stage(rows, "StoredSignals", dofn)
         out = apply_stage(rows, "StoredSignals", dofn, CANDIDATES)
@@ -254,7 +266,9 @@ def carried(row: dict, kind: str) -> bool:
 
 
 def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_dir: str, funnel: dict,
-                            stats: dict) -> dict:
+                            stats: dict, run_tokenizer: str | None = None) -> dict:
+    """``run_tokenizer``: the earlier run's ``stats.tokenizer`` (its stored token
+    counts are reused when the refilter counts with the same one)."""
     from apache_beam.io.parquetio import ReadFromParquet, WriteToParquet
 
     from ..schemas import SCHEMAS
@@ -294,12 +308,13 @@ def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_di
         earlier += [((name, "skipped", t), n) for t, n in e["skipped_records"].items()]
         if e.get("decoded_with_replacement"):
             earlier.append(((name, "decoded_with_replacement"), e["decoded_with_replacement"]))
-    counts.append(p | "EarlierCounts" >> beam.Create(earlier))
+    counts.append(p | "EarlierCounts" >> beam.Create(earlier, reshuffle=False))
     front = [((src, stage), tuple(v[k] for k in ("documents", "bytes", "chars", "tokens")))
              for src, by_stage in stats["stages"].items() for stage, v in by_stage.items()
              if stage in ("read", "extract")]
-    stats_front = [p | "TotalsEarlierStats" >> beam.Create(front)]
-    stages = build_stages(cfg, output_dir, refilter=RefilterRules(cfg, output_dir))
+    stats_front = [p | "TotalsEarlierStats" >> beam.Create(front, reshuffle=False)]
+    stages = build_stages(cfg, output_dir, refilter=RefilterRules(
+        cfg, output_dir, stored_tokens=run_tokenizer == cfg["stats"]["tokenizer"]))
     return run_stages(cfg, output_dir, joined, stages, counts, stats_front, stage_names=["extract"])
 
 
@@ -380,7 +395,7 @@ def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[
         return files
 
     def build(p, c, out):
-        result = build_refilter_pipeline(p, c, out, run_dir, funnel, stats)
+        result = build_refilter_pipeline(p, c, out, run_dir, funnel, stats, old_cfg["stats"]["tokenizer"])
         return result
 
     status = run(cfg, output_dir, options, overwrite, build=build, check=check,

@@ -43,7 +43,9 @@ def _text_bytes(text: str) -> int:
 
 
 class CountTokensDoFn(beam.DoFn):
-    """Sets ``token_count`` on documents whose text is final (after coarse)."""
+    """Sets ``token_count`` on documents whose text is final (after coarse);
+    a count already set is of the same text (``Document.replace`` forgets it
+    when the text changes): kept, not counted again."""
 
     def __init__(self, tokenizer: str | None):
         self.tokenizer = tokenizer
@@ -52,7 +54,7 @@ class CountTokensDoFn(beam.DoFn):
         self._counter = TokenCounter(self.tokenizer)
 
     def process(self, doc):
-        yield doc.replace(token_count=self._counter.count(doc.text))
+        yield doc if doc.token_count is not None else doc.replace(token_count=self._counter.count(doc.text))
 
 
 class StageStatsDoFn(BundleTotals):

@@ -50,6 +50,25 @@ def test_shingling_by_language():
     assert (hasher.signature("", "en") == np.iinfo(np.uint32).max).all()
 
 
+def test_permutations_and_optimiser_are_datasketchs():
+    """mdfs computes datasketch's affine32 permutations and its LSH optimiser's
+    (bands, rows) with numpy (no datasketch import at run time): the same values."""
+    from datasketch.lsh import _optimal_param
+
+    from mdfs.pipeline.minhash import affine32_permutations, optimal_bands_rows
+
+    for num_perm, seed in ((1, 0), (64, 1), (112, 7), (256, 1), (300, 12345)):
+        a, b = affine32_permutations(num_perm, seed)
+        ref_a, ref_b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+        assert np.array_equal(a, ref_a) and np.array_equal(b, ref_b)
+        assert a.dtype == np.uint32 and b.dtype == np.uint32
+    for num_perm in (16, 64, 112, 128, 256):
+        for threshold in (0.5, 0.7, 0.8, 0.9, 0.95):
+            for fp_w, fn_w in ((0.5, 0.5), (0.05, 0.95), (0.9, 0.1)):
+                ref = _optimal_param(threshold, num_perm, fp_w, fn_w)
+                assert optimal_bands_rows(threshold, num_perm, fp_w, fn_w) == ref, (threshold, num_perm, fp_w)
+
+
 def test_banding_parameters():
     b, r = lsh_params(0.8, 256, 0.05, 0.95)
     assert (b, r) == (25, 10)

@@ -200,3 +200,48 @@ def test_config_refuses_bad_custom_types():
         load_config(sets=["pii.custom=[{type: email, pattern: 'x'}]"])
     with pytest.raises(ValueError, match="unknown key sources.s.pii.types.emial"):
         load_config(sets=["sources.s.paths=[x.jsonl]", "sources.s.pii.types.emial=false"])
+
+
+def test_detector_gates_never_skip_a_match():
+    """``spans`` skips a detector when the page cannot hold a match (its longest
+    digit run is too short, no account keyword, no "d.d"); every match of each
+    pattern on digit-heavy random strings holds what its gate asks for, and the
+    IPv6 candidates found from the colons are exactly the pattern's matches
+    that start a run."""
+    import re
+
+    from mdfs.pipeline import pii
+
+    def longest_run(s):
+        return max((len(r) for r in re.findall(r"\d+", s)), default=0)
+
+    rnd = random.Random(7)
+    alphabet = "0123456789" * 4 + " -.+():：xXabcdefABCDEF@qQ微信号wWvV支付宝"
+    texts = ["".join(rnd.choice(alphabet) for _ in range(rnd.randrange(5, 80))) for _ in range(6000)]
+    texts += [rnd.choice(alphabet) + ".".join(str(rnd.randrange(10 ** rnd.randrange(1, 5))) for _ in range(4))
+              + rnd.choice(alphabet) for _ in range(300)]  # dotted quads, some too long
+    texts += ["+886 912 345 678", "0086 138-1234-5678", "(010)62345678-123", "6222 0212 3456 7890 123",
+              "QQ号: 123456789", "WeChat: wxid_ab12cd", "支付宝账号 13812345678", "fe80::1:2:3", "2001:db8::8a2e:370:7334"]
+    gates = [(pii.ID18_RE, 17), (pii.ID15_RE, 15), (pii.MOBILE_RE, 4), (pii.LANDLINE_RE, 7),
+             (pii.LANDLINE_BARE_RE, 10)]
+    seen = dict.fromkeys(["runs", "card", "account", "ipv4", "ipv6"], 0)
+    for t in texts:
+        for pattern, least in gates:
+            for m in pattern.finditer(t):
+                assert longest_run(m.group()) >= least, (pattern.pattern, m.group())
+                seen["runs"] += 1
+        for m in pii.CARD_RE.finditer(t):
+            runs = [len(r) for r in re.findall(r"\d+", m.group())]
+            assert max(runs) >= 13 or sum(n >= 4 for n in runs) >= 3, m.group()
+            seen["card"] += 1
+        for m in pii.ACCOUNT_RE.finditer(t):
+            assert any(k in m.group() for k in pii._ACCOUNT_WORDS), m.group()
+            seen["account"] += 1
+        for m in pii.IPV4_RE.finditer(t):
+            assert re.search(r"\d\.\d", m.group())
+            seen["ipv4"] += 1
+        expected = [(m.start(), m.end()) for m in pii.IPV6_RE.finditer(t)
+                    if pii._free(t, m.start(), pii._HEX + ":") and ":" in m.group()]
+        assert list(pii._ipv6_runs(t)) == expected, t
+        seen["ipv6"] += len(expected)
+    assert min(seen.values()) >= 5, seen  # the strings exercise every gate

@@ -40,7 +40,7 @@ def _rows(folder: Path, columns=None) -> list[dict]:
 
 
 def _outcome(run: Path) -> dict:
-    return {"kept": sorted(r["id"] for r in _rows(run / "kept", ["id"])),
+    return {"kept": sorted((r["id"], r["token_count"]) for r in _rows(run / "kept", ["id", "token_count"])),
             "dropped": sorted((r["source"], r["id"], r["stage"], r["reason"])
                               for r in _rows(run / "dropped", ["source", "id", "stage", "reason"])),
             "failed": sorted((r["source"], r["id"] or "", r["stage"], r["error_kind"])
@@ -148,6 +148,26 @@ def test_refilter_equals_a_fresh_run(base, models, tmp_path, changes):
     marker = json.loads((tmp_path / "refiltered" / "refilter.json").read_text())
     assert marker["refilter_of"] == str(base) and marker["changed"]
     assert (tmp_path / "refiltered" / "_SUCCESS").exists() and (tmp_path / "refiltered" / "report").is_dir()
+
+
+def test_refilter_counts_tokens_again_with_another_tokenizer(base, tmp_path):
+    """Stored token counts are reused only with the run's tokenizer: with another
+    one, kept documents and candidates are counted by it."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(["the a of"], trainers.WordLevelTrainer(special_tokens=["[UNK]"]))
+    tok.save(str(tmp_path / "tokenizer.json"))
+    assert _mdfs("refilter", base, "--output", tmp_path / "r", "--set", f"stats.tokenizer={tmp_path}") == 0
+    words = {r["id"]: len(tok.encode(r["text"], add_special_tokens=False).ids)
+             for r in _rows(tmp_path / "r" / "kept", ["id", "text"])}
+    counted = {r["id"]: r["token_count"] for r in _rows(tmp_path / "r" / "kept", ["id", "token_count"])}
+    stored = {r["id"]: r["token_count"] for r in _rows(base / "kept", ["id", "token_count"])}
+    assert words and counted == words and counted != {k: stored[k] for k in counted}
+    cands = _rows(tmp_path / "r" / "candidates" / "documents", ["text", "token_count"])
+    assert cands and all(c["token_count"] == len(tok.encode(c["text"], add_special_tokens=False).ids)
+                         for c in cands)
 
 
 def test_refilter_scores_only_what_has_no_stored_scores(base, tmp_path):
