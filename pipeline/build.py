@@ -124,14 +124,18 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
 
 
 def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, stats_front: list,
-               stage_names: list | None = None) -> dict:
+               stage_names: list | None = None, carried_rejects: dict | None = None) -> dict:
     """The document stages over ``docs``, then the kept sink, the funnel (from
     ``counts``: per-bundle event totals of everything before) and the
     statistics (``stats_front``: per-bundle ((source, stage), totals) of the
-    streams before the stages).  ``stage_names``: stages already counted."""
+    streams before the stages).  ``stage_names``: stages already counted;
+    ``carried_rejects``: {"dropped"/"failed": rows a refilter carries over
+    from the earlier run's later-stage sink}, written with this run's."""
     every = float(cfg["read"]["progress_every_s"])
     out = cfg["output"]
-    later_dropped, later_failed = [], []
+    carried_rejects = carried_rejects or {}
+    later_dropped, later_failed = [carried_rejects.get("dropped")], [carried_rejects.get("failed")]
+    later_dropped, later_failed = [x for x in later_dropped if x is not None], [x for x in later_failed if x is not None]
     stage_names, stage_docs, dedup_marked = list(stage_names or []), {}, False
     candidates = candidate_sink(cfg, output_dir)
     # the text is final after pii (or coarse, or extraction): count its tokens once there

@@ -100,9 +100,7 @@ DIR/funnel.json.  Any other flag must be a Beam pipeline option.  Exit status: 0
 
 
 def cmd_run(argv: list[str]) -> int:
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from .options import FlagError, split_flags
+    from .options import FlagError, JobOptions, split_flags
     from .run import run
 
     if any(a in ("-h", "--help") for a in argv):
@@ -123,7 +121,7 @@ def cmd_run(argv: list[str]) -> int:
         # keep worker INFO chatter out of the way
         beam_args = [*beam_args, "--default_sdk_harness_log_level=" + ("INFO" if args.debug else "WARNING")]
     with _quiet(_VERBOSE or args.debug):
-        return run(cfg, args.output, PipelineOptions(beam_args), overwrite=args.overwrite)
+        return run(cfg, args.output, JobOptions(beam_args), overwrite=args.overwrite)
 
 
 REFILTER_USAGE = """usage: mdfs refilter RUN_DIR --output NEW_DIR [--config FILE] [--set KEY.PATH=VALUE ...]
@@ -140,9 +138,7 @@ Exit status as for mdfs run."""
 
 
 def cmd_refilter(argv: list[str]) -> int:
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from .options import FlagError, split_flags
+    from .options import FlagError, JobOptions, split_flags
     from .refilter import refilter
 
     if any(a in ("-h", "--help") for a in argv):
@@ -167,7 +163,7 @@ def cmd_refilter(argv: list[str]) -> int:
     if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
         beam_args = [*beam_args, "--default_sdk_harness_log_level=" + ("INFO" if args.debug else "WARNING")]
     with _quiet(_VERBOSE or args.debug):
-        return refilter(run_dir, args.output, args.config, args.overrides, PipelineOptions(beam_args),
+        return refilter(run_dir, args.output, args.config, args.overrides, JobOptions(beam_args),
                         dedup_against=args.dedup_against, overwrite=args.overwrite)
 
 

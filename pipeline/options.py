@@ -42,6 +42,24 @@ class MdfsOptions(PipelineOptions):
                             help="show tracebacks and third-party log lines")
 
 
+class JobOptions(PipelineOptions):
+    """Beam's pipeline options for one job, with each view made once.
+
+    Beam asks the options for views (``TypeOptions``, ``StandardOptions``, ...)
+    several times per transform while it builds and translates a graph, and
+    every ``view_as`` parses all the flags again with a new argparse parser
+    (0.5-1 ms each: about a second of each run's start-up for mdfs's few
+    hundred transforms).  A view holds no state of its own: it reads and
+    writes the options it came from (Beam's contract for ``view_as``), so one
+    view per class answers exactly as a new one would."""
+
+    def view_as(self, cls):
+        views = self.__dict__.setdefault("_views", {})
+        if cls not in views:
+            views[cls] = super().view_as(cls)
+        return views[cls]
+
+
 class FlagError(ValueError):
     """A flag that is neither mdfs's nor Beam's (or a stray argument)."""
 
@@ -51,7 +69,7 @@ def beam_option_parser():
     from apache_beam.options.pipeline_options import _BeamArgumentParser
 
     parser = _BeamArgumentParser(allow_abbrev=False)
-    for cls in {str(c): c for c in PipelineOptions.__subclasses__() if c is not MdfsOptions}.values():
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__() if c not in (MdfsOptions, JobOptions)}.values():
         cls._add_argparse_args(parser)
     return parser
 

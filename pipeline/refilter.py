@@ -37,10 +37,10 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from .build import build_stages, candidate_sink, dropped_events, failed_events, run_stages
-from .coarse import CANDIDATES, PRE_RULE_REASONS, rule_sets, source_languages, write_candidates
-from .records import DROPPED, FAILED, Candidate, Document
+from .coarse import PRE_RULE_REASONS, rule_sets, source_languages
+from .records import Document
 from .rules.rule import verdict_from_signals
-from .stage import BundleTotals, StageContext, StageResult, apply_stage
+from .stage import BundleTotals, StageContext, apply_stage
 
 log = logging.getLogger("mdfs.refilter")
 
@@ -165,27 +165,20 @@ class RefilterRulesDoFn(beam.DoFn):
     """A candidate (row, stored scores) -> kept document, or dropped by the
     stricter language minimum or the first rule that fires on its stored signals."""
 
-    def __init__(self, coarse_cfg: dict, source_langs: dict, ctx: StageContext, candidates: bool,
-                 stored_tokens: bool = True, tokenizer: str | None = None):
+    def __init__(self, coarse_cfg: dict, source_langs: dict, ctx: StageContext, stored_tokens: bool = True):
         self.stored_tokens = stored_tokens
-        self.tokenizer = tokenizer
         self.coarse_cfg = coarse_cfg
         self.source_langs = source_langs
         self.ctx = ctx
-        self.candidates = candidates
 
     def setup(self):
-        from .tokens import TokenCounter
-
         self._rules = rule_sets(self.coarse_cfg)
-        self._tokens = None if self.stored_tokens else TokenCounter(self.tokenizer)
 
     def process(self, element):
         row, scores = element
         try:
             doc = candidate_document(row, scores, self.stored_tokens)
-            _, min_score = self.source_langs.get(doc.source, (None, 0.0))
-            below = row["language_score"] < min_score
+            below = below_language_minimum(row, self.source_langs)
             verdict = None if below else verdict_from_signals(self._rules.get(doc.language, self._rules["other"]),
                                                                 doc.signals)
         except Exception as exc:  # noqa: BLE001 - a damaged candidate row fails, not the job
@@ -193,23 +186,16 @@ class RefilterRulesDoFn(beam.DoFn):
         else:
             if below:  # did not reach the rules: not a candidate of the new run
                 yield self.ctx.drop(doc, "language", f"{doc.language}:{row['language_score']:.2f}")
+            elif verdict:
+                yield self.ctx.drop(doc, *verdict)
             else:
-                yield from self._decide(doc, row, verdict)
+                yield doc
 
-    def _decide(self, doc: Document, row: dict, verdict):
-        if self.candidates:
-            yield beam.pvalue.TaggedOutput(CANDIDATES, Candidate(
-                key=doc.key, id=doc.id, source=doc.source, text=doc.text, language=doc.language,
-                language_score=row["language_score"], signals=doc.signals,
-                removed_lines=[(r["kind"], r["line"]) for r in row["removed_lines"] or []],
-                coarse_reason=verdict[0] if verdict else None, coarse_detail=verdict[1] if verdict else None,
-                token_count=row["token_count"] if self._tokens is None else self._tokens.count(doc.text),
-                replacement_chars_removed=row["replacement_chars_removed"],
-                url=doc.url, date=doc.date, raw_byte_count=doc.raw_byte_count, file=doc.file, offset=doc.offset))
-        if verdict:
-            yield self.ctx.drop(doc, *verdict)
-        else:
-            yield doc
+
+def below_language_minimum(row: dict, source_langs: dict) -> bool:
+    """Under the source's (stricter) ``min_language_score``: dropped before the rules."""
+    _, min_score = source_langs.get(row["source"], (None, 0.0))
+    return row["language_score"] < min_score
 
 
 class _Stub:
@@ -223,21 +209,111 @@ class _Stub:
 class RefilterRules(beam.PTransform):
     """The coarse stage of a refilter: (candidate row, scores) -> StageResult."""
 
-    def __init__(self, cfg: dict, output_dir: str, stored_tokens: bool = True):
+    def __init__(self, cfg: dict, stored_tokens: bool = True):
         super().__init__()
         self.stored_tokens = stored_tokens
         self.cfg = cfg
-        self.sink = candidate_sink(cfg, output_dir)
         self.ctx = StageContext("coarse", int(cfg["output"]["excerpt_chars"]))
 
     def expand(self, rows):
-        dofn = RefilterRulesDoFn(self.cfg["coarse"], source_languages(self.cfg), self.ctx, bool(self.sink),
-                                 self.stored_tokens, self.cfg["stats"]["tokenizer"])
-        if not self.sink:
-            return apply_stage(rows, "StoredSignals", dofn)
-        out = apply_stage(rows, "StoredSignals", dofn, CANDIDATES)
-        write_candidates(out[CANDIDATES], self.sink)
-        return StageResult(out.kept, out[DROPPED], out[FAILED])
+        return apply_stage(rows, "StoredSignals", RefilterRulesDoFn(
+            self.cfg["coarse"], source_languages(self.cfg), self.ctx, self.stored_tokens))
+
+
+class RewriteCandidateFile(beam.DoFn):
+    """One file of the earlier run's candidate store -> the same file in the new
+    output's store, as a fresh run with the new thresholds would have written
+    it: the verdict columns (``coarse_reason``, ``coarse_detail``) from the new
+    thresholds, without the rows a stricter language minimum removes, token
+    counts recounted only if ``stats.tokenizer`` changed.  Texts, signals and
+    removed lines pass through as Arrow data, batch by batch (bounded memory),
+    never as Python objects: the store costs its decompression and
+    compression, not a row-by-row conversion.  Written under a temporary name
+    and renamed, so a retried bundle leaves one complete file."""
+
+    BATCH_ROWS = 1024
+
+    def __init__(self, coarse_cfg: dict, source_langs: dict, folder: str, compression: str, files: int,
+                 tokenizer: str | None, stored_tokens: bool):
+        self.coarse_cfg, self.source_langs, self.folder = coarse_cfg, source_langs, folder.rstrip("/")
+        self.compression, self.files = compression, files
+        self.tokenizer, self.stored_tokens = tokenizer, stored_tokens
+
+    def setup(self):
+        from .tokens import TokenCounter
+
+        self._rules = rule_sets(self.coarse_cfg)
+        self._tokens = None if self.stored_tokens else TokenCounter(self.tokenizer)
+
+    def process(self, element):
+        import uuid
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from ..schemas import SCHEMAS
+
+        index, path = element
+        schema = SCHEMAS["candidates"]
+        final = f"{self.folder}/part-{index:05d}-of-{self.files:05d}.parquet"
+        tmp = f"{final}.{uuid.uuid4().hex}.tmp"  # not *.parquet: never read as part of the store
+        rows = 0
+        with FileSystems.open(path) as src, FileSystems.create(tmp) as dst:
+            writer = pq.ParquetWriter(dst, schema, compression=self.compression)
+            for batch in pq.ParquetFile(src).iter_batches(batch_size=self.BATCH_ROWS):
+                table = self._rewrite(pa.Table.from_batches([batch]), schema)
+                rows += table.num_rows
+                writer.write_table(table)
+            writer.close()
+        FileSystems.rename([tmp], [final])
+        yield rows
+
+    def _rewrite(self, table, schema):
+        import pyarrow as pa
+
+        meta = table.select(["source", "language", "language_score", "signals"]).to_pylist()
+        keep, reasons, details = [], [], []
+        for row in meta:
+            try:
+                below = below_language_minimum(row, self.source_langs)
+                verdict = None if below else verdict_from_signals(
+                    self._rules.get(row["language"], self._rules["other"]),
+                    {s["name"]: s["value"] for s in row["signals"]})
+            except Exception:  # noqa: BLE001 - a damaged row: a dead letter of the rules stage, not a candidate
+                below, verdict = True, None
+            keep.append(not below)
+            reasons.append(verdict[0] if verdict else None)
+            details.append(verdict[1] if verdict else None)
+        table = table.set_column(table.schema.get_field_index("coarse_reason"), "coarse_reason",
+                                 pa.array(reasons, pa.string()))
+        table = table.set_column(table.schema.get_field_index("coarse_detail"), "coarse_detail",
+                                 pa.array(details, pa.string()))
+        if self._tokens is not None:
+            counts = [self._tokens.count(t) for t in table.column("text").to_pylist()]
+            table = table.set_column(table.schema.get_field_index("token_count"), "token_count",
+                                     pa.array(counts, pa.int64()))
+        table = table.filter(pa.array(keep, pa.bool_()))
+        # the schema's column order and types (and its metadata), whatever the earlier file carried
+        return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)
+
+
+class RewriteCandidates(beam.PTransform):
+    """The new output's ``candidates/documents/``: each earlier candidate file
+    rewritten (``RewriteCandidateFile``), one file per file."""
+
+    def __init__(self, cfg: dict, run_dir: str, output_dir: str, stored_tokens: bool):
+        super().__init__()
+        self.cfg, self.stored_tokens = cfg, stored_tokens
+        self.files = sorted(m.path for m in FileSystems.match(
+            [f"{run_dir.rstrip('/')}/candidates/documents/*.parquet"])[0].metadata_list)
+        self.folder = f"{output_dir.rstrip('/')}/candidates/documents"
+
+    def expand(self, p):
+        cfg = self.cfg
+        return (p | "CandidateFiles" >> beam.Create(list(enumerate(self.files)))
+                | "Rewrite" >> beam.ParDo(RewriteCandidateFile(
+                    cfg["coarse"], source_languages(cfg), self.folder, cfg["output"]["compression"],
+                    len(self.files), cfg["stats"]["tokenizer"], self.stored_tokens)))
 
 
 def _join_scores(rows, scores):
@@ -269,11 +345,10 @@ def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_di
                             stats: dict, run_tokenizer: str | None = None) -> dict:
     """``run_tokenizer``: the earlier run's ``stats.tokenizer`` (its stored token
     counts are reused when the refilter counts with the same one)."""
-    from apache_beam.io.parquetio import ReadFromParquet, WriteToParquet
+    from apache_beam.io.parquetio import ReadFromParquet
 
-    from ..schemas import SCHEMAS
 
-    root, out = run_dir.rstrip("/"), cfg["output"]
+    root = run_dir.rstrip("/")
     rows = p | "ReadCandidates" >> ReadFromParquet(f"{root}/candidates/documents/*.parquet")
     if (cfg["fine"]["bert_model"] or cfg["fine"]["fasttext_model"]) and _has_parquet(f"{root}/candidates/scores"):
         joined = _join_scores(rows, p | "ReadScores" >> ReadFromParquet(f"{root}/candidates/scores/*.parquet"))
@@ -281,14 +356,8 @@ def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_di
         joined = rows | "NoScores" >> beam.Map(lambda r: (r, None))
     counts = [joined | "TotalsCandidates" >> beam.ParDo(BundleTotals(
         lambda e: [((e[0]["source"], "read"), 1), ((e[0]["source"], "after", "extract"), 1)]))]
-    for kind in ("dropped", "failed"):
-        if not _has_parquet(f"{root}/{kind}"):
-            continue
-        old = (p | f"ReadOld[{kind}]" >> ReadFromParquet(f"{root}/{kind}/*.parquet")
-               | f"Carried[{kind}]" >> beam.Filter(carried, kind))
-        old | f"WriteCarried[{kind}]" >> WriteToParquet(
-            f"{output_dir.rstrip('/')}/{kind}/part-carried", SCHEMAS[kind], codec=out["compression"],
-            file_name_suffix=".parquet", record_batch_size=256)
+    carried_rejects = {}
+    for kind, files in earlier_rejects(root).items():
         events = dropped_events if kind == "dropped" else failed_events
 
         def carried_events(r, events=events, kind=kind):
@@ -300,7 +369,24 @@ def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_di
                 ev.append(((o.source, "unknown_size_stretches"), 1))
             return ev
 
-        counts.append(old | f"TotalsCarried[{kind}]" >> beam.ParDo(BundleTotals(carried_events)))
+        # files of rows that are all carried (the read stage's; an earlier refilter's carried rows):
+        # copied as they are, and counted from the few columns the funnel needs
+        for prefix in WHOLE_PREFIXES:
+            if not files.get(prefix):
+                continue
+            label = f"{kind}:{prefix.rstrip('-')}"
+            (p | f"CopyOld[{label}]" >> beam.Create([(f, f"{output_dir.rstrip('/')}/{kind}/{f.rsplit('/', 1)[-1]}")
+                                                     for f in files[prefix]], reshuffle=False)
+             | f"Copy[{label}]" >> beam.Map(copy_file))
+            counts.append(p | f"ReadCopied[{label}]" >> ReadFromParquet(
+                f"{root}/{kind}/{prefix}*.parquet", columns=FUNNEL_COLUMNS[kind])
+                | f"TotalsCopied[{label}]" >> beam.ParDo(BundleTotals(carried_events)))
+        if files.get(STAGES_PREFIX):  # later stages' rejects: the rows from before the rules are carried
+            old = (p | f"ReadOld[{kind}]" >> ReadFromParquet(f"{root}/{kind}/{STAGES_PREFIX}*.parquet")
+                   | f"Carried[{kind}]" >> beam.Filter(carried, kind))
+            counts.append(old | f"TotalsCarried[{kind}]" >> beam.ParDo(BundleTotals(carried_events)))
+            # written with this run's later rejects (one sink per kind; bounded by what was extracted)
+            carried_rejects[kind] = old | f"AsRows[{kind}]" >> beam.Map(StoredRow)
     # what the earlier run counted before any document existed: WARC records that carry none,
     # pages decoded with replacement characters
     earlier = []
@@ -313,14 +399,68 @@ def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_di
              for src, by_stage in stats["stages"].items() for stage, v in by_stage.items()
              if stage in ("read", "extract")]
     stats_front = [p | "TotalsEarlierStats" >> beam.Create(front, reshuffle=False)]
-    stages = build_stages(cfg, output_dir, refilter=RefilterRules(
-        cfg, output_dir, stored_tokens=run_tokenizer == cfg["stats"]["tokenizer"]))
-    return run_stages(cfg, output_dir, joined, stages, counts, stats_front, stage_names=["extract"])
+    stored_tokens = run_tokenizer == cfg["stats"]["tokenizer"]
+    if candidate_sink(cfg, output_dir):
+        p | "Candidates" >> RewriteCandidates(cfg, run_dir, output_dir, stored_tokens)
+    stages = build_stages(cfg, output_dir, refilter=RefilterRules(cfg, stored_tokens))
+    return run_stages(cfg, output_dir, joined, stages, counts, stats_front, stage_names=["extract"],
+                      carried_rejects=carried_rejects)
 
 
 class _Obj:
     def __init__(self, row: dict):
         self.__dict__.update(row)
+
+
+class StoredRow:
+    """A row read from an earlier output, written again as it is."""
+
+    __slots__ = ("row",)
+
+    def __init__(self, row: dict):
+        self.row = row
+
+    def to_row(self) -> dict:
+        return self.row
+
+
+# dropped/ and failed/ files by name: the read stage's sink and an earlier refilter's carried rows
+# hold only rows that happened before the rules; the later stages' sink holds both kinds
+WHOLE_PREFIXES = ("part-read-", "part-carried-")
+STAGES_PREFIX = "part-stages-"
+FUNNEL_COLUMNS = {"dropped": ["source", "stage", "reason"], "failed": ["source", "stage", "error_kind", "records"]}
+
+
+def copy_file(pair: tuple[str, str]) -> None:
+    """(source, destination) on any Beam filesystem; the destination's folder is
+    made when no sink has made it yet (object stores have none to make)."""
+    src, dst = pair
+    parent = dst.rsplit("/", 1)[0]
+    if not FileSystems.exists(parent):
+        try:
+            FileSystems.mkdirs(parent)
+        except OSError:  # made meanwhile by a sink writing there
+            pass
+    FileSystems.copy([src], [dst])
+
+
+def earlier_rejects(root: str) -> dict[str, dict[str, list[str]]]:
+    """{kind: {prefix: [paths]}} of an earlier run's dropped/ and failed/ files;
+    a file of another name is refused (what it holds is unknown)."""
+    out = {}
+    for kind in ("dropped", "failed"):
+        try:
+            paths = sorted(m.path for m in FileSystems.match([f"{root}/{kind}/*.parquet"])[0].metadata_list)
+        except Exception:  # noqa: BLE001 - no such folder
+            paths = []
+        for path in paths:
+            name = path.rsplit("/", 1)[-1]
+            prefix = next((x for x in (*WHOLE_PREFIXES, STAGES_PREFIX) if name.startswith(x)), None)
+            if prefix is None:
+                raise RefilterError(f"{path}: not a file mdfs wrote ({', '.join(WHOLE_PREFIXES + (STAGES_PREFIX,))}"
+                                    "*.parquet); move it out of the run to refilter it")
+            out.setdefault(kind, {}).setdefault(prefix, []).append(path)
+    return out
 
 
 def write_marker(output_dir: str, run_dir: str, changed: list[str]) -> None:

@@ -44,7 +44,12 @@ def _outcome(run: Path) -> dict:
             "dropped": sorted((r["source"], r["id"], r["stage"], r["reason"])
                               for r in _rows(run / "dropped", ["source", "id", "stage", "reason"])),
             "failed": sorted((r["source"], r["id"] or "", r["stage"], r["error_kind"])
-                             for r in _rows(run / "failed", ["source", "id", "stage", "error_kind"]))}
+                             for r in _rows(run / "failed", ["source", "id", "stage", "error_kind"])),
+            # the candidate store as a run with these thresholds writes it (a refilter rewrites the earlier one;
+            # its signals are the earlier run's: a rule turned off there keeps the values it measured)
+            "candidates": sorted((r["id"], r["coarse_reason"] or "", r["coarse_detail"] or "", r["token_count"],
+                                  hash(r["text"]), len(r["removed_lines"] or []))
+                                 for r in _rows(run / "candidates" / "documents"))}
 
 
 def _funnel(run: Path) -> dict:
@@ -148,6 +153,21 @@ def test_refilter_equals_a_fresh_run(base, models, tmp_path, changes):
     marker = json.loads((tmp_path / "refiltered" / "refilter.json").read_text())
     assert marker["refilter_of"] == str(base) and marker["changed"]
     assert (tmp_path / "refiltered" / "_SUCCESS").exists() and (tmp_path / "refiltered" / "report").is_dir()
+
+
+def test_refilter_of_a_refilter_back_to_the_first_thresholds_reproduces_the_run(base, tmp_path):
+    """A refilter's output is a run like any other: refiltered back to the earlier
+    thresholds it gives the earlier run's outcome, funnel and candidate store
+    (its read-stage rejects were copied, the rest carried through its sinks)."""
+    stricter = ["--set", "coarse.zh.min_chars=400", "--set", "coarse.en.gopher_quality.min_words=200"]
+    assert _mdfs("refilter", base, "--output", tmp_path / "r1", *stricter) == 0
+    assert _outcome(tmp_path / "r1")["kept"] != _outcome(base)["kept"]
+    back = ["--set", "coarse.zh.min_chars=200", "--set", "coarse.en.gopher_quality.min_words=50"]
+    assert _mdfs("refilter", tmp_path / "r1", "--output", tmp_path / "r2", *back) == 0
+    assert _outcome(tmp_path / "r2") == _outcome(base)
+    assert _funnel(tmp_path / "r2") == _funnel(base)
+    names = sorted(f.name for f in (tmp_path / "r2" / "dropped").glob("*.parquet"))
+    assert any(n.startswith("part-read-") for n in names) and any(n.startswith("part-stages-") for n in names)
 
 
 def test_refilter_counts_tokens_again_with_another_tokenizer(base, tmp_path):

@@ -284,3 +284,21 @@ def test_every_readme_command_line_parses(tmp_path):
             load_config(own.config, own.overrides)
         else:
             raise AssertionError(f"README names an unknown command: mdfs {name}")
+
+
+def test_job_options_views_are_made_once_and_share_values():
+    """JobOptions hands out one view per class (Beam re-parses every flag per
+    view_as); values set through any view are seen by the options and by every
+    other view, as with Beam's own views."""
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions, TypeOptions
+
+    from mdfs.pipeline.options import JobOptions
+
+    opts = JobOptions(["--runner=DirectRunner", "--direct_num_workers=2"])
+    assert opts.view_as(TypeOptions) is opts.view_as(TypeOptions)
+    assert opts.view_as(DirectOptions).direct_num_workers == 2
+    opts.view_as(StandardOptions).streaming = True
+    assert opts.view_as(StandardOptions).streaming and opts.get_all_options()["streaming"] is True
+    opts.view_as(DirectOptions).direct_num_workers = 3
+    assert opts.get_all_options()["direct_num_workers"] == 3
+    assert opts.view_as(TypeOptions).pipeline_type_check  # Beam's defaults untouched
