@@ -342,9 +342,10 @@ def carried(row: dict, kind: str) -> bool:
 
 
 def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_dir: str, funnel: dict,
-                            stats: dict, run_tokenizer: str | None = None) -> dict:
+                            stats: dict, run_tokenizer: str | None = None, rejects: dict | None = None) -> dict:
     """``run_tokenizer``: the earlier run's ``stats.tokenizer`` (its stored token
-    counts are reused when the refilter counts with the same one)."""
+    counts are reused when the refilter counts with the same one); ``rejects``:
+    ``earlier_rejects(run_dir)``, when the caller has listed them already."""
     from apache_beam.io.parquetio import ReadFromParquet
 
 
@@ -357,7 +358,7 @@ def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_di
     counts = [joined | "TotalsCandidates" >> beam.ParDo(BundleTotals(
         lambda e: [((e[0]["source"], "read"), 1), ((e[0]["source"], "after", "extract"), 1)]))]
     carried_rejects = {}
-    for kind, files in earlier_rejects(root).items():
+    for kind, files in (earlier_rejects(root) if rejects is None else rejects).items():
         events = dropped_events if kind == "dropped" else failed_events
 
         def carried_events(r, events=events, kind=kind):
@@ -517,6 +518,7 @@ def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[
         return EXIT_USER
     try:
         old_cfg, funnel, stats = load_run(run_dir)
+        rejects = earlier_rejects(run_dir.rstrip("/"))  # a file it cannot place: refused before anything is written
         cfg = load_config(config_file, sets, base=_as_given(old_cfg), dedup_against=dedup_against)
     except (RefilterError, ValueError, OSError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
@@ -535,7 +537,7 @@ def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[
         return files
 
     def build(p, c, out):
-        result = build_refilter_pipeline(p, c, out, run_dir, funnel, stats, old_cfg["stats"]["tokenizer"])
+        result = build_refilter_pipeline(p, c, out, run_dir, funnel, stats, old_cfg["stats"]["tokenizer"], rejects)
         return result
 
     status = run(cfg, output_dir, options, overwrite, build=build, check=check,

@@ -232,6 +232,12 @@ def test_refilter_refuses_runs_it_cannot_use(base, tmp_path, capsys):
     assert "needs a finished run" in capsys.readouterr().err
     assert _mdfs("refilter", base, "--output", tmp_path / "r", "--source", "x=y") == 2
     assert "--source" in capsys.readouterr().err
+    stray = tmp_path / "stray"
+    shutil.copytree(base, stray)
+    shutil.copy(next((stray / "dropped").glob("part-read-*.parquet")), stray / "dropped" / "mine.parquet")
+    assert _mdfs("refilter", stray, "--output", tmp_path / "r") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "mine.parquet: not a file mdfs wrote" in err[0]
     assert not (tmp_path / "r").exists()
 
 
