@@ -134,8 +134,8 @@ def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, sta
     every = float(cfg["read"]["progress_every_s"])
     out = cfg["output"]
     carried_rejects = carried_rejects or {}
-    later_dropped, later_failed = [carried_rejects.get("dropped")], [carried_rejects.get("failed")]
-    later_dropped, later_failed = [x for x in later_dropped if x is not None], [x for x in later_failed if x is not None]
+    later_dropped = [carried_rejects["dropped"]] if "dropped" in carried_rejects else []
+    later_failed = [carried_rejects["failed"]] if "failed" in carried_rejects else []
     stage_names, stage_docs, dedup_marked = list(stage_names or []), {}, False
     candidates = candidate_sink(cfg, output_dir)
     # the text is final after pii (or coarse, or extraction): count its tokens once there

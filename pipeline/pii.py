@@ -61,7 +61,6 @@ _FULLWIDTH[0x3000] = 0x20
 
 
 _WIDE = re.compile("[\uff01-\uff5e\u3000]")
-_DIGIT = re.compile(r"[0-9\uff10-\uff19]")
 
 
 def ascii_view(text: str) -> str:

@@ -299,7 +299,10 @@ class RewriteCandidateFile(beam.DoFn):
 
 class RewriteCandidates(beam.PTransform):
     """The new output's ``candidates/documents/``: each earlier candidate file
-    rewritten (``RewriteCandidateFile``), one file per file."""
+    rewritten (``RewriteCandidateFile``), one file per file.  The files are
+    read a second time here (the stages read them as rows) and the verdicts
+    computed again from the signals: measured cheaper than carrying every
+    candidate's text through the rules stage as an object to write it back."""
 
     def __init__(self, cfg: dict, run_dir: str, output_dir: str, stored_tokens: bool):
         super().__init__()
@@ -347,7 +350,6 @@ def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_di
     counts are reused when the refilter counts with the same one); ``rejects``:
     ``earlier_rejects(run_dir)``, when the caller has listed them already."""
     from apache_beam.io.parquetio import ReadFromParquet
-
 
     root = run_dir.rstrip("/")
     rows = p | "ReadCandidates" >> ReadFromParquet(f"{root}/candidates/documents/*.parquet")
