@@ -30,6 +30,21 @@ class ModelError(ValueError):
     pass
 
 
+EXTRA = "bert"
+
+
+def require_extra() -> None:
+    """Refuse in one line when torch or transformers is missing.  They are the
+    ``[bert]`` extra, not the core install: PyPI's Linux torch wheel carries
+    the CUDA stack (about 4.6 GB), which rules, dedup and fastText never use."""
+    import importlib.util
+
+    missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ModelError(f"the BERT classifier needs the [{EXTRA}] extra ({' and '.join(missing)} not installed): "
+                         f"pip install 'mdfs[{EXTRA}]'")
+
+
 def train_wordpiece(texts: list[str], vocab_size: int = 8000):
     """A BERT-style WordPiece tokenizer trained on ``texts`` (CJK per character)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -50,6 +65,7 @@ def train_wordpiece(texts: list[str], vocab_size: int = 8000):
 
 def check_model_dir(model_dir: str, allow_pickle: bool = False) -> Path:
     """Refuse directories that are incomplete or hold only a pickle checkpoint."""
+    require_extra()
     path = Path(model_dir)
     if not path.is_dir():
         raise ModelError(f"model directory not found: {model_dir}")
@@ -182,6 +198,7 @@ def train(texts: list[str], label_ids: list[int], label_names: list[str], output
     safetensors model directory with its tokenizer, label map and model card.
     ``progress(description, total)``: called at each phase, returns a callable
     ``advance(n)`` (a progress bar; ``mdfs train-classifier`` passes rich's)."""
+    require_extra()
     import numpy as np
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification

@@ -63,6 +63,15 @@ def cmd_train(argv: list[str]) -> int:
     a = train_parser().parse_args(argv)
     from .data import DataError, read_jsonl
 
+    if a.kind == "bert":  # before reading the data: without torch nothing below can run
+        from .bert import ModelError, require_extra
+
+        try:
+            require_extra()
+        except ModelError as exc:
+            print(f"mdfs train-classifier: {exc} (or --kind fasttext)", file=sys.stderr)
+            return 2
+
     try:
         data = read_jsonl(a.train, a.labels.split(",") if a.labels else None)
     except (DataError, OSError) as exc:

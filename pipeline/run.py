@@ -131,10 +131,10 @@ def _model_labels(cfg: dict) -> dict[str, list[str]]:
         except Exception as exc:  # noqa: BLE001 - missing file, not a fastText model
             raise UserError(f"fine.fasttext_model: cannot load {fine['fasttext_model']}: {exc}") from None
     if fine["bert_model"]:
-        from transformers import AutoConfig
-
         try:
             path = check_model_dir(fine["bert_model"], bool(fine["allow_pickle"]))
+            from transformers import AutoConfig  # after check_model_dir: it refuses when the [bert] extra is missing
+
             conf = AutoConfig.from_pretrained(str(path), local_files_only=True)
         except (ModelError, OSError, ValueError) as exc:
             raise UserError(f"fine.bert_model: {exc}") from None

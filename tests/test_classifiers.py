@@ -44,10 +44,10 @@ def test_fasttext_tokens_split_chinese_per_character():
     assert to_fasttext_tokens("扫码关注Free iPhone 15!") == "扫 码 关 注 free iphone 15 !"
 
 
-def test_fasttext_trains_and_scores(models):
-    res = evaluate(str(models / "ft"), str(TEST))
+def test_fasttext_trains_and_scores(fasttext_models):
+    res = evaluate(str(fasttext_models / "ft"), str(TEST))
     assert res["kind"] == "fasttext" and res["macro_f1"] >= 0.85
-    p = FastTextClassifier(str(models / "ft")).predict_proba(["WINNER!! Claim your free prize now, call 0800", ""])
+    p = FastTextClassifier(str(fasttext_models / "ft")).predict_proba(["WINNER!! Claim your free prize now, call 0800", ""])
     assert set(p[0]) == {"ham", "spam"} and abs(sum(p[0].values()) - 1) < 1e-3 and p[0]["spam"] > 0.5
 
 
@@ -245,11 +245,11 @@ def test_training_languages_are_recorded_and_scope_the_fine_stage(models, tmp_pa
     assert e["dropped_by_reason"].get("fine/advertisement", 0) >= 20  # the English spam is still judged
 
 
-def test_a_model_without_recorded_languages_needs_fine_languages(models, tmp_path):
+def test_a_model_without_recorded_languages_needs_fine_languages(fasttext_models, tmp_path):
     import shutil
 
     bare = tmp_path / "bare-ft"
-    shutil.copytree(models / "ft", bare)
+    shutil.copytree(fasttext_models / "ft", bare)
     meta = json.loads((bare / "labels.json").read_text())
     meta.pop("languages")
     (bare / "labels.json").write_text(json.dumps(meta))
@@ -259,16 +259,17 @@ def test_a_model_without_recorded_languages_needs_fine_languages(models, tmp_pat
     assert r.returncode == 2 and "fine.languages: the model at" in r.stderr and not (tmp_path / "o").exists()
 
 
-def test_fasttext_model_size_follows_the_data(models):
+def test_fasttext_model_size_follows_the_data(fasttext_models):
     """fastText's default 2,000,000 hash buckets make a ~500 MB file from any data;
     mdfs sizes them by the training rows (docs/CLASSIFIER.md: 15 MB at 10,000 rows)."""
     from mdfs.classifiers.fasttext_model import default_buckets
 
     assert default_buckets(["x"] * 540) == 20_000 and default_buckets(["x"] * 10_000) == 50_000
     assert default_buckets(["x"] * 10_000_000) == 2_000_000
-    assert (models / "ft" / "model.bin").stat().st_size < 20e6
+    assert (fasttext_models / "ft" / "model.bin").stat().st_size < 20e6
 
 
+@pytest.mark.bert
 def test_bert_training_and_evaluation_show_progress(tmp_path):
     """The first lines come at once, and training and scoring have bars with rate and ETA."""
     out = tmp_path / "bert"

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import apache_beam as beam
+import pytest
 import yaml
 
 from mdfs.pipeline.options import MdfsOptions
@@ -75,6 +76,7 @@ def test_flink_manifests():
     assert cfg["fine"]["bert_model"] == "/models/quality-bert" and list(cfg["sources"]) == ["common_crawl"]
 
 
+@pytest.mark.bert
 def test_classifier_step_carries_accelerator_hint(tmp_path):
     """Only the RunInference step asks for a GPU."""
     from helpers import write_jsonl_gz
@@ -98,3 +100,41 @@ def test_classifier_step_carries_accelerator_hint(tmp_path):
                  if t.environment_id in envs and any("accelerator" in k for k in envs[t.environment_id].resource_hints)]
     assert with_hint, "no transform carries the accelerator hint"
     assert all("/BERT" in name for name in with_hint), with_hint
+
+
+def _pins(path: Path) -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = version.strip()
+    return pins
+
+
+def test_worker_images_and_constraint_sets_are_lean_for_cpu_and_pinned():
+    """Docker cannot build here (no engine): the images are checked statically.
+    CPU images install the core with the CPU pins and carry no torch; GPU
+    images install [bert] with the GPU pins; every pin satisfies pyproject."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    cpu, gpu = _pins(DEPLOY / "workers" / "constraints-cpu.txt"), _pins(DEPLOY / "workers" / "constraints-gpu.txt")
+    assert not {n for n in cpu if n in ("torch", "transformers", "triton") or n.startswith("nvidia-")}
+    assert gpu["torch"] == "2.13.0" and "transformers" in gpu and set(cpu) <= set(gpu)
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for kind, pins, reqs in (("cpu", cpu, project["dependencies"]),
+                             ("gpu", gpu, project["dependencies"] + project["optional-dependencies"]["bert"])):
+        for req in map(Requirement, reqs):
+            name = canonicalize_name(req.name)
+            assert name in pins, f"constraints-{kind}.txt does not pin {name}"
+            assert req.specifier.contains(pins[name], prereleases=True), f"{kind}: {name}=={pins[name]} vs {req}"
+    for path, kind in ((DEPLOY / "dataflow" / "Dockerfile", "cpu"), (DEPLOY / "flink" / "Dockerfile.worker", "cpu"),
+                       (DEPLOY / "dataflow" / "Dockerfile.gpu", "gpu"), (DEPLOY / "flink" / "Dockerfile.worker-gpu", "gpu")):
+        text = (path).read_text()
+        install = next(l for l in text.splitlines() if l.startswith("RUN pip install"))
+        assert f"COPY deploy/workers/constraints-{kind}.txt" in text and f"-c deploy/workers/constraints-{kind}.txt" in install
+        assert ("bert]" in install) == (kind == "gpu") and "torch" not in install and "index-url" not in install
