@@ -59,14 +59,20 @@ def sample_run(tmp_path_factory):
     return out, run_job(out)
 
 
-
-
-# Tests that run the whole pipeline, a subprocess or model training are "slow";
-# `python -m pytest -m "not slow"` is the quick unit run for contributors (the
-# README's test command and CI run everything).
+# The fast tier (`pytest -m "not slow"`) is chosen by measured cost, fixtures
+# included: tests/durations.json holds each test's CPU seconds and wall seconds
+# (setup, call and teardown, child processes included) and each fixture's setup
+# CPU seconds, recorded by a full run with
+# MDFS_RECORD_DURATIONS=tests/durations.json.  A test is slow when its own CPU
+# cost, or the setup of any fixture it uses, exceeds SLOW_CPU_S, or when it
+# waits (a server, a browser) longer than SLOW_WALL_S.  Tests not yet recorded
+# (new ones) fall back to what their source calls.
+SLOW_CPU_S = 0.5
+SLOW_WALL_S = 2.0
+_DURATIONS_FILE = Path(__file__).resolve().parent / "durations.json"
 _SLOW_FIXTURES = {"sample_run", "portable_services", "models", "fasttext_models", "fasttext_spam_model"}
 _SLOW_CALLS = ("run_job(", "mdfs(", "_mdfs(", "subprocess.", "Popen(", "bench/")
-
+_recorded: dict = {"tests": {}, "wall": {}, "fixtures": {}}
 
 # Tests that need torch and transformers (the [bert] extra) are marked "bert":
 # .ci/run runs `-m "not bert"` in the lean core install first, which proves the
@@ -74,14 +80,76 @@ _SLOW_CALLS = ("run_job(", "mdfs(", "_mdfs(", "subprocess.", "Popen(", "bench/")
 _BERT_FIXTURES = {"models"}
 
 
+def _durations() -> dict:
+    import json
+
+    try:
+        return json.loads(_DURATIONS_FILE.read_text())
+    except (OSError, ValueError):
+        return {"tests": {}, "wall": {}, "fixtures": {}}
+
+
+def _slow_by_source(item) -> bool:
+    fn = getattr(item, "function", None)
+    try:
+        source = inspect.getsource(fn) if fn else ""
+    except (OSError, TypeError):
+        source = ""
+    return bool(_SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))) or any(c in source for c in _SLOW_CALLS)
+
+
 def pytest_collection_modifyitems(config, items):
+    known = _durations()
+    slow_fixtures = {name for name, cpu in known.get("fixtures", {}).items() if cpu > SLOW_CPU_S}
     for item in items:
-        if _BERT_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if _BERT_FIXTURES & fixtures:
             item.add_marker(pytest.mark.bert)
-        fn = getattr(item, "function", None)
-        try:
-            source = inspect.getsource(fn) if fn else ""
-        except (OSError, TypeError):
-            source = ""
-        if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(c in source for c in _SLOW_CALLS):
+        cost = known.get("tests", {}).get(item.nodeid)
+        if cost is None:
+            slow = _slow_by_source(item)
+        else:
+            wall = known.get("wall", {}).get(item.nodeid, 0.0)
+            slow = cost > SLOW_CPU_S or wall > SLOW_WALL_S or bool(slow_fixtures & fixtures)
+        if slow:
             item.add_marker(pytest.mark.slow)
+
+
+def _cpu() -> float:
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    start = _cpu()
+    yield
+    cost = _cpu() - start
+    name = fixturedef.argname
+    _recorded["fixtures"][name] = max(cost, _recorded["fixtures"].get(name, 0.0))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    import time
+
+    start, wall = _cpu(), time.perf_counter()
+    yield
+    _recorded["tests"][item.nodeid] = round(_cpu() - start, 3)
+    _recorded["wall"][item.nodeid] = round(time.perf_counter() - wall, 3)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import json
+    import os
+
+    target = os.environ.get("MDFS_RECORD_DURATIONS")
+    if not target:
+        return
+    merged = _durations() if Path(target).resolve() == _DURATIONS_FILE else {"tests": {}, "wall": {}, "fixtures": {}}
+    for key in ("tests", "wall"):
+        merged.setdefault(key, {}).update(_recorded[key])
+    merged.setdefault("fixtures", {}).update({k: round(v, 3) for k, v in _recorded["fixtures"].items()})
+    Path(target).write_text(json.dumps({k: dict(sorted(v.items())) for k, v in merged.items()}, indent=1) + "\n")
