@@ -1,0 +1,181 @@
+"""A corpus of any size from real text, with planted near-duplicate families,
+and what the default command costs on it.
+
+  python bench/bench_scale.py generate --docs 100000 --out /tmp/scale-100k
+  python bench/bench_scale.py run --docs 100000 [--data DIR] [--keep-output]
+
+``generate`` writes N distinct documents as JSONL.gz shards of
+``--per-shard`` documents (``id``, ``text``, ``url``, ``date``), Chinese and
+English (``--zh-share``, default 0.6), each made of real sentences from
+``../shared/data/text/`` (ChineseWebText's CC 2021-43 sample and dolma's
+cc_en_head test files: read here only, never committed) in a random order, so
+that no two documents share more than a sentence or two.  About 2.3 KB per
+Chinese document and 3 KB per English one.
+
+One document in ``--family-every`` (default 50) founds a *family*: one to
+three variants of it (a sentence dropped, a few characters changed: estimated
+Jaccard with the founder about 0.85-0.95, above the default threshold 0.8)
+are written into the shard half a corpus away, so families span shards and
+any unit of files.  ``truth.json`` lists every family.  ``run`` checks that
+exactly one member of each family is kept and that no distinct document is
+dropped as a near duplicate.
+
+``run`` executes ``mdfs run`` (DirectRunner in-process, near-dedup on, no
+classifier) on the shards, with wall time, CPU of the whole process tree and
+peak RSS of the whole process tree (bench/e2e.py's ``timed``), and prints one
+JSON line.  The 100,000-document figure of docs/PERFORMANCE.md's "Bigger than
+memory" rows comes from here.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TEXT = REPO.parent / "shared" / "data" / "text"
+sys.path.insert(0, str(REPO / "bench"))
+
+_ZH_SPLIT = re.compile(r"(?<=[。！？；])")
+_EN_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def sentence_pools() -> tuple[list[str], list[str]]:
+    """Real sentences: Chinese of 12-120 characters, English of 40-300."""
+    zh, en = set(), set()
+    for line in gzip.open(TEXT / "ccnet_zh_cc2022_chinesewebtext.jsonl.gz", "rt", encoding="utf-8"):
+        for s in _ZH_SPLIT.split(json.loads(line)["raw_content"]):
+            s = s.strip()
+            if 12 <= len(s) <= 120:
+                zh.add(s)
+    for path in sorted(TEXT.glob("ccnet_en_*.jsonl.gz")):
+        for line in gzip.open(path, "rt", encoding="utf-8"):
+            for s in _EN_SPLIT.split(json.loads(line)["text"]):
+                s = " ".join(s.split())
+                if 40 <= len(s) <= 300:
+                    en.add(s)
+    return sorted(zh), sorted(en)
+
+
+def compose(rng: random.Random, pool: list[str], zh: bool, target_chars: int) -> str:
+    parts, size = [], 0
+    while size < target_chars:
+        s = rng.choice(pool)
+        parts.append(s)
+        size += len(s)
+    # paragraphs of 3-5 sentences: the coarse rules see ordinary text
+    paras, i = [], 0
+    while i < len(parts):
+        n = rng.randint(3, 5)
+        paras.append(("" if zh else " ").join(parts[i:i + n]))
+        i += n
+    return "\n".join(paras)
+
+
+def variant(rng: random.Random, text: str, zh: bool) -> str:
+    """A near duplicate: one paragraph's last sentence dropped, a few tokens changed."""
+    paras = text.split("\n")
+    k = rng.randrange(len(paras))
+    sents = _ZH_SPLIT.split(paras[k]) if zh else _EN_SPLIT.split(paras[k])
+    if len(sents) > 2:
+        paras[k] = ("" if zh else " ").join(s for s in sents[:-1] if s)
+    out = "\n".join(paras)
+    for _ in range(3):
+        i = rng.randrange(len(out))
+        out = out[:i] + ("的" if zh else "the") + out[i + 1:]
+    return out
+
+
+def generate(n_docs: int, out: Path, per_shard: int = 10_000, zh_share: float = 0.6,
+             family_every: int = 50, seed: int = 0) -> dict:
+    zh_pool, en_pool = sentence_pools()
+    rng = random.Random(seed)
+    n_founders = n_docs // (family_every + 2)  # founders and their variants fit in n_docs
+    docs: list[dict | None] = [None] * n_docs
+    families, variants_at = [], {}
+    slots = list(range(n_docs))
+    for i in slots:
+        if docs[i] is not None:
+            continue
+        zh = rng.random() < zh_share
+        text = compose(rng, zh_pool if zh else en_pool, zh, 800 if zh else 3000)
+        docs[i] = {"id": f"d{i:08d}", "text": text, "url": f"https://example.{'cn' if zh else 'com'}/{i}",
+                   "date": f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}"}
+        if len(families) < n_founders and i % family_every == 0:
+            members = [docs[i]["id"]]
+            for v in range(rng.randint(1, 3)):
+                j = (i + n_docs // 2 + v * 7 + 1) % n_docs
+                while docs[j] is not None:
+                    j = (j + 1) % n_docs
+                docs[j] = {"id": f"d{j:08d}", "text": variant(rng, text, zh), "url": f"https://mirror{v}.example/{i}",
+                           "date": docs[i]["date"]}
+                members.append(docs[j]["id"])
+                variants_at[j] = i
+            families.append(members)
+    out.mkdir(parents=True, exist_ok=True)
+    for s in range(0, n_docs, per_shard):
+        with gzip.open(out / f"docs-{s // per_shard:05d}.jsonl.gz", "wt", encoding="utf-8") as f:
+            for d in docs[s:s + per_shard]:
+                f.write(json.dumps(d, ensure_ascii=False) + "\n")
+    truth = {"docs": n_docs, "families": families, "seed": seed, "zh_share": zh_share}
+    (out / "truth.json").write_text(json.dumps(truth))
+    return truth
+
+
+def check_families(run_dir: Path, truth: dict) -> dict:
+    """Exactly one member of each planted family kept; no other near-duplicate drop."""
+    import pyarrow.dataset as ds
+
+    kept = set(ds.dataset(str(run_dir / "kept"), format="parquet").to_table(columns=["id"]).column("id").to_pylist())
+    dropped = ds.dataset(str(run_dir / "dropped"), format="parquet").to_table(columns=["id", "reason"]).to_pylist()
+    near = {r["id"] for r in dropped if r["reason"] == "near_duplicate"}
+    members = {m for fam in truth["families"] for m in fam}
+    bad_families = sum(1 for fam in truth["families"] if sum(m in kept for m in fam) != 1)
+    return {"families": len(truth["families"]), "families_not_one_kept": bad_families,
+            "near_duplicate_drops_outside_families": len(near - members), "kept": len(kept)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("generate")
+    g.add_argument("--docs", type=int, required=True)
+    g.add_argument("--out", type=Path, required=True)
+    g.add_argument("--per-shard", type=int, default=10_000)
+    g.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("run")
+    r.add_argument("--docs", type=int, required=True)
+    r.add_argument("--data", type=Path, help="generated shards (default: generate into a temporary folder)")
+    r.add_argument("--keep-output", action="store_true")
+    a = ap.parse_args(argv)
+    if a.cmd == "generate":
+        truth = generate(a.docs, a.out, a.per_shard, seed=a.seed)
+        print(f"{truth['docs']} documents, {len(truth['families'])} families in {a.out}")
+        return 0
+    from e2e import timed
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = a.data or Path(tmp) / "data"
+        if not (data / "truth.json").exists():
+            generate(a.docs, data)
+        truth = json.loads((data / "truth.json").read_text())
+        out = Path(tmp) / "out"
+        cmd = [sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out),
+               "--source", f"scale={data}/*.jsonl.gz", "--set", "read.progress_every_s=600"]
+        res = {"docs": truth["docs"], **timed(cmd), **check_families(out, truth)}
+        res["cpu_ms_per_doc"] = 1000 * res["cpu_seconds"] / truth["docs"]
+        print(json.dumps(res))
+        if a.keep_output:
+            import shutil
+
+            shutil.copytree(out, f"scale-run-{truth['docs']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
