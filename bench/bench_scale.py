@@ -13,8 +13,8 @@ that no two documents share more than a sentence or two.  About 2.3 KB per
 Chinese document and 3 KB per English one.
 
 One document in ``--family-every`` (default 50) founds a *family*: one to
-three variants of it (a sentence dropped, a few characters changed: estimated
-Jaccard with the founder about 0.85-0.95, above the default threshold 0.8)
+three variants of it (a few characters changed and a short line added:
+Jaccard with the founder about 0.9, above the default threshold 0.8)
 are written into the shard half a corpus away, so families span shards and
 any unit of files.  ``truth.json`` lists every family.  ``run`` checks that
 exactly one member of each family is kept and that no distinct document is
@@ -78,17 +78,16 @@ def compose(rng: random.Random, pool: list[str], zh: bool, target_chars: int) ->
 
 
 def variant(rng: random.Random, text: str, zh: bool) -> str:
-    """A near duplicate: one paragraph's last sentence dropped, a few tokens changed."""
-    paras = text.split("\n")
-    k = rng.randrange(len(paras))
-    sents = _ZH_SPLIT.split(paras[k]) if zh else _EN_SPLIT.split(paras[k])
-    if len(sents) > 2:
-        paras[k] = ("" if zh else " ").join(s for s in sents[:-1] if s)
-    out = "\n".join(paras)
-    for _ in range(3):
+    """A near duplicate, as mirrors and reposts make them: a few characters
+    changed and a short line added.  With 5-gram shingles each change touches
+    at most 5 shingles, so the Jaccard with the founder stays near 0.9,
+    comfortably above the default threshold 0.8 (a dropped sentence of 15 % of
+    the text brought some families below it, by estimation noise)."""
+    out = text
+    for _ in range(rng.randint(2, 5)):
         i = rng.randrange(len(out))
-        out = out[:i] + ("的" if zh else "the") + out[i + 1:]
-    return out
+        out = out[:i] + ("的" if zh else "a") + out[i + 1:]
+    return out + ("\n（转载自本站）" if zh else "\nReposted with permission.")
 
 
 def generate(n_docs: int, out: Path, per_shard: int = 10_000, zh_share: float = 0.6,
