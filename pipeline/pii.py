@@ -162,14 +162,14 @@ MOBILE_RE = re.compile("|".join(p + _MOBILE for p in _CC + ("",)))
 # after a hyphen, 转, 分机(号) or ext.
 _AREA = r"(?:10|2\d|[3-9]\d{2})"
 _SUB = r"(?:\d{7,8}|\d{4}[ \-]\d{4})"
-_EXT = r"(?:-\d{1,5}| ?(?:转|分机号?|[Ee]xt\.?|EXT\.?) ?:? ?\d{1,6})?(?![0-9])"
-_LAND = r"(?:\(0" + _AREA + r"\) {0,2}|0" + _AREA + r"[ \-])" + _SUB + _EXT
+_EXT = r"(?:-\d{1,5}| ?(?:转分机|转|分机号?|[Ee]xt\.?|EXT\.?) ?:? ?\d{1,6})?(?![0-9])"
+_HEADS = (r"\(0" + _AREA + r"\)(?: {1,2}|-)?", "0" + _AREA + r"[ \-]")  # (0755) 8888..., 0755-8888...
 # international form: +86 and the area code without its 0, optionally (0) or brackets: +86 10 6552 9988
 _INTL = r"[ \-]?(?:\(0\) ?|\()?" + _AREA + r"\)?[ \-]?" + _SUB + _EXT
 # every alternative starts with a literal, so the engine jumps between candidate characters
 # instead of trying the whole pattern at every position (8x cheaper on real pages)
 LANDLINE_RE = re.compile("|".join([r"\+86" + _INTL, "0086" + _INTL] + [
-    p + head + _SUB + _EXT for p in _CC + ("",) for head in (r"\(0" + _AREA + r"\) {0,2}", "0" + _AREA + r"[ \-]")]))
+    p + head + _SUB + _EXT for p in _CC + ("",) for head in _HEADS]))
 LANDLINE_BARE_RE = re.compile(r"0\d{9,11}(?![0-9])")
 HK_RE = re.compile(r"(?:\+|00)852[ \-]?[2-9]\d{3}[ \-]?\d{4}(?![0-9])")
 TW_RE = re.compile(r"(?:(?:\+|00)886[ \-]?9\d{2}[ \-]?\d{3}[ \-]?\d{3}|09\d{2}[ \-]?\d{3}[ \-]?\d{3}"
@@ -191,6 +191,10 @@ _ID_CONTEXT = re.compile(r"身份证|证件|公民身份|居民身份|\bID\b|ID[
 _PHONE_CONTEXT = re.compile(r"电话|手机|联系|致电|热线|座机|传真|tel|phone|fax|mobile|call", re.I)
 _CARD_CONTEXT = re.compile(r"卡号|银行卡|信用卡|借记卡|储蓄卡|账号|帐号|card|visa|mastercard|银联", re.I)
 _NOT_CARD_CONTEXT = re.compile(r"订单|单号|运单|快递|物流|编号|流水|ISBN|order|tracking|invoice|serial|no\.", re.I)
+# the label of a number that is not a phone right before it (订单号：0571 2345 6789); right before only, as
+# "订单问题请拨打 (010) 6552 9988" is a phone (and 手机号码 is a phone's label)
+_NOT_PHONE_LABEL = re.compile(r"(?:单号|编号|流水号|发票(?:代码|号码|号)?|校验码|ISBN|order|tracking|invoice|serial)"
+                              r"(?: ?(?:no\.?|number|#))?\s?[:：]?\s?$", re.I)
 
 
 _DIGITS = "0123456789"
@@ -355,12 +359,12 @@ class PiiRedactor:
         for m in MOBILE_RE.finditer(view) if run >= 4 else ():
             number = re.sub(r"\D", "", m.group())[-11:]
             if (_free(view, m.start(), _DIGITS + "+") and _MOBILE_PREFIX.match(number)
-                    and not _glued_group(view, m) and not _quantity(view, m)):
+                    and not _glued_group(view, m) and not _quantity(view, m) and not _labelled(view, m)):
                 yield m.start(), m.end()
         # an unsplit subscriber number is a run of 7-8, a split one two runs of exactly four, or four
         # glued to the area code of an international number (+86 217388-3310: a run of six)
         for m in LANDLINE_RE.finditer(view) if run >= 6 or runs.count(4) >= 2 else ():
-            if _free(view, m.start(), _DIGITS):
+            if _free(view, m.start(), _DIGITS) and not _labelled(view, m):
                 yield m.start(), m.end()
         for m in LANDLINE_BARE_RE.finditer(view) if run >= 10 else ():
             if (len(m.group()) in (11, 12) and _free(view, m.start(), _DIGITS)
@@ -418,6 +422,11 @@ _GROUP_SEP = re.compile(r"[ \-.]")
 def _digits(raw: str) -> str:
     """A grouped number without its separators (the ID's check character X stays)."""
     return _GROUP_SEP.sub("", raw)
+
+
+def _labelled(view: str, m: re.Match) -> bool:
+    """Right after an order, tracking, serial or invoice number's label: that number, not a phone."""
+    return bool(_NOT_PHONE_LABEL.search(_before(view, m.start(), 14)))
 
 
 def _glued_group(view: str, m: re.Match) -> bool:

@@ -86,6 +86,7 @@ def planted(n: int = 60, seed: int = 11):
 # separators between digit groups as forms, receipts and chat messages print them; U+3000 is the
 # ideographic space, U+00A0 what &nbsp; becomes; each also in full-width digits (and ．－)
 SEPARATORS = (" ", "-", ".", "\u3000", "\u00a0", "  ")
+SEPARATOR_NAMES = dict(zip(SEPARATORS, ("space", "hyphen", "dot", "U+3000", "no-break space", "two spaces")))
 
 
 def group(s: str, sizes, sep: str, wide: bool = False) -> str:
@@ -104,7 +105,8 @@ def landline(rnd: random.Random) -> tuple[str, str]:
 
 
 def planted_grouped(n: int = 40, seed: int = 13):
-    """Grouped forms: [(text, redacted text, type, form)] and decoys [(text, class)] in the same groupings.
+    """Grouped forms: [(text, redacted text, type, form, style)] and decoys [(text, class)] in the same
+    groupings; style: the round's separator and digit width (IDs, cards and the last phone form use it).
 
     Every round writes each ID grouping (6-8-4, 3-3-8-4), card grouping (4-4-4-4, 4-4-4-4-3,
     6-13) and phone form once, with the round's separator and digit width, and one decoy of each
@@ -116,10 +118,11 @@ def planted_grouped(n: int = 40, seed: int = 13):
 
     def put(templates, value, t, form):  # (text, the text as redacted: the whole value is the placeholder)
         template = rnd.choice(templates)
-        pos.append((template.format(value), template.format(PLACEHOLDERS[t]), t, form))
+        pos.append((template.format(value), template.format(PLACEHOLDERS[t]), t, form, style))
 
     for i in range(n):
         sep, wide = SEPARATORS[i % len(SEPARATORS)], bool((i // len(SEPARATORS)) % 2)
+        style = f"{SEPARATOR_NAMES[sep]}, {'full' if wide else 'half'}-width digits"
         idn = make_id18(rnd)
         for sizes in ((6, 8, 4), (3, 3, 8, 4)):
             g = group(idn, sizes, sep, wide)
@@ -156,16 +159,19 @@ def planted_grouped(n: int = 40, seed: int = 13):
         y, mo, d = rnd.randint(2000, 2024), rnd.randint(1, 12), rnd.randint(1, 28)
         hh, mm, ss = rnd.randint(0, 23), rnd.randint(0, 59), rnd.randint(0, 59)
         order = with_luhn(rnd.choice(["622202", "4367", "5213"]), 16, rnd)
+        oa, osub = landline(rnd)  # an order number shaped like a landline
         neg += [
             (f"订单号：{group(order, (4, 4, 4, 4), sep, wide)}", "grouped order number"),
             (f"订单编号 {group(with_luhn('622202', 19, rnd), (6, 13), sep, wide)}", "grouped order number"),
+            (f"订单号：{group(oa + osub, (len(oa), 4, 4), sep, wide)}", "grouped order number"),
+            (f"快递单号 {group(mobile(rnd), (3, 4, 4), sep, wide)}", "grouped tracking number"),
             (f"快递单号：SF {group(str(rnd.randint(10**11, 10**12 - 1)), (4, 4, 4), sep, wide)}", "grouped tracking number"),
             (f"物流单号 YT {group(with_luhn('4', 16, rnd), (4, 4, 4, 4), sep, wide)}", "grouped tracking number"),
             (f"{y:04d}{sep}{mo:02d}{sep}{d:02d} {hh:02d}:{mm:02d}:{ss:02d}", "grouped date and time"),
             (f"日期 {y:04d} {mo:02d}{d:02d} 时间 {hh:02d}{mm:02d} 第{y}{mo:02d}{d:02d}{rnd.randint(1, 99):03d}期",
              "grouped date and time"),
             (f"发票代码：0{rnd.randint(10**10, 10**11 - 1)} 发票号码：{rnd.randint(0, 10**8 - 1):08d}", "invoice number"),
-            (f"发票号码 {rnd.randint(2, 2)}{rnd.randint(10**18, 10**19 - 1)} 校验码 "
+            (f"发票号码 2{rnd.randint(10**18, 10**19 - 1)} 校验码 "
              + " ".join(f"{rnd.randint(0, 99999):05d}" for _ in range(4)), "invoice number"),
             (f"ISBN {group(with_luhn('9787', 13, rnd), (3, 1, 3, 5, 1), ' ')}，定价 {rnd.randint(20, 99)}.00 元", "ISBN with spaces"),
             (f"ISBN {group(with_luhn('978', 13, rnd), (4, 4, 4, 1), ' ')}", "ISBN with spaces"),
@@ -203,11 +209,12 @@ def test_grouped_forms_recall_and_decoys_in_the_same_groupings(redactor):
     """Every grouping, separator and digit width is replaced whole (extension included) and nothing
     else in the sentence changes; no decoy of any class is altered."""
     pos, neg = planted_grouped()
-    forms = {form for _, _, _, form in pos}
+    forms = {form for _, _, _, form, _ in pos}
+    assert len({style for *_, style in pos}) == 2 * len(SEPARATORS)
     assert len(forms) == 15 and {c for _, c in neg} >= {
         "id check digit fails", "card Luhn fails", "grouped order number", "grouped tracking number",
         "grouped date and time", "invoice number", "ISBN with spaces", "amount with thousands separators"}
-    missed = [(text, redactor.redact(text)[0]) for text, want, _, _ in pos if redactor.redact(text)[0] != want]
+    missed = [(text, redactor.redact(text)[0]) for text, want, *_ in pos if redactor.redact(text)[0] != want]
     assert not missed, missed[:5]
     altered = [(text, c, redactor.redact(text)[0]) for text, c in neg if redactor.redact(text)[0] != text]
     assert not altered, altered[:5]
@@ -238,6 +245,12 @@ def test_grouped_forms_recall_and_decoys_in_the_same_groupings(redactor):
     ("Tel: +86 (0)755 8888 6666", "Tel: <PHONE>"),
     ("Mobile: +86 138 0013 8000", "Mobile: <PHONE>"),
     ("Mobile: (+86) 138-0013-8000", "Mobile: <PHONE>"),
+    ("手机号码：138 0013 8000", "手机号码：<PHONE>"),
+    ("电话（0755）-8888-6666 转分机 801", "电话<PHONE>"),
+    ("订单问题请拨打 (010) 6552 9988", "订单问题请拨打 <PHONE>"),
+    ("订单号：0571 2345 6789", "订单号：0571 2345 6789"),  # an order number's label right before it
+    ("快递单号 138 0013 8000", "快递单号 138 0013 8000"),
+    ("发票代码 0440 3190 0111", "发票代码 0440 3190 0111"),
     ("call 0800 138 1016 (UK)", "call 0800 138 1016 (UK)"),  # 4-3-4 is no mainland number
     ("电话 (012) 3456 7890", "电话 (012) 3456 7890"),  # no area code 012
     ("ISBN 978 7 111 54742 6", "ISBN 978 7 111 54742 6"),
