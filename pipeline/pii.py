@@ -5,7 +5,8 @@ phone number still match.  Each detected span becomes a placeholder; the
 document records how many of each type it replaced (``pii_counts``), never
 the values.  Detection runs on a same-length view of the text in which
 full-width ASCII (``１３８－００１３``) and the ideographic space are mapped to
-ASCII, so one set of patterns covers both forms and the spans map back 1:1.
+ASCII (and no-break/thin spaces and Unicode hyphens to space and hyphen), so
+one set of patterns covers both forms and the spans map back 1:1.
 
 Every entity is a pattern *and* a validator; a candidate that fails its
 validator is left alone (docs/PII.md has the table):
@@ -18,13 +19,16 @@ validator is left alone (docs/PII.md has the table):
 ``ID_NUMBER``   mainland resident ID: 18 characters, province code, a real
                 birth date (1900..this year) and the ISO 7064 MOD 11-2 check
                 character; the 15-digit legacy form (19YYMMDD) only next to an
-                ID context word, since it has no check digit
+                ID context word, since it has no check digit; also grouped
+                6-8-4 or 3-3-8-4 (one separator throughout), checked the same way
 ``PHONE``       mainland mobile (1[3-9] prefixes in use, optional +86/0086,
-                3-4-4 groups with space/hyphen/dot), landline with area code
-                (0AA-NNNNNNNN or (0AAA)NNNNNNN; a bare 12-digit run only next to
-                a phone context word); Hong Kong (+852) and Taiwan (+886, 09xx
-                mobile) when listed in ``pii.phone_regions``
-``BANK_CARD``   13-19 digits (optionally grouped) passing the Luhn check, with
+                3-4-4 groups with space/hyphen/dot), landline with a mainland
+                area code (0AA-NNNNNNNN, (0AAA)NNNNNNN, (010) 1234 5678,
+                +86 10 6552 9988, an extension after -/转/分机/ext.; a bare
+                12-digit run only next to a phone context word); Hong Kong
+                (+852) and Taiwan (+886, 09xx mobile) when listed in
+                ``pii.phone_regions``
+``BANK_CARD``   13-19 digits (or grouped 4-4-4-4(-3), 4-6-5, 6-13) passing Luhn, with
                 an issuer prefix (UnionPay 62, Visa 4, Mastercard 51-55 /
                 2221-2720, Amex 34/37, JCB 3528-3589, Discover 6011/65) and
                 either card grouping, a card context word or UnionPay's 62;
