@@ -125,6 +125,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from results import merge_section
 
+    if not args.accuracy_only and not (args.shared / "html").is_dir() and not (args.shared / "warc").is_dir():
+        ap.exit(2, f"bench_pii: no html/ or warc/ under {args.shared} (pass --shared DIR)\n")
     if args.accuracy_only:
         print(json.dumps(accuracy(), indent=1, ensure_ascii=False))
         return
