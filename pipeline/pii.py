@@ -194,7 +194,9 @@ _VERSION_BEFORE = re.compile(r"(?:version|ver\.?|v|版本|版本号|build)\s*[:�
 _ID_CONTEXT = re.compile(r"身份证|证件|公民身份|居民身份|\bID\b|ID[ -]?(?:card|no)", re.I)
 _PHONE_CONTEXT = re.compile(r"电话|手机|联系|致电|热线|座机|传真|tel|phone|fax|mobile|call", re.I)
 _CARD_CONTEXT = re.compile(r"卡号|银行卡|信用卡|借记卡|储蓄卡|账号|帐号|card|visa|mastercard|银联", re.I)
-_NOT_CARD_CONTEXT = re.compile(r"订单|单号|运单|快递|物流|编号|流水|ISBN|order|tracking|invoice|serial|no\.", re.I)
+# the receipt fields next to the card number (POS slips print 凭证号, 参考号, 批次号, 授权码, 交易号)
+_NOT_CARD_CONTEXT = re.compile(r"订单|单号|运单|快递|物流|编号|流水|凭证|参考号|批次|授权码|交易号|终端号|商户号|ISBN|order|tracking"
+                               r"|invoice|serial|reference|no\.", re.I)
 # the label of a number that is not a phone right before it (订单号：0571 2345 6789); right before only, as
 # "订单问题请拨打 (010) 6552 9988" is a phone (and 手机号码 is a phone's label)
 _NOT_PHONE_LABEL = re.compile(r"(?:单号|编号|流水号|发票(?:代码|号码|号)?|校验码|ISBN|order|tracking|invoice|serial)"
@@ -292,7 +294,7 @@ class PiiRedactor:
         # a card number is one run of 13-19 digits, or 3-4 groups of four (two runs of exactly four)
         if "bank_card" in self.types and (run >= 13 or sum(n >= 4 for n in runs) >= 3):
             for m in CARD_RE.finditer(view):
-                if not _free(view, m.start(), _DIGITS):
+                if not _free(view, m.start(), _ALNUM):  # SF6212...: a code with letters, not a card
                     continue
                 if self._is_card(view, m.start(), m.group()):
                     add(m.start(), m.end(), "bank_card", 2)

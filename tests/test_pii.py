@@ -112,7 +112,8 @@ def planted_grouped(n: int = 40, seed: int = 13):
     6-13) and phone form once, with the round's separator and digit width, and one decoy of each
     class: grouped IDs and cards whose check digit or Luhn sum fails, grouped order and tracking
     numbers, grouped dates and times, invoice codes, numbers and check codes, ISBNs with spaces,
-    amounts with thousands separators, phone-shaped numbers with no such area code or mobile prefix."""
+    amounts with thousands separators, phone-shaped numbers with no such area code or mobile prefix,
+    the other numbers of a card-payment slip."""
     rnd = random.Random(seed)
     pos, neg = [], []
 
@@ -165,6 +166,9 @@ def planted_grouped(n: int = 40, seed: int = 13):
             (f"订单编号 {group(with_luhn('622202', 19, rnd), (6, 13), sep, wide)}", "grouped order number"),
             (f"订单号：{group(oa + osub, (len(oa), 4, 4), sep, wide)}", "grouped order number"),
             (f"快递单号 {group(mobile(rnd), (3, 4, 4), sep, wide)}", "grouped tracking number"),
+            (f"SF{with_luhn('62', 16, rnd)} 已签收", "grouped tracking number"),
+            (f"凭证号 {group(with_luhn('4', 16, rnd), (4, 4, 4, 4), sep, wide)} 参考号 {with_luhn('62', 16, rnd)} "
+             f"授权码 {rnd.randint(100000, 999999)}", "POS receipt fields"),
             (f"快递单号：SF {group(str(rnd.randint(10**11, 10**12 - 1)), (4, 4, 4), sep, wide)}", "grouped tracking number"),
             (f"物流单号 YT {group(with_luhn('4', 16, rnd), (4, 4, 4, 4), sep, wide)}", "grouped tracking number"),
             (f"{y:04d}{sep}{mo:02d}{sep}{d:02d} {hh:02d}:{mm:02d}:{ss:02d}", "grouped date and time"),
@@ -213,7 +217,8 @@ def test_grouped_forms_recall_and_decoys_in_the_same_groupings(redactor):
     assert len({style for *_, style in pos}) == 2 * len(SEPARATORS)
     assert len(forms) == 15 and {c for _, c in neg} >= {
         "id check digit fails", "card Luhn fails", "grouped order number", "grouped tracking number",
-        "grouped date and time", "invoice number", "ISBN with spaces", "amount with thousands separators"}
+        "grouped date and time", "invoice number", "ISBN with spaces", "amount with thousands separators",
+        "POS receipt fields"}
     missed = [(text, redactor.redact(text)[0]) for text, want, *_ in pos if redactor.redact(text)[0] != want]
     assert not missed, missed[:5]
     altered = [(text, c, redactor.redact(text)[0]) for text, c in neg if redactor.redact(text)[0] != text]
