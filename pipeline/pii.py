@@ -442,9 +442,10 @@ def _glued_group(view: str, m: re.Match) -> bool:
                                                  and view[e + 1].isdigit())
 
 
-_UNIT_AFTER = re.compile(r"\s*(?:元|人|次|万|亿|千|百|%|‰|吨|个|件|户|台|辆|只|头|株|册|份|条|股|平方|公里|千米|米|克|"
+# the unit on the same line only: "...4547\nPeople who..." is a phone before a new line
+_UNIT_AFTER = re.compile(r"[ \t]*(?:元|人|次|万|亿|千|百|%|‰|吨|个|件|户|台|辆|只|头|株|册|份|条|股|平方|公里|千米|米|克|"
                          r"美元|港元|欧元|日元|块|yuan|RMB|USD|CNY|kg|km|m2|people|times)", re.I)
-_CURRENCY_BEFORE = re.compile(r"(?:[¥￥$€£]|人民币|RMB|USD|CNY)\s*$", re.I)
+_CURRENCY_BEFORE = re.compile(r"(?:[¥￥$€£]|人民币|RMB|USD|CNY)[ \t]*$", re.I)
 
 
 def _quantity(view: str, m: re.Match) -> bool:

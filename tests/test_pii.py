@@ -251,6 +251,8 @@ def test_grouped_forms_recall_and_decoys_in_the_same_groupings(redactor):
     ("Mobile: +86 138 0013 8000", "Mobile: <PHONE>"),
     ("Mobile: (+86) 138-0013-8000", "Mobile: <PHONE>"),
     ("手机号码：138 0013 8000", "手机号码：<PHONE>"),
+    ("Tel: +86 150 7036 4547\nPeople who called", "Tel: <PHONE>\nPeople who called"),  # no unit across a line
+    ("共 15070364547 人次", "共 15070364547 人次"),
     ("电话（0755）-8888-6666 转分机 801", "电话<PHONE>"),
     ("订单问题请拨打 (010) 6552 9988", "订单问题请拨打 <PHONE>"),
     ("订单号：0571 2345 6789", "订单号：0571 2345 6789"),  # an order number's label right before it
