@@ -181,7 +181,7 @@ def write_doc(r: dict) -> None:
           "| type | entities | recall |", "|---|---:|---:|"]
     L += [f"| {t} | {n} | {g['recall'][t]:.2%} |" for t, n in sorted(g["entities"].items())]
     L += ["", "| form | recall |", "|---|---:|"] + [f"| {f} | {v:.2%} |" for f, v in g["recall_per_form"].items()]
-    L += ["", "| separator, digits (every entity of the rounds that use it) | recall |", "|---|---:|"]
+    L += ["", "| separator, width of digits, hyphen and dot (the entities of the rounds that use it) | recall |", "|---|---:|"]
     L += [f"| {f} | {v:.2%} |" for f, v in g["recall_per_separator"].items()]
     L += ["", "| decoy class | decoys | altered |", "|---|---:|---:|"]
     L += [f"| {c} | {n} | {g['altered_per_class'][c]} |" for c, n in g["decoys_per_class"].items()]

@@ -359,9 +359,8 @@ class PiiRedactor:
         grouped = raw != d
         return grouped or bool(_CARD_CONTEXT.search(before)) or issuer == "unionpay"
 
-    def _phones(self, view: str, run: int = 99, runs: Optional[list[int]] = None):
+    def _phones(self, view: str, run: int, runs: list[int]):
         """Phone numbers; ``run``: the longest run of digits in ``view``, ``runs``: the lengths of all."""
-        runs = [4, 4] if runs is None else runs
         for m in MOBILE_RE.finditer(view) if run >= 4 else ():
             number = re.sub(r"\D", "", m.group())[-11:]
             if (_free(view, m.start(), _DIGITS + "+") and _MOBILE_PREFIX.match(number)

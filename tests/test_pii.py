@@ -123,7 +123,7 @@ def planted_grouped(n: int = 40, seed: int = 13):
 
     for i in range(n):
         sep, wide = SEPARATORS[i % len(SEPARATORS)], bool((i // len(SEPARATORS)) % 2)
-        style = f"{SEPARATOR_NAMES[sep]}, {'full' if wide else 'half'}-width digits"
+        style = f"{SEPARATOR_NAMES[sep]}, {'full' if wide else 'half'}-width"  # full width: digits, － and ．
         idn = make_id18(rnd)
         for sizes in ((6, 8, 4), (3, 3, 8, 4)):
             g = group(idn, sizes, sep, wide)
