@@ -161,19 +161,21 @@ _SEP = r"(?: {1,2}|[\-.])?"
 _MOBILE = r"1\d{2}" + _SEP + r"\d{4}" + _SEP + r"\d{4}(?![0-9])"
 _CC = (r"\+86 {0,2}", r"\+86-", r"\(\+?86\) ?", r"0086[ \-]?", r"86[ \-]?")  # +86, (+86), 0086, 86
 MOBILE_RE = re.compile("|".join(p + _MOBILE for p in _CC + ("",)))
-# mainland area codes: 010, 02X, 0[3-9]XX (no 00X or 01X but 010); the subscriber number whole or split
-# 4 + 4 (only eight digits are printed split; UK numbers such as 0800 138 1016 are 4-3-4); an extension
-# after a hyphen, 转, 分机(号) or ext.
+# the forms added for grouped numbers take mainland area codes only: 010, 02X, 0[3-9]XX (no 00X, no 01X
+# but 010), a subscriber number split 4 + 4 (only eight digits are printed split; UK numbers such as
+# 0800 138 1016 are 4-3-4); an unsplit one keeps any 0 + 2-3 digits (0121 2025050 is a phone too).
+# An extension after a hyphen, 转, 分机(号) or ext. is part of the number
 _AREA = r"(?:10|2\d|[3-9]\d{2})"
 _SUB = r"(?:\d{7,8}|\d{4}[ \-]\d{4})"
 _EXT = r"(?:-\d{1,5}| ?(?:转分机|转|分机号?|[Ee]xt\.?|EXT\.?) ?:? ?\d{1,6})?(?![0-9])"
-_HEADS = (r"\(0" + _AREA + r"\)(?: {1,2}|-)?", "0" + _AREA + r"[ \-]")  # (0755) 8888..., 0755-8888...
+_LANDS = (r"\(0\d{2,3}\)(?:\s{1,2}|-)?\d{7,8}", r"0\d{2,3}[ \-]\d{7,8}",  # (0755) 8888..., 0755-8888...
+          r"\(0" + _AREA + r"\)(?:\s{1,2}|-)?\d{4}[ \-]\d{4}", "0" + _AREA + r"[ \-]\d{4}[ \-]\d{4}")
 # international form: +86 and the area code without its 0, optionally (0) or brackets: +86 10 6552 9988
 _INTL = r"[ \-]?(?:\(0\) ?|\()?" + _AREA + r"\)?[ \-]?" + _SUB + _EXT
 # every alternative starts with a literal, so the engine jumps between candidate characters
 # instead of trying the whole pattern at every position (8x cheaper on real pages)
 LANDLINE_RE = re.compile("|".join([r"\+86" + _INTL, "0086" + _INTL] + [
-    p + head + _SUB + _EXT for p in _CC + ("",) for head in _HEADS]))
+    p + land + _EXT for p in _CC + ("",) for land in _LANDS]))
 LANDLINE_BARE_RE = re.compile(r"0\d{9,11}(?![0-9])")
 HK_RE = re.compile(r"(?:\+|00)852[ \-]?[2-9]\d{3}[ \-]?\d{4}(?![0-9])")
 TW_RE = re.compile(r"(?:(?:\+|00)886[ \-]?9\d{2}[ \-]?\d{3}[ \-]?\d{3}|09\d{2}[ \-]?\d{3}[ \-]?\d{3}"

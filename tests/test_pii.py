@@ -183,6 +183,8 @@ def planted_grouped(n: int = 40, seed: int = 13):
              "amount with thousands separators"),
             (f"营业收入 1 {rnd.randint(100, 999)} {rnd.randint(100, 999)} {rnd.randint(100, 999)} 元".translate(FULLWIDTH if wide else {}),
              "amount with thousands separators"),
+            (("当期开出的奖号为：红球 " + sep.join(f"{b:02d}" for b in sorted(rnd.sample(range(1, 34), 6)))
+              + f"；蓝球 {rnd.randint(1, 16):02d}").translate(FULLWIDTH if wide else {}), "lottery draw (two-digit groups)"),
             (f"电话 (012) {rnd.randint(1000, 9999)} {rnd.randint(1000, 9999)}，手机 +86 12{rnd.randint(0, 9)} "
              f"{rnd.randint(1000, 9999)} {rnd.randint(1000, 9999)}", "phone with no such area code or prefix"),
         ]
@@ -259,6 +261,7 @@ def test_grouped_forms_recall_and_decoys_in_the_same_groupings(redactor):
     ("快递单号 138 0013 8000", "快递单号 138 0013 8000"),
     ("发票代码 0440 3190 0111", "发票代码 0440 3190 0111"),
     ("call 0800 138 1016 (UK)", "call 0800 138 1016 (UK)"),  # 4-3-4 is no mainland number
+    ("call 0121 2025050 or visit", "call <PHONE> or visit"),  # unsplit: any 0 + 2-3 digit area code, as before
     ("电话 (012) 3456 7890", "电话 (012) 3456 7890"),  # no area code 012
     ("ISBN 978 7 111 54742 6", "ISBN 978 7 111 54742 6"),
     ("合计 ¥1,380,013,800.00", "合计 ¥1,380,013,800.00"),
