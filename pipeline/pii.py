@@ -22,9 +22,9 @@ validator is left alone (docs/PII.md has the table):
                 ID context word, since it has no check digit; also grouped
                 6-8-4 or 3-3-8-4 (one separator throughout), checked the same way
 ``PHONE``       mainland mobile (1[3-9] prefixes in use, optional +86/0086,
-                3-4-4 groups with space/hyphen/dot), landline with a mainland
-                area code (0AA-NNNNNNNN, (0AAA)NNNNNNN, (010) 1234 5678,
-                +86 10 6552 9988, an extension after -/转/分机/ext.; a bare
+                3-4-4 groups with space/hyphen/dot), landline (0AA-NNNNNNNN,
+                (0AAA)NNNNNNN; with a mainland area code also (010) 1234 5678
+                and +86 10 6552 9988; an extension after -/转/分机/ext.; a bare
                 12-digit run only next to a phone context word); Hong Kong
                 (+852) and Taiwan (+886, 09xx mobile) when listed in
                 ``pii.phone_regions``
