@@ -252,6 +252,8 @@ def test_grouped_forms_recall_and_decoys_in_the_same_groupings(redactor):
     ("Tel: +86 (0)755 8888 6666", "Tel: <PHONE>"),
     ("Mobile: +86 138 0013 8000", "Mobile: <PHONE>"),
     ("Mobile: (+86) 138-0013-8000", "Mobile: <PHONE>"),
+    ("手机：＋８６　１３８　００１３　８０００。", "手机：<PHONE>。"),
+    ("电话：（０１０）　６５５２　９９８８　转　１２３", "电话：<PHONE>"),
     ("手机号码：138 0013 8000", "手机号码：<PHONE>"),
     ("Tel: +86 150 7036 4547\nPeople who called", "Tel: <PHONE>\nPeople who called"),  # no unit across a line
     ("共 15070364547 人次", "共 15070364547 人次"),
