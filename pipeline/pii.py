@@ -194,7 +194,9 @@ ACCOUNT_RE = re.compile(
 
 _VERSION_BEFORE = re.compile(r"(?:version|ver\.?|v|版本|版本号|build)\s*[:：]?\s*$", re.I)
 _ID_CONTEXT = re.compile(r"身份证|证件|公民身份|居民身份|\bID\b|ID[ -]?(?:card|no)", re.I)
-_PHONE_CONTEXT = re.compile(r"电话|手机|联系|致电|热线|座机|传真|tel|phone|fax|mobile|call", re.I)
+# English words from their start: "tel" in "dargestellt", "call" in "recall" are no phone context
+# (but "calls", "calling" are)
+_PHONE_CONTEXT = re.compile(r"电话|手机|联系|致电|热线|座机|传真|(?<![A-Za-z])(?:tel|phone|fax|mobile|call)", re.I)
 _CARD_CONTEXT = re.compile(r"卡号|银行卡|信用卡|借记卡|储蓄卡|账号|帐号|card|visa|mastercard|银联", re.I)
 # the receipt fields next to the card number (POS slips print 凭证号, 参考号, 批次号, 授权码, 交易号)
 _NOT_CARD_CONTEXT = re.compile(r"订单|单号|运单|快递|物流|编号|流水|凭证|参考号|批次|授权码|交易号|终端号|商户号|ISBN|order|tracking"
@@ -375,7 +377,7 @@ class PiiRedactor:
                 yield m.start(), m.end()
         for m in LANDLINE_BARE_RE.finditer(view) if run >= 10 else ():
             if (len(m.group()) in (11, 12) and _free(view, m.start(), _DIGITS)
-                    and _PHONE_CONTEXT.search(_before(view, m.start(), 12))):
+                    and _PHONE_CONTEXT.search(_before(view, m.start(), 12)) and not _labelled(view, m)):
                 yield m.start(), m.end()
         if "hk" in self.phone_regions:
             for m in HK_RE.finditer(view):

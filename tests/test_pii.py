@@ -262,6 +262,8 @@ def test_grouped_forms_recall_and_decoys_in_the_same_groupings(redactor):
     ("订单号：0571 2345 6789", "订单号：0571 2345 6789"),  # an order number's label right before it
     ("快递单号 138 0013 8000", "快递单号 138 0013 8000"),
     ("发票代码 0440 3190 0111", "发票代码 0440 3190 0111"),
+    ("im Video dargestellt:\n发票代码：014211230705", "im Video dargestellt:\n发票代码：014211230705"),
+    ("Tel. 075588886666", "Tel. <PHONE>"),
     ("call 0800 138 1016 (UK)", "call 0800 138 1016 (UK)"),  # 4-3-4 is no mainland number
     ("call 0121 2025050 or visit", "call <PHONE> or visit"),  # unsplit: any 0 + 2-3 digit area code, as before
     ("电话 (012) 3456 7890", "电话 (012) 3456 7890"),  # no area code 012
