@@ -83,6 +83,114 @@ def planted(n: int = 60, seed: int = 11):
     return pos, neg
 
 
+# separators between digit groups as forms, receipts and chat messages print them; U+3000 is the
+# ideographic space, U+00A0 what &nbsp; becomes; each also in full-width digits (and ．－)
+SEPARATORS = (" ", "-", ".", "\u3000", "\u00a0", "  ")
+SEPARATOR_NAMES = dict(zip(SEPARATORS, ("space", "hyphen", "dot", "U+3000", "no-break space", "two spaces")))
+
+
+def group(s: str, sizes, sep: str, wide: bool = False) -> str:
+    parts, k = [], 0
+    for n in sizes:
+        parts.append(s[k:k + n])
+        k += n
+    assert k == len(s), (s, sizes)
+    out = sep.join(parts)
+    return out.translate(FULLWIDTH) if wide else out
+
+
+def landline(rnd: random.Random) -> tuple[str, str]:
+    area = rnd.choice(["010", "021", "020", "028", "023", "0755", "0571", "0512", "0931"])
+    return area, str(rnd.randint(2, 8)) + "".join(str(rnd.randint(0, 9)) for _ in range(7))
+
+
+def planted_grouped(n: int = 40, seed: int = 13):
+    """Grouped forms: [(text, redacted text, type, form, style)] and decoys [(text, class)] in the same
+    groupings; style: the round's separator and digit width (IDs, cards and the last phone form use it).
+
+    Every round writes each ID grouping (6-8-4, 3-3-8-4), card grouping (4-4-4-4, 4-4-4-4-3,
+    6-13) and phone form once, with the round's separator and digit width, and one decoy of each
+    class: grouped IDs and cards whose check digit or Luhn sum fails, grouped order and tracking
+    numbers, grouped dates and times, invoice codes, numbers and check codes, ISBNs with spaces,
+    amounts with thousands separators, phone-shaped numbers with no such area code or mobile prefix,
+    the other numbers of a card-payment slip."""
+    rnd = random.Random(seed)
+    pos, neg = [], []
+
+    def put(templates, value, t, form):  # (text, the text as redacted: the whole value is the placeholder)
+        template = rnd.choice(templates)
+        pos.append((template.format(value), template.format(PLACEHOLDERS[t]), t, form, style))
+
+    for i in range(n):
+        sep, wide = SEPARATORS[i % len(SEPARATORS)], bool((i // len(SEPARATORS)) % 2)
+        style = f"{SEPARATOR_NAMES[sep]}, {'full' if wide else 'half'}-width"  # full width: digits, － and ．
+        idn = make_id18(rnd)
+        for sizes in ((6, 8, 4), (3, 3, 8, 4)):
+            g = group(idn, sizes, sep, wide)
+            form = "-".join(map(str, sizes))
+            put(["姓名：王芳  身份证号：{}  性别：女", "证件号码 {}", "我的身份证是{}，你帮我填一下表",
+                 "{}\n有效期限 2015.03.01-2035.03.01"], g, "id_number", f"id {form}")
+            bad = idn[:17] + ("0" if idn[17] != "0" else "1")
+            neg.append((f"证件号码 {group(bad, sizes, sep, wide)}（校验位错误）", "id check digit fails"))
+        cards = [(with_luhn(rnd.choice(["622202", "621700", "4367", "5213"]), 16, rnd), (4, 4, 4, 4)),
+                 (with_luhn(rnd.choice(["622202", "621700", "4367"]), 19, rnd), (4, 4, 4, 4, 3)),
+                 (with_luhn(rnd.choice(["622202", "621700", "622848"]), 19, rnd), (6, 13))]
+        for card, sizes in cards:
+            g = group(card, sizes, sep, wide)
+            put(["收款账号：{}（工商银行）", "转到这张卡 {} 就行", "Card number: {}", "银行卡号\n{}"], g, "bank_card",
+                "card " + "-".join(map(str, sizes)))
+            bad = card[:-1] + str((int(card[-1]) + 1) % 10)
+            neg.append((f"卡号 {group(bad, sizes, sep, wide)} 校验失败", "card Luhn fails"))
+        area, sub = landline(rnd)
+        m = mobile(rnd)
+        phones = {
+            "phone (area) 4 4": f"({area}) {sub[:4]} {sub[4:]}",
+            "phone （area）full-width brackets": f"（{area}）{sub[:4]} {sub[4:]}",
+            "phone area-4-4 转 ext": f"{area}-{sub[:4]}-{sub[4:]} 转 {rnd.randint(1, 999)}",
+            "phone area 4 4 分机 ext": f"{area} {sub[:4]} {sub[4:]} 分机 {rnd.randint(1, 9999)}",
+            "phone (area) ext.": f"({area}) {sub} ext. {rnd.randint(1, 99)}",
+            "phone +86 area 4 4": f"+86 {area[1:]} {sub[:4]} {sub[4:]}",
+            "phone +86 (0)area": f"+86 (0){area[1:]} {sub}",
+            "phone +86 3 4 4": f"+86 {m[:3]} {m[3:7]} {m[7:]}",
+            "phone (+86) 3-4-4": f"(+86) {m[:3]}-{m[3:7]}-{m[7:]}",
+            "phone +86 mobile, round's separator": "+86 " + group(m, (3, 4, 4), sep if sep != "." else " ", wide),
+        }
+        for form, number in phones.items():
+            put(["联系电话：{}", "客服热线 {}，工作日9:00-18:00", "有事打我电话 {}", "Tel: {}"], number, "phone", form)
+        y, mo, d = rnd.randint(2000, 2024), rnd.randint(1, 12), rnd.randint(1, 28)
+        hh, mm, ss = rnd.randint(0, 23), rnd.randint(0, 59), rnd.randint(0, 59)
+        order = with_luhn(rnd.choice(["622202", "4367", "5213"]), 16, rnd)
+        oa, osub = landline(rnd)  # an order number shaped like a landline
+        neg += [
+            (f"订单号：{group(order, (4, 4, 4, 4), sep, wide)}", "grouped order number"),
+            (f"订单编号 {group(with_luhn('622202', 19, rnd), (6, 13), sep, wide)}", "grouped order number"),
+            (f"订单号：{group(oa + osub, (len(oa), 4, 4), sep, wide)}", "grouped order number"),
+            (f"快递单号 {group(mobile(rnd), (3, 4, 4), sep, wide)}", "grouped tracking number"),
+            (f"SF{with_luhn('62', 16, rnd)} 已签收", "grouped tracking number"),
+            (f"凭证号 {group(with_luhn('4', 16, rnd), (4, 4, 4, 4), sep, wide)} 参考号 {with_luhn('62', 16, rnd)} "
+             f"授权码 {rnd.randint(100000, 999999)}", "POS receipt fields"),
+            (f"快递单号：SF {group(str(rnd.randint(10**11, 10**12 - 1)), (4, 4, 4), sep, wide)}", "grouped tracking number"),
+            (f"物流单号 YT {group(with_luhn('4', 16, rnd), (4, 4, 4, 4), sep, wide)}", "grouped tracking number"),
+            (f"{y:04d}{sep}{mo:02d}{sep}{d:02d} {hh:02d}:{mm:02d}:{ss:02d}", "grouped date and time"),
+            (f"日期 {y:04d} {mo:02d}{d:02d} 时间 {hh:02d}{mm:02d} 第{y}{mo:02d}{d:02d}{rnd.randint(1, 99):03d}期",
+             "grouped date and time"),
+            (f"发票代码：0{rnd.randint(10**10, 10**11 - 1)} 发票号码：{rnd.randint(0, 10**8 - 1):08d}", "invoice number"),
+            (f"发票号码 2{rnd.randint(10**18, 10**19 - 1)} 校验码 "
+             + " ".join(f"{rnd.randint(0, 99999):05d}" for _ in range(4)), "invoice number"),
+            (f"ISBN {group(with_luhn('9787', 13, rnd), (3, 1, 3, 5, 1), ' ')}，定价 {rnd.randint(20, 99)}.00 元", "ISBN with spaces"),
+            (f"ISBN {group(with_luhn('978', 13, rnd), (4, 4, 4, 1), ' ')}", "ISBN with spaces"),
+            (f"合计：¥{rnd.randint(1, 9)},{rnd.randint(100, 999)},{rnd.randint(100, 999)},{rnd.randint(100, 999)}.{rnd.randint(10, 99)}",
+             "amount with thousands separators"),
+            (f"营业收入 1 {rnd.randint(100, 999)} {rnd.randint(100, 999)} {rnd.randint(100, 999)} 元".translate(FULLWIDTH if wide else {}),
+             "amount with thousands separators"),
+            (("当期开出的奖号为：红球 " + sep.join(f"{b:02d}" for b in sorted(rnd.sample(range(1, 34), 6)))
+              + f"；蓝球 {rnd.randint(1, 16):02d}").translate(FULLWIDTH if wide else {}), "lottery draw (two-digit groups)"),
+            (f"电话 (012) {rnd.randint(1000, 9999)} {rnd.randint(1000, 9999)}，手机 +86 12{rnd.randint(0, 9)} "
+             f"{rnd.randint(1000, 9999)} {rnd.randint(1000, 9999)}", "phone with no such area code or prefix"),
+        ]
+    return pos, neg
+
+
 @pytest.fixture(scope="module")
 def redactor():
     return PiiRedactor(ALL_ON)
@@ -101,6 +209,70 @@ def test_recall_per_type_and_decoys_on_the_planted_set(redactor):
     assert all(r >= 0.98 for r in recall.values()), recall
     altered = [t for t in neg if redactor.redact(t)[0] != t]
     assert len(altered) / len(neg) <= 0.01, altered[:5]
+
+
+def test_grouped_forms_recall_and_decoys_in_the_same_groupings(redactor):
+    """Every grouping, separator and digit width is replaced whole (extension included) and nothing
+    else in the sentence changes; no decoy of any class is altered."""
+    pos, neg = planted_grouped()
+    forms = {form for _, _, _, form, _ in pos}
+    assert len({style for *_, style in pos}) == 2 * len(SEPARATORS)
+    assert len(forms) == 15 and {c for _, c in neg} >= {
+        "id check digit fails", "card Luhn fails", "grouped order number", "grouped tracking number",
+        "grouped date and time", "invoice number", "ISBN with spaces", "amount with thousands separators",
+        "POS receipt fields"}
+    missed = [(text, redactor.redact(text)[0]) for text, want, *_ in pos if redactor.redact(text)[0] != want]
+    assert not missed, missed[:5]
+    altered = [(text, c, redactor.redact(text)[0]) for text, c in neg if redactor.redact(text)[0] != text]
+    assert not altered, altered[:5]
+
+
+@pytest.mark.parametrize("text, want", [
+    ("身份证号：110101 19900307 803X", "身份证号：<ID_NUMBER>"),
+    ("身份证号：110-101-19900307-803X", "身份证号：<ID_NUMBER>"),
+    ("证件号 １１０１０１\u3000１９９００３０７\u3000８０３Ｘ 已核验", "证件号 <ID_NUMBER> 已核验"),
+    ("证件号 110101.19900307.803x", "证件号 <ID_NUMBER>"),
+    ("证件号 110101 19900307 8031", "证件号 110101 19900307 8031"),  # check character fails
+    ("证件号 110101 19901307 803X", "证件号 110101 19901307 803X"),  # month 13
+    ("证件号 110101-19900307 803X", "证件号 110101-19900307 803X"),  # mixed separators: not one number
+    ("卡号 6222 0212 3456 7890 128", "卡号 <BANK_CARD>"),
+    ("卡号 ６２２２－０２１２－３４５６－７８９４", "卡号 <BANK_CARD>"),
+    ("卡号 622202 1234567890128", "卡号 <BANK_CARD>"),
+    ("卡号 3782 822463 10005", "卡号 <BANK_CARD>"),  # Amex 4-6-5
+    ("卡号 6222 0212 3456 7890 129", "卡号 6222 0212 3456 7890 129"),  # Luhn fails
+    ("订单号 4111 1111 1111 1111", "订单号 4111 1111 1111 1111"),  # an order word before it
+    ("卡号 4367 0755 1234 5678 已挂失", "卡号 4367 0755 1234 5678 已挂失"),  # Luhn fails; no phone out of it
+    ("证件 411 021 19900307 8032", "证件 411 021 19900307 8032"),  # no phone out of a failed ID
+    ("电话 (010) 1234 5678", "电话 <PHONE>"),
+    ("电话（０７５５）８８８８　６６６６", "电话<PHONE>"),
+    ("总机 010-6552-9988 转 123，传真", "总机 <PHONE>，传真"),
+    ("Tel (021) 6543 2100 ext. 12.", "Tel <PHONE>."),
+    ("电话 0755 8888 6666 分机号 88", "电话 <PHONE>"),
+    ("Tel: +86 10 6552 9988", "Tel: <PHONE>"),
+    ("Tel: +86 (0)755 8888 6666", "Tel: <PHONE>"),
+    ("Mobile: +86 138 0013 8000", "Mobile: <PHONE>"),
+    ("Mobile: (+86) 138-0013-8000", "Mobile: <PHONE>"),
+    ("手机：＋８６　１３８　００１３　８０００。", "手机：<PHONE>。"),
+    ("电话：（０１０）　６５５２　９９８８　转　１２３", "电话：<PHONE>"),
+    ("手机号码：138 0013 8000", "手机号码：<PHONE>"),
+    ("Tel: +86 150 7036 4547\nPeople who called", "Tel: <PHONE>\nPeople who called"),  # no unit across a line
+    ("共 15070364547 人次", "共 15070364547 人次"),
+    ("电话（0755）-8888-6666 转分机 801", "电话<PHONE>"),
+    ("订单问题请拨打 (010) 6552 9988", "订单问题请拨打 <PHONE>"),
+    ("订单号：0571 2345 6789", "订单号：0571 2345 6789"),  # an order number's label right before it
+    ("快递单号 138 0013 8000", "快递单号 138 0013 8000"),
+    ("发票代码 0440 3190 0111", "发票代码 0440 3190 0111"),
+    ("im Video dargestellt:\n发票代码：014211230705", "im Video dargestellt:\n发票代码：014211230705"),
+    ("Tel. 075588886666", "Tel. <PHONE>"),
+    ("call 0800 138 1016 (UK)", "call 0800 138 1016 (UK)"),  # 4-3-4 is no mainland number
+    ("call 0121 2025050 or visit", "call <PHONE> or visit"),  # unsplit: any 0 + 2-3 digit area code, as before
+    ("电话 (012) 3456 7890", "电话 (012) 3456 7890"),  # no area code 012
+    ("ISBN 978 7 111 54742 6", "ISBN 978 7 111 54742 6"),
+    ("合计 ¥1,380,013,800.00", "合计 ¥1,380,013,800.00"),
+    ("2024 03 15 08:30:00 至 2024.03.16", "2024 03 15 08:30:00 至 2024.03.16"),
+])
+def test_grouped_cases(redactor, text, want):
+    assert redactor.redact(text)[0] == want
 
 
 def test_placeholders_and_counts_never_the_values(redactor):
@@ -220,16 +392,26 @@ def test_detector_gates_never_skip_a_match():
     texts = ["".join(rnd.choice(alphabet) for _ in range(rnd.randrange(5, 80))) for _ in range(6000)]
     texts += [rnd.choice(alphabet) + ".".join(str(rnd.randrange(10 ** rnd.randrange(1, 5))) for _ in range(4))
               + rnd.choice(alphabet) for _ in range(300)]  # dotted quads, some too long
+    texts += [rnd.choice(["", "(", "+86 ", "x", "0"]) + rnd.choice(" -.").join(  # digit groups as forms print them
+        "".join(rnd.choice("0123456789") for _ in range(rnd.choice([2, 3, 4, 6, 8])))
+        for _ in range(rnd.randrange(2, 6))) + rnd.choice(["", "X", " 转 12", ")"]) for _ in range(3000)]
     texts += ["+886 912 345 678", "0086 138-1234-5678", "(010)62345678-123", "6222 0212 3456 7890 123",
+              "110 101 19900307 803X", "110101.19900307.803X", "(0755) 8888 6666 转 12", "+86 10 6552 9988",
               "QQ号: 123456789", "WeChat: wxid_ab12cd", "支付宝账号 13812345678", "fe80::1:2:3", "2001:db8::8a2e:370:7334"]
-    gates = [(pii.ID18_RE, 17), (pii.ID15_RE, 15), (pii.MOBILE_RE, 4), (pii.LANDLINE_RE, 7),
-             (pii.LANDLINE_BARE_RE, 10)]
-    seen = dict.fromkeys(["runs", "card", "account", "ipv4", "ipv6"], 0)
+    gates = [(pii.ID18_RE, 17), (pii.ID15_RE, 15), (pii.MOBILE_RE, 4), (pii.LANDLINE_BARE_RE, 10)]
+    seen = dict.fromkeys(["runs", "id grouped", "landline", "card", "account", "ipv4", "ipv6"], 0)
     for t in texts:
         for pattern, least in gates:
             for m in pattern.finditer(t):
                 assert longest_run(m.group()) >= least, (pattern.pattern, m.group())
                 seen["runs"] += 1
+        for m in pii.ID18_GROUPED_RE.finditer(t):  # the birth date is a run of exactly eight
+            assert 8 in [len(r) for r in re.findall(r"\d+", m.group())], m.group()
+            seen["id grouped"] += 1
+        for m in pii.LANDLINE_RE.finditer(t):  # subscriber: a run of 7-8, two runs of four, or glued to +86's area
+            runs = [len(r) for r in re.findall(r"\d+", m.group())]
+            assert max(runs) >= 6 or runs.count(4) >= 2, m.group()
+            seen["landline"] += 1
         for m in pii.CARD_RE.finditer(t):
             runs = [len(r) for r in re.findall(r"\d+", m.group())]
             assert max(runs) >= 13 or sum(n >= 4 for n in runs) >= 3, m.group()
