@@ -82,9 +82,12 @@ def variant(rng: random.Random, text: str, zh: bool) -> str:
     changed and a short line added.  With 5-gram shingles each change touches
     at most 5 shingles, so the Jaccard with the founder stays near 0.9,
     comfortably above the default threshold 0.8 (a dropped sentence of 15 % of
-    the text brought some families below it, by estimation noise)."""
+    the text brought some families below it, by estimation noise).  At most
+    three changes: two variants of one founder differ from each other by up
+    to twice as many, and the chain-safe keep policy keeps both when their
+    own estimated Jaccard falls under the threshold (seen with five)."""
     out = text
-    for _ in range(rng.randint(2, 5)):
+    for _ in range(rng.randint(1, 3)):
         i = rng.randrange(len(out))
         out = out[:i] + ("的" if zh else "a") + out[i + 1:]
     return out + ("\n（转载自本站）" if zh else "\nReposted with permission.")
@@ -127,15 +130,25 @@ def generate(n_docs: int, out: Path, per_shard: int = 10_000, zh_share: float = 
 
 
 def check_families(run_dir: Path, truth: dict) -> dict:
-    """Exactly one member of each planted family kept; no other near-duplicate drop."""
+    """Exactly one member kept of each planted family whose members reached
+    dedup (a member the rules dropped is not a dedup decision); no other
+    near-duplicate drop.  Families that break this are listed with why."""
     import pyarrow.dataset as ds
 
     kept = set(ds.dataset(str(run_dir / "kept"), format="parquet").to_table(columns=["id"]).column("id").to_pylist())
     dropped = ds.dataset(str(run_dir / "dropped"), format="parquet").to_table(columns=["id", "reason"]).to_pylist()
-    near = {r["id"] for r in dropped if r["reason"] == "near_duplicate"}
+    reason = {r["id"]: r["reason"] for r in dropped}
+    near = {i for i, why in reason.items() if why == "near_duplicate"}
     members = {m for fam in truth["families"] for m in fam}
-    bad_families = sum(1 for fam in truth["families"] if sum(m in kept for m in fam) != 1)
-    return {"families": len(truth["families"]), "families_not_one_kept": bad_families,
+    bad = []
+    for fam in truth["families"]:
+        judged = [m for m in fam if m in kept or reason.get(m) in ("near_duplicate", "exact_duplicate")]
+        if judged and sum(m in kept for m in judged) != 1:
+            bad.append({m: ("kept" if m in kept else reason.get(m, "missing")) for m in fam})
+    return {"families": len(truth["families"]), "families_not_one_kept": len(bad), "bad_families": bad[:10],
+            "families_with_rule_drops": sum(1 for fam in truth["families"]
+                                            if any(reason.get(m) not in (None, "near_duplicate", "exact_duplicate")
+                                                   for m in fam)),
             "near_duplicate_drops_outside_families": len(near - members), "kept": len(kept)}
 
 
