@@ -20,10 +20,6 @@ from collections import defaultdict
 
 from .review import latest, load_sample, scan_labels
 
-# The default of ``review.min_precision`` (defaults.yaml says why).
-DEFAULT_MIN_PRECISION = 0.9
-
-
 def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
     """95 % Wilson score interval of a proportion."""
     if n == 0:
@@ -57,7 +53,9 @@ def min_precision_of(run_dir: str) -> float:
         value = (cfg.get("review") or {}).get("min_precision") if isinstance(cfg, dict) else None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-    return DEFAULT_MIN_PRECISION
+    from .config import load_defaults
+
+    return float(load_defaults()["review"]["min_precision"])  # defaults.yaml says why
 
 
 def _tally(groups: dict) -> dict:
