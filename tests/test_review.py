@@ -691,3 +691,45 @@ def test_report_excerpts_end_at_a_word_with_an_ellipsis():
     assert excerpt("The quick brown fox", 19) == "The quick brown fox"  # the whole document: no mark
     assert excerpt("中文文本" * 10, 400) == "中文文本" * 10 + " \u2026"  # no spaces: every character kept
     assert excerpt(None, 10) is None
+
+
+# --- the closed loop: labels -> model -> refilter -> review ---------------------------------
+
+def _simulated_reviewer(run, reviewer="alice"):
+    """Judges every sampled item (a fixed rule standing in for a person): drops are right and
+    low quality (every third an advertisement), kept documents right and of high quality."""
+    store = review.LabelStore(str(run))
+    for n, it in enumerate(review.load_sample(str(run))[0]):
+        label = "high" if it["outcome"] == "kept" else ("ad" if n % 3 == 0 else "low")
+        store.add(_judge(it["item"], "correct", reviewer=reviewer, label=label))
+
+
+def test_the_review_loop_retrains_and_refilters_the_same_run(tmp_path):
+    """The README / docs/REVIEW.md sequence, on the bundled samples: sample, labels, export,
+    train-classifier, refilter the same run with the new model, sample and summarise again."""
+    out, new = tmp_path / "out", tmp_path / "out_reviewed"
+    assert _mdfs("run", "--output", out, "--set", "output.candidates=true", cwd=tmp_path).returncode == 0
+    assert _mdfs("sample", out, "--per-cell", 5, cwd=tmp_path).returncode == 0
+    _simulated_reviewer(out)
+    r = _mdfs("review", out, "--export-training", tmp_path / "reviewed.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in (tmp_path / "reviewed.jsonl").read_text().splitlines()]
+    assert {x["label"] for x in rows} == {"low", "high", "ad"} and len(rows) >= 20
+    r = _mdfs("train-classifier", "--train", tmp_path / "reviewed.jsonl", "--output", tmp_path / "models" / "reviewed",
+              "--kind", "fasttext", "--labels", "high,low,ad", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = _mdfs("refilter", out, "--output", new, "--set", f"fine.fasttext_model={tmp_path / 'models' / 'reviewed'}",
+              cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    funnel = json.loads((new / "funnel.json").read_text())
+    assert "fine" in funnel["stages"]
+    scored = sum(sum(e.get("rescored", {}).values()) for e in funnel["sources"].values())
+    assert scored > 0  # the new model scored the documents (the run had no stored scores to reuse)
+    assert _mdfs("sample", new, "--per-cell", 5, cwd=tmp_path).returncode == 0
+    _simulated_reviewer(new)
+    r = _mdfs("review", new, "--summary", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["judgements"] == s["sample_items"] and s["kept"]
+    earlier = json.loads(_mdfs("review", out, "--summary", "--json", cwd=tmp_path).stdout)
+    assert s["run"] != earlier["run"] and earlier["judgements"] > 0
