@@ -47,6 +47,9 @@ def main() -> int:
               f"--user-data-dir={profile}", "--window-size=1280,800", "--lang=zh-CN"):
         opts.add_argument(a)
     drv = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    # the window's size is not the page's: make the viewport exactly 1280x800
+    drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                        {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
     try:
         drv.get(f"http://127.0.0.1:{server.server_port}/?token=screenshot-token")
         while drv.execute_script("return document.getElementById('app').dataset.ready") != "1":

@@ -301,7 +301,9 @@ def _browser(size=(1400, 1000)):
               f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}"):
         opts.add_argument(a)
     drv = webdriver.Chrome(service=Service(driver), options=opts)
-    drv.set_window_size(*size)
+    # the window's size is not the page's (headless keeps some for its frame): the viewport exactly
+    drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                        {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False})
     quit_ = drv.quit
 
     def quit_and_clean():
@@ -611,7 +613,7 @@ def test_a_stopped_server_shows_at_once_in_view(server):
         start = time.time()  # without a key: the page notices by itself
         _wait(drv, "return document.getElementById('status').classList.contains('failed')", timeout=8)
         assert time.time() - start < 6 and "SERVER NOT REACHABLE" in _text(drv, "status")
-        assert drv.execute_script(IN_VIEW, "status")
+        assert drv.execute_script(IN_VIEW, "status") and drv.execute_script("return window.innerHeight") == 800
         _keys(drv, "c")
         _wait(drv, "return document.getElementById('status').textContent.startsWith('NOT SAVED')", timeout=8)
         assert drv.execute_script(IN_VIEW, "status") and "not reachable" in _text(drv, "status")
