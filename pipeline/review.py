@@ -235,7 +235,8 @@ def _valid(j) -> bool:
     """A judgement line mdfs could have written: the fields it reads, of the types it wrote."""
     return (isinstance(j, dict) and all(isinstance(j.get(k), str) and j[k] for k in ("judgement", "item", "reviewer"))
             and j.get("verdict") in VERDICTS and isinstance(j.get("time"), str)
-            and (j.get("label") is None or (isinstance(j["label"], str) and j["label"])))
+            and (j.get("label") is None or (isinstance(j["label"], str) and j["label"]))
+            and all(j.get(k) is None or isinstance(j[k], str) for k in ("id", "source", "outcome", "stage", "reason")))
 
 
 def scan_labels(run_dir: str) -> tuple[list[dict], int]:

@@ -162,11 +162,12 @@ def test_summary_counts_kept_verdicts_coverage_rule_sizes_and_skips_bad_lines(tm
     with open(run / "review" / "labels.jsonl", "a") as fh:
         for bad in ({**_judge("s/d11", "correct"), "item": ["s/d11"]},  # a list as the item
                     {k: v for k, v in _judge("s/d11", "correct").items() if k != "verdict"},  # a key missing
-                    {**_judge("s/d11", "correct"), "label": 0}, "just a string"):
+                    {**_judge("s/d11", "correct"), "label": 0}, "just a string",
+                    {**_judge("s/d11", "correct"), "judgement": ["j"]}, {**_judge("s/d11", "correct"), "id": [1]}):
             fh.write(json.dumps(bad) + "\n")
         fh.write(json.dumps(_judge("s/nope", "correct")) + "\n")  # an item not in the sample
     s = review.summary(str(run))
-    assert (s["malformed_lines"], s["unknown_items"]) == (4, 1)
+    assert (s["malformed_lines"], s["unknown_items"]) == (6, 1)
     band = s["kept"]["p<0.1"]
     assert (band["judged"], band["correct"], band["wrong"], band["in_run"]) == (4, 3, 1, 900)
     assert band["precision"] == pytest.approx(0.75) and s["kept"]["p>=0.5"]["judged"] == 1
@@ -179,7 +180,7 @@ def test_summary_counts_kept_verdicts_coverage_rule_sizes_and_skips_bad_lines(tm
     assert r.returncode == 0, r.stderr
     assert "labels cover 900 of 1,000 kept documents" in out and "kept documents, per score band" in out
     assert "below precision 0.90 (review.min_precision): coarse/too_short" in out
-    assert "skipped: 4 malformed line(s) in labels.jsonl, 1 judgement(s) of items not in the sample" in out
+    assert "skipped: 6 malformed line(s) in labels.jsonl, 1 judgement(s) of items not in the sample" in out
     md = "\n".join(review.summary_markdown(s))
     assert "| p<0.1 | 900 | 4 | 3 | 1 | 0 | 0.75 |" in md and "| coarse/too_short | 500 | 10 | 2 | 8 |" in md
 
