@@ -3,9 +3,11 @@
   python bench/screenshots.py
 
 Runs mdfs on the bundled samples with the candidate store, draws a sample,
-serves the review page in this process, labels three items with the
-keyboard in headless Chromium (Debian's chromium + chromium-driver) and
-saves docs/review_page.png and docs/report_page.png.
+serves the review page in this process, judges items with the keyboard in
+headless Chromium (Debian's chromium + chromium-driver) at 1280x800 until a
+dropped document with removed lines is on screen (so the bar shows the
+actions, the pending label and the last save), and saves
+docs/review_page.png and docs/report_page.png.
 """
 from __future__ import annotations
 
@@ -39,22 +41,26 @@ def main() -> int:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     opts = webdriver.ChromeOptions()
     opts.binary_location = shutil.which("chromium")
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900",
-              "--lang=zh-CN"):
+    profile = tempfile.mkdtemp(prefix="mdfs-shots-chromium-")
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+              f"--user-data-dir={profile}", "--window-size=1280,800", "--lang=zh-CN"):
         opts.add_argument(a)
     drv = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    # the window's size is not the page's: make the viewport exactly 1280x800
+    drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                        {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
     try:
         drv.get(f"http://127.0.0.1:{server.server_port}/?token=screenshot-token")
         while drv.execute_script("return document.getElementById('app').dataset.ready") != "1":
             time.sleep(0.1)
-        for keys in ("1c", "w", "3u"):
-            ActionChains(drv).send_keys(keys).perform()
-            time.sleep(0.4)
-        for _ in range(30):  # a dropped document with removed lines makes the better picture
-            if drv.execute_script("return document.getElementById('removed').children.length > 0"):
+        for n in range(40):  # judge until a dropped document with removed lines is shown
+            if n >= 3 and drv.execute_script("return document.getElementById('removed').children.length > 0"):
                 break
-            ActionChains(drv).send_keys("n").perform()
-            time.sleep(0.2)
+            ActionChains(drv).send_keys(("1c", "w", "3u")[n % 3]).perform()
+            time.sleep(0.5)
+        ActionChains(drv).send_keys("2").perform()  # a pending class label, shown in the bar
+        time.sleep(0.2)
         drv.save_screenshot(str(REPO / "docs" / "review_page.png"))
         drv.get((run / "report" / "index.html").as_uri())
         time.sleep(0.5)
@@ -62,6 +68,7 @@ def main() -> int:
     finally:
         drv.quit()
         server.shutdown()
+        shutil.rmtree(profile, ignore_errors=True)
     print("docs/review_page.png, docs/report_page.png")
     return 0
 

@@ -338,6 +338,8 @@ def review_parser() -> argparse.ArgumentParser:
                                              "or summarise / export the labels given.")
     ap.add_argument("run_dir")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    ap.add_argument("--allow-host", default="", metavar="NAME[,NAME]",
+                    help="names/addresses browsers use; needed for a --host beyond loopback (docs/REVIEW.md)")
     ap.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     ap.add_argument("--reviewer", default=os.environ.get("USER") or "reviewer")
     ap.add_argument("--labels", default="high,low,ad", help="class labels, comma-separated (default high,low,ad)")
@@ -372,7 +374,8 @@ def cmd_review(argv: list[str]) -> int:
     from .review_app import serve
 
     try:
-        serve(a.run_dir, a.host, a.port, a.reviewer, labels)
+        serve(a.run_dir, a.host, a.port, a.reviewer, labels,
+              allow=[x.strip() for x in a.allow_host.split(",") if x.strip()])
     except ReviewError as exc:
         print(f"mdfs review: {exc}", file=sys.stderr)
         return 2

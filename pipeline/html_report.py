@@ -18,9 +18,13 @@ TEMPLATE = """<!doctype html>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src 'self'; style-src 'unsafe-inline'">
 <title>mdfs report</title>
 <style>
-body { font-family: system-ui, "Noto Sans CJK SC", sans-serif; max-width: 70em; margin: 1em auto; color: #222; }
+body { font-family: system-ui, "Noto Sans CJK SC", sans-serif; max-width: 70em; margin: 1em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; } td, th { border: 1px solid #ccc; padding: 0.2em 0.5em; }
-td.n { text-align: right; } .ex { white-space: pre-wrap; font-size: 0.85em; color: #444; max-width: 50em; }
+td, th, code, p { overflow-wrap: anywhere; } /* a 5,000-character URL wraps instead of widening the page */
+table.reasons { table-layout: fixed; width: 100%; } table.reasons col.ex { width: 60%; }
+td.n { text-align: right; }
+.ex { white-space: pre-wrap; font-size: 0.85em; color: #444; margin: 0 0 0.6em; padding: 0 0 0.4em; border-bottom: 1px dashed #ccc; }
+.ex:last-child { border-bottom: none; margin-bottom: 0; } .ex code { display: block; color: #555; }
 img { max-width: 100%; } .bad { color: #a00; font-weight: bold; }
 </style></head><body>
 <h1>mdfs report</h1>
@@ -45,7 +49,8 @@ img { max-width: 100%; } .bad { color: #a00; font-weight: bold; }
 {% for w in rep.mix.warnings %}<p class="bad">warning: {{ w }}</p>{% endfor %}
 
 <h2>Why documents were dropped, with examples</h2>
-<table><tr><th>source</th><th>stage/reason</th><th>documents</th><th>examples (excerpt, detail)</th></tr>
+<table class="reasons"><col><col><col style="width: 7em"><col class="ex">
+<tr><th>source</th><th>stage/reason</th><th>documents</th><th>examples (excerpt, detail)</th></tr>
 {% for row in reasons %}<tr><td>{{ row.source }}</td><td>{{ row.reason }}</td><td class="n">{{ row.count }}</td><td>
 {% for ex in row.examples %}<div class="ex"><b>{{ ex.id }}</b>{% if ex.detail %} ({{ ex.detail }}){% endif %}
 {% if ex.url %} <code>{{ ex.url }}</code>{% endif %}
@@ -59,13 +64,21 @@ img { max-width: 100%; } .bad { color: #a00; font-weight: bold; }
 <td>{% for src, n in s.found_items.items() %}{{ src }} {{ n }} {% endfor %}</td></tr>{% endfor %}</table>{% endif %}
 
 {% if review %}<h2>Human review</h2>
-<p>{{ review.judgements }} judgements by {{ review.reviewers|join(", ") }}.</p>
-<table><tr><th>stage/reason</th><th>judged</th><th>correct</th><th>wrong</th><th>unsure</th><th>precision</th><th>95 % CI</th></tr>
-{% for k, d in review.drops.items() %}<tr><td>{{ k }}</td><td class="n">{{ d.judged }}</td><td class="n">{{ d.correct }}</td>
-<td class="n">{{ d.wrong }}</td><td class="n">{{ d.unsure }}</td>
+<p>{{ review.judgements }} judgements by {{ review.reviewers|join(", ") }} on a sample of {{ review.sample_items }}.
+Precision = correct / (correct + wrong), with its 95 % Wilson interval; "in run" = documents the rule dropped
+(the band held) in the run.</p>
+{% for title, first, rows in [("Dropped documents", "stage/reason", review.drops),
+                              ("Kept documents (correct = rightly kept)", "score band", review.kept)] %}{% if rows %}
+<h3>{{ title }}</h3>
+<table><tr><th>{{ first }}</th><th>in run</th><th>judged</th><th>correct</th><th>wrong</th><th>unsure</th>
+<th>precision</th><th>95 % CI</th></tr>
+{% for k, d in rows.items() %}<tr><td>{{ k }}</td><td class="n">{{ "{:,}".format(d.in_run or 0) }}</td><td class="n">{{ d.judged }}</td>
+<td class="n">{{ d.correct }}</td><td class="n">{{ d.wrong }}</td><td class="n">{{ d.unsure }}</td>
 <td class="n">{% if d.precision is not none %}{{ "{:.2f}".format(d.precision) }}{% else %}-{% endif %}</td>
 <td>{% if d.ci95 %}{{ "{:.2f}".format(d.ci95[0]) }}-{{ "{:.2f}".format(d.ci95[1]) }}{% else %}-{% endif %}</td></tr>{% endfor %}
-</table>{% endif %}
+</table>{% endif %}{% endfor %}
+{% for line in review_notes %}<p{% if line.startswith("rules whose") %} class="bad"{% endif %}>{{ line }}</p>{% endfor %}
+{% endif %}
 </body></html>
 """
 
@@ -74,6 +87,19 @@ def visible_bidi(text):
     if text is None:
         return None
     return BIDI.sub(lambda m: f"[U+{ord(m.group()):04X}]", str(text))
+
+
+def excerpt(text: str | None, whole_length: int | None) -> str | None:
+    """A stored excerpt for reading: when it is shorter than the document, cut back to the
+    last space in its final 20 characters (text with spaces; CJK text has none and keeps
+    every character) and end it with an ellipsis, so it never ends mid-word unmarked."""
+    if not text or not whole_length or whole_length <= len(text):
+        return text
+    cut = text.rstrip()
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    if space >= len(cut) - 20 and space > 0:
+        cut = cut[:space].rstrip()
+    return cut + " \u2026"
 
 
 def _examples(root: str, per_reason: int = EXAMPLES_PER_REASON) -> dict:
@@ -87,11 +113,12 @@ def _examples(root: str, per_reason: int = EXAMPLES_PER_REASON) -> dict:
     if not os.path.isdir(folder):
         return out
     for batch in ds.dataset(folder, format="parquet").to_batches(
-            columns=["id", "source", "stage", "reason", "detail", "url", "excerpt"]):
+            columns=["id", "source", "stage", "reason", "detail", "url", "excerpt", "char_count"]):
         for r in batch.to_pylist():
             key = (r["source"], f"{r['stage']}/{r['reason']}")
             lst = out.setdefault(key, [])
             if len(lst) < per_reason:
+                r["excerpt"] = excerpt(r["excerpt"], r["char_count"])
                 lst.append({k: visible_bidi(r[k]) for k in ("id", "detail", "url", "excerpt")})
     return out
 
@@ -104,9 +131,14 @@ def write_html(root: str, rep: dict, plots: list[str]) -> str:
                for s, d in rep["sources"].items() for k, n in sorted(d["dropped_by_reason"].items(),
                                                                       key=lambda kv: -kv[1])]
     env = Environment(autoescape=True)
+    notes = []
+    if rep.get("review"):
+        from .review_summary import notes as review_notes
+
+        notes = review_notes(rep["review"])
     # the review summary and decontamination.json are in ``rep`` already (report.build)
     html = env.from_string(TEMPLATE).render(run=root, rep=rep, plots=plots, reasons=reasons, review=rep.get("review"),
-                                            decontamination=rep.get("decontamination"))
+                                            decontamination=rep.get("decontamination"), review_notes=notes)
     path = f"{root}/report/index.html"
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(html)

@@ -22,10 +22,12 @@ language, Traditional Chinese) is carried over from the earlier run's
 funnel has read = kept + dropped + failed per source, and ``read`` equals the
 earlier run's (checked; the output is rejected otherwise).
 
-Only thresholds may change.  Anything that changes what a signal measures or
-which documents reach the rules (languages, normalisation, line cleaning,
-shingles, cascade bands, models, extractor settings, sources, a rule that was
-off) is refused before anything is written, naming the key.
+Only thresholds and the classifier models may change (a new model: every
+document reaching the fine stage is scored with it, stored scores unused; the
+review loop of docs/REVIEW.md).  Anything that changes what a signal measures
+or which documents reach the rules (languages, normalisation, line cleaning,
+shingles, cascade bands, extractor settings, sources, a rule that was off) is
+refused before anything is written, naming the key.
 """
 from __future__ import annotations
 
@@ -60,8 +62,11 @@ THRESHOLD_KEYS = (
 )
 # stages that run again over the candidates: their settings may change freely
 RECOMPUTED_KEYS = ("decontamination", "decontamination.*", "dedup_against")
+# a new classifier (one trained on reviewers' labels: docs/REVIEW.md): the stored scores are the
+# old models', so none is used and every document reaching the fine stage is scored now
+MODEL_KEYS = ("fine.fasttext_model", "fine.bert_model")
 NEUTRAL_KEYS = (
-    "output.*", "run.*", "read.progress_every_s", "stats.*", "mix.*",
+    "output.*", "run.*", "review", "review.*", "read.progress_every_s", "stats.*", "mix.*",
     "fine.bert.device", "fine.bert.batch_size", "fine.bert.docs_per_batch", "fine.bert.accelerator",
 )
 
@@ -81,7 +86,7 @@ def _diff(old, new, prefix: str = "") -> list[str]:
 
 
 def _allowed(key: str) -> bool:
-    return any(fnmatch.fnmatchcase(key, p) for p in THRESHOLD_KEYS + NEUTRAL_KEYS + RECOMPUTED_KEYS)
+    return any(fnmatch.fnmatchcase(key, p) for p in THRESHOLD_KEYS + NEUTRAL_KEYS + RECOMPUTED_KEYS + MODEL_KEYS)
 
 
 def check_changes(old: dict, new: dict) -> list[str]:
@@ -345,15 +350,18 @@ def carried(row: dict, kind: str) -> bool:
 
 
 def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_dir: str, funnel: dict,
-                            stats: dict, run_tokenizer: str | None = None, rejects: dict | None = None) -> dict:
+                            stats: dict, run_tokenizer: str | None = None, rejects: dict | None = None,
+                            new_model: bool = False) -> dict:
     """``run_tokenizer``: the earlier run's ``stats.tokenizer`` (its stored token
     counts are reused when the refilter counts with the same one); ``rejects``:
-    ``earlier_rejects(run_dir)``, when the caller has listed them already."""
+    ``earlier_rejects(run_dir)``, when the caller has listed them already; ``new_model``:
+    a classifier changed, so the stored scores are not used."""
     from apache_beam.io.parquetio import ReadFromParquet
 
     root = run_dir.rstrip("/")
     rows = p | "ReadCandidates" >> ReadFromParquet(f"{root}/candidates/documents/*.parquet")
-    if (cfg["fine"]["bert_model"] or cfg["fine"]["fasttext_model"]) and _has_parquet(f"{root}/candidates/scores"):
+    if (cfg["fine"]["bert_model"] or cfg["fine"]["fasttext_model"]) and not new_model \
+            and _has_parquet(f"{root}/candidates/scores"):
         joined = _join_scores(rows, p | "ReadScores" >> ReadFromParquet(f"{root}/candidates/scores/*.parquet"))
     else:
         joined = rows | "NoScores" >> beam.Map(lambda r: (r, None))
@@ -539,7 +547,8 @@ def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[
         return files
 
     def build(p, c, out):
-        result = build_refilter_pipeline(p, c, out, run_dir, funnel, stats, old_cfg["stats"]["tokenizer"], rejects)
+        result = build_refilter_pipeline(p, c, out, run_dir, funnel, stats, old_cfg["stats"]["tokenizer"], rejects,
+                                         new_model=any(k in MODEL_KEYS for k in changed))
         return result
 
     status = run(cfg, output_dir, options, overwrite, build=build, check=check,

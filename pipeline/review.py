@@ -13,10 +13,7 @@ decisions, durable labels, and what the labels say.
 * ``LabelStore``: ``review/labels.jsonl``, append-only, one JSON object per
   judgement, flushed and fsync'ed before the reply, deduplicated by its
   judgement id; the latest judgement of a reviewer on an item counts.
-* ``summary``: per stage x reason the precision of the drop
-  (correct / (correct + wrong)) with a 95 % Wilson interval, the class-label
-  shares of the kept corpus weighted back to the population, and Cohen's
-  kappa between reviewers on the items both judged.
+* ``summary`` (``review_summary``): what the labels say.
 * ``export_training``: ``text``/``label`` rows for ``mdfs train-classifier``.
 """
 from __future__ import annotations
@@ -24,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
-import math
 import os
 import threading
 import time
@@ -182,43 +178,93 @@ def load_sample(run_dir: str) -> tuple[list[dict], dict]:
 
 class LabelStore:
     """``review/labels.jsonl``: append-only, one judgement per line, durable
-    before ``add`` returns; a judgement id seen before is not written again."""
+    before ``add`` returns; a judgement id seen before is not written again.
+
+    A crash mid-write leaves a last line without its newline.  Appending the
+    next judgement straight after it would glue the two into one unreadable
+    line, losing a judgement the page was told was saved; so every append
+    first looks at the file's last byte and, when it is not a newline, ends
+    the fragment with one (the fragment stays, as one malformed line that
+    reading skips and counts).  The check and the append hold an exclusive
+    ``flock`` on the file, so two servers on one run (two reviewers) cannot
+    interleave."""
 
     def __init__(self, run_dir: str):
         self.path = f"{_root(run_dir)}/{REVIEW_DIR}/labels.jsonl"
         self._lock = threading.Lock()
         self._seen = {j["judgement"] for j in read_labels(run_dir)}
+        self.torn_lines_ended = 0
 
     def add(self, judgement: dict) -> bool:
         """Write one judgement; False when its id was written before."""
-        line = json.dumps(judgement, ensure_ascii=False) + "\n"
+        data = (json.dumps(judgement, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
         with self._lock:
             if judgement["judgement"] in self._seen:
                 return False
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
+            self.torn_lines_ended += _append_line(self.path, data)
             self._seen.add(judgement["judgement"])
             return True
 
 
-def read_labels(run_dir: str) -> list[dict]:
-    """Every judgement, each judgement id once (a torn last line, from a crash, is skipped)."""
+def _append_line(path: str, data: bytes) -> int:
+    """Append ``data`` (one line) durably; returns 1 when a torn last line had to be ended first."""
+    import fcntl
+
+    created = not os.path.exists(path)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        view = memoryview(b"\n" + data if torn else data)
+        while view:  # os.write may write less than asked
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # also releases the flock
+    if created:  # the new directory entry must survive a power cut too
+        dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return int(torn)
+
+
+def _valid(j) -> bool:
+    """A judgement line mdfs could have written: the fields it reads, of the types it wrote."""
+    return (isinstance(j, dict) and all(isinstance(j.get(k), str) and j[k] for k in ("judgement", "item", "reviewer"))
+            and j.get("verdict") in VERDICTS and isinstance(j.get("time"), str)
+            and (j.get("label") is None or (isinstance(j["label"], str) and j["label"]))
+            and all(j.get(k) is None or isinstance(j[k], str) for k in ("id", "source", "outcome", "stage", "reason")))
+
+
+def scan_labels(run_dir: str) -> tuple[list[dict], int]:
+    """(every well-formed judgement, each judgement id once; how many lines were skipped as
+    malformed: a torn line from a crash, a line edited by hand into the wrong shape)."""
     path = f"{_root(run_dir)}/{REVIEW_DIR}/labels.jsonl"
-    out, seen = [], set()
+    out, seen, bad = [], set(), 0
     if not os.path.exists(path):
-        return out
-    with open(path, encoding="utf-8") as fh:
+        return out, bad
+    with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
+            if not line.strip():
+                continue
             try:
                 j = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(j, dict) and j.get("judgement") and j["judgement"] not in seen:
+            except (ValueError, RecursionError):
+                j = None
+            if not _valid(j):
+                bad += 1
+            elif j["judgement"] not in seen:
                 seen.add(j["judgement"])
                 out.append(j)
-    return out
+    return out, bad
+
+
+def read_labels(run_dir: str) -> list[dict]:
+    """Every well-formed judgement, each judgement id once (malformed lines are skipped)."""
+    return scan_labels(run_dir)[0]
 
 
 def latest(judgements: list[dict]) -> dict:
@@ -229,128 +275,6 @@ def latest(judgements: list[dict]) -> dict:
         if k not in out or (j["time"], n) >= (out[k][0]["time"], out[k][1]):
             out[k] = (j, n)
     return {k: v[0] for k, v in out.items()}
-
-
-# --- what the labels say ------------------------------------------------------------------
-
-def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
-    """95 % Wilson score interval of a proportion."""
-    if n == 0:
-        return None
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
-    """Cohen's kappa of two raters' categories over the same items."""
-    n = len(pairs)
-    if n == 0:
-        return None
-    cats = sorted({c for p in pairs for c in p})
-    po = sum(a == b for a, b in pairs) / n
-    pe = sum((sum(a == c for a, _ in pairs) / n) * (sum(b == c for _, b in pairs) / n) for c in cats)
-    return 1.0 if pe == 1 else (po - pe) / (1 - pe)
-
-
-def summary(run_dir: str) -> dict:
-    items, meta = load_sample(run_dir)
-    by_item = {it["item"]: it for it in items}
-    judged = latest(read_labels(run_dir))
-    drops: dict = defaultdict(lambda: {"judged": 0, "correct": 0, "wrong": 0, "unsure": 0})
-    for (_reviewer, item), j in judged.items():
-        it = by_item.get(item)
-        if it is None or it["outcome"] != "dropped":
-            continue
-        d = drops[f"{it['stage']}/{it['reason']}"]
-        d["judged"] += 1
-        d[j["verdict"]] += 1
-    for d in drops.values():
-        decided = d["correct"] + d["wrong"]
-        d["precision"] = d["correct"] / decided if decided else None
-        ci = wilson(d["correct"], decided)
-        d["ci95"] = list(ci) if ci else None
-    # kept: class-label shares per cell, weighted by the cell's population
-    population = {tuple(c["cell"]): c["population"] for c in meta["cells"]}
-    kept_pop = sum(n for c, n in population.items() if c[1] == "kept")
-    per_cell: dict = defaultdict(lambda: defaultdict(int))
-    for (_reviewer, item), j in judged.items():
-        it = by_item.get(item)
-        if it and it["outcome"] == "kept" and j.get("label"):
-            per_cell[tuple(it["cell"])][j["label"]] += 1
-    shares: dict = defaultdict(float)
-    covered = 0
-    for cell, counts in per_cell.items():
-        total = sum(counts.values())
-        covered += population[cell]
-        for label, n in counts.items():
-            shares[label] += population[cell] * n / total
-    kept_labels = {label: v / covered for label, v in sorted(shares.items())} if covered else {}
-    # agreement: every pair of reviewers over the items both judged
-    by_reviewer: dict = defaultdict(dict)
-    for (reviewer, item), j in judged.items():
-        by_reviewer[reviewer][item] = j
-    agreement = []
-    names = sorted(by_reviewer)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            common = sorted(set(by_reviewer[a]) & set(by_reviewer[b]))
-            if not common:
-                continue
-            verdicts = [(by_reviewer[a][k]["verdict"], by_reviewer[b][k]["verdict"]) for k in common]
-            labels = [(by_reviewer[a][k].get("label"), by_reviewer[b][k].get("label")) for k in common
-                      if by_reviewer[a][k].get("label") and by_reviewer[b][k].get("label")]
-            agreement.append({"reviewers": [a, b], "items": len(common), "kappa_verdict": cohen_kappa(verdicts),
-                              "label_items": len(labels), "kappa_label": cohen_kappa(labels)})
-    return {"run": meta["run"], "sample_items": len(items), "judgements": len(judged),
-            "reviewers": names, "drops": dict(sorted(drops.items())),
-            "kept_label_shares": kept_labels, "kept_population": kept_pop,
-            "kept_population_covered": covered, "agreement": agreement}
-
-
-def render_summary(s: dict, console=None) -> None:
-    from rich.table import Table
-
-    from .funnel import terminal_console
-
-    console = console or terminal_console()
-    t = Table(title=f"precision of drops ({s['judgements']} judgements by {len(s['reviewers'])} reviewer(s))",
-              title_justify="left")
-    for col, just in (("stage/reason", "left"), ("judged", "right"), ("correct", "right"), ("wrong", "right"),
-                      ("unsure", "right"), ("precision", "right"), ("95% CI", "right")):
-        t.add_column(col, justify=just, overflow="fold")
-    for key, d in s["drops"].items():
-        t.add_row(key, str(d["judged"]), str(d["correct"]), str(d["wrong"]), str(d["unsure"]),
-                  "-" if d["precision"] is None else f"{d['precision']:.2f}",
-                  "-" if d["ci95"] is None else f"{d['ci95'][0]:.2f}-{d['ci95'][1]:.2f}")
-    t.caption = "precision = correct / (correct + wrong); unsure is reported, not counted; Wilson interval"
-    t.caption_justify = "left"
-    console.print(t)
-    if s["kept_label_shares"]:
-        console.print("kept corpus by class label (weighted to the population): "
-                      + ", ".join(f"{k} {v:.1%}" for k, v in s["kept_label_shares"].items()))
-    for a in s["agreement"]:
-        kv = "-" if a["kappa_verdict"] is None else f"{a['kappa_verdict']:.2f}"
-        kl = "-" if a["kappa_label"] is None else f"{a['kappa_label']:.2f}"
-        console.print(f"agreement {a['reviewers'][0]} / {a['reviewers'][1]}: {a['items']} items, "
-                      f"Cohen's kappa {kv} (verdicts), {kl} (labels, {a['label_items']} items)")
-
-
-def summary_markdown(s: dict) -> list[str]:
-    L = ["", "## Human review", "",
-         f"{s['judgements']} judgements by {', '.join(s['reviewers'])} on a sample of {s['sample_items']} "
-         "(`mdfs review --summary`).", "",
-         "| stage/reason | judged | correct | wrong | unsure | precision | 95 % CI |", "|---|---:|---:|---:|---:|---:|---|"]
-    for key, d in s["drops"].items():
-        L.append(f"| {key} | {d['judged']} | {d['correct']} | {d['wrong']} | {d['unsure']} | "
-                 + ("-" if d["precision"] is None else f"{d['precision']:.2f}") + " | "
-                 + ("-" if d["ci95"] is None else f"{d['ci95'][0]:.2f}-{d['ci95'][1]:.2f}") + " |")
-    if s["kept_label_shares"]:
-        L += ["", "Kept corpus by class label, weighted to the population: "
-              + ", ".join(f"{k} {v:.1%}" for k, v in s["kept_label_shares"].items()) + "."]
-    return L
 
 
 def export_training(run_dir: str, path: str) -> dict:
@@ -378,3 +302,6 @@ def export_training(run_dir: str, path: str) -> dict:
         for r in rows:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     return {"rows": len(rows), "conflicting": conflicts, "excerpt_only": excerpt_only, "path": path}
+
+
+from .review_summary import cohen_kappa, render_summary, summary, summary_markdown, wilson  # noqa: E402,F401

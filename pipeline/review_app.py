@@ -1,7 +1,8 @@
 """``mdfs review``: the local review web application (Flask, served by
 werkzeug's threaded server).
 
-Security: bound to 127.0.0.1 unless ``--host`` says otherwise; every request
+Security: bound to 127.0.0.1 unless ``--host`` says otherwise (an address
+beyond this machine only with ``--allow-host``); every request
 needs the random token printed with the URL (query ``token`` or header
 ``X-Review-Token``, compared in constant time) and a ``Host`` header naming
 the bound address (against DNS rebinding); the only files served are the two
@@ -22,27 +23,50 @@ from .review import VERDICTS, LabelStore, ReviewError, latest, load_sample, read
 ASSETS = Path(__file__).resolve().parent / "resources" / "review"
 STATIC = {"review.js": "application/javascript", "review.css": "text/css"}
 JUDGEMENT_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+# A judgement is under 1 KB (ids, a verdict, a label name); 64 KiB leaves room and keeps one request
+# from holding much memory (a 200 MB post once grew the server from 60 to 639 MB).
+MAX_BODY = 64 * 1024
+
+
+def _json_body(request):
+    """The request's JSON, or None for a body that is not JSON (deeply nested JSON included:
+    Python's parser raises RecursionError on it)."""
+    import json
+
+    try:
+        return json.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError):
+        return None
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mdfs review: {{ run }}</title>
 <meta name="referrer" content="no-referrer">
 <link rel="stylesheet" href="/static/review.css?token={{ token }}"></head>
-<body><nav id="cells"></nav>
+<body><nav id="cells"><h3>progress per cell</h3>
+<p class="legend">judged by you / sampled &middot; documents in the run &middot; cell (source / outcome / stage /
+reason); click a cell to go to it</p><ul id="celllist"></ul></nav>
 <main id="app" data-token="{{ token }}" data-reviewer="{{ reviewer }}">
-<h2>mdfs review <small id="position"></small></h2>
-<div id="judged"></div>
+<div id="bar">
+<div class="row"><b>mdfs review</b> <span id="position"></span> &middot; <span id="judged"></span>
+<span id="alldone" hidden></span></div>
 <div id="decision"></div>
+<div class="row actions"><button data-verdict="correct"><kbd>c</kbd> correct</button>
+<button data-verdict="wrong"><kbd>w</kbd> wrong</button> <button data-verdict="unsure"><kbd>u</kbd> unsure</button>
+<span id="meaning"></span></div>
+<div class="row"><span id="label" class="label"></span> &middot; class label keys: <span id="labels"></span>,
+<kbd>0</kbd> none &middot; <kbd>n</kbd>/<kbd>&rarr;</kbd> next, <kbd>p</kbd>/<kbd>&larr;</kbd> previous</div>
+<div id="status" role="status" aria-live="polite"></div>
+</div>
 <div id="meta"></div>
 <p id="note" class="note" hidden></p>
 <div id="text"></div>
 <div id="removed"></div>
 <h4>signals and scores</h4><table class="kv" id="signals"></table>
-<p class="keys"><kbd>c</kbd> correct &nbsp; <kbd>w</kbd> wrong &nbsp; <kbd>u</kbd> unsure &nbsp;
-<kbd>n</kbd>/<kbd>&rarr;</kbd> next &nbsp; <kbd>p</kbd>/<kbd>&larr;</kbd> previous &nbsp; class label (before the
-verdict): <span id="labels"></span> &nbsp; <span id="label">label: -</span></p>
-<p><button data-verdict="correct">correct</button> <button data-verdict="wrong">wrong</button>
-<button data-verdict="unsure">unsure</button></p>
-<div id="status"></div>
+<p class="help">A verdict (<kbd>c</kbd>/<kbd>w</kbd>/<kbd>u</kbd>) saves the class label shown in the bar with it and
+moves to the next item you have not judged.  On an item you judged before, the bar shows your earlier label: a
+verdict keeps it unless you press <kbd>0</kbd> (no label) or another label key first.  For a dropped document,
+correct means it was rightly dropped and wrong that it should have been kept; for a kept document, correct means
+it rightly stays in the corpus and wrong that it should have been dropped.</p>
 <script src="/static/review.js?token={{ token }}"></script>
 </main></body></html>
 """
@@ -55,6 +79,7 @@ def create_app(run_dir: str, token: str, reviewer: str, labels: list[str], allow
     by_item = {it["item"]: it for it in items}
     store = LabelStore(run_dir)
     app = Flask("mdfs-review", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY  # werkzeug answers 413 past it, before reading the rest
 
     def state() -> dict:
         mine = {item: {"verdict": j["verdict"], "label": j.get("label")}
@@ -73,6 +98,8 @@ def create_app(run_dir: str, token: str, reviewer: str, labels: list[str], allow
         host = request.host.rsplit(":", 1)[0].strip("[]") if request.host else ""
         if host not in allowed_hosts:
             abort(403)
+        if request.path == "/favicon.ico" and request.method == "GET":
+            return Response(status=204)  # browsers ask without the token; an empty answer, not an error
         given = request.args.get("token") or request.headers.get("X-Review-Token") or ""
         if not hmac.compare_digest(given.encode(), token.encode()):
             abort(403)
@@ -83,6 +110,7 @@ def create_app(run_dir: str, token: str, reviewer: str, labels: list[str], allow
                                                    "connect-src 'self'; img-src 'self'; base-uri 'none'; "
                                                    "form-action 'none'; frame-ancestors 'none'")
         resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Frame-Options"] = "DENY"  # frame-ancestors for browsers without CSP level 2
         resp.headers["Referrer-Policy"] = "no-referrer"
         resp.headers["Cache-Control"] = "no-store"
         return resp
@@ -97,6 +125,10 @@ def create_app(run_dir: str, token: str, reviewer: str, labels: list[str], allow
             abort(404)
         return Response((ASSETS / name).read_bytes(), mimetype=STATIC[name])
 
+    @app.get("/api/ping")
+    def api_ping():  # the page polls it, so that a stopped server shows at once, not at the next save
+        return jsonify({"ok": True})
+
     @app.get("/api/state")
     def api_state():
         return jsonify(state())
@@ -109,10 +141,13 @@ def create_app(run_dir: str, token: str, reviewer: str, labels: list[str], allow
 
     @app.post("/api/label")
     def api_label():
-        body = request.get_json(silent=True) or {}
-        item = by_item.get(body.get("item"))
-        judgement = body.get("judgement")
-        label = body.get("label") or None
+        body = _json_body(request)
+        if not isinstance(body, dict):
+            abort(400)
+        item = by_item.get(body.get("item")) if isinstance(body.get("item"), str) else None
+        judgement, label = body.get("judgement"), body.get("label")
+        # no label is null (or absent); anything else must be one of the names: 0, false or "" are refused,
+        # not read as "no label"
         if (item is None or body.get("verdict") not in VERDICTS or not isinstance(judgement, str)
                 or not JUDGEMENT_ID.match(judgement) or (label is not None and label not in labels)):
             abort(400)
@@ -125,40 +160,62 @@ def create_app(run_dir: str, token: str, reviewer: str, labels: list[str], allow
     return app
 
 
-def allowed_hosts(host: str) -> set[str]:
-    """The names a browser may use for this server (the ``Host`` check): the bound
-    address, and for a wildcard bind this machine's names and addresses."""
-    import socket
+def _loopback(host: str) -> bool:
+    import ipaddress
 
-    names = {host, "localhost", "127.0.0.1"} if host in ("127.0.0.1", "localhost") else {host}
-    if host in ("0.0.0.0", "::", ""):
-        name = socket.gethostname()
-        names |= {"localhost", "127.0.0.1", name, socket.getfqdn()}
-        try:
-            names |= set(socket.gethostbyname_ex(name)[2])
-        except OSError:
-            pass
-    return names
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_hosts(host: str, allow: list[str] | tuple = ()) -> set[str]:
+    """The names a browser may use for this server (the ``Host`` check).  A loopback
+    bind needs nothing more; any other bind (``0.0.0.0`` or a network address) is
+    refused unless ``allow`` (``--allow-host``) names the addresses or names other
+    machines' browsers will use: the port must not be open to the network without
+    the operator saying who reaches it, and then those names must work."""
+    if not _loopback(host) and not allow:
+        raise ReviewError(f"--host {host} would listen beyond this machine: add --allow-host NAME[,NAME] with "
+                          "the address or name browsers will use (docs/REVIEW.md), or keep the default 127.0.0.1")
+    names = {host} | set(allow)
+    if host in ("127.0.0.1", "localhost"):
+        names |= {"localhost", "127.0.0.1"}
+    return names - {"0.0.0.0", "::", ""}
+
+
+def _handler():
+    """werkzeug's request handler without the ``Server: Werkzeug/x Python/y`` version banner."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    class Handler(WSGIRequestHandler):
+        def version_string(self) -> str:
+            return "mdfs-review"
+
+    return Handler
 
 
 def serve(run_dir: str, host: str = "127.0.0.1", port: int = 0, reviewer: str = "reviewer",
-          labels: list[str] | None = None, token: str | None = None) -> None:
+          labels: list[str] | None = None, token: str | None = None, allow: list[str] | tuple = ()) -> None:
     """Serve until interrupted; prints the URL (with its token) first."""
     import logging
+    import socket
 
     from werkzeug.serving import make_server
 
+    names = allowed_hosts(host, allow)
     token = token or secrets.token_urlsafe(24)
-    app = create_app(run_dir, token, reviewer, list(labels or ("high", "low", "ad")), allowed_hosts(host))
+    app = create_app(run_dir, token, reviewer, list(labels or ("high", "low", "ad")), names)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    import socket
-
     try:  # werkzeug reports a busy port on its own and exits: check first, for one clear line
         socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET).close()
-        server = make_server(host, port, app, threaded=True)
+        server = make_server(host, port, app, threaded=True, request_handler=_handler())
     except (OSError, OverflowError, SystemExit) as exc:  # a port in use, an address this machine does not have
         raise ReviewError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
-    shown = f"[{host}]" if ":" in host else host
+    shown = host if host not in ("0.0.0.0", "::") else allow[0]  # a wildcard is no address to browse to
+    shown = f"[{shown}]" if ":" in shown else shown
     print(f"mdfs review: http://{shown}:{server.server_port}/?token={token}", flush=True)
     print("(labels are written to review/labels.jsonl as you give them; Ctrl-C stops the server)", flush=True)
     try:

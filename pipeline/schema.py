@@ -395,6 +395,11 @@ class Run(Strict):
     max_failed_share: Share
 
 
+class Review(Strict):
+    min_precision: Share = 0.9  # defaults.yaml says why; the default also serves runs made before the key
+
+
+
 class MdfsConfig(Strict):
     sources: Annotated[dict[str, Source], Field(min_length=1)]
     source_defaults: SourceDefaults
@@ -410,6 +415,7 @@ class MdfsConfig(Strict):
     mix: Mix
     output: Output
     run: Run
+    review: Review = Field(default_factory=Review)
     dedup_against: list[str]
 
 

@@ -259,3 +259,23 @@ def test_what_if_curves_in_the_report(base):
             assert c["current"] in c["grid"] and c["grid"] == sorted(c["grid"])
     assert (base / "report" / "whatif_zh.png").stat().st_size > 10_000
     assert "## What if" in (base / "report" / "report.md").read_text()
+
+
+def test_refilter_with_a_new_model_scores_everything_with_it_and_equals_a_fresh_run(base, models, tmp_path):
+    """The review loop's step (docs/REVIEW.md): a model retrained on reviewers' labels refilters the
+    run.  No stored score is used (they are the old model's): every document reaching the fine stage
+    is scored now, and the outcome is a fresh run's with that model."""
+    import shutil
+
+    new_bert = tmp_path / "bert_reviewed"
+    shutil.copytree(models / "bert", new_bert)  # another model directory (same weights: the comparison is exact)
+    sets = ["--set", f"fine.bert_model={new_bert}", "--set", "fine.thresholds={spam: 0.2}"]
+    assert _mdfs("refilter", base, "--output", tmp_path / "refiltered", *sets) == 0
+    assert _mdfs("run", "--output", tmp_path / "fresh", *_fine_sets(models), *sets) == 0
+    assert _outcome(tmp_path / "refiltered") == _outcome(tmp_path / "fresh")
+    f = json.loads((tmp_path / "refiltered" / "funnel.json").read_text())["sources"]
+    # every document the fine stage judged (the rest are in languages the model does not judge) was scored now
+    for e in f.values():
+        judged = e["after_stage"]["near_dedup"] - e.get("passed_unscored", {}).get("fine", 0)
+        assert e.get("rescored", {}).get("fine", 0) == judged
+    assert sum(e.get("rescored", {}).get("fine", 0) for e in f.values()) > 0

@@ -39,7 +39,8 @@ def hostile_run(tmp_path_factory):
     for i, t in enumerate(texts[:24]):
         rows.append({"id": f"doc{i}", "text": t[:600] + "\n" + XSS[i % len(XSS)] + "\n" + t[600:3000],
                      "url": "javascript:window.__xss = 5" if i % 4 == 0 else f"https://example.org/{i}"})
-    rows += [{"id": f"short{i}", "text": x} for i, x in enumerate(XSS)]  # dropped: too short
+    # dropped: too short, with a 5,000-character URL (must wrap in the report, not widen it)
+    rows += [{"id": f"short{i}", "text": x, "url": "https://example.org/" + "x" * 5000} for i, x in enumerate(XSS)]
     (work / "hostile.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
                                         encoding="utf-8")
     run = work / "run"
@@ -150,6 +151,60 @@ def test_summary_numbers_match_hand_computation(tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["drops"] == json.loads(json.dumps(s["drops"]))
 
 
+def test_summary_counts_kept_verdicts_coverage_rule_sizes_and_skips_bad_lines(tmp_path):
+    run = _fake_run(tmp_path)
+    store = review.LabelStore(str(run))
+    for i in range(4):  # p<0.1 band: 3 rightly kept, 1 should have been dropped; labels only in this band
+        store.add(_judge(f"s/k{i}", "wrong" if i == 3 else "correct", label="high"))
+    store.add(_judge("s/k4", "correct"))  # p>=0.5 band: a verdict, no label
+    for i in range(10):  # too_short: 2 of 10 correct -> interval 0.06-0.51, below 0.9
+        store.add(_judge(f"s/d{i}", "correct" if i < 2 else "wrong"))
+    with open(run / "review" / "labels.jsonl", "a") as fh:
+        for bad in ({**_judge("s/d11", "correct"), "item": ["s/d11"]},  # a list as the item
+                    {k: v for k, v in _judge("s/d11", "correct").items() if k != "verdict"},  # a key missing
+                    {**_judge("s/d11", "correct"), "label": 0}, "just a string",
+                    {**_judge("s/d11", "correct"), "judgement": ["j"]}, {**_judge("s/d11", "correct"), "id": [1]}):
+            fh.write(json.dumps(bad) + "\n")
+        fh.write(json.dumps(_judge("s/nope", "correct")) + "\n")  # an item not in the sample
+    s = review.summary(str(run))
+    assert (s["malformed_lines"], s["unknown_items"]) == (6, 1)
+    band = s["kept"]["p<0.1"]
+    assert (band["judged"], band["correct"], band["wrong"], band["in_run"]) == (4, 3, 1, 900)
+    assert band["precision"] == pytest.approx(0.75) and s["kept"]["p>=0.5"]["judged"] == 1
+    d = s["drops"]["coarse/too_short"]
+    assert d["in_run"] == 500 and d["ci95"][1] < 0.9
+    assert s["min_precision"] == 0.9 and s["below_min_precision"] == ["coarse/too_short"]
+    assert (s["kept_population_covered"], s["kept_population"]) == (900, 1000)
+    r = _mdfs("review", run, "--summary", cwd=tmp_path, env={**os.environ, "COLUMNS": "160"})
+    out = " ".join(r.stdout.split())
+    assert r.returncode == 0, r.stderr
+    assert "labels cover 900 of 1,000 kept documents" in out and "kept documents, per score band" in out
+    assert "below precision 0.90 (review.min_precision): coarse/too_short" in out
+    assert "skipped: 6 malformed line(s) in labels.jsonl, 1 judgement(s) of items not in the sample" in out
+    md = "\n".join(review.summary_markdown(s))
+    assert "| p<0.1 | 900 | 4 | 3 | 1 | 0 | 0.75 |" in md and "| coarse/too_short | 500 | 10 | 2 | 8 |" in md
+
+
+def test_html_report_review_section_has_kept_shares_kappa_and_rules_to_look_at(hostile_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(hostile_run, run)
+    items, _ = review.load_sample(str(run))
+    store = review.LabelStore(str(run))
+    for it in items:
+        for who in ("alice", "bob"):
+            if it["outcome"] == "kept":
+                store.add(_judge(it["item"], "correct", reviewer=who, label="high" if who == "alice" else "low"))
+            else:
+                store.add(_judge(it["item"], "wrong", reviewer=who))
+    assert _mdfs("report", run, cwd=tmp_path).returncode == 0
+    page = " ".join((run / "report" / "index.html").read_text().split())
+    assert "Kept documents (correct = rightly kept)" in page and "kept corpus by class label" in page
+    assert "labels cover" in page and "Cohen&#39;s kappa" in page and "agreement alice / bob" in page
+    assert "rules whose 95% interval lies below precision 0.90" in page
+    md = (run / "report" / "report.md").read_text()
+    assert "Kept corpus by class label" in md and "Agreement alice / bob" in md
+
+
 def test_torn_last_line_is_skipped(tmp_path):
     run = _fake_run(tmp_path)
     review.LabelStore(str(run)).add(_judge("s/d0", "correct"))
@@ -228,35 +283,63 @@ def test_concurrent_submissions_are_all_kept_once(hostile_run, tmp_path):
 
 # --- in a real browser ---------------------------------------------------------------------
 
-def _browser():
+def _browser(size=(1400, 1000)):
     chromium, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
     if not (chromium and driver):
         if os.environ.get("MDFS_REQUIRE_BROWSER"):
             pytest.fail("MDFS_REQUIRE_BROWSER is set but chromium / chromedriver are missing")
         pytest.skip("no Chromium here: apt-get install chromium chromium-driver (CI installs them)")
+    import tempfile
+
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    profile = tempfile.mkdtemp(prefix="mdfs-chromium-")
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+              f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}"):
         opts.add_argument(a)
-    return webdriver.Chrome(service=Service(driver), options=opts)
+    drv = webdriver.Chrome(service=Service(driver), options=opts)
+    # the window's size is not the page's (headless keeps some for its frame): the viewport exactly
+    drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                        {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False})
+    quit_ = drv.quit
+
+    def quit_and_clean():
+        quit_()
+        shutil.rmtree(profile, ignore_errors=True)
+
+    drv.quit = quit_and_clean
+    return drv
+
+
+def _start(run, *args):
+    """``mdfs review RUN`` in a subprocess; (process, URL with token)."""
+    proc = subprocess.Popen([sys.executable, "-m", "mdfs.pipeline.cli", "review", str(run), "--reviewer", "alice",
+                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = proc.stdout.readline()
+    while line and "http://" not in line:
+        line = proc.stdout.readline()
+    assert "http://" in line and "?token=" in line, line
+    return proc, line.split(": ", 1)[1].strip()
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+    proc.wait(10)
 
 
 @pytest.fixture()
 def server(hostile_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(hostile_run, run)
-    proc = subprocess.Popen([sys.executable, "-m", "mdfs.pipeline.cli", "review", str(run), "--reviewer", "alice"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = proc.stdout.readline()
-    while line and "http://" not in line:
-        line = proc.stdout.readline()
-    assert "http://127.0.0.1:" in line and "?token=" in line, line
-    yield run, line.split(": ", 1)[1].strip()
-    proc.terminate()
-    proc.wait(10)
+    proc, url = _start(run)
+    assert url.startswith("http://127.0.0.1:")
+    yield run, url, proc
+    _stop(proc)
 
 
 def _wait(drv, cond, timeout=15):
@@ -271,7 +354,7 @@ def _wait(drv, cond, timeout=15):
 def test_review_page_in_chromium_keyboard_resume_and_inert_text(server):
     from selenium.webdriver.common.action_chains import ActionChains
 
-    run, url = server
+    run, url, _proc = server
     drv = _browser()
     try:
         drv.get(url)
@@ -317,6 +400,8 @@ def test_html_report_opens_from_disk_with_hostile_text_inert(hostile_run):
         drv.get((hostile_run / "report" / "index.html").as_uri())
         body = drv.find_element("tag name", "body").text
         assert "<script>window.__xss = 1</script>" in body and "What became of each source" in body
+        assert "x" * 5000 in html  # the 5,000-character URLs are there, and wrap: no sideways scroll
+        assert drv.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
         time.sleep(0.3)
         assert drv.execute_script("return window.__xss === undefined")
     finally:
@@ -337,4 +422,317 @@ def test_a_port_in_use_is_one_clear_line(hostile_run, tmp_path):
     assert "Traceback" not in r.stderr
     from mdfs.pipeline.review_app import allowed_hosts
 
-    assert "localhost" in allowed_hosts("0.0.0.0") and allowed_hosts("10.0.0.5") == {"10.0.0.5"}
+    assert allowed_hosts("10.0.0.5", ["10.0.0.5"]) == {"10.0.0.5"} and "localhost" in allowed_hosts("127.0.0.1")
+
+
+# --- durability: a torn last line, a killed server ----------------------------------------
+
+def test_a_judgement_after_a_torn_line_is_not_lost(tmp_path):
+    run = _fake_run(tmp_path)
+    review.LabelStore(str(run)).add(_judge("s/d0", "correct"))
+    with open(run / "review" / "labels.jsonl", "a") as fh:
+        fh.write('{"judgement": "x", "item": "s/d1", "verd')  # a crash while writing
+    store = review.LabelStore(str(run))
+    assert store.add(_judge("s/d2", "wrong"))  # the page is told "written": it must be readable
+    got, malformed = review.scan_labels(str(run))
+    assert [j["item"] for j in got] == ["s/d0", "s/d2"] and malformed == 1 and store.torn_lines_ended == 1
+    assert (run / "review" / "labels.jsonl").read_text().endswith("\n")
+
+
+def _post(url, body, token=None, host=None, raw=None, timeout=10):
+    """(status, headers, JSON or None) of a POST to /api/label of a running ``mdfs review``."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    u = urllib.parse.urlsplit(url)
+    token = token or urllib.parse.parse_qs(u.query)["token"][0]
+    data = raw if raw is not None else json.dumps(body).encode()
+    req = urllib.request.Request(f"{u.scheme}://{u.netloc}/api/label", data=data, method="POST",
+                                 headers={"X-Review-Token": token, "Content-Type": "application/json"})
+    if host:
+        req.add_header("Host", host)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), None
+
+
+def test_sigkill_between_posts_loses_no_judgement(hostile_run, tmp_path):
+    import signal
+
+    run = tmp_path / "run"
+    shutil.copytree(hostile_run, run)
+    items = [i["item"] for i in review.load_sample(str(run))[0]]
+    proc, url = _start(run)
+    try:
+        assert _post(url, {"judgement": "first-judgement", "item": items[0], "verdict": "correct"})[0] == 200
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)  # no clean shutdown: what was answered "saved" must be on disk
+        proc.wait(10)
+    path = run / "review" / "labels.jsonl"
+    assert path.read_text().endswith("\n") and [j["judgement"] for j in review.read_labels(str(run))] == [
+        "first-judgement"]
+    with open(path, "a") as fh:  # what a kill in the middle of a write leaves
+        fh.write('{"judgement": "torn-judgement", "item": "%s", "ver' % items[1])
+    proc, url = _start(run)
+    try:
+        status, _headers, res = _post(url, {"judgement": "after-restart", "item": items[2], "verdict": "wrong"})
+        assert status == 200 and res["written"] is True
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    got, malformed = review.scan_labels(str(run))
+    assert [j["judgement"] for j in got] == ["first-judgement", "after-restart"] and malformed == 1
+    assert _mdfs("review", run, "--summary", "--json", cwd=tmp_path).returncode == 0
+
+
+# --- server edges --------------------------------------------------------------------------
+
+def test_server_refuses_bad_bodies_with_400_and_big_ones_with_413(hostile_run):
+    c, token = _client(hostile_run)
+    base = {"base_url": "http://127.0.0.1:5000", "headers": {"X-Review-Token": token}}
+    item = review.load_sample(str(hostile_run))[0][0]["item"]
+    good = {"judgement": "j-12345678", "item": item, "verdict": "correct"}
+
+    def post(**kw):
+        return c.post("/api/label", **base, **kw).status_code
+
+    assert post(data=b"x" * (65 * 1024), content_type="application/json") == 413
+    for body in ([good], "correct", 7, None, True):  # JSON, but not an object
+        assert post(json=body) == 400, body
+    for bad in ([item], {"item": item}, 3):  # the item of the wrong type
+        assert post(json={**good, "item": bad}) == 400, bad
+    nested = b'{"item": ' + b"[" * 50000 + b"]" * 50000 + b"}"
+    assert post(data=nested[:60000], content_type="application/json") == 400  # truncated
+    assert post(data=b"[" * 30000 + b"]" * 30000, content_type="application/json") == 400  # too deep to parse
+    for label in (0, False, "", "nonsense", ["high"]):  # refused, not read as "no label"
+        assert post(json={**good, "label": label}) == 400, label
+    assert not (hostile_run / "review" / "labels.jsonl").exists()
+    r = c.get("/?token=" + token, base_url="http://127.0.0.1:5000")
+    assert r.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    assert c.get("/favicon.ico", base_url="http://127.0.0.1:5000").status_code == 204  # no token: not an error
+
+
+def test_a_non_loopback_bind_needs_an_allow_list_and_only_those_names_work(hostile_run, tmp_path):
+    r = _mdfs("review", hostile_run, "--host", "0.0.0.0", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("mdfs review: --host 0.0.0.0 would listen beyond")
+    assert len(r.stderr.strip().splitlines()) == 1
+    from mdfs.pipeline.review_app import allowed_hosts
+
+    assert allowed_hosts("0.0.0.0", ["192.0.2.7"]) == {"192.0.2.7"}
+    assert allowed_hosts("127.0.0.2") == {"127.0.0.2"}
+    # on loopback: a second address named by --allow-host works, a third does not
+    proc, url = _start(hostile_run, "--host", "127.0.0.1", "--allow-host", "127.0.0.2")
+    try:
+        item = review.load_sample(str(hostile_run))[0][0]["item"]
+        body = {"judgement": "j-allowlist", "item": item, "verdict": "unsure"}
+        status, headers, _ = _post(url, body, host="127.0.0.2")
+        assert status == 200 and headers["Server"] == "mdfs-review"  # no Werkzeug/Python version banner
+        assert _post(url, body, host="127.0.0.3")[0] == 403
+    finally:
+        _stop(proc)
+        (hostile_run / "review" / "labels.jsonl").unlink(missing_ok=True)
+
+
+# --- the page keeps the screener oriented (Chromium) ---------------------------------------
+
+READY = "return document.getElementById('app').dataset.ready === '1'"
+IN_VIEW = """const r = document.getElementById(arguments[0]).getBoundingClientRect();
+return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth;"""
+# the page's POSTs answered 400 ms late: a second key then lands while the first is in flight
+SLOW_POSTS = """const f = window.fetch; window.fetch = (u, o) => (o && o.method === 'POST')
+  ? new Promise(r => setTimeout(r, 400)).then(() => f(u, o)) : f(u, o);"""
+
+
+def _labels(run):
+    return review.read_labels(str(run))
+
+
+def _text(drv, ident):
+    return drv.execute_script(f"return document.getElementById('{ident}').textContent")
+
+
+def _keys(drv, keys):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(drv).send_keys(keys).perform()
+
+
+def test_a_fast_second_key_neither_rejudges_nor_skips(server):
+    run, url, _proc = server
+    drv = _browser()
+    try:
+        drv.get(url)
+        _wait(drv, READY)
+        drv.execute_script(SLOW_POSTS)
+        first = drv.execute_script("return document.getElementById('position').textContent")
+        _keys(drv, "cw")  # w arrives while c is still being saved
+        _wait(drv, "return document.getElementById('status').textContent.startsWith('saved item 1')")
+        judged = _labels(run)
+        assert [(j["verdict"]) for j in judged] == ["correct"], judged
+        assert first.startswith("item 1 of") and _text(drv, "position").startswith("item 2 of")  # item 2: not skipped
+        time.sleep(0.6)
+        assert len(_labels(run)) == 1 and _text(drv, "position").startswith("item 2 of")
+    finally:
+        drv.quit()
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1400, 900)])
+def test_actions_label_and_save_status_stay_in_view(server, size):
+    run, url, _proc = server
+    drv = _browser(size)
+    try:
+        drv.get(url)
+        _wait(drv, READY)
+        total = len(review.load_sample(str(run))[0])
+        for k in range(total):
+            drv.execute_script("document.getElementById('app').scrollTop = 1e6")  # read to the end of the item
+            for ident in ("meaning", "label", "status", "position"):
+                assert drv.execute_script(IN_VIEW, ident), (ident, k)
+            for b in drv.find_elements("css selector", "button[data-verdict]"):
+                assert drv.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                          "return r.top >= 0 && r.bottom <= window.innerHeight", b), k
+            assert drv.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), k
+            before = _text(drv, "position")
+            _keys(drv, "n")
+            if k < total - 1:
+                _wait(drv, f"return document.getElementById('position').textContent !== {json.dumps(before)}")
+    finally:
+        drv.quit()
+
+
+def test_a_stopped_server_shows_at_once_in_view(server):
+    run, url, proc = server
+    drv = _browser((1280, 800))
+    try:
+        drv.get(url)
+        _wait(drv, READY)
+        drv.execute_script("document.getElementById('app').scrollTop = 1e6")
+        _stop(proc)
+        start = time.time()  # without a key: the page notices by itself
+        _wait(drv, "return document.getElementById('status').classList.contains('failed')", timeout=8)
+        assert time.time() - start < 6 and "SERVER NOT REACHABLE" in _text(drv, "status")
+        assert drv.execute_script(IN_VIEW, "status") and drv.execute_script("return window.innerHeight") == 800
+        _keys(drv, "c")
+        _wait(drv, "return document.getElementById('status').textContent.startsWith('NOT SAVED')", timeout=8)
+        assert drv.execute_script(IN_VIEW, "status") and "not reachable" in _text(drv, "status")
+        assert not _labels(run)
+    finally:
+        drv.quit()
+
+
+def test_going_back_keeps_or_clears_the_label_as_the_page_says(server):
+    run, url, _proc = server
+    drv = _browser()
+    try:
+        drv.get(url)
+        _wait(drv, READY)
+        _keys(drv, "1c")
+        _wait(drv, "return document.getElementById('position').textContent.startsWith('item 2 ')")
+        assert "class label: none" in _text(drv, "label")
+        for keys, label, says in (("w", "high", "your earlier label: a verdict keeps it"),
+                                  ("0w", None, "cleared: a verdict saves no label")):
+            _keys(drv, "p")
+            _wait(drv, "return document.getElementById('position').textContent.startsWith('item 1 ')")
+            assert "class label: high (your earlier label: a verdict keeps it; 0 clears it)" in _text(drv, "label")
+            n = len(_labels(run))
+            _keys(drv, keys[:-1])
+            if keys[:-1]:
+                assert says in _text(drv, "label")
+            _keys(drv, keys[-1])
+            _wait(drv, "return document.getElementById('status').textContent.startsWith('saved item 1: wrong')")
+            j = _labels(run)[n]
+            assert (j["verdict"], j["label"]) == ("wrong", label)
+        help_text = " ".join(_text(drv, "app").split())
+        assert "for a kept document, correct means it rightly stays in the corpus" in help_text
+    finally:
+        drv.quit()
+
+
+def test_cells_are_clickable_and_the_sample_ends_in_an_all_done_state(hostile_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(hostile_run, run)
+    review.draw_sample(str(run), 1, 1)  # one item per cell: few enough to judge them all
+    items, meta = review.load_sample(str(run))
+    # a 5,000-character URL and integer / large signals on the first item
+    items[0]["url"] = "https://example.org/" + "y" * 5000
+    items[0]["signals"] = {"lines": 9, "chars": 669100, "ratio": 0.28571428}
+    (run / "review" / "sample.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
+    proc, url = _start(run)
+    drv = _browser((1280, 800))
+    try:
+        drv.get(url)
+        _wait(drv, READY)
+        assert drv.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        sig = _text(drv, "signals")
+        assert "lines9" in sig and "chars669,100" in sig and "ratio0.2857" in sig and "9.000" not in sig
+        assert "judged by you / sampled" in _text(drv, "cells")
+        lis = drv.find_elements("css selector", "#celllist li")
+        assert len(lis) == len(meta["cells"]) and lis[0].text.startswith("0/1 \u00b7 ")
+        lis[-1].click()
+        _wait(drv, f"return document.getElementById('position').textContent.startsWith('item {len(items)} ')")
+        assert "current" in drv.find_elements("css selector", "#celllist li")[-1].get_attribute("class")
+        assert drv.execute_script("const li = document.querySelector('#celllist li.current').getBoundingClientRect();"
+                                  "return li.top >= 0 && li.bottom <= window.innerHeight")
+        for n in range(len(items)):
+            _keys(drv, "u")
+            _wait(drv, f"return document.getElementById('judged').textContent.startsWith('{n + 1} of')")
+        _wait(drv, "return !document.getElementById('alldone').hidden")
+        assert f"all {len(items)} items judged" in _text(drv, "alldone") and drv.execute_script(IN_VIEW, "alldone")
+        assert len(_labels(run)) == len(items) == len({j["item"] for j in _labels(run)})
+    finally:
+        drv.quit()
+        _stop(proc)
+
+
+def test_report_excerpts_end_at_a_word_with_an_ellipsis():
+    from mdfs.pipeline.html_report import excerpt
+
+    assert excerpt("The quick brown fox jumps over the la", 400) == "The quick brown fox jumps over the \u2026"
+    assert excerpt("The quick brown fox", 19) == "The quick brown fox"  # the whole document: no mark
+    assert excerpt("中文文本" * 10, 400) == "中文文本" * 10 + " \u2026"  # no spaces: every character kept
+    assert excerpt(None, 10) is None
+
+
+# --- the closed loop: labels -> model -> refilter -> review ---------------------------------
+
+def _simulated_reviewer(run, reviewer="alice"):
+    """Judges every sampled item (a fixed rule standing in for a person): drops are right and
+    low quality (every third an advertisement), kept documents right and of high quality."""
+    store = review.LabelStore(str(run))
+    for n, it in enumerate(review.load_sample(str(run))[0]):
+        label = "high" if it["outcome"] == "kept" else ("ad" if n % 3 == 0 else "low")
+        store.add(_judge(it["item"], "correct", reviewer=reviewer, label=label))
+
+
+def test_the_review_loop_retrains_and_refilters_the_same_run(tmp_path):
+    """The README / docs/REVIEW.md sequence, on the bundled samples: sample, labels, export,
+    train-classifier, refilter the same run with the new model, sample and summarise again."""
+    out, new = tmp_path / "out", tmp_path / "out_reviewed"
+    assert _mdfs("run", "--output", out, "--set", "output.candidates=true", cwd=tmp_path).returncode == 0
+    assert _mdfs("sample", out, "--per-cell", 5, cwd=tmp_path).returncode == 0
+    _simulated_reviewer(out)
+    r = _mdfs("review", out, "--export-training", tmp_path / "reviewed.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in (tmp_path / "reviewed.jsonl").read_text().splitlines()]
+    assert {x["label"] for x in rows} == {"low", "high", "ad"} and len(rows) >= 20
+    r = _mdfs("train-classifier", "--train", tmp_path / "reviewed.jsonl", "--output", tmp_path / "models" / "reviewed",
+              "--kind", "fasttext", "--labels", "high,low,ad", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = _mdfs("refilter", out, "--output", new, "--set", f"fine.fasttext_model={tmp_path / 'models' / 'reviewed'}",
+              cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    funnel = json.loads((new / "funnel.json").read_text())
+    assert "fine" in funnel["stages"]
+    scored = sum(sum(e.get("rescored", {}).values()) for e in funnel["sources"].values())
+    assert scored > 0  # the new model scored the documents (the run had no stored scores to reuse)
+    assert _mdfs("sample", new, "--per-cell", 5, cwd=tmp_path).returncode == 0
+    _simulated_reviewer(new)
+    r = _mdfs("review", new, "--summary", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["judgements"] == s["sample_items"] and s["kept"]
+    earlier = json.loads(_mdfs("review", out, "--summary", "--json", cwd=tmp_path).stdout)
+    assert s["run"] != earlier["run"] and earlier["judgements"] > 0
