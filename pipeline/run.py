@@ -120,21 +120,27 @@ def _output_problem(root: str) -> str | None:
 
 def _model_labels(cfg: dict) -> dict[str, list[str]]:
     """Labels of each configured classifier, loading each model once (on the launcher)."""
-    from ..classifiers.bert import ModelError, check_model_dir
+    from ..classifiers.bert import ModelError, check_model_dir, verify_weights
+    from ..classifiers.integrity import say_unverified
 
     fine, labels = cfg["fine"], {}
     if fine["fasttext_model"]:
         from ..classifiers.fasttext_model import FastTextClassifier
 
         try:
-            labels["fastText"] = list(FastTextClassifier(fine["fasttext_model"]).labels)
-        except Exception as exc:  # noqa: BLE001 - missing file, not a fastText model
+            clf = FastTextClassifier(fine["fasttext_model"])
+        except Exception as exc:  # noqa: BLE001 - missing file, not a fastText model, damaged
             raise UserError(f"fine.fasttext_model: cannot load {fine['fasttext_model']}: {exc}") from None
+        labels["fastText"] = list(clf.labels)
+        if not clf.verified:
+            say_unverified("fine.fasttext_model", fine["fasttext_model"])
     if fine["bert_model"]:
         from transformers import AutoConfig
 
         try:
             path = check_model_dir(fine["bert_model"], bool(fine["allow_pickle"]))
+            if not verify_weights(path):
+                say_unverified("fine.bert_model", path)
             conf = AutoConfig.from_pretrained(str(path), local_files_only=True)
         except (ModelError, OSError, ValueError) as exc:
             raise UserError(f"fine.bert_model: {exc}") from None
