@@ -184,7 +184,7 @@ def check_parquet(path: str, schema, columns=None, row_check=None) -> int:
     """Rows of one Parquet file, after checking that it opens, has ``columns``
     (default: every field of ``schema``) with their types, no null in a field
     the schema makes non-null, and that every row group decodes.  ``row_check``
-    (batch -> problem or None) checks each batch further."""
+    (batch, its first row -> problem or None) checks each batch further."""
     import pyarrow.parquet as pq
 
     wanted = [schema.field(c) for c in (columns or schema.names)]
@@ -203,7 +203,7 @@ def check_parquet(path: str, schema, columns=None, row_check=None) -> int:
                 for f in wanted:
                     if not f.nullable and batch.column(f.name).null_count:
                         raise ReadBackError(f"{path}: column {f.name!r} holds nulls (row {rows + _first_null(batch.column(f.name))})")
-                problem = row_check(batch) if row_check else None
+                problem = row_check(batch, rows) if row_check else None
                 if problem:
                     raise ReadBackError(f"{path}: {problem}")
                 rows += batch.num_rows
@@ -222,8 +222,71 @@ def _first_null(column) -> int:
     return pc.index(pc.is_null(column), True).as_py()
 
 
-def parquet_files(folder: str) -> list[str]:
+def parquet_files(folder: str, root: str | None = None) -> list[str]:
+    """The Parquet files of a folder; with ``root`` (a run directory), each must
+    resolve inside it (a link in a run directory may not point elsewhere)."""
     try:
-        return sorted(m.path for m in FileSystems.match([f"{folder.rstrip('/')}/*.parquet"])[0].metadata_list)
+        paths = sorted(m.path for m in FileSystems.match([f"{folder.rstrip('/')}/*.parquet"])[0].metadata_list)
     except Exception:  # noqa: BLE001 - no such folder
         return []
+    for path in paths if root else []:
+        inside(root, path)
+    return paths
+
+
+def inside(root: str, path: str) -> str:
+    """``path`` when, on a local filesystem, it resolves inside ``root``; raises ReadBackError."""
+    if "://" in root:
+        return path
+    real_root, real = os.path.realpath(root), os.path.realpath(path)
+    if os.path.commonpath([real_root, real]) != real_root:
+        raise ReadBackError(f"{path}: resolves to {real}, outside the run directory {real_root} (a link points out)")
+    return path
+
+
+# --- an earlier run's files (refilter, report) ------------------------------------------------
+
+NUM = (int, float)
+FUNNEL_SHAPE = {"sources": {"*": {"read": int, "skipped_records": {"*": int}}}}
+STATS_SHAPE = {"stages": {"*": {"*": {"documents": int, "bytes": int, "chars": int, "tokens": (int, type(None))}}}}
+CONFIG_SHAPE = {"sources": {"*": dict}, "coarse": dict, "stats": {"tokenizer": (str, type(None))}, "output": dict,
+                "fine": dict}
+
+
+def load_funnel(path: str, root: str | None = None) -> dict:
+    funnel = load_json(inside(root, path) if root else path)
+    expect(path, funnel, FUNNEL_SHAPE)
+    for name, e in funnel["sources"].items():
+        if "decoded_with_replacement" in e:
+            expect(path, e["decoded_with_replacement"], int, f"sources.{name}.decoded_with_replacement")
+    return funnel
+
+
+def load_stats(path: str, root: str | None = None) -> dict:
+    stats = load_json(inside(root, path) if root else path)
+    expect(path, stats, STATS_SHAPE)
+    return stats
+
+
+def load_config_file(path: str, root: str | None = None) -> dict:
+    cfg = load_yaml(inside(root, path) if root else path)
+    expect(path, cfg, CONFIG_SHAPE)
+    return cfg
+
+
+def check_stores(root: str, rejects: dict, with_scores: bool) -> None:
+    """An earlier run's candidate store (and scores) and its dropped/ and failed/
+    files, each opened and decoded against the schema mdfs writes it with."""
+    from ..schemas import SCHEMAS
+
+    root = root.rstrip("/")
+    folders = [("candidates", f"{root}/candidates/documents")]
+    if with_scores:
+        folders.append(("candidate_scores", f"{root}/candidates/scores"))
+    for kind, folder in folders:
+        for path in parquet_files(folder, root):
+            check_parquet(path, SCHEMAS[kind])
+    for kind, by_prefix in rejects.items():
+        for paths in by_prefix.values():
+            for path in paths:
+                check_parquet(inside(root, path), SCHEMAS[kind])
