@@ -290,3 +290,27 @@ def check_stores(root: str, rejects: dict, with_scores: bool) -> None:
         for paths in by_prefix.values():
             for path in paths:
                 check_parquet(inside(root, path), SCHEMAS[kind])
+
+
+# what ``mdfs report`` reads of a run, beyond what a refilter does
+REPORT_FUNNEL = {"stages": [str], "sources": {"*": {"read": int, "kept": int, "dropped": int, "failed": int}}}
+REPORT_STATS = {"length_quantiles": {"*": [NUM]}, "languages": {"*": {"*": int}},
+                "length_log2_histogram": {"*": {"*": int}}, "scores": dict}
+
+
+def load_report_inputs(root: str) -> tuple[dict, dict, dict]:
+    """(funnel, stats, config) of a finished run for ``mdfs report``, each checked
+    for what the report reads, with the Parquet columns it reads."""
+    from ..schemas import SCHEMAS
+
+    funnel, stats = load_funnel(f"{root}/funnel.json", root), load_stats(f"{root}/stats/pipeline_stats.json", root)
+    expect(f"{root}/funnel.json", funnel, REPORT_FUNNEL)
+    expect(f"{root}/stats/pipeline_stats.json", stats, REPORT_STATS)
+    cfg = load_yaml(inside(root, f"{root}/config.yaml"))
+    expect(f"{root}/config.yaml", cfg, {"coarse": dict})
+    if (cfg.get("output") or {}).get("candidates"):
+        for path in parquet_files(f"{root}/candidates/documents", root):
+            check_parquet(path, SCHEMAS["candidates"], ["source", "language", "signals", "token_count"])
+    for path in parquet_files(f"{root}/dropped", root):
+        check_parquet(path, SCHEMAS["dropped"], ["source", "stage", "signals"])
+    return funnel, stats, cfg

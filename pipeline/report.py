@@ -19,7 +19,6 @@ import io
 import json
 import math
 
-import yaml
 from apache_beam.io.filesystems import FileSystems
 
 
@@ -65,11 +64,10 @@ def mix_table(kept_tokens: dict[str, int], mix: dict) -> dict:
 
 
 def build(output_dir: str, overrides: dict | None = None) -> dict:
+    from .readback import load_report_inputs
+
     root = output_dir.rstrip("/")
-    funnel = _read_json(f"{root}/funnel.json")
-    stats = _read_json(f"{root}/stats/pipeline_stats.json")
-    with FileSystems.open(f"{root}/config.yaml") as fh:
-        cfg = yaml.safe_load(fh.read()) or {}
+    funnel, stats, cfg = load_report_inputs(root)  # a damaged file: ReadBackError (one line naming it)
     mix = {**(cfg.get("mix") or {}), **(overrides or {})}
     sources = sorted(set(funnel["sources"]) | set(stats["stages"]))
     kept_tokens = {s: stats["stages"].get(s, {}).get("kept", {}).get("tokens", 0) for s in sources}
