@@ -37,7 +37,7 @@ def read_jsonl(path: str, label_names: list[str] | None = None, text_field: str 
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if b"\x00" in head:  # UTF-8 JSONL never holds a NUL byte; UTF-16 and binary files do
         raise DataError(f"{path}: a binary file (NUL bytes), not UTF-8 JSONL")
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:
         for lineno, line in _lines(fh, path):
             if not line.strip():
                 continue
@@ -66,15 +66,9 @@ def read_jsonl(path: str, label_names: list[str] | None = None, text_field: str 
 
 
 def _lines(fh, path: str):
-    """(line number, line); a byte that is not UTF-8 is refused naming the file and line."""
-    lineno = 0
-    while True:
+    """(line number, text) of a file opened in binary; a line that is not UTF-8 is refused naming it."""
+    for lineno, raw in enumerate(fh, 1):
         try:
-            line = fh.readline()
+            yield lineno, raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise DataError(f"{path}:{lineno + 1}: not UTF-8 ({exc.reason} at byte {exc.start} of the chunk "
-                            "being decoded)") from None
-        if not line:
-            return
-        lineno += 1
-        yield lineno, line
+            raise DataError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start} of the line)") from None

@@ -201,10 +201,10 @@ class CustomScanner:
     with a hard limit per record (the child is killed past it: the only way to
     stop a regex engine or a validator stuck in C code or a blocking call)."""
 
-    def __init__(self, entries: list[dict], budget_s: float = CUSTOM_BUDGET_S):
+    def __init__(self, entries: list[dict], budget_s: Optional[float] = None):
         self.entries = [{k: e.get(k) for k in ("type", "pattern", "validator")} for e in entries]
         self.types = [(e["type"], e.get("placeholder") or f"<{e['type'].upper()}>") for e in entries]
-        self.budget_s = float(budget_s)
+        self.budget_s = float(CUSTOM_BUDGET_S if budget_s is None else budget_s)
         self._proc: subprocess.Popen | None = None
 
     def __bool__(self) -> bool:
@@ -225,9 +225,11 @@ class CustomScanner:
     def find(self, view: str) -> list[tuple[int, int, str, str]]:
         """(start, end, type, placeholder) of every validated match; raises CustomTimeout."""
         if self._proc is None or self._proc.poll() is not None:
+            # the validators import in the child from where they import here
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
             self._proc = subprocess.Popen([sys.executable, "-m", __name__, json.dumps(self.entries)],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                          bufsize=0)
+                                          bufsize=0, env=env)
             try:
                 self._read(1, time.monotonic() + START_S)
             except CustomTimeout:

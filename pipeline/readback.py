@@ -293,7 +293,9 @@ def check_stores(root: str, rejects: dict, with_scores: bool) -> None:
 
 
 # what ``mdfs report`` reads of a run, beyond what a refilter does
-REPORT_FUNNEL = {"stages": [str], "sources": {"*": {"read": int, "kept": int, "dropped": int, "failed": int}}}
+REPORT_FUNNEL = {"stages": [str], "sources": {"*": {
+    "read": int, "kept": int, "dropped": int, "failed": int, "dropped_by_reason": {"*": int},
+    "failed_by_error": {"*": int}, "pii_replaced": {"*": int}, "pii_documents": int, "fine_decided_by": dict}}}
 REPORT_STATS = {"length_quantiles": {"*": [NUM]}, "languages": {"*": {"*": int}},
                 "length_log2_histogram": {"*": {"*": int}}, "scores": dict}
 
@@ -306,11 +308,24 @@ def load_report_inputs(root: str) -> tuple[dict, dict, dict]:
     funnel, stats = load_funnel(f"{root}/funnel.json", root), load_stats(f"{root}/stats/pipeline_stats.json", root)
     expect(f"{root}/funnel.json", funnel, REPORT_FUNNEL)
     expect(f"{root}/stats/pipeline_stats.json", stats, REPORT_STATS)
-    cfg = load_yaml(inside(root, f"{root}/config.yaml"))
-    expect(f"{root}/config.yaml", cfg, {"coarse": dict})
+    cfg = load_config_file(f"{root}/config.yaml", root)
+    checked_config(f"{root}/config.yaml", cfg)
     if (cfg.get("output") or {}).get("candidates"):
         for path in parquet_files(f"{root}/candidates/documents", root):
             check_parquet(path, SCHEMAS["candidates"], ["source", "language", "signals", "token_count"])
     for path in parquet_files(f"{root}/dropped", root):
         check_parquet(path, SCHEMAS["dropped"], ["source", "stage", "signals"])
     return funnel, stats, cfg
+
+
+def checked_config(path: str, cfg: dict) -> dict:
+    """An earlier run's configuration checked against the schema, as any
+    configuration is (the effective one, as ``mdfs refilter`` rebuilds it)."""
+    from .config import load_config
+    from .refilter import _as_given
+
+    try:
+        return load_config(None, None, base=_as_given(cfg))
+    except Exception as exc:  # noqa: BLE001 - ValueError from the schema, KeyError/TypeError from a reshaped file
+        raise ReadBackError(f"{path}: not a configuration mdfs can read back ({type(exc).__name__}: "
+                            f"{_first_line(exc) if str(exc) else ''})") from None

@@ -508,13 +508,9 @@ def _load_configs(run_dir: str, old_cfg: dict, config_file, sets, dedup_against)
     """The new configuration over the earlier run's, which is first checked as
     any configuration is (a damaged config.yaml is refused naming it)."""
     from .config import load_config
+    from .readback import checked_config
 
-    where = f"{run_dir.rstrip('/')}/config.yaml"
-    try:
-        load_config(None, None, base=_as_given(old_cfg))
-    except Exception as exc:  # noqa: BLE001 - ValueError from the schema, KeyError/TypeError from a reshaped file
-        raise RefilterError(f"{where}: not a configuration mdfs can read back ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    checked_config(f"{run_dir.rstrip('/')}/config.yaml", old_cfg)  # ReadBackError, a ValueError
     return load_config(config_file, sets, base=_as_given(old_cfg), dedup_against=dedup_against)
 
 
