@@ -11,6 +11,7 @@ are not would otherwise stop the job after it started.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -73,11 +74,19 @@ def confine(root: str, name: str) -> str:
     joined = root.rstrip("/") + "/" + name
     if "://" in root:
         return joined
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(joined)
+    real_root = _real_root(root)
+    # the folder resolved once per worker (rows of one WARC file share it), the file itself every time
+    real = os.path.join(_real_root(os.path.dirname(joined)), os.path.basename(joined))
+    if os.path.islink(real):
+        real = os.path.realpath(real)
     if os.path.commonpath([real_root, real]) != real_root:
         raise PathEscape(f"{name!r} resolves to {real}, outside warc_root {real_root} (a symlink points out)")
     return real
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_root(folder: str) -> str:
+    return os.path.realpath(folder)
 
 
 # --- JSON and YAML read back ---------------------------------------------------------------

@@ -18,7 +18,10 @@ are counted per reason in the funnel's skipped records (``index:<reason>``);
 they are not records of this job.  Each selected row is fetched: its range
 must be exactly one gzip member holding one WARC record of the row's URL,
 else the row is a dead letter (``missing_warc_file``, ``bad_index_range``,
-``index_mismatch``).  A fetched record is then classified like any WARC
+``index_mismatch``).  The index is data: a ``warc_filename`` that would leave
+``warc_root`` (``..``, absolute, a URL scheme, percent-encoded separators, a
+link resolving outside a local root) is a dead letter, ``path_outside_root``,
+and the file is never opened (``readback.confine``).  A fetched record is then classified like any WARC
 record, so every selected row ends as kept, dropped or failed.
 """
 from __future__ import annotations
