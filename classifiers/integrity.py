@@ -90,3 +90,19 @@ def fasttext_loads_completely(model, path: Path) -> None:
 def say_unverified(what: str, path) -> None:
     log.warning("%s %s: no checksum recorded (mdfs did not train it); it loads completely but is unverified",
                 what, path)
+
+
+def check_fasttext_file(path) -> None:
+    """A fastText model file mdfs did not train (the language-ID model): it must
+    exist, be a fastText model and load completely; raises ModelError."""
+    import fasttext
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"not found: {path}")
+    fasttext.FastText.eprint = lambda *a, **k: None
+    try:
+        model = fasttext.load_model(str(path))
+    except ValueError as exc:
+        raise ModelError(f"{path}: not a fastText model ({exc})") from None
+    fasttext_loads_completely(model, path)

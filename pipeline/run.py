@@ -169,6 +169,12 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
         p = Path(tok)
         if not (p.is_file() or (p / "tokenizer.json").is_file()):
             problems.append(f"stats.tokenizer: no tokenizer.json at {tok}")
+    from ..classifiers.integrity import ModelError, check_fasttext_file
+
+    try:  # read by the readers, the coarse and the fine stage: damaged, it would fail every worker
+        check_fasttext_file(cfg["coarse"]["langid"]["model"])
+    except ModelError as exc:
+        problems.append(f"coarse.langid.model: {exc}")
     if cfg["fine"]["bert_model"] or cfg["fine"]["fasttext_model"]:
         from .fine import fine_languages
 

@@ -209,6 +209,21 @@ def test_a_missing_model_says_not_found_first(tmp_path):
     assert "not found" in lines[0] and not any("records no training languages" in x for x in lines), lines
 
 
+def test_a_damaged_language_id_model_is_refused_at_preflight(tmp_path):
+    from mdfs.classifiers.langid import DEFAULT_LID_MODEL
+    from mdfs.pipeline.config import load_config
+    from mdfs.pipeline.run import UserError, preflight
+
+    cut = tmp_path / "lid.ftz"
+    cut.write_bytes(Path(DEFAULT_LID_MODEL).read_bytes()[:-100])
+    cfg = load_config(sets=[f"coarse.langid.model={cut}"])
+    with pytest.raises(UserError) as exc:
+        preflight(cfg, str(tmp_path / "out"), sources=False)
+    assert str(exc.value) == f"coarse.langid.model: {cut}: does not load completely " \
+                             f"({cut.stat().st_size:,} bytes, the model it holds needs " \
+                             f"{Path(DEFAULT_LID_MODEL).stat().st_size:,}; cut short?)"
+
+
 def test_bert_weights_are_checked(tmp_path):
     pytest.importorskip("torch")
     from transformers import BertConfig, BertForSequenceClassification
