@@ -309,13 +309,26 @@ REPORT_STATS = {"length_quantiles": {"*": [NUM]}, "languages": {"*": {"*": int}}
                 "length_log2_histogram": {"*": {"*": int}}, "scores": dict}
 
 
+DISPLAY_FUNNEL = {"total": {"read": int, "kept": int, "dropped": int, "failed": int, "invariant_ok": bool},
+                  "sources": {"*": {"after_stage": {"*": int}, "invariant_ok": bool,
+                                    "skipped_records": {"*": int}}}}
+
+
+def load_funnel_for_display(root: str) -> dict:
+    """``funnel.json`` with everything ``mdfs funnel`` and ``mdfs report`` print from it."""
+    path = f"{root}/funnel.json"
+    funnel = load_funnel(path, root)
+    expect(path, funnel, REPORT_FUNNEL)
+    expect(path, funnel, DISPLAY_FUNNEL)
+    return funnel
+
+
 def load_report_inputs(root: str) -> tuple[dict, dict, dict]:
     """(funnel, stats, config) of a finished run for ``mdfs report``, each checked
     for what the report reads, with the Parquet columns it reads."""
     from ..schemas import SCHEMAS
 
-    funnel, stats = load_funnel(f"{root}/funnel.json", root), load_stats(f"{root}/stats/pipeline_stats.json", root)
-    expect(f"{root}/funnel.json", funnel, REPORT_FUNNEL)
+    funnel, stats = load_funnel_for_display(root), load_stats(f"{root}/stats/pipeline_stats.json", root)
     expect(f"{root}/stats/pipeline_stats.json", stats, REPORT_STATS)
     cfg = load_config_file(f"{root}/config.yaml", root)
     checked_config(f"{root}/config.yaml", cfg)
