@@ -189,11 +189,12 @@ def _types(shape) -> tuple:
 
 # --- Parquet read back ----------------------------------------------------------------------
 
-def check_parquet(path: str, schema, columns=None, row_check=None) -> int:
+def check_parquet(path: str, schema, columns=None, row_check=None, decode: bool = True) -> int:
     """Rows of one Parquet file, after checking that it opens, has ``columns``
     (default: every field of ``schema``) with their types, no null in a field
     the schema makes non-null, and that every row group decodes.  ``row_check``
-    (batch, its first row -> problem or None) checks each batch further."""
+    (batch, its first row -> problem or None) checks each batch further.
+    Without ``decode`` only the footer is read (nulls from its statistics)."""
     import pyarrow.parquet as pq
 
     wanted = [schema.field(c) for c in (columns or schema.names)]
@@ -207,6 +208,9 @@ def check_parquet(path: str, schema, columns=None, row_check=None) -> int:
                 got = have.field(f.name).type
                 if not got.equals(f.type):
                     raise ReadBackError(f"{path}: column {f.name!r} is {got}, mdfs writes {f.type}")
+            if not decode:
+                _footer_nulls(path, pf, wanted)
+                return pf.metadata.num_rows
             rows = 0
             for batch in pf.iter_batches(batch_size=4096, columns=[f.name for f in wanted]):
                 for f in wanted:
@@ -223,6 +227,25 @@ def check_parquet(path: str, schema, columns=None, row_check=None) -> int:
         raise
     except Exception as exc:  # noqa: BLE001 - truncated, not Parquet, a damaged page
         raise ReadBackError(f"{path}: unreadable Parquet ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def _footer_nulls(path: str, pf, wanted) -> None:
+    meta = pf.metadata
+    leaf = {meta.schema.column(i).path: i for i in range(meta.num_columns)}  # flat columns are their own leaf
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for f in wanted:
+            if f.nullable or pa_is_nested(f.type) or f.name not in leaf:
+                continue
+            stats = group.column(leaf[f.name]).statistics
+            if stats is not None and stats.has_null_count and stats.null_count:
+                raise ReadBackError(f"{path}: column {f.name!r} holds nulls (row group {g})")
+
+
+def pa_is_nested(t) -> bool:  # a nested column's leaves are not the field: its statistics do not say
+    import pyarrow.types as pt
+
+    return pt.is_nested(t)
 
 
 def _first_null(column) -> int:
@@ -332,11 +355,12 @@ def load_report_inputs(root: str) -> tuple[dict, dict, dict]:
     expect(f"{root}/stats/pipeline_stats.json", stats, REPORT_STATS)
     cfg = load_config_file(f"{root}/config.yaml", root)
     checked_config(f"{root}/config.yaml", cfg)
+    # footers and schemas only: the report reads these columns itself, and runs after every job
     if (cfg.get("output") or {}).get("candidates"):
         for path in parquet_files(f"{root}/candidates/documents", root):
-            check_parquet(path, SCHEMAS["candidates"], ["source", "language", "signals", "token_count"])
+            check_parquet(path, SCHEMAS["candidates"], ["source", "language", "signals", "token_count"], decode=False)
     for path in parquet_files(f"{root}/dropped", root):
-        check_parquet(path, SCHEMAS["dropped"], ["source", "stage", "signals"])
+        check_parquet(path, SCHEMAS["dropped"], ["source", "stage", "signals"], decode=False)
     return funnel, stats, cfg
 
 
