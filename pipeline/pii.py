@@ -379,8 +379,8 @@ class PiiDoFn(beam.DoFn):
             enabled, types = settings_for(self.cfg, src)
             self._redactors[name] = PiiRedactor(types, self.cfg["phone_regions"], custom) if enabled else None
 
-    def teardown(self):
-        if self._custom:
+    def teardown(self):  # the custom types' child process, if one was started
+        if getattr(self, "_custom", None):
             self._custom.close()
 
     def process(self, doc: Document):
