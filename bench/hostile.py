@@ -418,6 +418,12 @@ def main():
             f"random bytes, random HTML) through the reader and the extractor in {f['seconds']} s: "
             f"**{f['unhandled_exceptions']} unhandled exceptions**. Most frequent outcomes: {top}.",
         ]
+    read_back = REPO / "bench" / "read_back_results.json"
+    if read_back.exists():  # measured by bench/read_back.py, kept when this page is rewritten
+        sys.path.insert(0, str(REPO / "bench"))
+        from read_back import section
+
+        L += ["", *section(json.loads(read_back.read_text()))]
     (REPO / "docs" / "HOSTILE_INPUT.md").write_text("\n".join(L) + "\n", encoding="utf-8")
 
 

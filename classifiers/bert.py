@@ -84,12 +84,35 @@ def check_model_dir(model_dir: str, allow_pickle: bool = False) -> Path:
     return path
 
 
+def verify_weights(path: Path) -> bool:
+    """True when the weight files match what mdfs recorded at training; False
+    for a model mdfs did not train whose safetensors files open completely
+    (unverified); raises ModelError otherwise (cut short, changed, not safetensors)."""
+    from .integrity import check_recorded, read_meta
+
+    weights = sorted(path.glob("*.safetensors"))
+    meta_path = path / "mdfs_classifier.json"
+    meta = read_meta(meta_path) if meta_path.is_file() else {}
+    if check_recorded(meta, meta_path, weights):
+        return True
+    from safetensors import safe_open
+
+    for w in weights:  # safetensors checks that its header and the file's length agree
+        try:
+            with safe_open(str(w), "np") as fh:
+                fh.keys()
+        except Exception as exc:  # noqa: BLE001 - SafetensorError, OSError
+            raise ModelError(f"{w}: does not load completely ({type(exc).__name__}: {exc})") from None
+    return False
+
+
 def load(model_dir: str, device: str = "cpu", allow_pickle: bool = False, dtype: str | None = None):
     """(tokenizer, model, labels) from a local directory, model in eval mode on ``device``."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     path = check_model_dir(model_dir, allow_pickle)
+    verify_weights(path)
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     torch_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32, None: None}[dtype]
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -269,6 +292,9 @@ def train(texts: list[str], label_ids: list[int], label_names: list[str], output
             "max_length": max_length, "parameters": sum(p.numel() for p in model.parameters()),
             "train_seconds": round(time.time() - t0, 1)}
     (out / "mdfs_classifier.json").write_text(json.dumps(info, indent=2, ensure_ascii=False))
+    from .integrity import record
+
+    record(out / "mdfs_classifier.json", sorted(out.glob("*.safetensors")))  # checked at every load
     write_model_card(out, info)
     return info
 

@@ -30,8 +30,15 @@ def read_jsonl(path: str, label_names: list[str] | None = None, text_field: str 
     whose label is not in it is an error naming the line; otherwise the label
     set is every label seen, sorted."""
     texts, labels, skipped = [], [], 0
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8192)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if b"\x00" in head:  # UTF-8 JSONL never holds a NUL byte; UTF-16 and binary files do
+        raise DataError(f"{path}: a binary file (NUL bytes), not UTF-8 JSONL")
+    with open(path, "rb") as fh:
+        for lineno, line in _lines(fh, path):
             if not line.strip():
                 continue
             try:
@@ -56,3 +63,12 @@ def read_jsonl(path: str, label_names: list[str] | None = None, text_field: str 
     if len(names) < 2:
         raise DataError(f"{path}: need at least two labels, found {names}")
     return LabelledData(texts, labels, names, skipped)
+
+
+def _lines(fh, path: str):
+    """(line number, text) of a file opened in binary; a line that is not UTF-8 is refused naming it."""
+    for lineno, raw in enumerate(fh, 1):
+        try:
+            yield lineno, raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start} of the line)") from None

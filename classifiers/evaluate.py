@@ -4,7 +4,6 @@ a threshold sweep per class (precision/recall of "class vs rest" when the
 class is predicted only above a probability threshold)."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -12,16 +11,24 @@ from pathlib import Path
 def load_any(model: str, device: str = "cpu", allow_pickle: bool = False):
     """A scorer ``texts -> [dict label -> prob]`` and its label list, for
     either kind of model directory."""
+    from .integrity import read_meta, say_unverified
+
     path = Path(model)
     meta = path / "labels.json" if path.is_dir() else path.parent / "labels.json"
     if (path / "model.bin").is_file() or path.suffix in (".bin", ".ftz") or (
-            meta.is_file() and json.loads(meta.read_text()).get("kind") == "fasttext"):
+            meta.is_file() and read_meta(meta).get("kind") == "fasttext"):
         from .fasttext_model import FastTextClassifier
 
         clf = FastTextClassifier(str(path))
+        if not clf.verified:
+            say_unverified("model", path)
         return "fasttext", clf.predict_proba, clf.labels
     from . import bert
 
+    if not path.exists():
+        raise bert.ModelError(f"model not found: {path}")
+    if path.is_dir() and not bert.verify_weights(bert.check_model_dir(str(path), allow_pickle)):
+        say_unverified("model", path)
     tok, m, labels = bert.load(str(path), bert.resolve_device(device), allow_pickle)
     return "bert", (lambda texts: bert.score(tok, m, labels, texts)), labels
 

@@ -48,6 +48,9 @@ def train(texts: list[str], labels: list[str], output_dir: str, label_names: lis
         os.unlink(train_path)
     model.save_model(str(out / MODEL_FILE))
     (out / LABELS_FILE).write_text(json.dumps({"kind": "fasttext", "labels": label_names}, ensure_ascii=False))
+    from .integrity import record
+
+    record(out / LABELS_FILE, [out / MODEL_FILE])  # size and checksum, checked at every load
     return str(out / MODEL_FILE)
 
 
@@ -64,20 +67,37 @@ def default_buckets(texts: list[str]) -> int:
 
 class FastTextClassifier:
     """Loads a model saved by ``train`` (a directory) and returns every class
-    probability for each text."""
+    probability for each text.
 
-    def __init__(self, model_dir: str):
+    The file is checked against the size and checksum training recorded before
+    it is parsed (``integrity``); a model without that record must load
+    completely (checked when ``verify_unrecorded``: the launcher's preflight and
+    ``mdfs eval-classifier`` do, workers rely on it) and is marked unverified."""
+
+    def __init__(self, model_dir: str, verify_unrecorded: bool = True):
         import fasttext
+
+        from .integrity import ModelError, check_recorded, fasttext_loads_completely, read_meta
 
         path = Path(model_dir)
         model_path = path / MODEL_FILE if path.is_dir() else path
         if not model_path.is_file():
             raise FileNotFoundError(f"fastText model not found: {model_path}")
+        meta_path = model_path.parent / LABELS_FILE
+        meta = read_meta(meta_path) if meta_path.is_file() else {}
+        self.verified = check_recorded(meta, meta_path, [model_path])
         fasttext.FastText.eprint = lambda *a, **k: None
-        self.model = fasttext.load_model(str(model_path))
-        meta = model_path.parent / LABELS_FILE
+        try:
+            self.model = fasttext.load_model(str(model_path))
+        except ValueError as exc:  # fastText's own check of its magic number and version
+            raise ModelError(f"{model_path}: not a fastText model ({exc})") from None
+        if not self.verified and verify_unrecorded:
+            fasttext_loads_completely(self.model, model_path)
         found = [l.removeprefix("__label__") for l in self.model.get_labels()]
-        self.labels = json.loads(meta.read_text())["labels"] if meta.is_file() else sorted(found)
+        labels = meta.get("labels", sorted(found))
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+            raise ModelError(f"{meta_path}: 'labels' is not a list of label names")
+        self.labels = labels
 
     def predict_proba(self, texts: list[str]) -> list[dict[str, float]]:
         if not texts:

@@ -29,5 +29,7 @@ def recorded_languages(model_dir: str, kind: str) -> list[str] | None:
     meta = _meta_path(model_dir, kind)
     if not meta.is_file():
         return None
-    langs = json.loads(meta.read_text()).get("languages")
+    from .integrity import read_meta
+
+    langs = read_meta(meta).get("languages")
     return list(langs) if isinstance(langs, list) else None

@@ -223,9 +223,8 @@ def _finished_output(prog: str, output: str) -> int | None:
 
 def cmd_funnel(argv: list[str]) -> int:
     """Print the funnel of a finished run."""
-    from apache_beam.io.filesystems import FileSystems
-
     from .funnel import render_funnel
+    from .readback import ReadBackError, load_funnel_for_display
 
     ap = argparse.ArgumentParser(prog="mdfs funnel", description=cmd_funnel.__doc__, allow_abbrev=False)
     ap.add_argument("output")
@@ -233,8 +232,12 @@ def cmd_funnel(argv: list[str]) -> int:
     status = _finished_output("mdfs funnel", a.output)
     if status is not None:
         return status
-    with FileSystems.open(a.output.rstrip("/") + "/funnel.json") as fh:
-        render_funnel(json.loads(fh.read()))
+    try:
+        funnel = load_funnel_for_display(a.output.rstrip("/"))
+    except ReadBackError as exc:
+        print(f"mdfs funnel: {exc}", file=sys.stderr)
+        return 2
+    render_funnel(funnel)
     return 0
 
 

@@ -47,6 +47,7 @@ import io
 import json
 import threading
 import unicodedata
+import zlib
 from dataclasses import dataclass
 
 import apache_beam as beam
@@ -236,38 +237,74 @@ def item_text(row: dict, fields: list[str] | None) -> str | None:
     return text or None
 
 
+# A field may be as long as the longest text one record can carry (read.max_decompressed_bytes,
+# 20 MB); Python's default CSV limit, 131,072 characters, is shorter than some benchmark items.
+CSV_FIELD_LIMIT = 20_000_000
+
+
 def _rows(path: str):
-    """(row number, dict) of a JSONL(.gz), Parquet or CSV file, via Beam's filesystems."""
+    """(row number, dict) of a JSONL(.gz), Parquet or CSV file, via Beam's filesystems;
+    a file that is not what its name says is a ValueError naming it."""
     from apache_beam.io.filesystems import FileSystems
 
     lower = path.lower()
     with FileSystems.open(path, compression_type="uncompressed") as raw:
         data = raw.read()
     if lower.endswith(".gz"):
-        data = gzip.decompress(data)
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"{path}: not a whole gzip file ({exc})") from None
         lower = lower[:-3]
     if lower.endswith(".parquet"):
         import pyarrow.parquet as pq
 
-        for i, row in enumerate(pq.read_table(io.BytesIO(data)).to_pylist()):
+        try:
+            table = pq.read_table(io.BytesIO(data))
+        except Exception as exc:  # noqa: BLE001 - ArrowInvalid, OSError: truncated or not Parquet
+            raise ValueError(f"{path}: unreadable Parquet ({type(exc).__name__}: {exc})") from None
+        for i, row in enumerate(table.to_pylist()):
             yield i + 1, row
     elif lower.endswith(".csv"):
-        import csv
-
-        for i, row in enumerate(csv.DictReader(io.StringIO(data.decode("utf-8-sig")))):
-            yield i + 2, row
+        yield from _csv_rows(path, _text(path, data))
     elif lower.endswith((".jsonl", ".json")):
-        for i, line in enumerate(data.decode("utf-8-sig").splitlines()):
+        for i, line in enumerate(_text(path, data).splitlines()):
             if line.strip():
                 try:
                     row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path} line {i + 1}: not JSON ({exc.msg})") from None
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    raise ValueError(f"{path} line {i + 1}: not JSON ({getattr(exc, 'msg', exc)})") from None
                 if not isinstance(row, dict):
                     raise ValueError(f"{path} line {i + 1}: not a JSON object")
                 yield i + 1, row
     else:
         raise ValueError(f"{path}: not a .jsonl, .jsonl.gz, .parquet or .csv file")
+
+
+def _text(path: str, data: bytes) -> str:
+    if b"\x00" in data[:65536]:  # UTF-8 text never holds a NUL byte; UTF-16 and binary files do
+        raise ValueError(f"{path}: a binary file (NUL bytes), not UTF-8 text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _csv_rows(path: str, text: str):
+    import csv
+
+    old = csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        rows = []
+        try:
+            for i, row in enumerate(reader):
+                rows.append((i + 2, row))  # the header is line 1
+        except csv.Error as exc:
+            raise ValueError(f"{path} line {reader.line_num}: not CSV ({exc})") from None
+    finally:
+        csv.field_size_limit(old)
+    yield from rows
 
 
 def set_settings(cfg: dict) -> dict:

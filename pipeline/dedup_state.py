@@ -86,8 +86,12 @@ def check_against(cfg: dict, run_dir: str) -> list[str]:
     if not _exists(params_path):
         return [f"{flag}: the run has no dedup state ({STATE_DIR}/_params.json): it was made with "
                 "output.dedup_state: false or by an older mdfs; rerun it to build its state"]
-    with FileSystems.open(params_path) as fh:
-        theirs = json.loads(fh.read())
+    from .readback import ReadBackError, inside
+
+    try:
+        theirs = _read_params(inside(root, params_path))
+    except ReadBackError as exc:
+        return [f"{flag}: {exc}"]
     mine, problems = state_params(cfg), []
     if theirs.get("version") != STATE_VERSION or theirs.get("exact_normalisation") != EXACT_NORMALISATION:
         problems.append(f"{flag}: its dedup state has another format or normalisation "
@@ -99,7 +103,46 @@ def check_against(cfg: dict, run_dir: str) -> list[str]:
             if other != value:
                 problems.append(f"{flag}: {key} is {json.dumps(other, ensure_ascii=False)} there and "
                                 f"{json.dumps(value, ensure_ascii=False)} here; {why}")
+    if not problems:
+        try:  # every state file opened and decoded now: a damaged one is refused before the job starts
+            check_state_files(root, int(mine["signature"]["near_dedup.num_perm"]))
+        except ReadBackError as exc:
+            problems.append(f"{flag}: {exc}")
     return problems
+
+
+PARAMS_SHAPE = {"version": int, "exact_normalisation": str, "signature": dict, "text": dict}
+
+
+def _read_params(path: str) -> dict:
+    from .readback import expect, load_json
+
+    theirs = load_json(path)
+    expect(path, theirs, PARAMS_SHAPE)
+    return theirs
+
+
+def check_state_files(root: str, num_perm: int) -> int:
+    """Rows of a run's dedup state, after checking every file (schema, types, no
+    nulls, each signature ``num_perm`` x 4 bytes); raises ReadBackError."""
+    import pyarrow.compute as pc
+
+    from ..schemas import DEDUP_STATE_SCHEMA
+
+    from .readback import check_parquet, parquet_files
+
+    want = 4 * num_perm
+
+    def signatures(batch, first: int):
+        lengths = pc.binary_length(batch.column("signature"))
+        bad = pc.not_equal(lengths, want)
+        if pc.any(bad).as_py():
+            i = pc.index(bad, True).as_py()
+            return f"row {first + i}: a signature of {lengths[i].as_py()} bytes, not {want} ({num_perm} permutations)"
+        return None
+
+    return sum(check_parquet(path, DEDUP_STATE_SCHEMA, row_check=signatures)
+               for path in parquet_files(f"{root}/{STATE_DIR}", root))
 
 
 # --- writing --------------------------------------------------------------------------

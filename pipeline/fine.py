@@ -22,6 +22,8 @@ counted (``rescored`` in funnel.json).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import apache_beam as beam
 
 from .records import DROPPED, FAILED, Document
@@ -70,6 +72,8 @@ def fine_languages(cfg: dict) -> list[str]:
     found = []
     for kind, key in (("fasttext", "fasttext_model"), ("bert", "bert_model")):
         if cfg[key]:
+            if not Path(cfg[key]).exists():  # the cause first: nothing there to record languages
+                raise ValueError(f"fine.{key}: not found: {cfg[key]}")
             langs = recorded_languages(cfg[key], kind)
             if langs is None:
                 raise ValueError(f"fine.languages: the model at {cfg[key]} records no training languages (it was not "
@@ -114,7 +118,8 @@ class FastTextCascadeDoFn(beam.DoFn):
     def setup(self):
         from ..classifiers.fasttext_model import FastTextClassifier
 
-        self._clf = FastTextClassifier(self.cfg["fasttext_model"])
+        # checked against its recorded checksum here too; an unrecorded model's full-load check ran at preflight
+        self._clf = FastTextClassifier(self.cfg["fasttext_model"], verify_unrecorded=False)
         missing = set(self.cfg["drop_labels"]) - set(self._clf.labels)
         if missing:
             raise ValueError(f"fine.drop_labels {sorted(missing)} are not labels of the fastText model "

@@ -43,14 +43,13 @@ optional validator ``module:function`` taking the matched text).
 from __future__ import annotations
 
 import datetime
-import importlib
 import ipaddress
 import re
-from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
+from typing import Iterable, Optional
 
 import apache_beam as beam
 
+from .pii_custom import CustomTimeout, load_custom  # noqa: F401 - load_custom: pii's API
 from .records import Document
 from .stage import StageContext, apply_stage
 
@@ -242,35 +241,13 @@ def _before(view: str, start: int, n: int = 16) -> str:
     return view[max(0, start - n):start]
 
 
-@dataclass(frozen=True)
-class Custom:
-    type: str
-    pattern: re.Pattern
-    placeholder: str
-    validator: Optional[Callable[[str], bool]]
-
-
-def load_custom(entries: Iterable[dict]) -> list[Custom]:
-    """``pii.custom`` entries -> compiled detectors (validators imported here, so
-    a wrong module:function is an error at start, not per document)."""
-    out = []
-    for e in entries or []:
-        validator = None
-        if e.get("validator"):
-            mod, _, fn = e["validator"].partition(":")
-            validator = getattr(importlib.import_module(mod), fn)
-        out.append(Custom(e["type"], re.compile(e["pattern"]), e.get("placeholder") or f"<{e['type'].upper()}>",
-                          validator))
-    return out
-
-
 class PiiRedactor:
     """Finds and replaces PII; ``types`` says which entity types are on."""
 
-    def __init__(self, types: dict, phone_regions: Iterable[str] = ("cn",), custom: Iterable[Custom] = ()):
+    def __init__(self, types: dict, phone_regions: Iterable[str] = ("cn",), custom=None):
         self.types = {t for t, on in types.items() if on}
         self.phone_regions = set(phone_regions)
-        self.custom = list(custom)
+        self.custom = custom  # a pii_custom.CustomScanner (load_custom), or None
 
     def spans(self, text: str) -> list[tuple[int, int, str, str]]:
         """Non-overlapping (start, end, type, placeholder), in text order."""
@@ -315,10 +292,9 @@ class PiiRedactor:
         if digits and "ip" in self.types:
             for s, e in self._ips(view):
                 add(s, e, "ip", 5)
-        for c in self.custom:
-            for m in c.pattern.finditer(view):
-                if c.validator is None or c.validator(m.group()):
-                    add(m.start(), m.end(), c.type, 6, c.placeholder)
+        if self.custom:  # user patterns and validators, in a child process with a time bound (pii_custom.py)
+            for s, e, t, ph in self.custom.find(view):
+                add(s, e, t, 6, ph)
         # earliest first; at the same start the higher priority (lower number), then the longer
         found.sort(key=lambda f: (f[0], f[2], f[0] - f[1]))
         out, end = [], -1
@@ -470,11 +446,15 @@ class PiiDoFn(beam.DoFn):
         self.cfg, self.sources, self.ctx = cfg, sources, ctx
 
     def setup(self):
-        custom = load_custom(self.cfg.get("custom") or [])
+        custom = self._custom = load_custom(self.cfg.get("custom") or [])
         self._redactors = {}
         for name, src in self.sources.items():
             enabled, types = settings_for(self.cfg, src)
             self._redactors[name] = PiiRedactor(types, self.cfg["phone_regions"], custom) if enabled else None
+
+    def teardown(self):  # the custom types' child process, if one was started
+        if getattr(self, "_custom", None):
+            self._custom.close()
 
     def process(self, doc: Document):
         redactor = self._redactors.get(doc.source)
@@ -483,6 +463,9 @@ class PiiDoFn(beam.DoFn):
             return
         try:
             text, counts = redactor.redact(doc.text)
+        except CustomTimeout as exc:  # a user pattern or validator overran: this record, not the stage
+            yield self.ctx.fail(doc, "pii_timeout", str(exc))
+            return
         except Exception as exc:  # noqa: BLE001 - never pass a document whose PII scan failed
             yield self.ctx.fail(doc, "pii_error", f"{type(exc).__name__}: {exc}")
             return

@@ -133,8 +133,6 @@ def _has_parquet(folder: str) -> bool:
 
 def load_run(run_dir: str) -> tuple[dict, dict, dict]:
     """(config, funnel, stats) of a finished run that kept its candidates; raises RefilterError."""
-    import yaml
-
     from .run import STATE_WORDS, output_state
 
     root = run_dir.rstrip("/")
@@ -145,12 +143,13 @@ def load_run(run_dir: str) -> tuple[dict, dict, dict]:
     if not _has_parquet(f"{root}/candidates/documents"):
         raise RefilterError(f"{run_dir} has no candidate store (candidates/documents/); run it with "
                             "--set output.candidates=true to refilter it later")
-    out = []
-    for name in ("config.yaml", "funnel.json", "stats/pipeline_stats.json"):
-        with FileSystems.open(f"{root}/{name}") as fh:
-            raw = fh.read().decode("utf-8")
-        out.append(yaml.safe_load(raw) if name.endswith(".yaml") else json.loads(raw))
-    return tuple(out)
+    from .readback import ReadBackError, load_config_file, load_funnel, load_stats
+
+    try:  # each checked for the shape this module reads (one line naming the file otherwise)
+        return (load_config_file(f"{root}/config.yaml", root), load_funnel(f"{root}/funnel.json", root),
+                load_stats(f"{root}/stats/pipeline_stats.json", root))
+    except ReadBackError as exc:
+        raise RefilterError(str(exc)) from None
 
 
 # --- the graph ------------------------------------------------------------------------
@@ -513,12 +512,22 @@ def _as_given(cfg: dict) -> dict:
     return cfg
 
 
+def _load_configs(run_dir: str, old_cfg: dict, config_file, sets, dedup_against) -> dict:
+    """The new configuration over the earlier run's, which is first checked as
+    any configuration is (a damaged config.yaml is refused naming it)."""
+    from .config import load_config
+    from .readback import checked_config
+
+    checked_config(f"{run_dir.rstrip('/')}/config.yaml", old_cfg)  # ReadBackError, a ValueError
+    return load_config(config_file, sets, base=_as_given(old_cfg), dedup_against=dedup_against)
+
+
 def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[str] | None, options,
              overwrite: bool = False, dedup_against: list[str] | None = None) -> int:
     """The whole command; returns the exit status (as ``mdfs run``'s)."""
     import sys
 
-    from .config import load_config
+    from .readback import check_stores
     from .run import EXIT_USER, preflight, run
 
     prog = "mdfs refilter"
@@ -529,7 +538,8 @@ def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[
     try:
         old_cfg, funnel, stats = load_run(run_dir)
         rejects = earlier_rejects(run_dir.rstrip("/"))  # a file it cannot place: refused before anything is written
-        cfg = load_config(config_file, sets, base=_as_given(old_cfg), dedup_against=dedup_against)
+        cfg = _load_configs(run_dir, old_cfg, config_file, sets, dedup_against)
+        check_stores(run_dir, rejects, bool(cfg["fine"]["bert_model"] or cfg["fine"]["fasttext_model"]))
     except (RefilterError, ValueError, OSError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USER

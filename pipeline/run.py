@@ -120,19 +120,25 @@ def _output_problem(root: str) -> str | None:
 
 def _model_labels(cfg: dict) -> dict[str, list[str]]:
     """Labels of each configured classifier, loading each model once (on the launcher)."""
-    from ..classifiers.bert import ModelError, check_model_dir
+    from ..classifiers.bert import ModelError, check_model_dir, verify_weights
+    from ..classifiers.integrity import say_unverified
 
     fine, labels = cfg["fine"], {}
     if fine["fasttext_model"]:
         from ..classifiers.fasttext_model import FastTextClassifier
 
         try:
-            labels["fastText"] = list(FastTextClassifier(fine["fasttext_model"]).labels)
-        except Exception as exc:  # noqa: BLE001 - missing file, not a fastText model
+            clf = FastTextClassifier(fine["fasttext_model"])
+        except Exception as exc:  # noqa: BLE001 - missing file, not a fastText model, damaged
             raise UserError(f"fine.fasttext_model: cannot load {fine['fasttext_model']}: {exc}") from None
+        labels["fastText"] = list(clf.labels)
+        if not clf.verified:
+            say_unverified("fine.fasttext_model", fine["fasttext_model"])
     if fine["bert_model"]:
         try:
             path = check_model_dir(fine["bert_model"], bool(fine["allow_pickle"]))
+            if not verify_weights(path):
+                say_unverified("fine.bert_model", path)
             from transformers import AutoConfig  # after check_model_dir: it refuses when the [bert] extra is missing
 
             conf = AutoConfig.from_pretrained(str(path), local_files_only=True)
@@ -163,6 +169,12 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
         p = Path(tok)
         if not (p.is_file() or (p / "tokenizer.json").is_file()):
             problems.append(f"stats.tokenizer: no tokenizer.json at {tok}")
+    from ..classifiers.integrity import ModelError, check_fasttext_file
+
+    try:  # read by the readers, the coarse and the fine stage: damaged, it would fail every worker
+        check_fasttext_file(cfg["coarse"]["langid"]["model"])
+    except ModelError as exc:
+        problems.append(f"coarse.langid.model: {exc}")
     if cfg["fine"]["bert_model"] or cfg["fine"]["fasttext_model"]:
         from .fine import fine_languages
 

@@ -35,6 +35,7 @@ from . import cc_index as cci
 from . import jsonl as jl
 from . import parquet as pq_reader
 from . import warc as wr
+from ..readback import PathEscape, confine
 from .container import Garbage, GzipMembers, PlainUnit, is_gzip
 
 STAGE = "read"
@@ -81,18 +82,41 @@ def expand_pattern(pattern: str) -> tuple[list[tuple[str, int]], list[tuple[str,
         files.extend((m.path, m.size_in_bytes) for m in res.metadata_list)
     unreadable = []
     if "://" not in pattern:
-        found = {p for p, _ in files}
         literal = globlib.escape(pattern) if query != pattern else pattern
-        for entry in globlib.glob(literal, recursive=True):
-            full = os.path.abspath(entry)
-            if entry in found or full in found:
-                continue
-            unreadable.append((full, _why_unreadable(full)))
+        files, unreadable = _once_per_real_path(files, globlib.glob(literal, recursive=True))
         for path, _ in files:
             if not os.access(path, os.R_OK):
                 unreadable.append((path, "no read permission"))
         files = [(p, s) for p, s in files if os.access(p, os.R_OK)]
     return files, unreadable
+
+
+def _once_per_real_path(files: list, entries: list) -> tuple[list, list]:
+    """Local matches, each real file once.  Beam's listing does not follow
+    directory links, Python's ``**`` does (a link loop, up to the system's
+    link depth): an entry that resolves to a file already taken, by a shorter
+    path, is the same file and is not read again; one Beam did not list that is
+    a readable file is read; the rest are reported as unreadable, once each."""
+    found = {p for p, _ in files}
+    seen, kept, unreadable = set(), [], []
+    for path, size in sorted(files, key=lambda f: (len(f[0]), f[0])):  # the shortest path names the file
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            kept.append((path, size))
+    for entry in sorted(entries, key=lambda e: (len(e), e)):
+        full = os.path.abspath(entry)
+        if entry in found or full in found:
+            continue
+        real = os.path.realpath(full)
+        if real in seen:  # the same file or folder by another path: a link, a link loop
+            continue
+        seen.add(real)
+        if os.path.isfile(full) and os.access(full, os.R_OK):
+            kept.append((full, os.path.getsize(full)))
+        else:
+            unreadable.append((full, _why_unreadable(full)))
+    return kept, unreadable
 
 
 def _why_unreadable(path: str) -> str:
@@ -691,9 +715,14 @@ class FetchIndexedDoFn(ReadFileDoFn):
 
     def process(self, row: "cci.IndexRow"):
         name = self.source["name"]
-        path = cci.join_root(self.source["warc_root"], row.warc_filename)
-        rec = _raw(name, path, row.offset, row.offset, url=row.url)
         where = f"{row.index_file} row {row.row}"
+        try:  # the index is data: no value in it may choose a file outside warc_root
+            path = confine(self.source["warc_root"], row.warc_filename)
+        except PathEscape as exc:
+            rec = _raw(name, str(row.warc_filename), row.offset, row.offset, url=row.url)
+            yield self._emit.failed(Failed.of(rec, STAGE, "path_outside_root", f"warc_filename {exc} ({where})"))
+            return
+        rec = _raw(name, path, row.offset, row.offset, url=row.url)
         if row.length <= 0 or row.offset < 0:
             yield self._emit.failed(Failed.of(rec, STAGE, "bad_index_range",
                                               f"offset {row.offset}, length {row.length} ({where})"))

@@ -18,7 +18,10 @@ are counted per reason in the funnel's skipped records (``index:<reason>``);
 they are not records of this job.  Each selected row is fetched: its range
 must be exactly one gzip member holding one WARC record of the row's URL,
 else the row is a dead letter (``missing_warc_file``, ``bad_index_range``,
-``index_mismatch``).  A fetched record is then classified like any WARC
+``index_mismatch``).  The index is data: a ``warc_filename`` that would leave
+``warc_root`` (``..``, absolute, a URL scheme, percent-encoded separators, a
+link resolving outside a local root) is a dead letter, ``path_outside_root``,
+and the file is never opened (``readback.confine``).  A fetched record is then classified like any WARC
 record, so every selected row ends as kept, dropped or failed.
 """
 from __future__ import annotations
@@ -139,21 +142,31 @@ def iter_index(pf, sel: Selection) -> Iterator[tuple]:
         done = 0
         try:
             for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[group], columns=columns):
-                mask, not_selected = select_batch(batch, sel)
-                for reason, count in not_selected.items():
-                    yield NOT_SELECTED, reason, count
-                picked = batch.filter(mask)
-                positions = pc.indices_nonzero(mask).to_pylist()
-                cols = [picked.column(c).to_pylist() for c in ("url", "warc_filename", "warc_record_offset",
-                                                                  "warc_record_length")]
-                for pos, url, fname, off, length in zip(positions, *cols):
-                    yield SELECTED, base + done + pos, url, fname, int(off), int(length)
+                # a batch's events are all built before any is given out: a batch that fails half-way
+                # is counted once, with the rest of its row group (never its first rows twice)
+                events = _batch_events(batch, sel, base + done)
+                yield from events
                 done += batch.num_rows
         except Exception as exc:  # noqa: BLE001 - a damaged row group: its remaining rows are one dead letter
             left = rows_in_group - done
             if left > 0:
                 yield BAD_FILE, left, f"row group {group} unreadable after {done} rows: {type(exc).__name__}: {exc}"
+        else:
+            if done < rows_in_group:  # fewer rows decoded than the footer says: the rest, once
+                yield BAD_FILE, rows_in_group - done, f"row group {group} holds {done} rows, its footer says " \
+                                                      f"{rows_in_group}"
         base += rows_in_group
+
+
+def _batch_events(batch: pa.RecordBatch, sel: Selection, first_row: int) -> list:
+    mask, not_selected = select_batch(batch, sel)
+    events = [(NOT_SELECTED, reason, count) for reason, count in not_selected.items()]
+    picked = batch.filter(mask)
+    positions = pc.indices_nonzero(mask).to_pylist()
+    cols = [picked.column(c).to_pylist() for c in ("url", "warc_filename", "warc_record_offset", "warc_record_length")]
+    events += [(SELECTED, first_row + pos, url, fname, int(off), int(length))
+               for pos, url, fname, off, length in zip(positions, *cols)]
+    return events
 
 
 # --- fetching one range ------------------------------------------------------------
@@ -166,12 +179,6 @@ class RangeError(Exception):
 
 class TooLarge(Exception):
     pass
-
-
-def join_root(root: str, filename: str) -> str:
-    if "://" in filename or filename.startswith("/"):
-        return filename
-    return root.rstrip("/") + "/" + filename.lstrip("/")
 
 
 def frame_range(data: bytes, limits: wr.ParserLimits, max_inflated: int) -> wr.Framed:
