@@ -86,21 +86,36 @@ def _read_yaml(path: str) -> dict:
     return user
 
 
+def _sets_name_a_source(sets: list[str] | None, samples) -> bool:
+    """Whether a ``--set`` names a source of the user's own (see load_config)."""
+    samples = samples if isinstance(samples, dict) else {}
+    for item in sets or []:
+        keys = item.partition("=")[0].strip().split(".")
+        if keys[0] != "sources":
+            continue
+        if len(keys) < 3 or keys[1] not in samples or keys[2] == "paths":
+            return True
+    return False
+
+
 def load_config(config_file: str | None = None, sets: list[str] | None = None,
                 sources: list[str] | None = None, base: dict | None = None,
                 dedup_against: list[str] | None = None) -> dict:
     """Build the effective configuration and check it against the schema.
 
-    The bundled sample sources apply only when neither the config file nor
-    ``--source`` names a source.  ``base`` replaces the defaults (``mdfs
+    The bundled sample sources apply only when no source is named: not by the
+    config file, not by ``--source`` and not by ``--set`` (a ``--set`` names a
+    source when it sets ``sources``, a source's ``paths``, or any key of a
+    source that is not a bundled sample; ``--set sources.news.languages=[zh]``
+    tunes the sample source ``news`` and keeps the samples).  ``base`` replaces the defaults (``mdfs
     refilter``: an earlier run's configuration).  ``--source NAME=GLOB`` adds a source, or
     replaces the paths of a source of that name; repeating the same NAME adds
     more globs to it.  Raises ValueError with every problem found.
     """
     cfg = copy.deepcopy(base if base is not None else load_defaults())
     user = _read_yaml(config_file) if config_file else {}
-    if user.get("sources") or sources:
-        cfg["sources"] = {}
+    if user.get("sources") or sources or (base is None and _sets_name_a_source(sets, cfg.get("sources"))):
+        cfg["sources"] = {}  # no sample joins data the user named
     cfg = deep_merge(cfg, user)
     seen = set()
     for item in sources or []:
