@@ -66,33 +66,38 @@ def expand_pattern(pattern: str) -> tuple[list[tuple[str, int]], list[tuple[str,
     """(readable files as (path, size), unreadable entries as (path, why)).
 
     A pattern that names an existing file exactly is taken literally, even if
-    it holds glob characters (``page[1].jsonl``).  On the local filesystem,
-    entries the glob matches that are not readable regular files (directories,
-    dangling links, link loops, no permission) are reported instead of being
-    skipped in silence."""
-    query = pattern
-    if any(c in pattern for c in GLOB_CHARS) and _exists(pattern):
-        query = _escape_glob(pattern)
-    files = []
+    it holds glob characters (``page[1].jsonl``).  Local patterns are matched
+    by Python's glob (``**`` recursive), relative to the working directory, so
+    ``*.parquet`` means the current folder's files; a trailing ``/`` means the
+    folder's files (as Beam reads it).  Entries a local glob matches that are
+    not readable regular files (directories, dangling links, link loops, no
+    permission) are reported instead of being skipped in silence; folders a
+    ``**`` walks through are not entries.  Remote patterns use Beam's
+    matching (``*`` within one path segment, ``**`` across segments)."""
+    if "://" in pattern:
+        return _expand_remote(pattern), []
+    if pattern.endswith("/"):
+        pattern += "*"
+    if any(c in pattern for c in GLOB_CHARS) and os.path.lexists(pattern):
+        entries = [pattern]
+    else:
+        entries = globlib.glob(pattern, recursive=True)
+    files, unreadable = [], []
+    for entry in sorted(set(entries)):
+        full = os.path.abspath(entry)
+        if os.path.isfile(full) and os.access(full, os.R_OK):
+            files.append((full, os.path.getsize(full)))
+        elif not ("**" in pattern and os.path.isdir(full)):
+            unreadable.append((full, _why_unreadable(full)))
+    return files, unreadable
+
+
+def _expand_remote(pattern: str) -> list[tuple[str, int]]:
+    query = _escape_glob(pattern) if any(c in pattern for c in GLOB_CHARS) and _exists(pattern) else pattern
     with warnings.catch_warnings():  # Beam's glob translation warns about the escapes ("[[]") it supports
         warnings.simplefilter("ignore", FutureWarning)
         matches = FileSystems.match([query])
-    for res in matches:
-        files.extend((m.path, m.size_in_bytes) for m in res.metadata_list)
-    unreadable = []
-    if "://" not in pattern:
-        found = {p for p, _ in files}
-        literal = globlib.escape(pattern) if query != pattern else pattern
-        for entry in globlib.glob(literal, recursive=True):
-            full = os.path.abspath(entry)
-            if entry in found or full in found:
-                continue
-            unreadable.append((full, _why_unreadable(full)))
-        for path, _ in files:
-            if not os.access(path, os.R_OK):
-                unreadable.append((path, "no read permission"))
-        files = [(p, s) for p, s in files if os.access(p, os.R_OK)]
-    return files, unreadable
+    return [(m.path, m.size_in_bytes) for res in matches for m in res.metadata_list]
 
 
 def _why_unreadable(path: str) -> str:
