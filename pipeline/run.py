@@ -184,6 +184,9 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
     if why:
         problems.append(f"cannot write the output: {why}")
     files = _check_sources(cfg, problems) if sources else {}
+    from .language_codes import check_codes
+
+    problems += check_codes(cfg)
     tok = cfg["stats"]["tokenizer"]
     if tok:
         from pathlib import Path
