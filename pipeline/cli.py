@@ -244,22 +244,35 @@ def _weight(text: str) -> tuple[str, float]:
         if not sep or not name:
             raise ValueError
         w = float(value)
-        if w < 0:
+        if not 0 <= w <= 1:
             raise ValueError
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected SOURCE=WEIGHT with a weight >= 0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected SOURCE=WEIGHT with a weight from 0 to 1, got {text!r}") \
+            from None
     return name, w
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+        if not value > 0 or value == float("inf"):
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    return value
 
 
 def report_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mdfs report", allow_abbrev=False,
                                  description="Write OUTPUT/report/ from a finished run.")
     ap.add_argument("output")
-    ap.add_argument("--budget-tokens", type=float, default=None, help="training budget in tokens")
-    ap.add_argument("--model-params", type=float, default=None, help="model size N: budget = 20 N (Chinchilla)")
+    budget = ap.add_mutually_exclusive_group()
+    budget.add_argument("--budget-tokens", type=_positive, default=None, help="training budget in tokens")
+    budget.add_argument("--model-params", type=_positive, default=None,
+                        help="model size N: budget = 20 N (Chinchilla)")
     ap.add_argument("--weight", action="append", default=[], metavar="SOURCE=W", type=_weight,
-                    help="mix weight of a source")
-    ap.add_argument("--max-epochs", type=float, default=None)
+                    help="mix weight of a source (a source of the run)")
+    ap.add_argument("--max-epochs", type=_positive, default=None)
     return ap
 
 
@@ -272,13 +285,27 @@ def cmd_report(argv: list[str]) -> int:
     if status is not None:
         return status
     over = {}
-    if a.budget_tokens:
-        over["budget_tokens"] = a.budget_tokens
-    if a.model_params:
-        over["model_params"] = a.model_params
-    if a.max_epochs:
+    if a.budget_tokens is not None:  # a flag's budget replaces the configured one, whichever kind it was
+        over["budget_tokens"], over["model_params"] = a.budget_tokens, None
+    if a.model_params is not None:
+        over["model_params"], over["budget_tokens"] = a.model_params, None
+    if a.max_epochs is not None:
         over["max_epochs"] = a.max_epochs
     if a.weight:
+        names = [n for n, _ in a.weight]
+        if len(set(names)) != len(names):
+            print(f"mdfs report: --weight names a source twice: {names}", file=sys.stderr)
+            return 2
+        from apache_beam.io.filesystems import FileSystems
+
+        from .report import weight_problems
+
+        with FileSystems.open(a.output.rstrip("/") + "/funnel.json") as fh:
+            problems = weight_problems(dict(a.weight), list(json.loads(fh.read())["sources"]), "--weight")
+        for line in problems:
+            print(f"mdfs report: {line}", file=sys.stderr)
+        if problems:
+            return 2
         over["weights"] = dict(a.weight)
     try:
         rep = write_report(a.output, over)

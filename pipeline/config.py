@@ -199,6 +199,10 @@ def finalize(cfg: dict) -> dict:
         validate(cfg)
     except ValueError as exc:
         problems.append(str(exc))
+    else:
+        from .report import weight_problems
+
+        problems += weight_problems(cfg["mix"]["weights"], list(resolved))
     if problems:
         raise ValueError("; ".join(problems))
     return _resolve_placeholders(cfg)
