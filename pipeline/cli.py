@@ -435,7 +435,18 @@ def main(argv: list[str] | None = None) -> int:
     verbose = _VERBOSE = any(a in ("-v", "--verbose", "--debug") or a.startswith("--debug=") for a in argv[1:])
     argv = [a for a in argv if a not in ("-v", "--verbose")]
     _setup_logging(verbose)
-    return COMMANDS[argv[0]](argv[1:])
+    from . import interrupt
+
+    interrupt.install()  # a signal before, between or after the runs: one line as well
+    try:
+        return COMMANDS[argv[0]](argv[1:])
+    except (KeyboardInterrupt, interrupt.Interrupted) as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        print(f"mdfs {argv[0]}: interrupted", file=sys.stderr)
+        return 128 + interrupt.signum_of(exc)
 
 
 if __name__ == "__main__":

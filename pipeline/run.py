@@ -29,6 +29,7 @@ from .build import build_pipeline, skipped_stages
 from .funnel import render_funnel
 from .sinks import write_json
 from .readers import matched_files
+from .interrupt import SIGNALLED as _SIGNALLED, Interrupted, raise_interrupted as _raise_interrupted
 
 log = logging.getLogger("mdfs.run")
 SUCCESS, REJECTED, INCOMPLETE = "_SUCCESS", "_REJECTED.json", "_INCOMPLETE"
@@ -40,12 +41,6 @@ EXIT_FAILED, EXIT_USER, EXIT_REJECTED = 1, 2, 3
 
 class UserError(Exception):
     """A mistake found before anything is written (exit 2)."""
-
-
-class Interrupted(BaseException):  # not an Exception: library code that catches those must not swallow it
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 def _exists(path: str) -> bool:
@@ -291,16 +286,27 @@ def judge(funnel: dict, cfg: dict, root: str) -> list[str]:
 
 # --- the run ----------------------------------------------------------------------------
 
-_SIGNALLED: list[int] = []
+def run(cfg: dict, output_dir: str, options, overwrite: bool = False, prog: str = "mdfs run", **kw) -> int:
+    """``_run`` with SIGINT/SIGTERM at any moment (preflight, workers' start-up,
+    the job, the report) ending in one line and 128 + the signal's number."""
+    from . import interrupt
+
+    previous = interrupt.install()
+    try:
+        return _run(cfg, output_dir, options, overwrite, prog=prog, **kw)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        root = output_dir.rstrip("/")
+        where = (f"the output in {root} is incomplete ({INCOMPLETE})" if _exists(f"{root}/{INCOMPLETE}")
+                 else "nothing was written")
+        print(f"{prog}: interrupted; {where}", file=sys.stderr)
+        log.debug("interrupted", exc_info=True)
+        return 128 + interrupt.signum_of(exc)
+    finally:
+        interrupt.restore(previous)
 
 
-def _raise_interrupted(signum, _frame):
-    _SIGNALLED.append(signum)  # remembered even if some thread's handler swallows the exception
-    raise Interrupted(signum)
-
-
-def run(cfg: dict, output_dir: str, options, overwrite: bool = False, build=None, check=None, on_start=None,
-        also_judge=None, prog: str = "mdfs run", reads: list[tuple[str, str]] = ()) -> int:
+def _run(cfg: dict, output_dir: str, options, overwrite: bool = False, build=None, check=None, on_start=None,
+         also_judge=None, prog: str = "mdfs run", reads: list[tuple[str, str]] = ()) -> int:
     """The job with ``build_pipeline``; ``mdfs refilter`` passes its own ``build``
     (p, cfg, output_dir), ``check`` (cfg, output_dir) -> files per source,
     ``on_start`` (called once the output is prepared) and ``also_judge``
