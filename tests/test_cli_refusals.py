@@ -1,0 +1,158 @@
+"""Runs that used to exit 0 having done something else than what was meant
+(issue 34): each is refused before anything is written, with one line, or
+does what the user meant.  Every case runs the CLI in a subprocess on tiny
+inputs; the refusals stop at preflight, so no pipeline runs."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+TRAIN = Path(__file__).resolve().parent / "data" / "sms_spam_train.jsonl"
+TEXT = "这是一个用于测试的中文段落，内容足够长以通过最短长度的规则。" * 10
+
+
+def mdfs(*args, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd)
+
+
+def one_line(r, prog="mdfs run:") -> str:
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith(prog)]
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
+
+
+def tree(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture
+def data(tmp_path):
+    for name, n in (("one", 2), ("two", 1)):
+        texts = [f"{TEXT}{name}{i}" for i in range(n)]
+        ids = [f"{name}{i}" for i in range(n)]
+        pq.write_table(pa.table({"id": ids, "text": texts, "doc_id": ids, "content": texts}),
+                       tmp_path / f"{name}.parquet")
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps({"id": str(i), "text": TEXT, "lnk2": "u"}) + "\n"
+                                              for i in range(3)))
+    return tmp_path
+
+
+def test_overwrite_never_removes_what_the_run_reads(data):
+    out = data / "selfin"
+    (out / "kept").mkdir(parents=True)
+    (data / "two.parquet").rename(out / "kept" / "part-0.parquet")
+    (out / "_SUCCESS").write_text("{}")
+    before = tree(data)
+    r = mdfs("run", "--output", out, "--overwrite", "--source", f"x={out}/kept/*.parquet")
+    line = one_line(r)
+    assert f"--overwrite would remove {out}/kept, which holds {out}/kept/part-0.parquet (source x)" in line
+    assert tree(data) == before
+
+
+def test_a_folder_mdfs_did_not_write_is_refused_even_with_overwrite(data):
+    notes = data / "notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine")
+    r = mdfs("run", "--output", notes, "--overwrite", "--source", f"x={data}/m.jsonl")
+    assert "holds no mdfs output but other files (notes.txt)" in one_line(r)
+    assert tree(notes) == {"notes.txt": 4}
+
+
+def test_train_classifier_does_not_replace_a_model_or_a_foreign_folder(data):
+    model = data / "ft"
+    model.mkdir()
+    (model / "notes.txt").write_text("mine")
+    r = mdfs("train-classifier", "--kind", "fasttext", "--train", TRAIN, "--output", model, "--overwrite")
+    assert "holds no model mdfs trained but other files (notes.txt)" in one_line(r, "mdfs train-classifier:")
+    (model / "notes.txt").unlink()
+    (model / "labels.json").write_text('{"kind": "fasttext"}')
+    (model / "train.jsonl").write_text(TRAIN.read_text())
+    r = mdfs("train-classifier", "--kind", "fasttext", "--train", model / "train.jsonl", "--output", model)
+    assert "already holds a model; pass --overwrite" in one_line(r, "mdfs train-classifier:")
+    r = mdfs("train-classifier", "--kind", "fasttext", "--train", model / "train.jsonl", "--output", model,
+             "--overwrite")
+    assert "which holds" in one_line(r, "mdfs train-classifier:") and (model / "train.jsonl").is_file()
+
+
+@pytest.mark.parametrize("sets,message", [
+    (["sources.x.languages=[cn]"], "sources.x.languages: 'cn' is not a language code of the language-ID model "
+                                   "(did you mean zh?)"),
+    (["sources.x.languages=[chinese]"], "(did you mean zh?)"),
+    (["sources.x.fields={id: doc_id, text: content, url: lnk}"], "fields.url names 'lnk', which"),
+    (["sources.x.fields={text: body}"], "fields.text names 'body', which"),
+    (["mix.weights={webzh: 0.5}"], "mix.weights names 'webzh', which is not a source of this run (sources: x)"),
+])
+def test_names_are_checked_against_what_exists(data, sets, message):
+    """A glob without a folder part (*.parquet) matches in the working directory:
+    the one refusal is the named mistake, not 'no input file matches'."""
+    args = [a for s in sets for a in ("--set", s)]
+    r = mdfs("run", "--output", "o", "--source", "x=*.parquet", *args, cwd=data)
+    assert message in one_line(r)
+    assert not (data / "o").exists()
+
+
+def test_default_fields_stay_optional_and_are_noted_once(data):
+    r = mdfs("run", "--output", "o", "--source", "x=m.jsonl", "--set", "sources.x.languages=[cn]", cwd=data)
+    notes = [ln for ln in r.stderr.splitlines() if ln.startswith("mdfs: source x:")]
+    assert notes == [f"mdfs: source x: no url, date in {data}/m.jsonl: no URL block list; no date rules"]
+    assert "'cn'" in one_line(r)
+
+
+@pytest.mark.parametrize("source,message", [
+    ("x=m", "source x: {d}/m is a folder; name its files"),
+    ("x=plain.json", "source x: cannot tell the format of {d}/plain.json from its name"),
+])
+def test_folders_and_unknown_suffixes_are_refused_at_preflight(data, source, message):
+    (data / "m").mkdir()
+    (data / "plain.json").write_text("{}\n")
+    r = mdfs("run", "--output", "o", "--source", source, cwd=data)
+    assert message.format(d=data) in one_line(r)
+    assert not (data / "o").exists()
+
+
+@pytest.fixture
+def finished(tmp_path):
+    """A run directory as `mdfs report` sees it before building the report."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "_SUCCESS").write_text("{}")
+    (tmp_path / "r" / "funnel.json").write_text(json.dumps({"sources": {"web_zh": {}, "news": {}}}))
+    return tmp_path / "r"
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--weight", "webzh=0.5"], "mdfs report: --weight names 'webzh', which is not a source of this run "
+                                "(did you mean web_zh?)"),
+    (["--weight", "web_zh=0.7", "--weight", "news=0.6"], "the weights add up to 1.3, more than 1"),
+    (["--model-params", "-5"], "expected a number > 0, got '-5'"),
+    (["--budget-tokens", "5", "--model-params", "3"], "not allowed with argument --budget-tokens"),
+])
+def test_report_flags_are_checked(finished, flags, message):
+    r = mdfs("report", finished, *flags)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (finished / "report").exists()
+
+
+def test_sigint_while_the_report_is_written_is_one_line(tmp_path):
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (out / "report").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run finished before the report could be interrupted"
+    os.kill(proc.pid, signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, err
+    assert [ln for ln in err.splitlines() if ln.startswith("mdfs run:")] == [
+        f"mdfs run: interrupted; the output in {out} is incomplete (_INCOMPLETE)"]
+    assert "Traceback" not in err and (out / "_INCOMPLETE").exists() and not (out / "_SUCCESS").exists()
