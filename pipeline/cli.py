@@ -63,13 +63,13 @@ def _quiet(verbose: bool):
     return contextlib.nullcontext() if verbose else QuietChildren()
 
 
-def _setup_logging(verbose: bool = False):
+def _setup_logging(verbose: bool = False, debug: bool = False):
     if not verbose:
         logging.getLogger().addFilter(_KnownNoise())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s", "%H:%M:%S"))
     logger = logging.getLogger("mdfs")
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)  # --debug: the tracebacks behind one-line errors
     logger.addHandler(handler)
     logger.propagate = False
 
@@ -434,14 +434,17 @@ def main(argv: list[str] | None = None) -> int:
     global _VERBOSE
     verbose = _VERBOSE = any(a in ("-v", "--verbose", "--debug") or a.startswith("--debug=") for a in argv[1:])
     argv = [a for a in argv if a not in ("-v", "--verbose")]
-    _setup_logging(verbose)
+    if not verbose:  # transformers' "Loading weights" / "Writing model shards" bars (read at its import; workers inherit)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    debug = any(a == "--debug" or a.startswith("--debug=") for a in argv[1:])
+    _setup_logging(verbose, debug)
     from . import interrupt
 
     interrupt.install()  # a signal before, between or after the runs: one line as well
     try:
         return COMMANDS[argv[0]](argv[1:])
     except (KeyboardInterrupt, interrupt.Interrupted) as exc:
-        if verbose:
+        if debug:
             import traceback
 
             traceback.print_exc()

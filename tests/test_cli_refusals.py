@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,8 +27,10 @@ def mdfs(*args, cwd=None, timeout=300):
 
 
 def one_line(r, prog="mdfs run:") -> str:
+    """The one line of a refusal; at most 100 characters besides the paths it names."""
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith(prog)]
     assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert len(re.sub(r"/[^\s,;()']+", "P", lines[0])) <= 100, lines[0]
     return lines[0]
 
 
@@ -44,6 +47,7 @@ def data(tmp_path):
                        tmp_path / f"{name}.parquet")
     (tmp_path / "m.jsonl").write_text("".join(json.dumps({"id": str(i), "text": TEXT, "lnk2": "u"}) + "\n"
                                               for i in range(3)))
+    (tmp_path / "ev.jsonl").write_text(json.dumps({"id": "q1", "question": TEXT[:40], "answer": "B"}) + "\n")
     return tmp_path
 
 
@@ -85,12 +89,14 @@ def test_train_classifier_does_not_replace_a_model_or_a_foreign_folder(data):
 
 
 @pytest.mark.parametrize("sets,message", [
-    (["sources.x.languages=[cn]"], "sources.x.languages: 'cn' is not a language code of the language-ID model "
+    (["sources.x.languages=[cn]"], "sources.x.languages: 'cn' is not a code the language-ID model knows "
                                    "(did you mean zh?)"),
     (["sources.x.languages=[chinese]"], "(did you mean zh?)"),
     (["sources.x.fields={id: doc_id, text: content, url: lnk}"], "fields.url names 'lnk', which"),
     (["sources.x.fields={text: body}"], "fields.text names 'body', which"),
     (["mix.weights={webzh: 0.5}"], "mix.weights names 'webzh', which is not a source of this run (sources: x)"),
+    (["decontamination.sets.ev={paths: [ev.jsonl], fields: [question, answr]}"],
+     "decontamination.sets.ev.fields: no row of"),
 ])
 def test_names_are_checked_against_what_exists(data, sets, message):
     """A glob without a folder part (*.parquet) matches in the working directory:
@@ -110,7 +116,7 @@ def test_default_fields_stay_optional_and_are_noted_once(data):
 
 @pytest.mark.parametrize("source,message", [
     ("x=m", "source x: {d}/m is a folder; name its files"),
-    ("x=plain.json", "source x: cannot tell the format of {d}/plain.json from its name"),
+    ("x=plain.json", "source x: cannot tell the format of {d}/plain.json from its name; rename it or set"),
 ])
 def test_folders_and_unknown_suffixes_are_refused_at_preflight(data, source, message):
     (data / "m").mkdir()
@@ -156,3 +162,24 @@ def test_sigint_while_the_report_is_written_is_one_line(tmp_path):
     assert [ln for ln in err.splitlines() if ln.startswith("mdfs run:")] == [
         f"mdfs run: interrupted; the output in {out} is incomplete (_INCOMPLETE)"]
     assert "Traceback" not in err and (out / "_INCOMPLETE").exists() and not (out / "_SUCCESS").exists()
+
+
+def test_funnel_tables_fit_80_columns_without_breaking_a_source_name():
+    from rich.console import Console
+
+    from mdfs.pipeline.funnel import render_funnel
+
+    stages = ["extract", "coarse", "decontamination", "pii", "exact_dedup", "near_dedup", "fine"]
+    names = ["common_crawl", "web_zh", "common_crawl_wet", "news", "forum"]
+    entry = {"read": 123456, "kept": 65432, "dropped": 54321, "failed": 3703, "invariant_ok": True,
+             "skipped_records": {"request": 61}, "after_stage": {s: 123456 for s in stages},
+             "dropped_by_reason": {"coarse/language": 54321}, "failed_by_error": {"read/decode_error": 3703}}
+    funnel = {"stages": stages, "sources": {n: entry for n in names},
+              "total": {k: entry[k] for k in ("read", "kept", "dropped", "failed", "invariant_ok")}}
+    console = Console(width=80, record=True, force_terminal=False)
+    render_funnel(funnel, console)
+    text = console.export_text()
+    assert max(len(ln) for ln in text.splitlines()) <= 80
+    first_cells = {ln.split("│")[1].strip() for ln in text.splitlines() if ln.startswith("│")}
+    assert first_cells == {*names, "total"}  # every source name whole, in each table
+    assert "decontam: decontamination" in text

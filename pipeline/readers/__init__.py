@@ -565,14 +565,15 @@ class ReadFileDoFn(beam.DoFn, RestrictionProvider):
                     continue
                 yield self._from_row(rec, row)
 
-    def _from_row(self, rec: RawRecord, row: dict):
+    def _from_row(self, rec: RawRecord, row: dict, columns=None):
+        """``columns``: the file's own (Parquet reads only the mapped ones, so the row cannot say)."""
         fields = self.source["fields"]
         try:
             text = row.get(fields["text"])
             if not isinstance(text, str):
                 kind = "missing_field" if text is None else "bad_field"
                 what = "missing" if text is None else type(text).__name__
-                has = ", ".join(sorted(map(str, row))[:20])
+                has = ", ".join(sorted(map(str, row if columns is None else columns))[:20]) or "no fields"
                 return self._emit.failed(Failed.of(rec, STAGE, kind, f"field {fields['text']!r} is {what} "
                                                    f"(the record has: {has}; see sources.NAME.fields)"))
             given_id = row.get(fields["id"])
@@ -610,7 +611,7 @@ class ReadFileDoFn(beam.DoFn, RestrictionProvider):
             elif kind == pq_reader.ROW_FAILED:
                 yield self._emit.failed(Failed.of(rec, STAGE, "bad_field", event[2]))
             else:
-                yield self._from_row(rec, event[2])
+                yield self._from_row(rec, event[2], pf.schema_arrow.names)
 
 
 # --- Common Crawl's columnar index (cc_index.py) ----------------------------------------

@@ -11,13 +11,13 @@ import itertools
 import json
 import os
 
-from . import FORMAT_SUFFIXES, GLOB_CHARS, detect_format, expand_pattern
+from . import GLOB_CHARS, detect_format, expand_pattern
 
 JSONL_PROBE_LINES = 100  # enough to meet every key of a uniform export; a sparse key may be missed (then optional)
 DEFAULT_FIELDS = {"id": "id", "text": "text", "url": "url", "date": "date"}
-NOTE_EFFECT = {"id": "ids derived from file and row", "url": "no URL block list",
+NOTE_EFFECT = {"text": "its records fail (missing_field)", "id": "ids derived from file and row", "url": "no URL block list",
                "date": "no date rules"}
-SHOWN = 8  # column names listed in a message
+SHOWN = 6  # column names listed in a message
 
 
 def absolute(pattern: str) -> str:
@@ -25,10 +25,6 @@ def absolute(pattern: str) -> str:
     if "://" in pattern or os.path.isabs(pattern):
         return pattern
     return os.path.join(os.getcwd(), pattern)
-
-
-def _suffixes() -> str:
-    return ", ".join(s for s, _ in FORMAT_SUFFIXES)
 
 
 def _listing(names) -> str:
@@ -65,8 +61,8 @@ def check_source(name: str, src: dict) -> tuple[list[str], list[str], list[str]]
                 unknown.append(path)
         if unknown:
             more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
-            return files, [f"source {name}: cannot tell the format of {unknown[0]}{more} from its name "
-                           f"(known: {_suffixes()}); set sources.{name}.format"], []
+            return files, [f"source {name}: cannot tell the format of {unknown[0]}{more} from its name; "
+                           f"rename it or set sources.{name}.format"], []
         formats = {detect_format(p) for p in files}
     else:
         formats = {fmt}
@@ -111,7 +107,7 @@ def _check_fields(name: str, fields: dict, files: list[str], first_per_glob: lis
         for field, column in fields.items():
             if column is None or column in have:
                 continue
-            if field == "text" or DEFAULT_FIELDS.get(field) != column:
+            if DEFAULT_FIELDS.get(field) != column:
                 problems.append(f"source {name}: fields.{field} names {column!r}, which {path} does not have "
                                 f"(it has: {_listing(sorted(have))})")
             else:
