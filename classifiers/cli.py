@@ -48,7 +48,7 @@ def _output_problem(a) -> str | None:
     if not entries:
         return None
     if not any(name in entries for name in METADATA.values()):
-        return foreign_line(a.output, entries, "model mdfs trained")
+        return foreign_line(a.output, entries)
     if not a.overwrite:
         return f"{a.output} already holds a model; pass --overwrite to replace it"
     reads = [(flag, path) for flag, path in (("--train", a.train), ("--test", a.test), ("--base", a.base)) if path]

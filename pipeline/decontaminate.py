@@ -307,8 +307,8 @@ def read_items(name: str, spec: dict):
             yield (str(ident) if ident not in (None, "") else f"{base}:{line}"), text[:MAX_ITEM_CHARS]
         absent = [f for f in spec["fields"] or [] if f not in seen]
         if absent and seen:
-            raise ValueError(f"decontamination.sets.{name}.fields: no row of {path} has {absent} "
-                             f"(its rows have: {', '.join(sorted(map(str, seen))[:12])})")
+            raise ValueError(f"decontamination.sets.{name}.fields: no row of {path} has {', '.join(map(repr, absent))} "
+                             f"(rows have: {', '.join(sorted(map(str, seen))[:8])})")
 
 
 # --- the index -----------------------------------------------------------------------------

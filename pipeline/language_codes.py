@@ -73,6 +73,6 @@ def check_codes(cfg: dict) -> list[str]:
     for key, code in named:
         if code not in labels:
             hint = suggestion(code, labels)
-            problems.append(f"{key}: {code!r} is not a code the language-ID model knows"
+            problems.append(f"{key}: {code!r} is unknown to the language-ID model"
                             + (f" (did you mean {hint}?)" if hint else f" ({model})"))
     return list(dict.fromkeys(problems))

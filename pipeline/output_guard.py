@@ -67,7 +67,7 @@ def foreign_entries(root: str, known) -> list[str]:
     return sorted(e for e in os.listdir(root) if e not in known)
 
 
-def foreign_line(root: str, entries: list[str], what: str = "mdfs output") -> str:
+def foreign_line(root: str, entries: list[str]) -> str:
     named = ", ".join(entries[:FOREIGN_SHOWN]) + (f" and {len(entries) - FOREIGN_SHOWN} more"
                                                  if len(entries) > FOREIGN_SHOWN else "")
-    return f"{root} holds no {what} but other files ({named}); choose a new or empty folder"
+    return f"{root} holds files mdfs did not write ({named}); use a new or empty folder"

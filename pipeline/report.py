@@ -36,7 +36,7 @@ def weight_problems(weights: dict, sources: list[str], key: str = "mix.weights")
     for name in weights:
         if name not in sources:
             close = difflib.get_close_matches(str(name), [str(s) for s in sources], n=1)
-            out.append(f"{key} names {name!r}, which is not a source of this run "
+            out.append(f"{key}: {name!r} is not a source of this run "
                        + (f"(did you mean {close[0]}?)" if close else f"(sources: {', '.join(map(str, sources))})"))
     given = sum(float(v) for v in weights.values())
     if given > 1 + 1e-9:

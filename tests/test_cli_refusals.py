@@ -68,7 +68,7 @@ def test_a_folder_mdfs_did_not_write_is_refused_even_with_overwrite(data):
     notes.mkdir()
     (notes / "notes.txt").write_text("mine")
     r = mdfs("run", "--output", notes, "--overwrite", "--source", f"x={data}/m.jsonl")
-    assert "holds no mdfs output but other files (notes.txt)" in one_line(r)
+    assert f"mdfs run: {notes} holds files mdfs did not write (notes.txt); use a new or empty folder" == one_line(r)
     assert tree(notes) == {"notes.txt": 4}
 
 
@@ -77,7 +77,7 @@ def test_train_classifier_does_not_replace_a_model_or_a_foreign_folder(data):
     model.mkdir()
     (model / "notes.txt").write_text("mine")
     r = mdfs("train-classifier", "--kind", "fasttext", "--train", TRAIN, "--output", model, "--overwrite")
-    assert "holds no model mdfs trained but other files (notes.txt)" in one_line(r, "mdfs train-classifier:")
+    assert "holds files mdfs did not write (notes.txt)" in one_line(r, "mdfs train-classifier:")
     (model / "notes.txt").unlink()
     (model / "labels.json").write_text('{"kind": "fasttext"}')
     (model / "train.jsonl").write_text(TRAIN.read_text())
@@ -89,12 +89,12 @@ def test_train_classifier_does_not_replace_a_model_or_a_foreign_folder(data):
 
 
 @pytest.mark.parametrize("sets,message", [
-    (["sources.x.languages=[cn]"], "sources.x.languages: 'cn' is not a code the language-ID model knows "
+    (["sources.x.languages=[cn]"], "sources.x.languages: 'cn' is unknown to the language-ID model "
                                    "(did you mean zh?)"),
     (["sources.x.languages=[chinese]"], "(did you mean zh?)"),
-    (["sources.x.fields={id: doc_id, text: content, url: lnk}"], "fields.url names 'lnk', which"),
-    (["sources.x.fields={text: body}"], "fields.text names 'body', which"),
-    (["mix.weights={webzh: 0.5}"], "mix.weights names 'webzh', which is not a source of this run (sources: x)"),
+    (["sources.x.fields={id: doc_id, text: content, url: lnk}"], "fields.url: no 'lnk' in"),
+    (["sources.x.fields={text: body}"], "fields.text: no 'body' in"),
+    (["mix.weights={webzh: 0.5}"], "mix.weights: 'webzh' is not a source of this run (sources: x)"),
     (["decontamination.sets.ev={paths: [ev.jsonl], fields: [question, answr]}"],
      "decontamination.sets.ev.fields: no row of"),
 ])
@@ -136,7 +136,7 @@ def finished(tmp_path):
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--weight", "webzh=0.5"], "mdfs report: --weight names 'webzh', which is not a source of this run "
+    (["--weight", "webzh=0.5"], "mdfs report: --weight: 'webzh' is not a source of this run "
                                 "(did you mean web_zh?)"),
     (["--weight", "web_zh=0.7", "--weight", "news=0.6"], "the weights add up to 1.3, more than 1"),
     (["--model-params", "-5"], "expected a number > 0, got '-5'"),

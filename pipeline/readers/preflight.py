@@ -108,7 +108,7 @@ def _check_fields(name: str, fields: dict, files: list[str], first_per_glob: lis
             if column is None or column in have:
                 continue
             if DEFAULT_FIELDS.get(field) != column:
-                problems.append(f"source {name}: fields.{field} names {column!r}, which {path} does not have "
+                problems.append(f"source {name}: fields.{field}: no {column!r} in {path} "
                                 f"(it has: {_listing(sorted(have))})")
             else:
                 missing_default.setdefault(field, path)
