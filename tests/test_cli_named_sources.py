@@ -41,3 +41,5 @@ def test_tuning_a_sample_source_keeps_the_samples(capsys):
     mine = _config_sources(["--set", "sources.mine.paths=[m.parquet]", "--set", "sources.mine.fields={text: body}"],
                            capsys)
     assert list(mine) == ["mine"] and mine["mine"]["fields"]["text"] == "body"
+    assert cli.main(["config", "--set", "sources.newz.languages=[zh]"]) == 2
+    assert "sources.newz: no such source (did you mean news?)" in capsys.readouterr().err
