@@ -29,7 +29,11 @@ class QuietChildren:
     multi-process and portable workers print their start-up chatter straight
     to the stderr they inherit, where no logging filter reaches) is taken out
     of this process's stderr (file descriptor 2, which the workers inherit):
-    a pipe and a thread that passes every other line through unchanged."""
+    a pipe and a thread that passes every other line through unchanged.
+    Once SIGINT or SIGTERM arrived, only mdfs's own lines pass: a Ctrl-C
+    reaches every worker too, and each would print its traceback (other
+    lines are held HOLD_S so that those printed just before this process's
+    handler ran are caught too)."""
 
     NOISE = re.compile(r"apitools not found|Logging handler created|No semi_persistent_directory found"
                        r"|Discarding unparseable args|Pipeline type checking is enabled")
@@ -44,11 +48,37 @@ class QuietChildren:
         self._thread.start()
         return self
 
+    HOLD_S = 0.5  # other lines wait this long: a Ctrl-C reaches the workers as soon as this process
+
     def _pump(self, read_end: int) -> None:
-        with os.fdopen(read_end, "rb") as fh:
-            for line in fh:
+        """Lines from the pipe to the real stderr, in order; mdfs's own at once,
+        others after HOLD_S, and none of those once a signal has arrived."""
+        import collections
+        import select
+        import time
+
+        from .interrupt import SIGNALLED
+
+        pending, rest, open_ = collections.deque(), b"", True
+        while open_ or pending:
+            if open_ and select.select([read_end], [], [], 0.1)[0]:
+                chunk = os.read(read_end, 65536)
+                if chunk:
+                    *lines, rest = (rest + chunk).split(b"\n")
+                    pending.extend((time.monotonic(), ln + b"\n") for ln in lines)
+                else:
+                    open_ = False
+                    if rest:
+                        pending.append((time.monotonic(), rest))
+            if SIGNALLED:  # the workers' and Beam threads' tracebacks: mdfs says it in one line
+                pending = collections.deque(p for p in pending if p[1].startswith(b"mdfs"))
+            now = time.monotonic()
+            while pending and (pending[0][1].startswith(b"mdfs") or now - pending[0][0] >= self.HOLD_S
+                               or not open_):
+                line = pending.popleft()[1]
                 if not self.NOISE.search(line.decode("utf-8", "replace")):
                     os.write(self._saved, line)
+        os.close(read_end)
 
     def __exit__(self, *exc):
         sys.stderr.flush()

@@ -183,3 +183,36 @@ def test_funnel_tables_fit_80_columns_without_breaking_a_source_name():
     first_cells = {ln.split("│")[1].strip() for ln in text.splitlines() if ln.startswith("│")}
     assert first_cells == {*names, "total"}  # every source name whole, in each table
     assert "decontam: decontamination" in text
+
+
+def _children(pid: int) -> list[int]:
+    """Child processes, started by any thread (each thread's task lists its own)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc")
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_to_the_whole_process_group_with_worker_processes(tmp_path, sig, code):
+    """A terminal's Ctrl-C reaches every worker too; each would print its traceback."""
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out),
+                             "--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while len(_children(proc.pid)) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(2.0)  # the workers are processing
+    assert proc.poll() is None and len(_children(proc.pid)) >= 2, "no worker processes to interrupt"
+    os.killpg(proc.pid, sig)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == code, err
+    assert [ln for ln in err.splitlines() if ln.startswith("mdfs run:")] == [
+        f"mdfs run: interrupted; the output in {out} is incomplete (_INCOMPLETE)"]
+    assert "Traceback" not in err and "ERROR" not in err and "CRITICAL" not in err, err
+    assert (out / "_INCOMPLETE").exists() and not (out / "_SUCCESS").exists()
