@@ -367,7 +367,23 @@ def sample_parser() -> argparse.ArgumentParser:
     ap.add_argument("run_dir")
     ap.add_argument("--per-cell", type=int, default=20, help="documents per cell (default 20)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--overwrite", action="store_true", help="replace an earlier sample that has no labels yet")
     return ap
+
+
+def _sample_problem(run_dir: str, overwrite: bool) -> str | None:
+    """An earlier sample is replaced only with --overwrite, and never once labels refer to it."""
+    from .review import REVIEW_DIR
+
+    folder = f"{run_dir.rstrip('/')}/{REVIEW_DIR}"
+    if not os.path.exists(f"{folder}/sample.jsonl"):
+        return None
+    if not overwrite:
+        return f"{folder} already holds a sample; pass --overwrite to draw a new one"
+    labels = f"{folder}/labels.jsonl"
+    if os.path.exists(labels) and os.path.getsize(labels):
+        return f"--overwrite would replace the sample that {labels} refers to; move that file away first"
+    return None
 
 
 def cmd_sample(argv: list[str]) -> int:
@@ -376,6 +392,10 @@ def cmd_sample(argv: list[str]) -> int:
     a = sample_parser().parse_args(argv)
     if a.per_cell < 1:
         print("mdfs sample: --per-cell must be at least 1", file=sys.stderr)
+        return 2
+    why = _sample_problem(a.run_dir, a.overwrite)
+    if why:
+        print(f"mdfs sample: {why}", file=sys.stderr)
         return 2
     try:
         meta = draw_sample(a.run_dir, a.per_cell, a.seed)

@@ -216,3 +216,16 @@ def test_ctrl_c_to_the_whole_process_group_with_worker_processes(tmp_path, sig, 
         f"mdfs run: interrupted; the output in {out} is incomplete (_INCOMPLETE)"]
     assert "Traceback" not in err and "ERROR" not in err and "CRITICAL" not in err, err
     assert (out / "_INCOMPLETE").exists() and not (out / "_SUCCESS").exists()
+
+
+def test_sample_does_not_replace_a_labelled_sample(finished):
+    review = finished / "review"
+    review.mkdir()
+    (review / "sample.jsonl").write_text('{"item": "news/1"}\n')
+    r = mdfs("sample", finished)
+    assert "already holds a sample; pass --overwrite" in one_line(r, "mdfs sample:")
+    (review / "labels.jsonl").write_text('{"item": "news/1", "label": "high"}\n')
+    before = tree(finished)
+    r = mdfs("sample", finished, "--overwrite")
+    assert "would replace the sample that" in one_line(r, "mdfs sample:")
+    assert tree(finished) == before
