@@ -4,6 +4,7 @@ does what the user meant.  Every case runs the CLI in a subprocess on tiny
 inputs; the refusals stop at preflight, so no pipeline runs."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -105,6 +106,14 @@ def test_names_are_checked_against_what_exists(data, sets, message):
     r = mdfs("run", "--output", "o", "--source", "x=*.parquet", *args, cwd=data)
     assert message in one_line(r)
     assert not (data / "o").exists()
+
+
+def test_named_fields_are_checked_in_gzipped_jsonl(data):
+    (data / "g.jsonl.gz").write_bytes(b"".join(gzip.compress((json.dumps({"id": str(i), "text": TEXT}) + "\n")
+                                                            .encode()) for i in range(3)))
+    r = mdfs("run", "--output", "o", "--source", "x=g.jsonl.gz", "--set", "sources.x.fields={text: text, url: lnk}",
+             cwd=data)
+    assert f"source x: fields.url: no 'lnk' in {data}/g.jsonl.gz (it has: id, text)" in one_line(r)
 
 
 def test_default_fields_stay_optional_and_are_noted_once(data):

@@ -7,13 +7,13 @@ the built-in defaults stay optional: their absence is a note, once per
 source."""
 from __future__ import annotations
 
-import itertools
 import json
 import os
 
 from . import GLOB_CHARS, detect_format, expand_pattern
 
 JSONL_PROBE_LINES = 100  # enough to meet every key of a uniform export; a sparse key may be missed (then optional)
+JSONL_PROBE_BYTES = 16 << 20  # the probe's memory bound: 100 lines of 160 KB each
 DEFAULT_FIELDS = {"id": "id", "text": "text", "url": "url", "date": "date"}
 NOTE_EFFECT = {"text": "its records fail (missing_field)", "id": "ids derived from file and row", "url": "no URL block list",
                "date": "no date rules"}
@@ -83,17 +83,36 @@ def _columns(path: str, fmt: str) -> set[str] | None:
             with FileSystems.open(path, compression_type="uncompressed") as fh:
                 return set(pq.ParquetFile(fh).schema_arrow.names)
         keys = set()
-        with FileSystems.open(path) as fh:  # .gz inflated by its suffix
-            for line in itertools.islice(fh, JSONL_PROBE_LINES):
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue  # a damaged line is the reader's dead letter, not a missing field
-                if isinstance(row, dict):
-                    keys |= set(row)
+        for line in _head(path).split(b"\n")[:JSONL_PROBE_LINES]:  # a line cut at the byte cap is no JSON
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # a damaged line is the reader's dead letter, not a missing field
+            if isinstance(row, dict):
+                keys |= set(row)
         return keys
     except Exception:  # noqa: BLE001 - damaged files end as dead letters in the run, with their offsets
         return None
+
+
+def _head(path: str) -> bytes:
+    """Up to JSONL_PROBE_BYTES of a JSONL file's text, gzip (told by its magic bytes, as the reader does) inflated."""
+    import zlib
+
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path, compression_type="uncompressed") as fh:
+        raw = fh.read(1 << 20)
+        if not raw.startswith(b"\x1f\x8b"):
+            return raw + fh.read(JSONL_PROBE_BYTES - len(raw))
+        inflate, out = zlib.decompressobj(zlib.MAX_WBITS | 16), b""
+        while raw and len(out) < JSONL_PROBE_BYTES:
+            out += inflate.decompress(raw, JSONL_PROBE_BYTES - len(out))
+            if inflate.eof:  # the next gzip member
+                raw, inflate = inflate.unused_data or fh.read(1 << 20), zlib.decompressobj(zlib.MAX_WBITS | 16)
+            else:
+                raw = inflate.unconsumed_tail or fh.read(1 << 20)
+        return out
 
 
 def _check_fields(name: str, fields: dict, files: list[str], first_per_glob: list[str], fmt: str):
