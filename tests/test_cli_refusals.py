@@ -238,3 +238,24 @@ def test_sample_does_not_replace_a_labelled_sample(finished):
     r = mdfs("sample", finished, "--overwrite")
     assert "would replace the sample that" in one_line(r, "mdfs sample:")
     assert tree(finished) == before
+
+
+def test_overwrite_keeps_the_refiltered_run_models_and_earlier_runs(tmp_path):
+    """prepare_output as `mdfs refilter` and `mdfs run` call it: every kind of input is kept."""
+    from mdfs.pipeline.output_guard import read_paths
+    from mdfs.pipeline.run import prepare_output
+
+    out = tmp_path / "out"
+    for part in ("kept", "candidates", "dedup_state"):
+        (out / part).mkdir(parents=True)
+    (out / "_SUCCESS").write_text("{}")
+    (out / "kept" / "model.bin").write_text("m")
+    cfg = {"fine": {"fasttext_model": str(out / "kept" / "model.bin")}, "dedup_against": [str(out / "dedup_state")]}
+    for what, reads in [("fine.fasttext_model", read_paths(cfg)[:1]), ("--dedup-against", read_paths(cfg)[1:]),
+                        ("the run being refiltered", [("the run being refiltered", str(out / "candidates"))])]:
+        before = tree(out)
+        with pytest.raises(FileExistsError, match=f"--overwrite would remove .*\\({re.escape(what)}\\)"):
+            prepare_output(str(out), True, reads)
+        assert tree(out) == before
+    prepare_output(str(out), True, [("source x", str(tmp_path / "elsewhere.jsonl"))])
+    assert tree(out) == {}
