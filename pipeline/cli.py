@@ -126,7 +126,9 @@ RUN_USAGE = """usage: mdfs run --output DIR [--config FILE] [--source NAME=GLOB 
 Runs the filtering pipeline; writes DIR/kept, DIR/dropped, DIR/failed (Parquet) and
 DIR/funnel.json.  Any other flag must be a Beam pipeline option.  Exit status: 0 accepted,
 1 the job failed, 2 a mistake found before the run (nothing written), 3 output rejected
-(DIR/_REJECTED.json), 130/143 interrupted.  See README.md for the configuration reference."""
+(DIR/_REJECTED.json), 130/143 interrupted.  --overwrite replaces an earlier mdfs output (never a
+file the run reads); --debug adds the traceback behind a one-line error and the workers' INFO log.
+See README.md for the configuration reference."""
 
 
 def cmd_run(argv: list[str]) -> int:
