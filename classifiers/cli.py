@@ -27,7 +27,40 @@ def train_parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--test", default=None, help="optional JSONL to evaluate on after training")
+    ap.add_argument("--overwrite", action="store_true", help="replace a model mdfs trained earlier in --output")
     return ap
+
+
+def _output_problem(a) -> str | None:
+    """Why --output cannot be written: an existing model needs --overwrite, and
+    --overwrite never removes a folder that is not an mdfs model or holds an input."""
+    import os
+
+    from ..pipeline.output_guard import foreign_line, overlap
+    from .metadata import METADATA
+
+    out = a.output.rstrip("/") or a.output
+    if not os.path.exists(out):
+        return None
+    if not os.path.isdir(out):
+        return f"{a.output} exists and is not a directory"
+    entries = sorted(os.listdir(out))
+    if not entries:
+        return None
+    if not any(name in entries for name in METADATA.values()):
+        return foreign_line(a.output, entries)
+    if not a.overwrite:
+        return f"{a.output} already holds a model; pass --overwrite to replace it"
+    reads = [(flag, path) for flag, path in (("--train", a.train), ("--test", a.test), ("--base", a.base)) if path]
+    return overlap([out], reads)
+
+
+def _clear(path: str) -> None:
+    import os
+    import shutil
+
+    if os.path.isdir(path):
+        shutil.rmtree(path)
 
 
 class Bars:
@@ -71,7 +104,10 @@ def cmd_train(argv: list[str]) -> int:
         except ModelError as exc:
             print(f"mdfs train-classifier: {exc} (or --kind fasttext)", file=sys.stderr)
             return 2
-
+    why = _output_problem(a)
+    if why:
+        print(f"mdfs train-classifier: {why}", file=sys.stderr)
+        return 2
     try:
         data = read_jsonl(a.train, a.labels.split(",") if a.labels else None)
     except (DataError, OSError) as exc:
@@ -79,6 +115,7 @@ def cmd_train(argv: list[str]) -> int:
         return 2
     print(f"{len(data.texts)} rows, labels {data.label_names}"
           + (f", {data.skipped_empty} empty texts skipped" if data.skipped_empty else ""))
+    _clear(a.output)  # --overwrite checked above: no file of the earlier model survives into the new one
     try:
         if a.kind == "fasttext":
             from .fasttext_model import train

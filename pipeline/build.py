@@ -78,8 +78,7 @@ def skipped_stages(cfg: dict) -> dict[str, str]:
         if not cfg[name]["enabled"]:
             out[name] = f"disabled ({name}.enabled: false)"
     if not is_configured(cfg["fine"]):
-        out["fine"] = ("no classifier configured (set fine.bert_model and/or fine.fasttext_model; "
-                       "train one with `mdfs train-classifier`)")
+        out["fine"] = "no classifier configured (set fine.fasttext_model or fine.bert_model)"
     return out
 
 

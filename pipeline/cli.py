@@ -29,7 +29,11 @@ class QuietChildren:
     multi-process and portable workers print their start-up chatter straight
     to the stderr they inherit, where no logging filter reaches) is taken out
     of this process's stderr (file descriptor 2, which the workers inherit):
-    a pipe and a thread that passes every other line through unchanged."""
+    a pipe and a thread that passes every other line through unchanged.
+    Once SIGINT or SIGTERM arrived, only mdfs's own lines pass: a Ctrl-C
+    reaches every worker too, and each would print its traceback (other
+    lines are held HOLD_S so that those printed just before this process's
+    handler ran are caught too)."""
 
     NOISE = re.compile(r"apitools not found|Logging handler created|No semi_persistent_directory found"
                        r"|Discarding unparseable args|Pipeline type checking is enabled")
@@ -44,11 +48,37 @@ class QuietChildren:
         self._thread.start()
         return self
 
+    HOLD_S = 0.5  # other lines wait this long: a Ctrl-C reaches the workers as soon as this process
+
     def _pump(self, read_end: int) -> None:
-        with os.fdopen(read_end, "rb") as fh:
-            for line in fh:
+        """Lines from the pipe to the real stderr, in order; mdfs's own at once,
+        others after HOLD_S, and none of those once a signal has arrived."""
+        import collections
+        import select
+        import time
+
+        from .interrupt import SIGNALLED
+
+        pending, rest, open_ = collections.deque(), b"", True
+        while open_ or pending:
+            if open_ and select.select([read_end], [], [], 0.1)[0]:
+                chunk = os.read(read_end, 65536)
+                if chunk:
+                    *lines, rest = (rest + chunk).split(b"\n")
+                    pending.extend((time.monotonic(), ln + b"\n") for ln in lines)
+                else:
+                    open_ = False
+                    if rest:
+                        pending.append((time.monotonic(), rest))
+            if SIGNALLED:  # the workers' and Beam threads' tracebacks: mdfs says it in one line
+                pending = collections.deque(p for p in pending if p[1].startswith(b"mdfs"))
+            now = time.monotonic()
+            while pending and (pending[0][1].startswith(b"mdfs") or now - pending[0][0] >= self.HOLD_S
+                               or not open_):
+                line = pending.popleft()[1]
                 if not self.NOISE.search(line.decode("utf-8", "replace")):
                     os.write(self._saved, line)
+        os.close(read_end)
 
     def __exit__(self, *exc):
         sys.stderr.flush()
@@ -63,13 +93,13 @@ def _quiet(verbose: bool):
     return contextlib.nullcontext() if verbose else QuietChildren()
 
 
-def _setup_logging(verbose: bool = False):
+def _setup_logging(verbose: bool = False, debug: bool = False):
     if not verbose:
         logging.getLogger().addFilter(_KnownNoise())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s", "%H:%M:%S"))
     logger = logging.getLogger("mdfs")
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)  # --debug: the tracebacks behind one-line errors
     logger.addHandler(handler)
     logger.propagate = False
 
@@ -96,7 +126,9 @@ RUN_USAGE = """usage: mdfs run --output DIR [--config FILE] [--source NAME=GLOB 
 Runs the filtering pipeline; writes DIR/kept, DIR/dropped, DIR/failed (Parquet) and
 DIR/funnel.json.  Any other flag must be a Beam pipeline option.  Exit status: 0 accepted,
 1 the job failed, 2 a mistake found before the run (nothing written), 3 output rejected
-(DIR/_REJECTED.json), 130/143 interrupted.  See README.md for the configuration reference."""
+(DIR/_REJECTED.json), 130/143 interrupted.  --overwrite replaces an earlier mdfs output (never a
+file the run reads); --debug adds the traceback behind a one-line error and the workers' INFO log.
+See README.md for the configuration reference."""
 
 
 def cmd_run(argv: list[str]) -> int:
@@ -247,22 +279,35 @@ def _weight(text: str) -> tuple[str, float]:
         if not sep or not name:
             raise ValueError
         w = float(value)
-        if w < 0:
+        if not 0 <= w <= 1:
             raise ValueError
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected SOURCE=WEIGHT with a weight >= 0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected SOURCE=WEIGHT with a weight from 0 to 1, got {text!r}") \
+            from None
     return name, w
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+        if not value > 0 or value == float("inf"):
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    return value
 
 
 def report_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mdfs report", allow_abbrev=False,
                                  description="Write OUTPUT/report/ from a finished run.")
     ap.add_argument("output")
-    ap.add_argument("--budget-tokens", type=float, default=None, help="training budget in tokens")
-    ap.add_argument("--model-params", type=float, default=None, help="model size N: budget = 20 N (Chinchilla)")
+    budget = ap.add_mutually_exclusive_group()
+    budget.add_argument("--budget-tokens", type=_positive, default=None, help="training budget in tokens")
+    budget.add_argument("--model-params", type=_positive, default=None,
+                        help="model size N: budget = 20 N (Chinchilla)")
     ap.add_argument("--weight", action="append", default=[], metavar="SOURCE=W", type=_weight,
-                    help="mix weight of a source")
-    ap.add_argument("--max-epochs", type=float, default=None)
+                    help="mix weight of a source (a source of the run)")
+    ap.add_argument("--max-epochs", type=_positive, default=None)
     return ap
 
 
@@ -275,13 +320,27 @@ def cmd_report(argv: list[str]) -> int:
     if status is not None:
         return status
     over = {}
-    if a.budget_tokens:
-        over["budget_tokens"] = a.budget_tokens
-    if a.model_params:
-        over["model_params"] = a.model_params
-    if a.max_epochs:
+    if a.budget_tokens is not None:  # a flag's budget replaces the configured one, whichever kind it was
+        over["budget_tokens"], over["model_params"] = a.budget_tokens, None
+    if a.model_params is not None:
+        over["model_params"], over["budget_tokens"] = a.model_params, None
+    if a.max_epochs is not None:
         over["max_epochs"] = a.max_epochs
     if a.weight:
+        names = [n for n, _ in a.weight]
+        if len(set(names)) != len(names):
+            print(f"mdfs report: --weight names a source twice: {names}", file=sys.stderr)
+            return 2
+        from apache_beam.io.filesystems import FileSystems
+
+        from .report import weight_problems
+
+        with FileSystems.open(a.output.rstrip("/") + "/funnel.json") as fh:
+            problems = weight_problems(dict(a.weight), list(json.loads(fh.read())["sources"]), "--weight")
+        for line in problems:
+            print(f"mdfs report: {line}", file=sys.stderr)
+        if problems:
+            return 2
         over["weights"] = dict(a.weight)
     try:
         rep = write_report(a.output, over)
@@ -313,7 +372,23 @@ def sample_parser() -> argparse.ArgumentParser:
     ap.add_argument("run_dir")
     ap.add_argument("--per-cell", type=int, default=20, help="documents per cell (default 20)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--overwrite", action="store_true", help="replace an earlier sample that has no labels yet")
     return ap
+
+
+def _sample_problem(run_dir: str, overwrite: bool) -> str | None:
+    """An earlier sample is replaced only with --overwrite, and never once labels refer to it."""
+    from .review import REVIEW_DIR
+
+    folder = f"{run_dir.rstrip('/')}/{REVIEW_DIR}"
+    if not os.path.exists(f"{folder}/sample.jsonl"):
+        return None
+    if not overwrite:
+        return f"{folder} already holds a sample; pass --overwrite to draw a new one"
+    labels = f"{folder}/labels.jsonl"
+    if os.path.exists(labels) and os.path.getsize(labels):
+        return f"--overwrite would replace the sample that {labels} refers to; move that file away first"
+    return None
 
 
 def cmd_sample(argv: list[str]) -> int:
@@ -322,6 +397,10 @@ def cmd_sample(argv: list[str]) -> int:
     a = sample_parser().parse_args(argv)
     if a.per_cell < 1:
         print("mdfs sample: --per-cell must be at least 1", file=sys.stderr)
+        return 2
+    why = _sample_problem(a.run_dir, a.overwrite)
+    if why:
+        print(f"mdfs sample: {why}", file=sys.stderr)
         return 2
     try:
         meta = draw_sample(a.run_dir, a.per_cell, a.seed)
@@ -413,8 +492,22 @@ def main(argv: list[str] | None = None) -> int:
     global _VERBOSE
     verbose = _VERBOSE = any(a in ("-v", "--verbose", "--debug") or a.startswith("--debug=") for a in argv[1:])
     argv = [a for a in argv if a not in ("-v", "--verbose")]
-    _setup_logging(verbose)
-    return COMMANDS[argv[0]](argv[1:])
+    if not verbose:  # transformers' "Loading weights" / "Writing model shards" bars (read at its import; workers inherit)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    debug = any(a == "--debug" or a.startswith("--debug=") for a in argv[1:])
+    _setup_logging(verbose, debug)
+    from . import interrupt
+
+    interrupt.install()  # a signal before, between or after the runs: one line as well
+    try:
+        return COMMANDS[argv[0]](argv[1:])
+    except (KeyboardInterrupt, interrupt.Interrupted) as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"mdfs {argv[0]}: interrupted", file=sys.stderr)
+        return 128 + interrupt.signum_of(exc)
 
 
 if __name__ == "__main__":

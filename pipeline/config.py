@@ -86,21 +86,33 @@ def _read_yaml(path: str) -> dict:
     return user
 
 
+def _sets_name_a_source(sets: list[str] | None) -> bool:
+    """Whether a ``--set`` names a source's data: ``sources``, ``sources.NAME`` or
+    ``sources.NAME.paths`` (see load_config)."""
+    for item in sets or []:
+        keys = item.partition("=")[0].strip().split(".")
+        if keys[0] == "sources" and (len(keys) < 3 or keys[2] == "paths"):
+            return True
+    return False
+
+
 def load_config(config_file: str | None = None, sets: list[str] | None = None,
                 sources: list[str] | None = None, base: dict | None = None,
                 dedup_against: list[str] | None = None) -> dict:
     """Build the effective configuration and check it against the schema.
 
-    The bundled sample sources apply only when neither the config file nor
-    ``--source`` names a source.  ``base`` replaces the defaults (``mdfs
+    The bundled sample sources apply only when no source is named: not by the
+    config file, not by ``--source`` and not by ``--set`` (a ``--set`` names a
+    source when it sets ``sources``, ``sources.NAME`` or ``sources.NAME.paths``;
+    ``--set sources.news.languages=[zh]`` tunes the sample source ``news``).  ``base`` replaces the defaults (``mdfs
     refilter``: an earlier run's configuration).  ``--source NAME=GLOB`` adds a source, or
     replaces the paths of a source of that name; repeating the same NAME adds
     more globs to it.  Raises ValueError with every problem found.
     """
     cfg = copy.deepcopy(base if base is not None else load_defaults())
     user = _read_yaml(config_file) if config_file else {}
-    if user.get("sources") or sources:
-        cfg["sources"] = {}
+    if user.get("sources") or sources or (base is None and _sets_name_a_source(sets)):
+        cfg["sources"] = {}  # no sample joins data the user named
     cfg = deep_merge(cfg, user)
     seen = set()
     for item in sources or []:
@@ -151,6 +163,20 @@ def _source_format(src: dict) -> str:
     return found.pop() if len(found) == 1 else "auto"
 
 
+def _unknown_sources(sources: dict) -> list[str]:
+    """A source without paths named like another source: a misspelt override, not a new source."""
+    import difflib
+
+    named = [n for n, s in sources.items() if s.get("paths")]
+    out = []
+    for name, src in sources.items():
+        if not src.get("paths"):
+            close = difflib.get_close_matches(str(name), named, n=1)
+            if close:
+                out.append(f"sources.{name}: no such source (did you mean {close[0]}?)")
+    return out
+
+
 def finalize(cfg: dict) -> dict:
     """Fill each source from ``source_defaults``, check everything against the
     schema, resolve ``{samples}``/``{resources}``/``{models}``."""
@@ -173,6 +199,9 @@ def finalize(cfg: dict) -> dict:
         full["name"] = name
         resolved[name] = full
     cfg["sources"] = resolved
+    problems += _unknown_sources(resolved)
+    if problems:
+        raise ValueError("; ".join(problems))
     read = cfg.get("read")
     if isinstance(read, dict) and read.get("language_gate") is False:
         read["language_gate"] = "off"  # YAML 1.1 reads a bare `off` as false
@@ -184,6 +213,10 @@ def finalize(cfg: dict) -> dict:
         validate(cfg)
     except ValueError as exc:
         problems.append(str(exc))
+    else:
+        from .report import weight_problems
+
+        problems += weight_problems(cfg["mix"]["weights"], list(resolved))
     if problems:
         raise ValueError("; ".join(problems))
     return _resolve_placeholders(cfg)

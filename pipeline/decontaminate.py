@@ -332,7 +332,9 @@ def read_items(name: str, spec: dict):
         raise ValueError(f"decontamination.sets.{name}: no file matches {spec['paths']}")
     for path in files:
         base = path.rsplit("/", 1)[-1]
+        seen = set()  # keys of the file's rows: a named field no row has is a typo, not an empty option
         for line, row in _rows(path):
+            seen.update(row)
             text = item_text(row, spec["fields"])
             if text is None:
                 wanted = spec["fields"] or ["text", "or question (+ options, answer)"]
@@ -340,6 +342,10 @@ def read_items(name: str, spec: dict):
                                  f"{wanted} (set decontamination.sets.{name}.fields)")
             ident = row.get(spec["id_field"])
             yield (str(ident) if ident not in (None, "") else f"{base}:{line}"), text[:MAX_ITEM_CHARS]
+        absent = [f for f in spec["fields"] or [] if f not in seen]
+        if absent and seen:
+            raise ValueError(f"decontamination.sets.{name}.fields: no row of {path} has {', '.join(map(repr, absent))} "
+                             f"(rows have: {', '.join(sorted(map(str, seen))[:8])})")
 
 
 # --- the index -----------------------------------------------------------------------------

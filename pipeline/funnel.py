@@ -77,6 +77,12 @@ class WriteFunnel(beam.PTransform):
                 | "Write" >> WriteJson(path, lambda totals: build_funnel(totals, stages, sources)))
 
 
+# Short stage headers: every stage column fits 80 columns beside a 16-character
+# source name (common_crawl_wet), which is then never broken mid-word.
+STAGE_HEADERS = {"decontamination": "decontam", "exact_dedup": "exact", "near_dedup": "near"}
+SOURCE_MIN_WIDTH = 20
+
+
 def terminal_console():
     """A console as wide as the terminal (at least 80 columns); 100 when not a terminal."""
     from rich.console import Console
@@ -110,11 +116,14 @@ def render_funnel(funnel: dict, console=None) -> None:
     console.print(t)
     if stages:
         s = Table(title="documents left after each stage", title_justify="left")
-        s.add_column("source", overflow="fold", min_width=8)
+        longest = max((len(n) for n in funnel["sources"]), default=8)
+        s.add_column("source", overflow="fold", min_width=min(max(longest, 8), SOURCE_MIN_WIDTH))
         for stage in stages:
-            s.add_column(stage.replace("_", " "), justify="right", overflow="fold")
+            s.add_column(STAGE_HEADERS.get(stage, stage.replace("_", " ")), justify="right", no_wrap=True)
         for name, e in funnel["sources"].items():
             s.add_row(name, *[str(e["after_stage"].get(st, 0)) for st in stages])
+        short = [f"{STAGE_HEADERS[st]}: {st.replace('_', ' ')}" for st in stages if st in STAGE_HEADERS]
+        s.caption, s.caption_justify = ("; ".join(short) if short else None), "left"
         console.print(s)
     r = Table(title="why records were dropped or failed", title_justify="left")
     r.add_column("source", overflow="fold", min_width=8)

@@ -563,7 +563,8 @@ def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[
 
     status = run(cfg, output_dir, options, overwrite, build=build, check=check,
                  on_start=lambda: write_marker(output_dir, run_dir, changed),
-                 also_judge=lambda f: judge_against(f, funnel), prog=prog)
+                 also_judge=lambda f: judge_against(f, funnel), prog=prog,
+                 reads=[("the run being refiltered", run_dir)])
     if status in (0, 3):
         _say_rescored(output_dir)
     return status

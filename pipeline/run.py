@@ -29,23 +29,18 @@ from .build import build_pipeline, skipped_stages
 from .funnel import render_funnel
 from .sinks import write_json
 from .readers import matched_files
+from .interrupt import SIGNALLED as _SIGNALLED, Interrupted, raise_interrupted as _raise_interrupted
 
 log = logging.getLogger("mdfs.run")
 SUCCESS, REJECTED, INCOMPLETE = "_SUCCESS", "_REJECTED.json", "_INCOMPLETE"
 OUTPUT_PARTS = ("kept", "dropped", "failed", "candidates", "refilter.json", "funnel.json", "near_dedup.json",
                 "decontamination", "decontamination.json", "dedup_state", "_progress", "stats", "report", SUCCESS,
-                REJECTED, INCOMPLETE, "config.yaml")
+                REJECTED, INCOMPLETE, "config.yaml", "review")
 EXIT_FAILED, EXIT_USER, EXIT_REJECTED = 1, 2, 3
 
 
 class UserError(Exception):
     """A mistake found before anything is written (exit 2)."""
-
-
-class Interrupted(BaseException):  # not an Exception: library code that catches those must not swallow it
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 def _exists(path: str) -> bool:
@@ -72,16 +67,27 @@ STATE_WORDS = {"finished": "a finished run", "rejected": "a rejected run (see _R
                "incomplete": "an incomplete run (interrupted, killed or failed)"}
 
 
-def prepare_output(output_dir: str, overwrite: bool) -> None:
+def prepare_output(output_dir: str, overwrite: bool, reads: list[tuple[str, str]] = ()) -> None:
     """Refuse to write into an existing mdfs output unless ``overwrite``; with it,
-    remove the previous run's parts first so no stale shard survives."""
+    remove the previous run's parts first so no stale shard survives.  Refused
+    even with ``overwrite``: a non-empty folder that holds no mdfs output, and
+    removing a part that holds something the run reads (``reads``: (what, path))."""
+    from .output_guard import foreign_entries, foreign_line, overlap
+
     root = output_dir.rstrip("/")
     state = output_state(root)
-    if state and not overwrite:
+    if state is None:
+        foreign = foreign_entries(root, OUTPUT_PARTS)
+        if foreign:
+            raise FileExistsError(foreign_line(output_dir, foreign))
+    elif not overwrite:
         raise FileExistsError(f"{output_dir} already holds {STATE_WORDS[state]}; pass --overwrite to replace it")
-    for p in OUTPUT_PARTS:
-        if _exists(f"{root}/{p}"):
-            FileSystems.delete([f"{root}/{p}"])
+    removed = [f"{root}/{p}" for p in OUTPUT_PARTS if _exists(f"{root}/{p}")]
+    why = overlap(removed, list(reads))
+    if why:
+        raise FileExistsError(why)
+    for path in removed:
+        FileSystems.delete([path])
 
 
 def write_effective_config(cfg: dict, root: str) -> None:
@@ -148,6 +154,27 @@ def _model_labels(cfg: dict) -> dict[str, list[str]]:
     return labels
 
 
+def _check_sources(cfg: dict, problems: list[str]) -> dict[str, list[str]]:
+    """The readable files per source; a source's problems appended, its notes printed once."""
+    from .readers.preflight import check_source
+
+    files = {}
+    for n, src in cfg["sources"].items():
+        if src.get("format") == "cc_index":
+            files[n] = matched_files(src["paths"])
+            found, own, notes = files[n], [], []
+        else:
+            found, own, notes = check_source(n, src)
+            files[n] = found
+        problems += own
+        if not found and not own:
+            problems.append(f"source {n}: no input file matches {src['paths']} "
+                            "(or none of the matches is a readable file)")
+        for note in notes:
+            print(f"mdfs: {note}", file=sys.stderr)
+    return files
+
+
 def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, list[str]]:
     """Everything that can be checked before anything is written.  Returns the
     readable files per source (none checked without ``sources``: a refilter
@@ -157,11 +184,10 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
     why = _output_problem(root)
     if why:
         problems.append(f"cannot write the output: {why}")
-    files = {n: matched_files(s["paths"]) for n, s in cfg["sources"].items()} if sources else {}
-    for n, found in files.items():
-        if not found:
-            problems.append(f"source {n}: no input file matches {cfg['sources'][n]['paths']} "
-                            "(or none of the matches is a readable file)")
+    files = _check_sources(cfg, problems) if sources else {}
+    from .language_codes import check_codes
+
+    problems += check_codes(cfg)
     tok = cfg["stats"]["tokenizer"]
     if tok:
         from pathlib import Path
@@ -272,24 +298,38 @@ def judge(funnel: dict, cfg: dict, root: str) -> list[str]:
 
 # --- the run ----------------------------------------------------------------------------
 
-_SIGNALLED: list[int] = []
+def run(cfg: dict, output_dir: str, options, overwrite: bool = False, prog: str = "mdfs run", **kw) -> int:
+    """``_run`` with SIGINT/SIGTERM at any moment (preflight, workers' start-up,
+    the job, the report) ending in one line and 128 + the signal's number."""
+    from . import interrupt
+
+    previous = interrupt.install()
+    try:
+        return _run(cfg, output_dir, options, overwrite, prog=prog, **kw)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        root = output_dir.rstrip("/")
+        where = (f"the output in {root} is incomplete ({INCOMPLETE})" if _exists(f"{root}/{INCOMPLETE}")
+                 else "nothing was written")
+        print(f"{prog}: interrupted; {where}", file=sys.stderr)
+        log.debug("interrupted", exc_info=True)
+        return 128 + interrupt.signum_of(exc)
+    finally:
+        interrupt.restore(previous)
 
 
-def _raise_interrupted(signum, _frame):
-    _SIGNALLED.append(signum)  # remembered even if some thread's handler swallows the exception
-    raise Interrupted(signum)
-
-
-def run(cfg: dict, output_dir: str, options, overwrite: bool = False, build=None, check=None, on_start=None,
-        also_judge=None, prog: str = "mdfs run") -> int:
+def _run(cfg: dict, output_dir: str, options, overwrite: bool = False, build=None, check=None, on_start=None,
+         also_judge=None, prog: str = "mdfs run", reads: list[tuple[str, str]] = ()) -> int:
     """The job with ``build_pipeline``; ``mdfs refilter`` passes its own ``build``
     (p, cfg, output_dir), ``check`` (cfg, output_dir) -> files per source,
     ``on_start`` (called once the output is prepared) and ``also_judge``
-    (funnel -> reasons to reject)."""
+    (funnel -> reasons to reject) and ``reads`` ((what, path) it reads besides
+    what the configuration names, which --overwrite must not remove)."""
+    from .output_guard import read_paths
+
     root = output_dir.rstrip("/")
     try:
         files = (check or preflight)(cfg, output_dir)
-        prepare_output(output_dir, overwrite)
+        prepare_output(output_dir, overwrite, [*read_paths(cfg, files), *reads])
     except (UserError, FileExistsError) as exc:
         for line in str(exc).splitlines():
             print(f"{prog}: {line}", file=sys.stderr)

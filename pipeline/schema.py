@@ -382,6 +382,12 @@ class Mix(Strict):
     tokens_per_param: Positive
     max_epochs: Positive
 
+    @model_validator(mode="after")
+    def _one_budget(self):
+        if self.budget_tokens is not None and self.model_params is not None:
+            raise ValueError("set budget_tokens or model_params, not both (each sets the budget)")
+        return self
+
 
 class Output(Strict):
     compression: Literal["zstd", "snappy", "gzip", "brotli", "lz4", "none"]

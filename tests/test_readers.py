@@ -181,6 +181,9 @@ def test_parquet_reader(tmp_path):
     out = read_file(path, {"name": "books", "fields": {"id": "id", "text": "content", "url": "url", "date": "date"}})
     assert len(out["records"]) == 1 and out["records"][0].text == "书的正文。"
     assert [f.error_kind for f in out["failed"]] == ["missing_field"]
+    out = read_file(path, {"name": "books"})  # no text column: the message names the file's columns
+    assert {f.message for f in out["failed"]} == {"field 'text' is missing (the record has: content, title; "
+                                                  "see sources.NAME.fields)"}
     corrupt = tmp_path / "corrupt.parquet"
     corrupt.write_bytes(b"PAR1" + b"\x00" * 100)
     out = read_file(corrupt)

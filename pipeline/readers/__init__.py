@@ -67,56 +67,51 @@ def expand_pattern(pattern: str) -> tuple[list[tuple[str, int]], list[tuple[str,
     """(readable files as (path, size), unreadable entries as (path, why)).
 
     A pattern that names an existing file exactly is taken literally, even if
-    it holds glob characters (``page[1].jsonl``).  On the local filesystem,
-    entries the glob matches that are not readable regular files (directories,
-    dangling links, link loops, no permission) are reported instead of being
-    skipped in silence."""
-    query = pattern
-    if any(c in pattern for c in GLOB_CHARS) and _exists(pattern):
-        query = _escape_glob(pattern)
-    files = []
+    it holds glob characters (``page[1].jsonl``).  Local patterns are matched
+    by Python's glob (``**`` recursive), relative to the working directory, so
+    ``*.parquet`` means the current folder's files; a trailing ``/`` means the
+    folder's files (as Beam reads it).  Entries a local glob matches that are
+    not readable regular files (directories, dangling links, link loops, no
+    permission) are reported instead of being skipped in silence; folders a
+    ``**`` walks through are not entries.  Remote patterns use Beam's
+    matching (``*`` within one path segment, ``**`` across segments)."""
+    if "://" in pattern:
+        return _expand_remote(pattern), []
+    if pattern.endswith("/"):
+        pattern += "*"
+    if any(c in pattern for c in GLOB_CHARS) and os.path.lexists(pattern):
+        entries = [pattern]
+    else:
+        entries = globlib.glob(pattern, recursive=True)
+    return _once_per_real_path(entries, pattern)
+
+
+def _expand_remote(pattern: str) -> list[tuple[str, int]]:
+    query = _escape_glob(pattern) if any(c in pattern for c in GLOB_CHARS) and _exists(pattern) else pattern
     with warnings.catch_warnings():  # Beam's glob translation warns about the escapes ("[[]") it supports
         warnings.simplefilter("ignore", FutureWarning)
         matches = FileSystems.match([query])
-    for res in matches:
-        files.extend((m.path, m.size_in_bytes) for m in res.metadata_list)
-    unreadable = []
-    if "://" not in pattern:
-        literal = globlib.escape(pattern) if query != pattern else pattern
-        files, unreadable = _once_per_real_path(files, globlib.glob(literal, recursive=True))
-        for path, _ in files:
-            if not os.access(path, os.R_OK):
-                unreadable.append((path, "no read permission"))
-        files = [(p, s) for p, s in files if os.access(p, os.R_OK)]
-    return files, unreadable
+    return [(m.path, m.size_in_bytes) for res in matches for m in res.metadata_list]
 
 
-def _once_per_real_path(files: list, entries: list) -> tuple[list, list]:
-    """Local matches, each real file once.  Beam's listing does not follow
-    directory links, Python's ``**`` does (a link loop, up to the system's
-    link depth): an entry that resolves to a file already taken, by a shorter
-    path, is the same file and is not read again; one Beam did not list that is
-    a readable file is read; the rest are reported as unreadable, once each."""
-    found = {p for p, _ in files}
+def _once_per_real_path(entries: list[str], pattern: str) -> tuple[list, list]:
+    """Local glob entries, each real file once.  Python's ``**`` follows
+    directory links (a link loop, down to the system's link depth): an entry
+    that resolves to a file or folder already taken by a shorter path is the
+    same one and is not read or reported again; folders a ``**`` walks through
+    are not entries; the rest that are not readable files are reported once."""
     seen, kept, unreadable = set(), [], []
-    for path, size in sorted(files, key=lambda f: (len(f[0]), f[0])):  # the shortest path names the file
-        real = os.path.realpath(path)
-        if real not in seen:
-            seen.add(real)
-            kept.append((path, size))
-    for entry in sorted(entries, key=lambda e: (len(e), e)):
+    for entry in sorted(set(entries), key=lambda e: (len(e), e)):  # the shortest path names the file
         full = os.path.abspath(entry)
-        if entry in found or full in found:
-            continue
         real = os.path.realpath(full)
         if real in seen:  # the same file or folder by another path: a link, a link loop
             continue
         seen.add(real)
         if os.path.isfile(full) and os.access(full, os.R_OK):
             kept.append((full, os.path.getsize(full)))
-        else:
+        elif not ("**" in pattern and os.path.isdir(full)):
             unreadable.append((full, _why_unreadable(full)))
-    return kept, unreadable
+    return sorted(kept), sorted(unreadable)
 
 
 def _why_unreadable(path: str) -> str:
@@ -584,14 +579,15 @@ class ReadFileDoFn(beam.DoFn, RestrictionProvider):
                     continue
                 yield self._from_row(rec, row)
 
-    def _from_row(self, rec: RawRecord, row: dict):
+    def _from_row(self, rec: RawRecord, row: dict, columns=None):
+        """``columns``: the file's own (Parquet reads only the mapped ones, so the row cannot say)."""
         fields = self.source["fields"]
         try:
             text = row.get(fields["text"])
             if not isinstance(text, str):
                 kind = "missing_field" if text is None else "bad_field"
                 what = "missing" if text is None else type(text).__name__
-                has = ", ".join(sorted(map(str, row))[:20])
+                has = ", ".join(sorted(map(str, row if columns is None else columns))[:20]) or "no fields"
                 return self._emit.failed(Failed.of(rec, STAGE, kind, f"field {fields['text']!r} is {what} "
                                                    f"(the record has: {has}; see sources.NAME.fields)"))
             given_id = row.get(fields["id"])
@@ -629,7 +625,7 @@ class ReadFileDoFn(beam.DoFn, RestrictionProvider):
             elif kind == pq_reader.ROW_FAILED:
                 yield self._emit.failed(Failed.of(rec, STAGE, "bad_field", event[2]))
             else:
-                yield self._from_row(rec, event[2])
+                yield self._from_row(rec, event[2], pf.schema_arrow.names)
 
 
 # --- Common Crawl's columnar index (cc_index.py) ----------------------------------------
