@@ -150,7 +150,7 @@ class _MatchPatternDoFn(beam.DoFn):
 
     def process(self, source_pattern: tuple):
         source, pattern = source_pattern
-        files, unreadable = expand_pattern(pattern)
+        files, unreadable = expand_pattern(_openable(pattern))
         for path, size in files:
             yield (source, _portable(path)), size
         for path, why in unreadable:
@@ -834,6 +834,7 @@ class ReadSources(beam.PTransform):
 
 def _match_files(pbegin, source_patterns: list):
     """(source, glob) pairs -> (source, path, size or Failed), each file once, spread over workers."""
+    source_patterns = [(s, _portable(p)) for s, p in source_patterns]  # a pattern may name a non-UTF-8 file
     return (pbegin | "Patterns" >> beam.Create(source_patterns)
             | "Match" >> beam.ParDo(_MatchPatternDoFn())
             # overlapping globs or a repeated --source match a file more than once: read it once
