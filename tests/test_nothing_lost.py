@@ -637,3 +637,18 @@ def test_hostile_text_names_and_trailers_end_to_end(tmp_path):
     assert {r["file"] for r in res["kept"] + res["failed"] if r["source"] == "s"} == {f"{names}/caf\\xe9.jsonl"}
     assert sorted(r["offset"] for r in res["failed"] if r["source"] == "j") == [2, 5]
     assert [r["url"] for r in res["failed"] if r["source"] == "w"] == ["http://w/0"]
+
+
+@pytest.mark.parametrize("width", [12, 25, 40])
+def test_zeros_over_a_members_end_and_trailer_do_not_hide_the_next_member(tmp_path, width):
+    """Found by the fuzz test: zeros over the last bytes of a member's deflate
+    data and its trailer inflate on into the next member's bytes before the
+    check fails; the next member is then searched from the damaged one's start."""
+    blob = bytearray(b"".join(FUZZ_MEMBERS))
+    end = len(FUZZ_MEMBERS[0])
+    blob[end - width:end] = bytes(width)
+    path = tmp_path / "x.warc.gz"
+    path.write_bytes(bytes(blob))
+    out = read_file(path)
+    assert [r.url for r in out["records"]] == urls(8)[1:]
+    assert [(f.offset, f.records) for f in out["failed"]] == [(0, 1)]

@@ -394,10 +394,11 @@ class GzipMembers:
             self.members += 1
             yield member
             member.finish()
-            if member.error is None or (member.check_failed and member.end is not None):
-                self.damaged += member.error is not None
-                pos = member.end  # a trailer mismatch still says where the member ends
+            if member.error is None:
+                pos = member.end
                 continue
+            # even after a mere trailer mismatch the next member is searched from this
+            # one's first byte: damage that merged two members' bytes must not hide the second
             self.damaged += 1
             nxt = self._next_header(pos + 1)
             if nxt is None:
