@@ -11,6 +11,9 @@ what the record parser makes of the bytes inside:
 * a member that zlib cannot decode is reported with its compressed offset, and
   reading resumes at the next offset where a gzip member header starts and
   decodes (``GzipMembers`` scans for it);
+* a member whose data inflates but whose trailer (CRC-32, length) does not
+  match is inflated again as raw deflate, so all of its bytes reach the
+  record parser, and is reported with ``check_failed``;
 * bytes after the last member that are not a member are reported as such.
 
 Every unit is a small seekable byte stream in *decompressed* coordinates, so

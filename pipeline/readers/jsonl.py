@@ -4,7 +4,8 @@ Lines are what the container offers: every newline-terminated line becomes
 exactly one outcome (record, ``too_large`` drop, or a dead letter), and blank
 lines are counted as skipped.  A gzipped file is read member by member
 (``container.GzipMembers``), so complete lines before damage are kept, the
-damaged member is one dead letter, and reading resumes at the next member.
+damaged member is one dead letter, and reading resumes at the next member; a
+member whose trailer check alone fails loses no line (``iter_lines``).
 """
 from __future__ import annotations
 
