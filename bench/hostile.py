@@ -179,6 +179,39 @@ def issue25_cases():
         del buf
 
 
+def _trailer(member: bytes, at: int) -> bytes:
+    """Byte ``at`` of the 8-byte trailer changed (0-3: CRC-32, 4-7: length): the data still inflates."""
+    return member[: len(member) - 8 + at] + bytes([member[len(member) - 8 + at] ^ 0x5A]) + member[len(member) - 7 + at:]
+
+
+def issue34_cases():
+    """Text that is not valid Unicode, a file name that is not UTF-8, a gzip
+    trailer whose check fails: (name, bytes, suffix, offered, file name bytes or None)."""
+    page = "<html><body><article><p>" + "国家统计局今天发布数据，前三季度经济平稳增长。" * 30 + "</p></article></body></html>"
+    text = "国家统计局今天发布数据，前三季度经济平稳增长。" * 10
+    rows = [{"id": "a\ud800", "text": text}, {"id": "b", "url": "http://h/\udc80", "text": text + "二"},
+            {"id": "c", "date": "2020\udbff", "text": text + "三"}, {"id": "d", "text": "\udfff" + text + "四"},
+            {"id": "e", "t\ud800xt": text}]
+    yield ("JSONL: a lone surrogate in id, url, date, text, and a key (5 lines)",
+           b"".join(json.dumps(r).encode() + b"\n" for r in rows), ".jsonl", 5, None)
+    lines = [json.dumps({"text": f"{text}第{i}行"}, ensure_ascii=False).encode() + b"\n" for i in range(9)]
+    members = [gzip.compress(b"".join(lines[i:i + 3]), mtime=0) for i in (0, 3, 6)]
+    yield (".jsonl.gz, 3 members of 3 lines: CRC-32 mismatch in the 1st, length mismatch in the 2nd",
+           _trailer(members[0], 0) + _trailer(members[1], 5) + members[2], ".jsonl.gz", 9, None)
+    one = gzip.compress(b"".join(lines * 40), mtime=0)  # 360 lines (250 KB), inflated in many calls
+    yield ".jsonl.gz, one member of 360 lines: CRC-32 mismatch", _trailer(one, 2), ".jsonl.gz", 360, None
+    recs = [warc([(f"http://h/{i}", page.encode(), [("Content-Type", "text/html")])], gz=False) for i in range(30)]
+    wm = [gzip.compress(r, mtime=0) for r in recs]
+    wm[0], wm[9] = _trailer(wm[0], 1), _trailer(wm[9], 7)
+    yield "30-member .warc.gz: CRC-32 mismatch in member 1, length mismatch in member 10", b"".join(wm), \
+        ".warc.gz", 30, None
+    yield "one-stream .warc.gz (10 records): CRC-32 mismatch", _trailer(gzip.compress(b"".join(recs[:10])), 3), \
+        ".warc.gz", 10, None
+    yield ("JSONL under a file name that is not UTF-8 (caf\\xe9-\\xff.jsonl, 2 lines)",
+           b"".join(json.dumps({"text": f"{text}{i}"}, ensure_ascii=False).encode() + b"\n" for i in range(2)),
+           ".jsonl", 2, b"caf\xe9-\xff")
+
+
 def cases():
     html = "text/html"
     page = (
@@ -295,14 +328,17 @@ def main():
         "empty file": 0,
         "wrong Content-Length (too large)": 2,
     }
-    all_cases = itertools.chain(((n, d, ".warc.gz", built_with.get(n, 1)) for n, d in cases()), issue25_cases())
-    for i, (name, data, suffix, offered) in enumerate(all_cases):
-        path = tmp / f"case{i}{suffix}"
-        path.write_bytes(data)
+    # issue25_cases ends with a 150 MB Parquet cell, after which every runner would inherit this process's peak
+    all_cases = itertools.chain(((n, d, ".warc.gz", built_with.get(n, 1), None) for n, d in cases()),
+                                issue34_cases(), ((*c, None) for c in issue25_cases()))
+    for i, (name, data, suffix, offered, stem) in enumerate(all_cases):
+        path = os.fsdecode(os.path.join(os.fsencode(str(tmp)), (stem or b"case%d" % i) + suffix.encode()))
+        with open(path, "wb") as fh:
+            fh.write(data)
         size = len(data)
         del data
         r = subprocess.run(
-            [sys.executable, "-c", RUNNER, str(path), str(REPO / "tests")], capture_output=True, text=True, timeout=600
+            [sys.executable, "-c", RUNNER, path, str(REPO / "tests")], capture_output=True, text=True, timeout=600
         )
         line = r.stdout.strip().splitlines()[-1] if r.returncode == 0 and r.stdout.strip() else None
         res = (
@@ -327,6 +363,27 @@ def main():
         "held (a member of a one-record-per-member file, a JSONL line, the rows of a Parquet row group) there is "
         "one dead letter per record; otherwise one with `records: null`, counted per source as "
         "`unknown_size_stretches` in `funnel.json`, so `read` never hides a loss.",
+        "",
+        "A gzip member whose trailer check fails (its CRC-32 or length does not match data that inflated whole) is "
+        "inflated again as raw deflate, which checks no trailer, so all its records are counted: those the reader "
+        "passed on before the check failed are read, the last one (still held when the check fails) is a "
+        "`corrupt_container` dead letter at its offset: a WARC record at its member's byte offset, a JSONL line at "
+        "its line index. This holds for the first member as for any other; the next member is then searched from "
+        "the damaged one's first byte, as after any damage, since damage over a member's end can run its deflate "
+        "stream into the next member's bytes.",
+        "",
+        "Text that is not valid Unicode: a JSON escape that decodes to a lone surrogate (`\"\\ud800\"`) is "
+        "replaced by U+FFFD in whichever field holds it (id, url, date, the text, or the field a source's field "
+        "map names) and counted with the invalid UTF-8 bytes (`decoded_with_replacement`), as is one a codec "
+        "such as `unicode_escape` produces from a page; a JSONL line or a Parquet string cell whose bytes are not "
+        "UTF-8 is one dead letter (`decode_error`, `bad_field`); WARC and ARC header values are decoded with "
+        "U+FFFD, so they never hold one. No row is written with a lone surrogate: `pipeline/records.py` replaces "
+        "any left in a message (a JSON key quoted in a dead letter) before the row reaches Beam's coders or "
+        "Parquet.",
+        "",
+        "A file name that is not UTF-8 (bytes in a local path, matched by a glob or named exactly) is read: "
+        "the name travels between steps as bytes and is written with each byte that is not UTF-8 as `\\xNN` "
+        "(`caf\\xe9.jsonl`) in kept, dropped and failed.",
         "",
         "Per-record limits (all in `pipeline/defaults.yaml`): payload, JSONL line and Parquet text cell "
         "`read.max_payload_bytes` (5 MB); decompressed and de-chunked payload `read.max_decompressed_bytes` "
@@ -364,11 +421,15 @@ def main():
     L += [
         "",
         "In every case read = kept + dropped + failed holds (each record read has exactly one outcome above), "
-        "and the job goes on. The same cases run as one job in `tests/test_hostile.py::test_hostile_records_end_to_end`, "
-        "which checks the invariant from the Parquet output.",
+        "and the job goes on. Such cases run as one job in `tests/test_hostile.py::test_hostile_records_end_to_end` "
+        "and, for text that is not valid Unicode, a file name that is not UTF-8 and gzip trailers, in "
+        "`tests/test_nothing_lost.py::test_hostile_text_names_and_trailers_end_to_end` (exact counts per source); "
+        "both check the invariant from the Parquet output.",
         "",
-        "Property-based tests (hypothesis) over WARC bytes, HTTP headers, charsets/encodings and HTML run in CI "
-        "(`tests/test_hostile.py`); the long fuzz run is `python bench/fuzz.py --inputs 10000`.",
+        "Property-based tests (hypothesis) over WARC bytes, HTTP headers, charsets/encodings, HTML, any code point "
+        "in any JSONL field and any bytes in a file name (`tests/test_hostile.py`), and over damage at any offset "
+        "and in any gzip trailer byte (`tests/test_nothing_lost.py`) run in CI; the long fuzz run is "
+        "`python bench/fuzz.py --inputs 10000`.",
     ]
     r = subprocess.run([sys.executable, "-c", COARSE_STRESS], capture_output=True, text=True, timeout=900)
     stress = json.loads(r.stdout.strip().splitlines()[-1])
@@ -410,13 +471,19 @@ def main():
     if fuzz.exists():
         f = json.loads(fuzz.read_text())
         top = ", ".join(f"{k} {v}" for k, v in list(f["outcomes"].items())[:12])
+        names = {"warc_mutation": "mutated sample WARCs, random bytes, random HTML",
+                 "gzip_trailer": "sample WARCs with damaged gzip trailers",
+                 "jsonl_surrogates": "JSONL with lone surrogates in any field, some gzipped with damaged trailers"}
+        families = ", ".join(f"{n:,} {names.get(k, k)}" for k, n in f["families"].items())
         L += [
             "",
             "## Long fuzz run",
             "",
-            f"`{f['command']}`: {f['inputs']:,} generated inputs (mutated sample WARCs, "
-            f"random bytes, random HTML) through the reader and the extractor in {f['seconds']} s: "
-            f"**{f['unhandled_exceptions']} unhandled exceptions**. Most frequent outcomes: {top}.",
+            f"`{f['command']}`: {f['inputs']:,} generated inputs ({families}; a fifth of them under a file "
+            f"name that is not UTF-8) through the reader and the extractor in {f['seconds']} s: "
+            f"**{f['unhandled_exceptions']} unhandled exceptions, {f['unaccounted_inputs']} inputs whose record "
+            f"count is known (trailer damage, JSONL lines) with another number of outcomes, "
+            f"{f['unwritable_rows']} outcomes with text that strict UTF-8 refuses**. Most frequent outcomes: {top}.",
         ]
     read_back = REPO / "bench" / "read_back_results.json"
     if read_back.exists():  # measured by bench/read_back.py, kept when this page is rewritten

@@ -14,6 +14,8 @@ from typing import NamedTuple
 import brotli
 import charset_normalizer
 
+from .textnorm import replace_surrogates
+
 
 class PayloadTooLarge(Exception):
     """Decoded payload would exceed the configured cap (a policy drop)."""
@@ -153,7 +155,7 @@ class Decoded(NamedTuple):
     text: str
     encoding: str
     evidence: str
-    replaced: int  # invalid bytes decoded as U+FFFD (UTF-8 only, see decode_text_utf8)
+    replaced: int  # invalid UTF-8 bytes (decode_text_utf8) and lone surrogates decoded as U+FFFD
 
 
 def bom_encoding(data: bytes) -> str | None:
@@ -187,6 +189,15 @@ _ESCAPED = re.compile("[\udc80-\udcff]")
 
 
 def decode_html(data: bytes, header_charset: str | None = None, max_invalid_share: float = 0.01) -> Decoded:
+    """``_decode_html``, then any lone surrogate a codec produced (unicode_escape
+    and raw_unicode_escape are text encodings that decode ``\\ud800`` to one)
+    replaced by U+FFFD and counted with the invalid bytes."""
+    res = _decode_html(data, header_charset, max_invalid_share)
+    text, n = replace_surrogates(res.text)
+    return res._replace(text=text, replaced=res.replaced + n) if n else res
+
+
+def _decode_html(data: bytes, header_charset: str | None, max_invalid_share: float) -> Decoded:
     """Decode HTML bytes by the best available evidence.
 
     Order: byte-order mark (UTF-8/16/32), a UTF-16/32 declaration in the HTTP

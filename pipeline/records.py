@@ -10,10 +10,24 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
 DROPPED, FAILED, SKIPPED = "dropped", "failed", "skipped"  # output tags
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _writable(row: dict) -> dict:
+    """Parquet and Beam's coders take text as strict UTF-8.  The readers make
+    every field they take from the input well-formed (``RawRecord.well_formed``);
+    this is the last guard for text that quotes the input some other way (an
+    exception message, the keys of a JSON object): each lone surrogate in a
+    top-level text column becomes U+FFFD, so no row can end a job."""
+    for k, v in row.items():
+        if isinstance(v, str) and _SURROGATE.search(v):
+            row[k] = _SURROGATE.sub("\ufffd", v)
+    return row
 
 
 def record_key(source: str, file: str, position: int | str) -> str:
@@ -21,7 +35,8 @@ def record_key(source: str, file: str, position: int | str) -> str:
     the same key on every rerun, runner and worker count.  The full path (URI)
     is part of it, so shards with the same base name in different directories
     (``d1/part-00000.jsonl``, ``d2/part-00000.jsonl``) never collide."""
-    h = hashlib.blake2b(f"{source}\x00{file}\x00{position}".encode("utf-8"), digest_size=12)
+    # surrogatepass: a key never fails on text that is not valid Unicode (readers.shown_path)
+    h = hashlib.blake2b(f"{source}\x00{file}\x00{position}".encode("utf-8", "surrogatepass"), digest_size=12)
     return h.hexdigest()
 
 
@@ -41,7 +56,24 @@ class RawRecord:
     text: Optional[str] = None
     charset: Optional[str] = None  # from the HTTP Content-Type header
     language_hint: Optional[str] = None  # e.g. WET's WARC-Identified-Content-Language
-    replaced_bytes: int = 0  # invalid UTF-8 bytes decoded as U+FFFD (see payload.decode_text_utf8)
+    # invalid UTF-8 bytes and lone surrogates replaced by U+FFFD (payload.decode_text_utf8, well_formed)
+    replaced_bytes: int = 0
+
+    def well_formed(self) -> "RawRecord":
+        """Replace lone surrogates (JSON escapes such as "\\ud800") in every text
+        field with U+FFFD and count them in ``replaced_bytes``: the readers call it
+        on every record they emit, so no later stage sees text that is not valid
+        Unicode."""
+        from .textnorm import replace_surrogates
+
+        for name in ("id", "url", "date", "text", "language_hint"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value, n = replace_surrogates(value)
+                if n:
+                    setattr(self, name, value)
+                    self.replaced_bytes += n
+        return self
 
 
 def signal_rows(signals: Optional[dict], scores: Optional[dict] = None) -> Optional[list]:
@@ -78,7 +110,7 @@ class Document:
     extra: dict = field(default_factory=dict)  # stage scratch space, never written
 
     def to_row(self) -> dict:
-        return {
+        return _writable({
             "id": self.id,
             "source": self.source,
             "url": self.url,
@@ -99,7 +131,7 @@ class Document:
             "file": self.file,
             "offset": self.offset,
             "signals": signal_rows(self.signals, self.scores),
-        }
+        })
 
     def replace(self, **changes) -> "Document":
         """A copy with ``changes``; a new text forgets the token count of the old
@@ -143,8 +175,9 @@ class Dropped:
                    signals=signal_rows(getattr(rec, "signals", None), getattr(rec, "scores", None)))
 
     def to_row(self) -> dict:
-        return {k: getattr(self, k) for k in ("id", "source", "url", "stage", "reason", "detail", "char_count",
-                                              "byte_count", "excerpt", "file", "offset", "signals")}
+        return _writable({k: getattr(self, k) for k in ("id", "source", "url", "stage", "reason", "detail",
+                                                        "char_count", "byte_count", "excerpt", "file", "offset",
+                                                        "signals")})
 
 
 @dataclass
@@ -171,13 +204,13 @@ class Candidate:
     offset: Optional[int] = None
 
     def to_row(self) -> dict:
-        return {"key": self.key, "id": self.id, "source": self.source, "url": self.url, "date": self.date,
+        return _writable({"key": self.key, "id": self.id, "source": self.source, "url": self.url, "date": self.date,
                 "language": self.language, "language_score": float(self.language_score), "text": self.text,
                 "removed_lines": [{"kind": k, "line": line} for k, line in self.removed_lines],
                 "signals": signal_rows(self.signals), "coarse_reason": self.coarse_reason,
                 "coarse_detail": self.coarse_detail, "char_count": len(self.text), "token_count": self.token_count,
                 "replacement_chars_removed": self.replacement_chars_removed, "raw_byte_count": self.raw_byte_count,
-                "file": self.file, "offset": self.offset}
+                "file": self.file, "offset": self.offset})
 
 
 @dataclass
@@ -217,8 +250,8 @@ class Failed:
                    id=rec.id, file=rec.file, offset=rec.offset, url=rec.url)
 
     def to_row(self) -> dict:
-        return {k: getattr(self, k) for k in ("id", "source", "file", "offset", "url", "stage", "error_kind",
-                                              "message", "records")}
+        return _writable({k: getattr(self, k) for k in ("id", "source", "file", "offset", "url", "stage",
+                                                        "error_kind", "message", "records")})
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,14 @@ def unescape_entities(text: str) -> str:
 def clean_surrogates(text: str) -> str:
     """Lone surrogates (from JSON escapes such as "\\ud800") cannot be written as
     UTF-8; replace them with U+FFFD so later rules see them as broken text."""
-    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+    return replace_surrogates(text)[0]
+
+
+def replace_surrogates(text: str) -> tuple[str, int]:
+    """``clean_surrogates`` with the number of code points replaced: a lone
+    surrogate is an ill-formed code unit, replaced as an invalid UTF-8 byte is
+    (Unicode 15, 3.9 "U+FFFD Substitution")."""
+    return _SURROGATE.subn("\ufffd", text) if _SURROGATE.search(text) else (text, 0)
 
 
 # Unicode's stream-safe text format (UAX #15) bounds a run of non-starters at 30;

@@ -210,3 +210,57 @@ def test_fuzz_extractor_inprocess(html):
     rec = RawRecord(key="k", id="i", source="s", file="f", offset=0, payload=html.encode("utf-8", "surrogatepass"))
     outs = list(fn.process(rec))
     assert len(outs) == 1
+
+
+ANY_CODE_POINT = st.text(st.one_of(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, categories=["Cs"]),
+                                   st.characters(codec=None, blacklist_categories=())), max_size=20)  # surrogates often
+
+
+@FUZZ
+@given(st.lists(st.fixed_dictionaries({}, optional={"id": ANY_CODE_POINT, "url": ANY_CODE_POINT,
+                                                    "date": ANY_CODE_POINT, "body": ANY_CODE_POINT,
+                                                    "extra": ANY_CODE_POINT}), min_size=1, max_size=5),
+       st.sampled_from(["text", "body"]))
+def test_fuzz_jsonl_any_code_point_in_any_field(tmp_path_factory, rows, text_field):
+    """Any code point, lone surrogates included, in any field or the field map's
+    target: one outcome per line, every value valid Unicode, every surrogate counted."""
+    if text_field == "text":
+        rows = [{("text" if k == "body" else k): v for k, v in r.items()} for r in rows]
+    path = tmp_path_factory.mktemp("sg") / "x.jsonl"
+    path.write_bytes(b"".join(__import__("json").dumps(r).encode() + b"\n" for r in rows))
+    fields = {"id": "id", "text": text_field, "url": "url", "date": "date"}
+    out = read_file(path, {"fields": fields})
+    assert len(out["records"]) + len(out["dropped"]) + len(out["failed"]) == len(rows)
+    texts = [(rec.id, rec.url, rec.date, rec.text) for rec in out["records"]]
+    assert all(_strict_utf8(v) for values in texts for v in values if v is not None)
+    assert all(_strict_utf8(v) for x in out["failed"] + out["dropped"] for v in x.to_row().values()
+               if isinstance(v, str))
+    surrogates = sum(_surrogates(r[f]) for r in rows if isinstance(r.get(text_field), str)
+                     for f in fields.values() if f in r)
+    assert sum(rec.replaced_bytes for rec in out["records"]) == surrogates
+
+
+def _strict_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _surrogates(text: str) -> int:
+    return sum("\ud800" <= c <= "\udfff" for c in text)
+
+
+@FUZZ
+@given(st.binary(min_size=1, max_size=12).map(lambda b: b.replace(b"/", b"_").replace(b"\0", b"_")))
+def test_fuzz_any_bytes_in_a_file_name(tmp_path_factory, name):
+    """A name of any bytes: the file is read and its name written printable."""
+    folder = tmp_path_factory.mktemp("nm")
+    path = os.fsdecode(os.path.join(os.fsencode(str(folder)), name + b".jsonl"))
+    with open(path, "wb") as fh:
+        fh.write(b'{"text": "x"}\n{"nope\n')
+    out = read_file(path)
+    assert len(out["records"]) == 1 and [f.error_kind for f in out["failed"]] == ["json_error"]
+    shown = {r.file for r in out["records"]} | {f.file for f in out["failed"]}
+    assert len(shown) == 1 and os.fsencode(path).decode("utf-8", "backslashreplace") in shown

@@ -448,3 +448,207 @@ def test_a_damaged_first_byte_that_looks_like_json_does_not_make_a_warc_gz_plain
     out = read_file(path)
     assert sorted(r.url for r in out["records"]) == urls(8)[1:]
     assert [f.offset for f in out["failed"]] == [0]
+
+
+# --- gzip trailers, text that is not valid Unicode, file names that are not UTF-8 --------
+
+def damage_trailer(member: bytes, at: int, xor: int = 1) -> bytes:
+    """Flip bits of byte ``at`` (0-3: CRC-32, 4-7: length) of a gzip member's
+    8-byte trailer: the data still inflates, the check fails."""
+    b = bytearray(member)
+    b[len(b) - 8 + at] ^= xor
+    return bytes(b)
+
+
+def _member_offset(members: list, i: int) -> int:
+    return sum(len(m) for m in members[:i])
+
+
+@pytest.mark.parametrize("at", [0, 3, 4, 7])  # first and last byte of the CRC-32 and of the length
+@pytest.mark.parametrize("which", [0, 4, 7])  # the first, a middle and the last member
+def test_a_failed_trailer_check_in_any_member_of_a_warc_gz_loses_no_record(tmp_path, which, at):
+    """The member inflates whole; zlib refuses its trailer.  Its record is
+    counted and is one dead letter at the member's offset; all others are read."""
+    members = list(FUZZ_MEMBERS)
+    members[which] = damage_trailer(members[which], at)
+    path = tmp_path / "x.warc.gz"
+    path.write_bytes(b"".join(members))
+    out = read_file(path)
+    assert [r.url for r in out["records"]] == [u for i, u in enumerate(urls(8)) if i != which]
+    assert [(f.error_kind, f.records, f.offset, f.url) for f in out["failed"]] == \
+        [("corrupt_container", 1, _member_offset(members, which), urls(8)[which])]
+    assert ("CRC-32" if at < 4 else "length") in out["failed"][0].message
+
+
+JSONL_LAYOUTS = {  # name: (lines, lines per member)
+    "4 members of 3 lines": (12, 3),
+    "one member of 12 lines": (12, 12),
+    "one member of 3,000 lines (inflated in many calls)": (3000, 3000),
+}
+
+
+@pytest.mark.parametrize("at", [0, 5])
+@pytest.mark.parametrize("which", ["first", "last"])
+@pytest.mark.parametrize("layout", sorted(JSONL_LAYOUTS))
+def test_a_failed_trailer_check_in_a_jsonl_gz_loses_no_line(tmp_path, layout, which, at):
+    """Every line of the member is counted: the lines before its end are read
+    as they inflated, its last line (still held when the check fails) is one
+    dead letter with its line index, as the last record of a WARC member is."""
+    n, per = JSONL_LAYOUTS[layout]
+    data = _lines(n).splitlines(keepends=True)
+    members = [gzip.compress(b"".join(data[i:i + per]), mtime=0) for i in range(0, n, per)]
+    m = 0 if which == "first" else len(members) - 1
+    members[m] = damage_trailer(members[m], at)
+    path = tmp_path / "x.jsonl.gz"
+    path.write_bytes(b"".join(members))
+    out = read_file(path)
+    last = m * per + per - 1
+    assert [r.id for r in out["records"]] == [str(i) for i in range(n) if i != last]
+    assert [(f.error_kind, f.records, f.offset) for f in out["failed"]] == [("corrupt_container", 1, last)]
+    assert f"gzip member at byte {_member_offset(members, m)}" in out["failed"][0].message
+
+
+@FUZZ
+@given(st.integers(0, len(FUZZ_MEMBERS) - 1), st.integers(0, 7), st.integers(1, 255),
+       st.integers(0, len(FUZZ_MEMBERS) - 1), st.integers(0, 7), st.integers(0, 255))
+def test_fuzz_trailer_damage_in_any_members(tmp_path_factory, m1, at1, xor1, m2, at2, xor2):
+    """Any trailer byte of one or two members, any bit pattern: exactly one
+    outcome per record, the damaged members' records dead letters."""
+    members = list(FUZZ_MEMBERS)
+    members[m1] = damage_trailer(members[m1], at1, xor1)
+    members[m2] = damage_trailer(members[m2], at2, xor2)
+    damaged = {i for i in (m1, m2) if members[i] != FUZZ_MEMBERS[i]}
+    path = tmp_path_factory.mktemp("tr") / "x.warc.gz"
+    path.write_bytes(b"".join(members))
+    out = read_file(path)
+    assert [r.url for r in out["records"]] == [u for i, u in enumerate(urls(8)) if i not in damaged]
+    assert sorted((f.offset, f.records) for f in out["failed"]) == [(_member_offset(members, i), 1) for i in sorted(damaged)]
+
+
+SURROGATE_VALUES = {"start": "\ud800abc", "middle": "ab\udfffc", "end": "abc\udc80", "only": "\udbff",
+                    "reversed pair": "\udc00\ud800"}
+
+
+@pytest.mark.parametrize("where", sorted(SURROGATE_VALUES))
+@pytest.mark.parametrize("field", ["id", "url", "date", "text", "body"])  # body: a field map's target for text
+def test_a_lone_surrogate_in_any_field_is_replaced_and_counted(tmp_path, field, where):
+    """A JSON escape that decodes to a lone surrogate is valid JSON but not
+    Unicode: each one becomes U+FFFD, like an invalid UTF-8 byte, and the
+    record counts it (``decoded_with_replacement`` in the funnel)."""
+    value = SURROGATE_VALUES[where]
+    row = {"id": "i", "url": "http://a/", "date": "2020-01-01", "text": "正文"}
+    row["text" if field == "body" else field] = value
+    mapping = {"id": "id", "text": "text", "url": "url", "date": "date"}
+    if field == "body":
+        row["body"] = row.pop("text")
+        mapping["text"] = "body"
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(json.dumps(row).encode() + b"\n")  # ensure_ascii: the surrogates as \uXXXX escapes
+    out = read_file(path, {"fields": mapping})
+    [rec] = out["records"]
+    want = value.translate({c: "\ufffd" for c in range(0xD800, 0xE000)})
+    assert getattr(rec, "text" if field == "body" else field) == want
+    assert rec.replaced_bytes == sum(1 for c in value if "\ud800" <= c <= "\udfff")
+    for v in (rec.id, rec.url, rec.date, rec.text):
+        v.encode("utf-8")  # strict: what Parquet and Beam's coders require
+
+
+def test_a_lone_surrogate_in_a_key_or_a_nested_value_is_writable(tmp_path):
+    """Surrogates the readers do not take as a field still reach a row through
+    a message (the keys of the object) or str() of a nested id: writable."""
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(json.dumps({"t\ud800": "x"}).encode() + b"\n" + json.dumps({"id": ["\ud800"], "text": "t"}).encode())
+    out = read_file(path)
+    [failed], [rec] = out["failed"], out["records"]
+    assert failed.error_kind == "missing_field" and "t\ufffd" in failed.to_row()["message"]
+    assert rec.id == "['\\ud800']"  # repr escapes a surrogate: printable text
+
+
+def test_text_that_is_not_unicode_in_warc_headers_and_parquet_cells(tmp_path):
+    """Where the bytes themselves are not UTF-8: a WARC header value is decoded
+    with U+FFFD (the record is read), a Parquet string cell fails its row only."""
+    rec = record("http://a/X").replace(b"http://a/X", b"http://a/\xed\xa0\x80", 1)  # an encoded surrogate
+    warc = tmp_path / "x.warc"
+    warc.write_bytes(rec + record("http://a/2"))
+    out = read_file(warc)
+    assert [r.url for r in out["records"]] == ["http://a/\ufffd\ufffd\ufffd", "http://a/2"]
+    cells = pa.array([b"a", b"\xed\xa0\x80", b"\xff"], pa.binary()).view(pa.string())  # unvalidated bytes
+    path = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"id": ["1", "2", "3"], "text": ["一", "二", "三"], "url": cells}), path)
+    out = read_file(path)
+    assert [r.text for r in out["records"]] == ["一"]
+    assert [(f.error_kind, f.offset) for f in out["failed"]] == [("bad_field", 1), ("bad_field", 2)]
+
+
+def _not_utf8(folder, name: bytes) -> str:
+    return os.fsdecode(os.path.join(os.fsencode(str(folder)), name))
+
+
+def test_a_file_name_that_is_not_utf8_is_read_and_shown_escaped(tmp_path):
+    path = _not_utf8(tmp_path, b"caf\xe9-\xff.jsonl")
+    with open(path, "wb") as fh:
+        fh.write(_lines(2) + b"{broken\n")
+    os.mkdir(_not_utf8(tmp_path, b"dir\xfe.jsonl"))
+    out = read_file(path)
+    shown = str(tmp_path) + "/caf\\xe9-\\xff.jsonl"
+    assert [(r.id, r.file) for r in out["records"]] == [("0", shown), ("1", shown)]
+    assert [(f.error_kind, f.file) for f in out["failed"]] == [("json_error", shown)]
+    from mdfs.pipeline.readers import _MatchPatternDoFn
+
+    matched = list(_MatchPatternDoFn().process(("s", f"{tmp_path}/*.jsonl")))
+    assert ("s", os.fsencode(path)) in [key for key, _ in matched]  # travels as bytes between steps
+    [unreadable] = [v for _, v in matched if not isinstance(v, int)]
+    assert unreadable.file == str(tmp_path) + "/dir\\xfe.jsonl" and unreadable.error_kind == "unreadable_file"
+
+
+def test_hostile_text_names_and_trailers_end_to_end(tmp_path):
+    """The three classes in one job, with exact counts per source: lone
+    surrogates in every field, a file name that is not UTF-8, a failed trailer
+    check in the first and a later member of a .jsonl.gz and a .warc.gz."""
+    texts = [f"{t}\n第{i}篇。" for i, t in enumerate(real_zh_texts() * 4)]  # distinct for exact dedup
+    names = tmp_path / "names"
+    names.mkdir()
+    rows = [{"id": "a\ud800", "text": texts[0]}, {"id": "b", "url": "http://x/\udc80", "text": texts[1]},
+            {"id": "c", "date": "2020\ud800", "text": texts[2]}, {"id": "d", "text": "\udfff" + texts[3]},
+            {"id": "e", "t\ud800xt": texts[4]}]
+    with open(_not_utf8(names, b"caf\xe9.jsonl"), "wb") as fh:
+        fh.write(b"".join(json.dumps(r).encode() + b"\n" for r in rows))
+    lines = [json.dumps({"id": f"j{i}", "text": t}, ensure_ascii=False).encode() + b"\n" for i, t in enumerate(texts[5:14])]
+    members = [gzip.compress(b"".join(lines[i:i + 3]), mtime=0) for i in (0, 3, 6)]
+    members[0], members[1] = damage_trailer(members[0], 1), damage_trailer(members[1], 6)
+    (tmp_path / "t.jsonl.gz").write_bytes(b"".join(members))
+    paragraphs = ["".join(f"<p>{line}</p>" for line in t.splitlines()) for t in texts[14:18]]
+    pages = [record(f"http://w/{i}", f"<html><body><article>{p}</article></body></html>".encode())
+             for i, p in enumerate(paragraphs)]
+    wmembers = [gzip.compress(p, mtime=0) for p in pages]
+    wmembers[0] = damage_trailer(wmembers[0], 2)
+    (tmp_path / "t.warc.gz").write_bytes(b"".join(wmembers))
+    res = run_job(tmp_path / "out", sources=[f"s={names}/*.jsonl", f"j={tmp_path}/t.jsonl.gz",
+                                             f"w={tmp_path}/t.warc.gz"], sets=["near_dedup.enabled=false"])
+    assert_invariant(res)
+    f = res["funnel"]["sources"]
+    counts = {s: (f[s]["read"], f[s]["kept"], f[s]["dropped"], f[s]["failed"]) for s in "sjw"}
+    assert counts == {"s": (5, 4, 0, 1), "j": (9, 7, 0, 2), "w": (4, 3, 0, 1)}
+    assert f["s"]["decoded_with_replacement"] == 4 and f["s"]["failed_by_error"] == {"read/missing_field": 1}
+    assert f["j"]["failed_by_error"] == {"read/corrupt_container": 2}
+    assert f["w"]["failed_by_error"] == {"read/corrupt_container": 1}
+    kept = {r["id"]: r for r in res["kept"] if r["source"] == "s"}
+    assert (kept["a\ufffd"]["url"], kept["b"]["url"], kept["c"]["date"]) == (None, "http://x/\ufffd", "2020\ufffd")
+    assert {r["file"] for r in res["kept"] + res["failed"] if r["source"] == "s"} == {f"{names}/caf\\xe9.jsonl"}
+    assert sorted(r["offset"] for r in res["failed"] if r["source"] == "j") == [2, 5]
+    assert [r["url"] for r in res["failed"] if r["source"] == "w"] == ["http://w/0"]
+
+
+@pytest.mark.parametrize("width", [12, 25, 40])
+def test_zeros_over_a_members_end_and_trailer_do_not_hide_the_next_member(tmp_path, width):
+    """Found by the fuzz test: zeros over the last bytes of a member's deflate
+    data and its trailer inflate on into the next member's bytes before the
+    check fails; the next member is then searched from the damaged one's start."""
+    blob = bytearray(b"".join(FUZZ_MEMBERS))
+    end = len(FUZZ_MEMBERS[0])
+    blob[end - width:end] = bytes(width)
+    path = tmp_path / "x.warc.gz"
+    path.write_bytes(bytes(blob))
+    out = read_file(path)
+    assert [r.url for r in out["records"]] == urls(8)[1:]
+    assert [(f.offset, f.records) for f in out["failed"]] == [(0, 1)]

@@ -134,6 +134,29 @@ def _exists(path: str) -> bool:
         return False
 
 
+def shown_path(path: str) -> str:
+    """A file name as mdfs writes it (records, dead letters, messages): the
+    bytes of a local name that are not UTF-8 (which ``os.fsdecode`` turns into
+    lone surrogates, unwritable as Parquet or JSON text) are shown as ``\\xNN``,
+    so every name is printable and stays distinct."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _portable(path: str):
+    """A matched path as it travels between steps: Beam's coders write text as
+    strict UTF-8, so a local name that is not UTF-8 travels as its bytes."""
+    return path if shown_path(path) is path else os.fsencode(path)
+
+
+def _openable(path) -> str:
+    """The path to open, from what ``_portable`` sent."""
+    return os.fsdecode(path) if isinstance(path, bytes) else path
+
+
 def matched_files(patterns) -> list[str]:
     """The readable files the patterns match now, each once (for the CLI's preflight)."""
     return sorted({p for pat in patterns for p, _ in expand_pattern(pat)[0]})
@@ -146,11 +169,12 @@ class _MatchPatternDoFn(beam.DoFn):
 
     def process(self, source_pattern: tuple):
         source, pattern = source_pattern
-        files, unreadable = expand_pattern(pattern)
+        files, unreadable = expand_pattern(_openable(pattern))
         for path, size in files:
-            yield (source, path), size
+            yield (source, _portable(path)), size
         for path, why in unreadable:
-            yield (source, path), file_failure(source, path, 0, "unreadable_file", f"{path}: {why}")
+            yield (source, shown_path(path)), file_failure(source, path, 0, "unreadable_file",
+                                                          f"{shown_path(path)}: {why}")
 
 
 # --- outputs --------------------------------------------------------------------
@@ -162,9 +186,9 @@ class _Emit:
         self.source = source
         self.read = beam.metrics.Metrics.counter("mdfs.read", source)
 
-    def record(self, rec):
+    def record(self, rec: RawRecord):
         self.read.inc()
-        return rec
+        return rec.well_formed()  # every record a reader emits: no later stage sees a lone surrogate
 
     def dropped(self, d: Dropped):
         self.read.inc()
@@ -180,12 +204,14 @@ class _Emit:
 def file_failure(source: str, path: str, offset: int, kind: str, message: str, records: int | None = None,
                  position: str | None = None) -> Failed:
     """A dead letter for a stretch of a file (not one parsed record)."""
+    path = shown_path(path)
     key = record_key(source, path, position or f"stretch@{offset}")
     return Failed(source=source, stage=STAGE, error_kind=kind, message=message[:2000], key=key,
                   id=f"{source}-{key}", file=path, offset=offset, records=records)
 
 
 def _raw(source: str, path: str, position, offset: int, **kw) -> RawRecord:
+    path = shown_path(path)
     key = record_key(source, path, position)
     return RawRecord(key=key, id=f"{source}-{key}", source=source, file=path, offset=offset, **kw)
 
@@ -313,9 +339,8 @@ class ReadFileDoFn(beam.DoFn, RestrictionProvider):
         self.source, self._emit, self._gate = self.sources[name], self._emits[name], self._gates[name]
 
     def _unpack(self, element) -> tuple:
-        if len(element) == 3:
-            return element
-        return (self.source["name"], *element)
+        name, path, size = element if len(element) == 3 else (self.source["name"], *element)
+        return name, _openable(path), size
 
     # --- the language gate (pipeline/language_gate.py) ------------------------------
     def _gated(self, outcomes) -> Iterator:
@@ -481,11 +506,11 @@ class ReadFileDoFn(beam.DoFn, RestrictionProvider):
                 whole = gz and items == 1 and held.offset == 0 and (not intact or one_item == intact)
                 # a record is trusted only when its gzip member ends cleanly (CRC checked)
                 yield from self._warc_outcome(held, unit, gz, path, err, 1 if whole else None)
-            elif err:
-                known = 1 if intact and one_item == intact else None
+            elif err:  # a member that inflated whole but fails its check held no record
+                known = 0 if unit.check_failed else 1 if intact and one_item == intact else None
                 yield self._emit.failed(file_failure(name, path, unit.offset, "unreadable_container",
                                                      f"gzip member at byte {unit.offset}: {err}", records=known))
-            if not err:
+            if not err or unit.check_failed:  # its records were all framed: it tells the layout
                 intact += 1
                 one_item += items == 1
         if not seen and start == 0 and (members is None or members.stopped_at is None):
@@ -546,7 +571,7 @@ class ReadFileDoFn(beam.DoFn, RestrictionProvider):
             return
         rec = verdict.record or RawRecord(key="", id="", source=name, file=path, offset=0, url=url)
         fresh = _raw(name, path, position, offset)
-        rec.key, rec.id, rec.offset = fresh.key, fresh.id, offset
+        rec.key, rec.id, rec.file, rec.offset = fresh.key, fresh.id, fresh.file, offset
         if verdict.kind == "ok":
             yield _Candidate(rec, item.headers.get("warc-record-id"))
         elif verdict.kind == DROPPED:
@@ -565,6 +590,9 @@ class ReadFileDoFn(beam.DoFn, RestrictionProvider):
             if kind == jl.STRETCH:  # offset: the line index where the damage begins
                 yield self._emit.failed(file_failure(name, path, event[1], "unreadable_container", event[2],
                                                      position=f"stretch@line{event[1]}@byte{event[3]}"))
+            elif kind == jl.UNCHECKED:  # offset: the line index, as for every JSONL record
+                rec = _raw(name, path, event[1], event[1])
+                yield self._emit.failed(Failed.of(rec, STAGE, "corrupt_container", event[2]))
             elif kind == jl.BLANK:
                 yield beam.pvalue.TaggedOutput(SKIPPED, Skipped(name, "blank_line"))
             elif kind == jl.TOO_LARGE:
@@ -645,7 +673,7 @@ class ReadIndexDoFn(beam.DoFn):
         import pyarrow.parquet as pq
 
         path, size = file[-2:]  # (source, path, size) from the match, or (path, size)
-        name = self.source["name"]
+        path, name = _openable(path), self.source["name"]
         if isinstance(size, Failed):  # the glob matched something that is not a readable file
             yield self._emit.failed(size)
             return
@@ -656,7 +684,7 @@ class ReadIndexDoFn(beam.DoFn):
                 for event in cci.iter_index(pf, self._selection):
                     if event[0] == cci.SELECTED:
                         _, row, url, fname, offset, length = event
-                        yield cci.IndexRow(name, path, row, url, fname, offset, length)
+                        yield cci.IndexRow(name, shown_path(path), row, url, fname, offset, length)
                     elif event[0] == cci.NOT_SELECTED:
                         not_selected[event[1]] = not_selected.get(event[1], 0) + event[2]
                     else:  # a file or row group that is not a readable index: its rows, as one dead letter
@@ -831,6 +859,7 @@ class ReadSources(beam.PTransform):
 
 def _match_files(pbegin, source_patterns: list):
     """(source, glob) pairs -> (source, path, size or Failed), each file once, spread over workers."""
+    source_patterns = [(s, _portable(p)) for s, p in source_patterns]  # a pattern may name a non-UTF-8 file
     return (pbegin | "Patterns" >> beam.Create(source_patterns)
             | "Match" >> beam.ParDo(_MatchPatternDoFn())
             # overlapping globs or a repeated --source match a file more than once: read it once

@@ -11,6 +11,9 @@ what the record parser makes of the bytes inside:
 * a member that zlib cannot decode is reported with its compressed offset, and
   reading resumes at the next offset where a gzip member header starts and
   decodes (``GzipMembers`` scans for it);
+* a member whose data inflates but whose trailer (CRC-32, length) does not
+  match is inflated again as raw deflate, so all of its bytes reach the
+  record parser, and is reported with ``check_failed``;
 * bytes after the last member that are not a member are reported as such.
 
 Every unit is a small seekable byte stream in *decompressed* coordinates, so
@@ -43,6 +46,7 @@ class Unit:
 
     offset: int  # where the unit starts in the file (compressed coordinates)
     error: Optional[str] = None
+    check_failed = False  # only a gzip member's trailer check can fail with all its data read
 
     def read(self, n: int) -> bytes:
         raise NotImplementedError
@@ -91,6 +95,31 @@ class Unit:
         return done
 
 
+_TRAILER_CHECK = re.compile(r"incorrect (data|length) check")  # zlib's words for a trailer mismatch
+
+
+def gzip_header_length(head: bytes) -> Optional[int]:
+    """Length of the gzip member header at the start of ``head`` (RFC 1952,
+    2.3: 10 fixed bytes, then FEXTRA, FNAME, FCOMMENT, FHCRC as FLG says);
+    None if it is not a complete header."""
+    if len(head) < 10 or head[:3] != GZIP_MAGIC:
+        return None
+    flg, pos = head[3], 10
+    if flg & 0x04:  # FEXTRA: 2-byte little-endian length, then that many bytes
+        if len(head) < pos + 2:
+            return None
+        pos += 2 + int.from_bytes(head[pos:pos + 2], "little")
+    for bit in (0x08, 0x10):  # FNAME, FCOMMENT: zero-terminated
+        if flg & bit:
+            end = head.find(b"\0", pos)
+            if end < 0:
+                return None
+            pos = end + 1
+    if flg & 0x02:  # FHCRC
+        pos += 2
+    return pos if pos <= len(head) else None
+
+
 class PlainUnit(Unit):
     """An uncompressed file as one unit (the raw stream must be seekable)."""
 
@@ -130,12 +159,20 @@ class GzipMember(Unit):
         self._m, self.offset = members, offset
         self.end: Optional[int] = None  # compressed end offset, once known
         self.error = None
+        # the data inflated to the end of its deflate stream but the trailer's
+        # CRC-32 or length did not match: every byte of the member was delivered
+        self.check_failed = False
+        self._deflate_start: Optional[int] = None  # set when the member is replayed as raw deflate
         self._restart()
 
     def _restart(self):
-        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if self._deflate_start is None:
+            self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._raw_pos = self.offset  # file offset of the byte after self._in
+        else:  # raw deflate after the gzip header: zlib checks no trailer
+            self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+            self._raw_pos = self._deflate_start
         self._in = b""  # compressed bytes read but not yet decompressed
-        self._raw_pos = self.offset  # file offset of the byte after self._in
         self._out = bytearray()  # decompressed bytes not yet returned
         self._pos = 0  # decompressed position of self._out[0]
         self._done = False
@@ -152,16 +189,44 @@ class GzipMember(Unit):
             try:
                 out = self._d.decompress(self._in, max(want - len(self._out), CHUNK))
             except zlib.error as exc:
+                if _TRAILER_CHECK.search(str(exc)) and self._replay_without_check(str(exc)):
+                    continue  # the same bytes again, now with the trailer left to us
                 self._done = True
                 self.error = self.error or f"corrupt gzip member: {exc}"
                 break
             self._out += out
             if self._d.eof:
                 self._in = self._d.unused_data
-                self.end = self._raw_pos - len(self._d.unused_data)
+                # raw deflate ends before the 8-byte trailer (CRC-32, length), gzip after it
+                self.end = self._raw_pos - len(self._d.unused_data) + (8 if self.check_failed else 0)
                 self._done = True
             else:
                 self._in = self._d.unconsumed_tail
+
+    def _replay_without_check(self, message: str) -> bool:
+        """zlib raised on the trailer, discarding the output of the call that
+        reached it: inflate the member again as raw deflate (which has no
+        trailer check) up to where the consumer is, so the whole member is
+        still delivered and its records counted.  False if the gzip header
+        cannot be parsed (then the member is damaged as a whole)."""
+        start = gzip_header_length(self._m.read_raw(self.offset, CHUNK))
+        if start is None or self.check_failed:
+            return False
+        what = "CRC-32" if "data check" in message else "length"
+        self.error = (f"the gzip trailer's {what} does not match the member's data (it inflated whole; "
+                      f"zlib: {message})")
+        self.check_failed = True
+        self._deflate_start = self.offset + start
+        pos, held = self._pos, bytes(self._out)
+        self._restart()
+        while self._pos < pos + len(held) and not self._done:  # the bytes already delivered or held
+            self._fill(min(CHUNK, pos + len(held) - self._pos))
+            take = min(len(self._out), pos + len(held) - self._pos)
+            del self._out[:take]
+            self._pos += take
+        self._out[:0] = held
+        self._pos = pos
+        return True
 
     def read(self, n: int) -> bytes:
         self._fill(n)
@@ -335,6 +400,8 @@ class GzipMembers:
             if member.error is None:
                 pos = member.end
                 continue
+            # even after a mere trailer mismatch the next member is searched from this
+            # one's first byte: damage that merged two members' bytes must not hide the second
             self.damaged += 1
             nxt = self._next_header(pos + 1)
             if nxt is None:

@@ -4,7 +4,8 @@ Lines are what the container offers: every newline-terminated line becomes
 exactly one outcome (record, ``too_large`` drop, or a dead letter), and blank
 lines are counted as skipped.  A gzipped file is read member by member
 (``container.GzipMembers``), so complete lines before damage are kept, the
-damaged member is one dead letter, and reading resumes at the next member.
+damaged member is one dead letter, and reading resumes at the next member; a
+member whose trailer check alone fails loses no line (``iter_lines``).
 """
 from __future__ import annotations
 
@@ -14,12 +15,19 @@ from typing import Iterator
 from .container import Garbage, GzipMembers, PlainUnit
 
 # What the reader yields, besides parsed rows; the DoFn turns them into outputs.
-LINE, TOO_LARGE, BLANK, STRETCH = "line", "too_large", "blank", "stretch"
+LINE, TOO_LARGE, BLANK, STRETCH, UNCHECKED = "line", "too_large", "blank", "stretch", "unchecked"
 
 
 def iter_lines(raw, size, max_line_bytes: int, gzipped: bool) -> Iterator[tuple]:
     """(LINE, index, bytes) | (TOO_LARGE, index, n) | (BLANK, index) |
-    (STRETCH, index, message, byte_offset) in file order."""
+    (STRETCH, index, message, byte_offset) | (UNCHECKED, index, message,
+    byte_offset) in file order.
+
+    A line is yielded one line late, once the next line (or the end of its
+    member) has been read: the last line of a gzip member whose trailer check
+    fails (the data inflated, its CRC-32 or length did not match) is UNCHECKED,
+    one dead letter, as the WARC reader does with the last record of such a
+    member; the lines before it were read as the damage came to light."""
     units = GzipMembers(raw, size).units() if gzipped else [PlainUnit(raw, size)]
     index = 0
     pending = b""  # a line continued across a gzip member boundary
@@ -32,31 +40,21 @@ def iter_lines(raw, size, max_line_bytes: int, gzipped: bool) -> Iterator[tuple]
                 index, pending = index + 1, b""
             yield STRETCH, index, f"{unit.length} bytes at byte {unit.offset} are not a gzip member", unit.offset
             continue
-        while True:
-            line = unit.readline(max_line_bytes + 1 - len(pending))
-            if not line:
-                break
-            line = pending + line
-            pending = b""
-            if len(line) > max_line_bytes:
-                n = len(line)
-                while not line.endswith(b"\n"):  # pass the rest of the line without holding it
-                    line = unit.readline(1 << 20)
-                    if not line:
-                        break
-                    n += len(line)
-                yield TOO_LARGE, index, n
-                index += 1
+        held = None  # the latest line of this unit, yielded when the next one is read
+        for event in _unit_lines(unit, max_line_bytes, pending, index):
+            if event[0] == "pending":
+                pending = event[1]
                 continue
-            if not line.endswith(b"\n") and unit.at_end() and unit.finish() is None:
-                pending = line  # may continue in the next member (or is the last line)
-                break
-            if not line.endswith(b"\n") and unit.error:
-                break  # cut by damage: part of the damaged stretch below
-            yield (LINE, index, line) if line.strip() else (BLANK, index)
-            index += 1
+            if held is not None:
+                yield held
+            held, index, pending = event, event[1] + 1, b""
         err = unit.finish()
-        if err:
+        if held is not None:
+            if err and unit.check_failed and held[0] == LINE:
+                yield UNCHECKED, held[1], f"line {held[1]} ends gzip member at byte {unit.offset}: {err}", unit.offset
+            else:
+                yield held
+        if err and not unit.check_failed:
             pending = b""
             yield STRETCH, index, (f"gzip member at byte {unit.offset} is damaged after line {index}: {err}; "
                                    "the rest of the member is unreadable"), unit.offset
@@ -64,6 +62,36 @@ def iter_lines(raw, size, max_line_bytes: int, gzipped: bool) -> Iterator[tuple]
         yield (LINE, index, pending) if pending.strip() else (BLANK, index)
     if not seen:
         yield STRETCH, 0, "the file holds only NUL or whitespace padding, no gzip member", 0
+
+
+def _unit_lines(unit, max_line_bytes: int, pending: bytes, index: int) -> Iterator[tuple]:
+    """The complete lines of one unit as LINE / BLANK / TOO_LARGE events, and
+    ("pending", bytes) for a last line that may continue in the next member."""
+    while True:
+        line = unit.readline(max_line_bytes + 1 - len(pending))
+        if not line:
+            break
+        line = pending + line
+        pending = b""
+        if len(line) > max_line_bytes:
+            n = len(line)
+            while not line.endswith(b"\n"):  # pass the rest of the line without holding it
+                line = unit.readline(1 << 20)
+                if not line:
+                    break
+                n += len(line)
+            yield TOO_LARGE, index, n
+            index += 1
+            continue
+        if not line.endswith(b"\n") and unit.at_end() and unit.finish() is None:
+            yield "pending", line  # may continue in the next member (or is the last line)
+            break
+        if not line.endswith(b"\n") and unit.error and not unit.check_failed:
+            break  # cut by damage: part of the damaged stretch
+        yield (LINE, index, line) if line.strip() else (BLANK, index)
+        index += 1
+    if pending:
+        yield "pending", pending
 
 
 def parse_line(line: bytes):
