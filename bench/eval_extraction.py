@@ -17,7 +17,8 @@ Sets (../shared/data/html, Apache-2.0, see ../shared/data/SOURCES.md):
 
 Every engine reads the same decoded HTML (mdfs's ``payload.decode_html``) and
 runs in this process, one engine after the other, each timed around the call
-only: milliseconds per page are comparable within one run.  Outputs are cached
+only, in CPU milliseconds of this process (a loaded machine stretches wall
+time, much less CPU time).  Outputs are cached
 per engine under bench/.cache/extraction/ (not committed); scores go to the
 ``extraction`` section of bench/results.json and to docs/EXTRACTION.md.
 Optional engines need ``pip install -e ".[bench]"`` (readability-lxml, gne).
@@ -142,13 +143,13 @@ def load_pages(data: Path) -> list[dict]:
 def run_engine(name: str, pages: list[dict]) -> dict:
     fn = ENGINES[name][1]()
     out, ms, errors = {}, [], 0
-    for p in pages:
-        t0 = time.perf_counter()
+    for p in pages:  # CPU time of this process: a shared, loaded machine inflates wall time, not this
+        t0 = time.process_time()
         try:
             text = fn(p["html"], p["url"]) or ""
         except Exception:  # noqa: BLE001 - an extractor that raises on a page scores empty there
             text, errors = "", errors + 1
-        ms.append((time.perf_counter() - t0) * 1000)
+        ms.append((time.process_time() - t0) * 1000)
         out[p["id"]] = text
     return {"engine": name, "outputs": out, "ms": ms, "errors": errors}
 
