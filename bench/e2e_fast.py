@@ -134,14 +134,15 @@ def write_doc(r: dict) -> None:
          "branch). Same input and work as above (WARC read, extraction, language ID, FineWeb-style quality rules, "
          "MinHash signatures, writing), only the extractor changes. Docs/s per core is records / wall seconds of "
          "the 1-worker run; docs per CPU second counts the whole process tree (user + system), which a loaded "
-         "machine disturbs less. Quality: bench/eval_extraction.py (docs/EXTRACTION.md): mean bag-of-tokens F1 "
+         "machine disturbs less (this machine was shared with other jobs during the run: wall rates are about a "
+         "third of the figures above). Quality: bench/eval_extraction.py (docs/EXTRACTION.md): mean bag-of-tokens F1 "
          "on magic-html all / zh / en, and snippet F1 on trafilatura-eval.", "",
          "| run | extractor | docs/s per core | docs per CPU s | quality (F1 all / zh / en / snippets) |",
          "|---|---|---:|---:|---|",
          f"| mdfs, `extract.engine: resiliparse` | resiliparse, datatrove's settings | **{d['mdfs_resiliparse']:.2f}** "
          f"| **{cpu['mdfs_resiliparse']:.2f}** | {quality('resiliparse')} |",
          f"| datatrove, Resiliparse extractor, FineWeb chain | resiliparse | {d['datatrove_resiliparse']:.2f} | "
-         f"{cpu['datatrove_resiliparse']:.2f} | {quality('resiliparse')} |",
+         f"{cpu['datatrove_resiliparse']:.2f} | {quality('resiliparse')}, less mdfs's WeChat hint |",
          f"| mdfs default | trafilatura + resiliparse fallback | {d['mdfs_default']:.2f} | {cpu['mdfs_default']:.2f} "
          f"| {quality('trafilatura')} |",
          "", "- mdfs fast engine / datatrove with its Resiliparse extractor: "
@@ -155,7 +156,8 @@ def write_doc(r: dict) -> None:
               f"/ {fx['mdfs_default']['cpu_seconds']:.1f}), what long runs approach: fast engine / datatrove "
               f"**{net['mdfs_resiliparse'] / net['datatrove_resiliparse']:.2f}x**, fast engine / default "
               f"**{net['mdfs_resiliparse'] / net['mdfs_default']:.2f}x** per CPU second."]
-    L.append("")
+    L += ["- The sections above were measured before the default gained its resiliparse fallback (one resiliparse "
+          "pass per page, docs/EXTRACTION.md); the default row here includes it.", ""]
     replace_section(SECTION, L)
 
 
