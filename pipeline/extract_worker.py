@@ -76,7 +76,7 @@ def resiliparse_text(html: str) -> str | None:
     """resiliparse's main-content heuristics with the settings of datatrove's
     Resiliparse extractor (0.10), so that the two pipelines do the same work.
     Its ``comments`` switch stays on: off, its comment heuristic also removes
-    article text (magic-html F1 0.695 against 0.738, docs/EXTRACTION.md), so
+    article text (magic-html F1 0.698 against 0.741, docs/EXTRACTION.md), so
     ``include_comments`` applies to trafilatura only."""
     from resiliparse.extract.html2text import extract_plain_text
 
