@@ -23,7 +23,7 @@ OPTION_KEYS = ("engine", "include_comments", "include_tables", "favor", "fast", 
 # honours the style (resiliparse) returns only the account name.  Measured on
 # the magic-html WeChat page: resiliparse F1 0.02 without this, trafilatura
 # unaffected (docs/EXTRACTION.md).
-_WECHAT_BODY = re.compile(r"<div\b[^>]*\bid=[\"']js_content[\"'][^>]*>", re.I)
+_WECHAT_ID = re.compile(r"""\bid=["']js_content["']""", re.I)
 _HIDDEN = re.compile(r"visibility\s*:\s*hidden\s*;?", re.I)
 # Tokens for the fallback's length test: one CJK character, or one run of other
 # word characters (the tokens of bench/extraction_metrics.py).
@@ -41,10 +41,17 @@ def count_tokens(text: str | None) -> int:
 
 
 def unhide_wechat_body(html: str) -> str:
-    m = _WECHAT_BODY.search(html) if "js_content" in html else None
+    """Drop ``visibility: hidden`` from the opening tag of WeChat's article body.
+    Plain string searches around the id (tags of at most 2,000 characters), so
+    a hostile page costs linear time."""
+    m = _WECHAT_ID.search(html) if "js_content" in html else None
     if m is None:
         return html
-    return html[:m.start()] + _HIDDEN.sub("", m.group(0)) + html[m.end():]
+    start = html.rfind("<", max(0, m.start() - 2000), m.start())
+    end = html.find(">", m.end(), m.end() + 2000)
+    if start < 0 or end < 0 or html[start:start + 4].lower() != "<div":
+        return html
+    return html[:start] + _HIDDEN.sub("", html[start:end + 1]) + html[end + 1:]
 
 
 def extract_text(html: str, url: str | None, options: dict) -> str | None:

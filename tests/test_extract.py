@@ -2,6 +2,7 @@
 time limit, crashes of the extractor process, binary payloads."""
 from __future__ import annotations
 
+import time
 
 import apache_beam as beam
 import pytest
@@ -188,6 +189,10 @@ def test_wechat_body_hidden_by_style_is_extracted():
     page = ("<html><body><div id='js_name'>掌上绥德</div><div class=\"rich_media_content\" id=\"js_content\" "
             f"style=\"visibility: hidden;\">{body}</div><div>扫码关注</div></body></html>")
     assert 'style="">' in unhide_wechat_body(page) and unhide_wechat_body("<p>x</p>") == "<p>x</p>"
+    hostile = "<div " * 400_000 + 'id="js_content" style="visibility: hidden">'  # 2 MB of unclosed tags
+    t0 = time.monotonic()
+    assert unhide_wechat_body(hostile).endswith('<div id="js_content" style="">')  # only the nearest tag
+    assert time.monotonic() - t0 < 2  # linear (a backtracking pattern took 11 s here)
     for engine in ("resiliparse", "trafilatura"):
         text = _extract([_record(page, "http://mp.weixin.qq.com/s?__biz=x")], engine=engine)["kept"][0].text
         assert "第7段：绥德县表彰退役军人" in text, engine
