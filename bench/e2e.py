@@ -27,6 +27,8 @@ extractors; the benchmark refuses to run with different versions):
 (the io extra brings warcio, cchardet and python-magic for WarcReader; spacy and
 jieba are datatrove's English and Chinese word splitters.)
 Writes docs/PERFORMANCE.md and the ``end_to_end`` section of bench/results.json.
+The fast-engine rows (``extract.engine: resiliparse`` against datatrove's
+Resiliparse extractor and against mdfs's default) come from bench/e2e_fast.py.
 """
 
 from __future__ import annotations
@@ -64,6 +66,27 @@ from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, G
 from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
 from datatrove.pipeline.writers import JsonlWriter
 data, out, workers, tasks, lid_model, chain = sys.argv[1:7]
+engine = sys.argv[7] if len(sys.argv) > 7 else "trafilatura"
+if engine == "resiliparse":  # datatrove's Resiliparse extractor with its default settings
+    try:
+        from datatrove.pipeline.extractors import Resiliparse
+    except ImportError:  # datatrove <= 0.10.1 (PyPI) lacks it; main has it: the same call through BaseExtractor
+        from datatrove.pipeline.extractors.base import BaseExtractor
+
+        class Resiliparse(BaseExtractor):
+            name = "Resiliparse"
+
+            def __init__(self, timeout):
+                super().__init__(timeout)
+
+            def extract(self, text):
+                from resiliparse.extract.html2text import extract_plain_text
+                return extract_plain_text(text, preserve_formatting=True, main_content=True, list_bullets=True,
+                                          alt_texts=False, links=False, form_fields=False, noscript=False,
+                                          comments=True, skip_elements=None)
+    extractor = Resiliparse(timeout=20.0)
+else:
+    extractor = Trafilatura(favour_precision=False, deduplicate=False, timeout=20.0)
 language = LanguageFilter(label_only=True)
 # the model mdfs bundles (lid.176.ftz), not a download of lid.176.bin; set on
 # the instance, which is what travels to the pool's worker processes
@@ -76,7 +99,7 @@ else:                    # "gopher": GopherQualityFilter alone (less work than m
 LocalPipelineExecutor(
     pipeline=[
         WarcReader(data, glob_pattern="*.warc.gz"),
-        Trafilatura(favour_precision=False, deduplicate=False, timeout=20.0),
+        extractor,
         *filters,
         JsonlWriter(out + "/kept"),
         MinhashDedupSignature(out + "/sigs", config=MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8)),
@@ -228,7 +251,7 @@ def timed(cmd, env=None) -> dict:
     }
 
 
-def mdfs_cmd(data: Path, out: Path, workers: int) -> list[str]:
+def mdfs_cmd(data: Path, out: Path, workers: int, sets: tuple[str, ...] = ()) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -254,6 +277,8 @@ def mdfs_cmd(data: Path, out: Path, workers: int) -> list[str]:
         "--set",
         "read.progress_every_s=600",
     ]
+    for s in sets:
+        cmd += ["--set", s]
     if workers > 1:
         cmd += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
     return cmd

@@ -37,7 +37,8 @@ EXACT_NORMALISATION = "nfkc+casefold+whitespace (dedup_exact.normalise_for_exact
 EARLIER_PREFIX = "!"  # earlier members' keys: never a record key (hex), and sorted before them
 
 # settings that change the text the dedup stages see: two runs must agree on them
-TEXT_KEYS = ("extract.include_comments", "extract.include_tables", "extract.favor", "extract.fast",
+TEXT_KEYS = ("extract.engine", "extract.fallback_min_share", "extract.fallback_min_tokens",
+             "extract.include_comments", "extract.include_tables", "extract.favor", "extract.fast",
              "extract.deduplicate", "coarse.normalise", "coarse.traditional_chinese", "coarse.lines",
              "pii.enabled", "pii.types", "pii.phone_regions", "pii.custom")
 SIGNATURE_KEYS = ("near_dedup.num_perm", "near_dedup.seed", "near_dedup.shingles")

@@ -154,6 +154,7 @@ class Read(Strict):
 
 
 class Extract(Strict):
+    engine: Literal["trafilatura", "resiliparse"]
     isolation: Literal["subprocess", "inprocess"]
     timeout_s: Positive
     memory_limit_mb: NonNegInt
@@ -162,6 +163,8 @@ class Extract(Strict):
     favor: Literal["balanced", "precision", "recall"]
     fast: bool
     deduplicate: bool
+    fallback_min_share: Share
+    fallback_min_tokens: NonNegInt
 
 
 class LangId(Strict):

@@ -2,6 +2,7 @@
 time limit, crashes of the extractor process, binary payloads."""
 from __future__ import annotations
 
+import time
 
 import apache_beam as beam
 import pytest
@@ -128,3 +129,75 @@ def test_entities_in_already_extracted_text_are_resolved_once():
     fn.setup()
     rec = RawRecord(key="k", id="i", source="s", file="f", offset=0, text="兹拉坦&middot;伊布")
     assert [d.text for d in fn.process(rec)] == ["兹拉坦·伊布"]
+
+
+# --- extract.engine and the fallback (issue #38) ---------------------------
+
+def _record(html: str, url: str | None = None) -> RawRecord:
+    return RawRecord(key="k", id="i", source="s", file="f", offset=0, url=url, payload=html.encode("utf-8"),
+                     charset="utf-8")
+
+
+ARTICLE = ("<html><head><title>新闻</title></head><body><nav><a href='/'>首页</a> <a href='/n'>新闻中心</a> "
+           "<a href='/s'>体育频道</a></nav><article><h1>国家统计局发布四月经济数据</h1>"
+           + "".join(f"<p>第{i}段：国家统计局今天发布数据，四月份规模以上工业增加值同比增长，消费市场继续恢复。</p>"
+                     for i in range(1, 9))
+           + "</article><footer>版权所有 京ICP备00000000号 联系我们</footer></body></html>")
+
+# Short reviews in comment-classed blocks, the shape of movie.douban.com's
+# comments page in magic-html: trafilatura (comments off) keeps only the chrome.
+REVIEWS = ("<html><head><title>短评</title></head><body><nav><a href='/'>首页</a> <a href='/movie'>电影</a></nav>"
+           "<div id='content'><h1>不够善良的我们 短评</h1><div id='comments'>"
+           + "".join(f"<div class='comment-item'><span class='comment-info'>用户{i}</span><p class='comment-content'>"
+                     + f"第{i}条短评：剧情节奏很好，演员表演自然，值得推荐给朋友。" * 2 + "</p></div>"
+                     for i in range(1, 21))
+           + "</div></div><footer>版权所有 © 2024</footer></body></html>")
+
+
+@pytest.mark.parametrize("engine", ["trafilatura", "resiliparse"])
+@pytest.mark.parametrize("isolation", ["subprocess", "inprocess"])
+def test_engines_keep_the_article_and_drop_navigation(engine, isolation):
+    res = _extract([_record(ARTICLE)], engine=engine, isolation=isolation)
+    text = res["kept"][0].text
+    assert "第8段：国家统计局今天发布数据" in text and "第1段" in text
+    assert "体育频道" not in text and "京ICP备" not in text
+
+
+def test_resiliparse_engine_is_bounded_by_the_time_limit(zh_records):
+    res = _extract(zh_records[:2], engine="resiliparse", timeout_s=0.000001)
+    assert {f.error_kind for f in res["failed"]} == {"extract_timeout"}
+
+
+def test_fallback_recovers_comment_shaped_posts_trafilatura_drops():
+    without = _extract([_record(REVIEWS)], fallback_min_share=0)["kept"][0].text
+    assert "短评：" not in without  # trafilatura alone: the page's chrome only
+    text = _extract([_record(REVIEWS)])["kept"][0].text  # defaults: fallback at 0.3
+    assert "第1条短评" in text and "第20条短评" in text
+
+
+def test_fallback_leaves_a_good_trafilatura_text_alone():
+    from mdfs.pipeline.extract_worker import extract_text, extraction_options
+
+    opts = extraction_options(load_config()["extract"])
+    assert extract_text(ARTICLE, None, opts) == extract_text(ARTICLE, None, {**opts, "fallback_min_share": 0})
+
+
+def test_wechat_body_hidden_by_style_is_extracted():
+    from mdfs.pipeline.extract_worker import unhide_wechat_body
+
+    body = "".join(f"<p>第{i}段：绥德县表彰退役军人，讲述他们在乡村振兴中的故事。</p>" for i in range(1, 8))
+    page = ("<html><body><div id='js_name'>掌上绥德</div><div class=\"rich_media_content\" id=\"js_content\" "
+            f"style=\"visibility: hidden;\">{body}</div><div>扫码关注</div></body></html>")
+    assert 'style="">' in unhide_wechat_body(page) and unhide_wechat_body("<p>x</p>") == "<p>x</p>"
+    hostile = "<div " * 400_000 + 'id="js_content" style="visibility: hidden">'  # 2 MB of unclosed tags
+    t0 = time.monotonic()
+    assert unhide_wechat_body(hostile).endswith('<div id="js_content" style="">')  # only the nearest tag
+    assert time.monotonic() - t0 < 2  # linear (a backtracking pattern took 11 s here)
+    for engine in ("resiliparse", "trafilatura"):
+        text = _extract([_record(page, "http://mp.weixin.qq.com/s?__biz=x")], engine=engine)["kept"][0].text
+        assert "第7段：绥德县表彰退役军人" in text, engine
+
+
+def test_unknown_engine_is_refused():
+    with pytest.raises(Exception, match="engine"):
+        load_config(sets=["extract.engine=boilerpipe"])

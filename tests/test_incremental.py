@@ -124,6 +124,7 @@ def test_dedup_state_is_small_and_declared(runs):
     ("near_dedup.shingles={default: {unit: word, n: 3}}", "near_dedup.shingles"),
     ("pii.enabled=false", "pii.enabled is true there and false here"),
     ("coarse.traditional_chinese=keep", "coarse.traditional_chinese"),
+    ("extract.engine=resiliparse", 'extract.engine is "trafilatura" there and "resiliparse" here'),
 ])
 def test_incompatible_parameters_are_refused(runs, tmp_path, setting, message):
     cfg = load_config(sources=["b=x.jsonl"], sets=[setting], dedup_against=[str(runs["A"])])
