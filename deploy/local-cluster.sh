@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# A real Flink or Spark cluster on this machine, every process bound to
-# 127.0.0.1, from the jars deploy/local-engines.sh put in .engines/ (the same
-# Flink 1.19.0 / Spark 3.5.7 the job servers carry), plus the Python SDK
-# worker pool the cluster's tasks hand their Python work to:
+# A real Flink or Spark cluster on this machine, every JVM bound to 127.0.0.1,
+# from the jars deploy/local-engines.sh put in .engines/ (the same Flink
+# 1.19.0 / Spark 3.5.7 the job servers carry):
 #
 #   bash deploy/local-cluster.sh start flink RUN_DIR WORKER_VENV   # JobManager + 2 TaskManagers (1 slot each)
 #   bash deploy/local-cluster.sh start spark RUN_DIR WORKER_VENV   # master + 2 workers (1 core each)
 #   bash deploy/local-cluster.sh stop RUN_DIR                      # every process it started, by its PID
 #
-# `start` prints the flags that submit a job to the cluster, e.g.
-#   --runner=FlinkRunner --flink_master=127.0.0.1:PORT --environment_type=EXTERNAL --environment_config=127.0.0.1:PORT
-# (also written to RUN_DIR/flags); the job server (started by `mdfs run`) then
-# submits the job over the network, and the cluster's tasks run the Python
-# steps in the worker pool's processes, from WORKER_VENV (made by
+# `start` prints the flags that submit a job to the cluster (also written to
+# RUN_DIR/flags), e.g.
+#   --runner=FlinkRunner --flink_master=127.0.0.1:PORT --parallelism=2
+#   --environment_type=PROCESS --environment_config={"command":"RUN_DIR/sdk-worker"}
+# The job server (started by `mdfs run`) submits the job over the network;
+# each TaskManager or executor starts its own Python SDK workers as separate
+# processes with RUN_DIR/sdk-worker, which runs `python -m
+# mdfs.pipeline.sdk_worker_boot` from WORKER_VENV (made by
 # deploy/workers/worker-venv.sh: the lean mdfs install, nothing from the
-# submitting process).  Logs: RUN_DIR/logs/.  PIDs: RUN_DIR/pids.
+# submitting process).  Not one shared EXTERNAL worker pool: the runners
+# number their workers per TaskManager ("1-1" on each), the pool keys workers
+# by that id, and one TaskManager's StopWorker killed another's worker
+# mid-job (CANCELLED: client cancelled).  Logs: RUN_DIR/logs/.  PIDs: RUN_DIR/pids.
 #
 # The cluster entry points are Flink's StandaloneSessionClusterEntrypoint and
 # TaskManagerRunner, Spark's Master and Worker, started with java from the
@@ -50,16 +55,21 @@ launch() {  # name command...: started in the background, its PID recorded
   echo $!
 }
 
-start_pool() {  # the Python SDK worker pool: workers start as a bare `python`, so the venv's bin first on PATH
-  local port; port=$(free_port)
-  local pid; pid=$(PATH="$VENV/bin:$PATH" launch worker-pool "$VENV/bin/python" -m apache_beam.runners.worker.worker_pool_main \
-    --service_port "$port")
-  wait_port "$port" "$pid" worker-pool
-  echo "$port"
+sdk_worker() {  # the PROCESS environment's command: one Python SDK worker from the worker venv
+  cat >"$RUN/sdk-worker" <<EOF
+#!/bin/sh
+# started by a TaskManager or an executor with --id=... --provision_endpoint=...
+echo "\$(date +%T) pid \$\$ \$*" >>"$RUN/logs/sdk-workers.log"
+PATH="$VENV/bin:\$PATH" exec "$VENV/bin/python" -m mdfs.pipeline.sdk_worker_boot "\$@"
+EOF
+  chmod +x "$RUN/sdk-worker"
+  # environments kept for reuse between stages: Spark otherwise starts a new
+  # worker per stage and executor (81 Python starts for the samples)
+  echo "--environment_type=PROCESS --environment_config={\"command\":\"$RUN/sdk-worker\"} --environment_cache_millis=60000"
 }
 
 start_flink() {
-  local lib="$ENGINES/flink-job-server-lib" rpc rest pool
+  local lib="$ENGINES/flink-job-server-lib" rpc rest
   [ -d "$lib" ] || { echo "local-cluster: no $lib: run bash deploy/local-engines.sh" >&2; exit 2; }
   rpc=$(free_port); rest=$(free_port)
   mkdir -p "$RUN/flink-conf" "$RUN/flink-tmp"
@@ -75,14 +85,32 @@ taskmanager.bind-host: 127.0.0.1
 taskmanager.numberOfTaskSlots: 1
 parallelism.default: 2
 jobmanager.memory.process.size: 1024m
-taskmanager.memory.process.size: 1536m
 io.tmp.dirs: $RUN/flink-tmp
+# started without Flink's launch scripts, so the TaskManager's resources are
+# set here explicitly (what those scripts would derive and pass as -D flags);
+# the JVM flags below match: heap = framework + task heap, direct = framework
+# off-heap + task off-heap + network
+taskmanager.cpu.cores: 1.0
+taskmanager.memory.framework.heap.size: 128m
+taskmanager.memory.task.heap.size: 512m
+taskmanager.memory.framework.off-heap.size: 128m
+taskmanager.memory.task.off-heap.size: 0m
+# network: Flink's sort-based batch shuffle wants 512 buffers (of 32 KiB) per
+# result partition by default, and the mdfs job has a couple of dozen tasks
+# per TaskManager: "Insufficient number of network buffers" even with 256m
+taskmanager.network.sort-shuffle.min-buffers: 64
+taskmanager.memory.network.min: 256m
+taskmanager.memory.network.max: 256m
+taskmanager.memory.managed.size: 128m
+taskmanager.memory.jvm-metaspace.size: 256m
+taskmanager.memory.jvm-overhead.min: 192m
+taskmanager.memory.jvm-overhead.max: 192m
 EOF
   local jm; jm=$(launch jobmanager java -Xmx512m -cp "$lib/*" \
     org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint --configDir "$RUN/flink-conf")
   wait_port "$rest" "$jm" jobmanager
   for i in 1 2; do
-    launch "taskmanager-$i" java -Xmx600m -XX:MaxDirectMemorySize=400m -cp "$lib/*" \
+    launch "taskmanager-$i" java -Xmx640m -Xms640m -XX:MaxDirectMemorySize=384m -XX:MaxMetaspaceSize=256m -cp "$lib/*" \
       org.apache.flink.runtime.taskexecutor.TaskManagerRunner --configDir "$RUN/flink-conf" \
       -Dtaskmanager.resource-id="tm-$i" >/dev/null
   done
@@ -93,13 +121,11 @@ EOF
   done
   [ "$(curl -s "http://127.0.0.1:$rest/taskmanagers" | grep -o '"id"' | wc -l)" -ge 2 ] \
     || { echo "local-cluster: the TaskManagers did not register; see $RUN/logs/" >&2; exit 1; }
-  pool=$(start_pool)
-  echo "--runner=FlinkRunner --flink_master=127.0.0.1:$rest --parallelism=2 --environment_type=EXTERNAL" \
-       "--environment_config=127.0.0.1:$pool" >"$RUN/flags"
+  echo "--runner=FlinkRunner --flink_master=127.0.0.1:$rest --parallelism=2 $(sdk_worker)" >"$RUN/flags"
 }
 
 start_spark() {
-  local lib="$ENGINES/spark-job-server-lib" port ui pool
+  local lib="$ENGINES/spark-job-server-lib" port ui
   [ -d "$lib" ] || { echo "local-cluster: no $lib: run bash deploy/local-engines.sh" >&2; exit 2; }
   port=$(free_port); ui=$(free_port)
   # a Spark worker builds each executor's class path from SPARK_HOME/jars: the same jars
@@ -122,18 +148,19 @@ start_spark() {
   done
   [ "$(grep -l "Successfully registered with master" "$RUN"/logs/spark-worker-*.log 2>/dev/null | wc -l)" -ge 2 ] \
     || { echo "local-cluster: the Spark workers did not register; see $RUN/logs/" >&2; exit 1; }
-  pool=$(start_pool)
-  echo "--runner=SparkRunner --spark_master_url=spark://127.0.0.1:$port --environment_type=EXTERNAL" \
-       "--environment_config=127.0.0.1:$pool" >"$RUN/flags"
+  echo "--runner=SparkRunner --spark_master_url=spark://127.0.0.1:$port $(sdk_worker)" >"$RUN/flags"
 }
 
-stop_all() {  # each recorded process by its PID, newest first; then the worker pool's children are gone with it
+stop_all() {  # each recorded process by its PID, newest first (the SDK workers end with their TaskManager or executor)
   [ -f "$RUN/pids" ] || return 0
   tac "$RUN/pids" | while read -r pid name; do
     if kill -0 "$pid" 2>/dev/null; then
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -0 "$pid" 2>/dev/null && { echo "local-cluster: $name ($pid) did not stop on TERM: killed" >&2; kill -9 "$pid" || true; }
+      if kill -0 "$pid" 2>/dev/null; then
+        echo "local-cluster: $name ($pid) did not stop on TERM: killed" >&2
+        kill -9 "$pid" 2>/dev/null || true
+      fi
     fi
   done
   rm -f "$RUN/pids"

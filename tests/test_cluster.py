@@ -2,10 +2,12 @@
 TaskManagers) and a Spark standalone cluster (master and two workers), each
 process bound to 127.0.0.1 and started by deploy/local-cluster.sh from the
 jars deploy/local-engines.sh built; the job is submitted over the network by
-`mdfs run` (its job server talks to the cluster's REST / master port), and the
-Python steps run in an EXTERNAL worker pool started from a separate worker
-venv (deploy/workers/worker-venv.sh cpu DIR: the lean install, nothing from
-this process).  The samples give the DirectRunner's kept, dropped and failed
+`mdfs run` (its job server talks to the cluster's REST / master port), and
+each TaskManager or executor starts its Python SDK workers as separate
+processes (Beam's PROCESS environment, `python -m mdfs.pipeline.sdk_worker_boot`)
+from a separate worker venv (deploy/workers/worker-venv.sh cpu DIR: the lean
+install, nothing from this process).  Not one shared EXTERNAL worker pool:
+with two TaskManagers its workers' ids collide (deploy/local-cluster.sh).  The samples give the DirectRunner's kept, dropped and failed
 ids and funnel.  Everything is stopped by its PID at the end.
 
 Needs MDFS_WORKER_VENV (the worker venv); .ci/run builds it and sets
@@ -56,15 +58,16 @@ def _on_cluster(engine: str, tmp_path: Path, direct: dict) -> Path:
     run_dir = tmp_path / "cluster"
     script = REPO / "deploy" / "local-cluster.sh"
     env = {**os.environ, "MDFS_ENGINES": str(ENGINES)}
+    recorded: list[int] = []
     started = subprocess.run(["bash", str(script), "start", engine, str(run_dir), VENV], capture_output=True,
                              text=True, env=env, timeout=300)
     try:
         assert started.returncode == 0, started.stderr[-3000:]
         flags = (run_dir / "flags").read_text().split()
         pids = [int(line.split()[0]) for line in (run_dir / "pids").read_text().splitlines()]
-        assert len(pids) == 4  # JobManager or master, two TaskManagers or workers, the worker pool
-        # the pool listens on [::] (Beam's worker_pool_main has no bind address): the JVMs only
-        assert not _listening_off_loopback(pids[:3])
+        recorded.extend(pids)
+        assert len(pids) == 3  # JobManager or master, two TaskManagers or workers
+        assert not _listening_off_loopback(pids)
         out = tmp_path / "out"
         job = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out), *flags],
                              capture_output=True, text=True, env=env, timeout=900)
@@ -74,13 +77,17 @@ def _on_cluster(engine: str, tmp_path: Path, direct: dict) -> Path:
         from test_runner_parity import _signature
 
         assert _signature(res) == _signature(direct)
-        # the Python work ran in the pool's worker processes, not in this one
-        assert "Starting worker with command" in (run_dir / "logs" / "worker-pool.log").read_text()
+        # the Python work ran in SDK worker processes the cluster started from the worker venv
+        workers = (run_dir / "logs" / "sdk-workers.log").read_text().splitlines()
+        assert len(workers) >= 2 and all("--provision_endpoint=" in line for line in workers)
+        assert VENV in (run_dir / "sdk-worker").read_text()
         return run_dir
     finally:
         subprocess.run(["bash", str(script), "stop", str(run_dir)], timeout=120)
-        if (run_dir / "pids").exists() or started.returncode == 0:
-            assert not (run_dir / "pids").exists()
+        assert not (run_dir / "pids").exists()
+        for pid in recorded:  # every cluster process is gone
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
 
 
 def test_flink_session_cluster_gives_the_same_results(tmp_path, direct):
