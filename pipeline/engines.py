@@ -64,8 +64,12 @@ def find_engine(runner: str) -> str:
 
 
 def _runner_name(args: list[str]) -> str:
-    runner = _flag(args, "runner") or ""
-    return runner.rsplit(".", 1)[-1]
+    """The runner's class name; Beam also takes 'flink', 'spark', 'prism' in any case."""
+    runner = (_flag(args, "runner") or "").rsplit(".", 1)[-1]
+    for name in ENGINE_FILES:
+        if runner.lower() in (name.lower(), name.lower().removesuffix("runner")):
+            return name
+    return runner
 
 
 def prepare_engine(beam_args: list[str], debug: bool = False) -> list[str]:

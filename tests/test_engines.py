@@ -86,6 +86,7 @@ def test_harness_log_level_is_one_both_sdks_accept(tmp_path, monkeypatch):
     assert level(prepare_engine(["--runner=FlinkRunner"], debug=True)) == ["INFO"]
     assert level(prepare_engine(["--runner=FlinkRunner", "--default_sdk_harness_log_level=WARNING"])) == ["WARN"]
     assert level(prepare_engine(["--runner=DirectRunner"])) == ["WARN"]
+    assert level(prepare_engine(["--runner=flink", "--default_sdk_harness_log_level=warning"])) == ["WARN"]
     assert getattr(logging, "WARN") == logging.WARNING  # how the Python harness reads it
     with pytest.raises(EngineError, match="TRACE, DEBUG, INFO, WARN, ERROR, OFF"):
         prepare_engine(["--runner=FlinkRunner", "--default_sdk_harness_log_level=CRITICAL"])
