@@ -207,3 +207,26 @@ def test_flink_gives_the_same_results_and_statistics(combined, tmp_path, monkeyp
 @needs("spark", "spark-job-server.jar")
 def test_spark_gives_the_same_results_and_statistics(combined, tmp_path, monkeypatch):
     _check_engine("spark", combined, tmp_path, monkeypatch)
+
+
+@needs("flink", "flink-job-server.jar")
+def test_flink_refilter_and_dedup_against_give_the_direct_runners_results(models, tmp_path, monkeypatch):
+    """`mdfs refilter` and `mdfs run --dedup-against` through the CLI (jar found
+    by itself) on Flink give what they give on the DirectRunner."""
+    from test_refilter import _fine_sets, _funnel, _mdfs, _outcome
+
+    monkeypatch.setenv("MDFS_ENGINES", str(ENGINES))
+    base = tmp_path / "base"
+    assert _mdfs("run", "--output", base, *_fine_sets(models)) == 0
+    looser = ["--set", "fine.thresholds={spam: 0.2}"]
+    assert _mdfs("refilter", base, "--output", tmp_path / "rf-direct", *looser) == 0
+    assert _mdfs("refilter", base, "--output", tmp_path / "rf-flink", *looser, *ENGINE_ARGS["flink"]) == 0
+    assert _outcome(tmp_path / "rf-flink") == _outcome(tmp_path / "rf-direct")
+    assert _funnel(tmp_path / "rf-flink") == _funnel(tmp_path / "rf-direct")
+    assert _outcome(tmp_path / "rf-direct")["kept"] != _outcome(base)["kept"]  # the change changed something
+    again = [*_fine_sets(models), "--dedup-against", base]
+    direct_rc = _mdfs("run", "--output", tmp_path / "again-direct", *again)
+    assert _mdfs("run", "--output", tmp_path / "again-flink", *again, *ENGINE_ARGS["flink"]) == direct_rc
+    assert _outcome(tmp_path / "again-flink") == _outcome(tmp_path / "again-direct")
+    assert _funnel(tmp_path / "again-flink") == _funnel(tmp_path / "again-direct")
+    assert not _outcome(tmp_path / "again-direct")["kept"]  # every document was in the earlier run
