@@ -9,7 +9,7 @@
 #
 # Prism is built with `go install` from Beam's Go module on the Go module proxy.
 # The job servers are built with Maven from deploy/engines/ (the runner
-# artifacts on Maven Central; about 450 MB the first time, into ~/.m2).
+# artifacts on Maven Central; 416 MB the first time, into ~/.m2).
 # `mdfs run --runner=FlinkRunner` / `SparkRunner` / `PrismRunner` find them here
 # (or in $MDFS_ENGINES) without a flag; Beam never downloads anything at run
 # time.  Versions and why 2.62.0: docs/CLUSTER.md.  Each part is rebuilt only
@@ -43,7 +43,7 @@ elif ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
   echo "local-engines: mvn and java (17) are needed to build the flink and spark job servers: not built" >&2
   FAILED=1
 else
-  echo "local-engines: building the flink and spark job servers with Maven (deploy/engines/; ~450 MB of jars the first time)"
+  echo "local-engines: building the flink and spark job servers with Maven (deploy/engines/; 416 MB of jars the first time)"
   if mvn -B -q -f deploy/engines/pom.xml package >/tmp/local-engines-mvn.$$.log 2>&1; then
     for e in flink spark; do
       rm -rf ".engines/$e-job-server-lib" ".engines/$e-job-server.jar"
