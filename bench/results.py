@@ -28,8 +28,8 @@ def merge_section(name: str, data: dict, path: Path = RESULTS) -> dict:
 
 PERFORMANCE = Path(__file__).resolve().parents[1] / "docs" / "PERFORMANCE.md"
 # sections of docs/PERFORMANCE.md written by benchmarks other than bench/e2e.py
-OWN_SECTIONS = ("## Scale-out rework, before and after", "## Local engines", "## Language-first selection",
-                "## Memory and bytes between stages", "## Fast extraction engine")
+OWN_SECTIONS = ("## Scale-out rework, before and after", "## Local engines", "## Flink and Spark",
+                "## Language-first selection", "## Memory and bytes between stages", "## Fast extraction engine")
 
 
 def replace_section(title: str, lines: list[str], path: Path = PERFORMANCE) -> None:

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# Fetch or build the local Beam engines the runner-parity tests execute, pinned
-# to the Beam version in pyproject.toml, into .engines/ (ignored by git).
+# Build the local Beam engines mdfs runs on into .engines/ (ignored by git):
 #
-#   bash deploy/local-engines.sh            # -> .engines/prism
+#   bash deploy/local-engines.sh
+#     -> .engines/prism                      Prism (Beam's Go runner), the Beam version in pyproject.toml
+#     -> .engines/flink-job-server.jar       Beam's Flink job server (Flink 1.19.0) ...
+#     -> .engines/spark-job-server.jar       ... and Spark job server (Spark 3.5.7), Beam 2.62.0,
+#        + .engines/*-job-server-lib/        thin launcher jars with their dependencies beside them
 #
-# Prism (Beam's Go runner) is built with `go install` from Beam's Go module on
-# the Go module proxy.  Beam never downloads anything at run time: the job is
-# given the binary with --prism_location (see docs/CLUSTER.md).
-#
-# Flink and Spark: Beam publishes their job servers on Maven Central as
-# org.apache.beam:beam-runners-flink-<flink>-job-server and
-# beam-runners-spark-3-job-server.  The script asks Maven for them and says
-# plainly when the registry this machine reaches does not have them (in
-# November 2026 it served no *-job-server artifact of any version); with the
-# jar present, pass it as --flink_job_server_jar / --spark_job_server_jar.
+# Prism is built with `go install` from Beam's Go module on the Go module proxy.
+# The job servers are built with Maven from deploy/engines/ (the runner
+# artifacts on Maven Central; 416 MB the first time, into ~/.m2).
+# `mdfs run --runner=FlinkRunner` / `SparkRunner` / `PrismRunner` find them here
+# (or in $MDFS_ENGINES) without a flag; Beam never downloads anything at run
+# time.  Versions and why 2.62.0: docs/CLUSTER.md.  Each part is rebuilt only
+# when its version (or deploy/engines/) changed; a missing tool is reported and
+# the script exits non-zero at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BEAM_VERSION=$(sed -n 's/.*"apache-beam==\([0-9.]*\)".*/\1/p' pyproject.toml | head -n1)
@@ -30,20 +31,31 @@ elif [ -n "$GO" ]; then
   echo "$BEAM_VERSION" > .engines/prism.version
 else
   echo "local-engines: go is not installed: prism not built" >&2
+  FAILED=1
 fi
 
-fetch_jar() {  # artifact id -> .engines/<id>.jar, or a one-line note
-  local artifact=$1
-  if [ -f ".engines/$artifact.jar" ]; then return 0; fi
-  if ! command -v mvn >/dev/null 2>&1; then echo "local-engines: mvn not installed: $artifact not fetched" >&2; return 0; fi
-  if mvn -q dependency:copy "-Dartifact=org.apache.beam:$artifact:$BEAM_VERSION" -DoutputDirectory=.engines \
-       >/tmp/local-engines-mvn.log 2>&1; then
-    mv ".engines/$artifact-$BEAM_VERSION.jar" ".engines/$artifact.jar"
-    echo "local-engines: fetched $artifact $BEAM_VERSION"
+# the job servers: one Maven build, then each launcher and its lib/ moved into .engines/
+STAMP=$(cat deploy/engines/pom.xml deploy/engines/*/pom.xml | sha256sum | cut -c1-16)
+if [ -f .engines/flink-job-server.jar ] && [ -f .engines/spark-job-server.jar ] \
+   && [ "$(cat .engines/job-servers.version 2>/dev/null)" = "$STAMP" ]; then
+  echo "local-engines: flink and spark job servers already built (.engines/*-job-server.jar)"
+elif ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
+  echo "local-engines: mvn and java (17) are needed to build the flink and spark job servers: not built" >&2
+  FAILED=1
+else
+  echo "local-engines: building the flink and spark job servers with Maven (deploy/engines/; 416 MB of jars the first time)"
+  if mvn -B -q -f deploy/engines/pom.xml package >/tmp/local-engines-mvn.$$.log 2>&1; then
+    for e in flink spark; do
+      rm -rf ".engines/$e-job-server-lib" ".engines/$e-job-server.jar"
+      mv "deploy/engines/$e/target/$e-job-server-lib" "deploy/engines/$e/target/$e-job-server.jar" .engines/
+    done
+    echo "$STAMP" > .engines/job-servers.version
+    rm -f /tmp/local-engines-mvn.$$.log
   else
-    echo "local-engines: Maven Central (as reached here) has no org.apache.beam:$artifact:$BEAM_VERSION; not fetched" >&2
+    echo "local-engines: the Maven build failed; its log: /tmp/local-engines-mvn.$$.log" >&2
+    tail -n 20 /tmp/local-engines-mvn.$$.log >&2
+    FAILED=1
   fi
-}
-fetch_jar beam-runners-flink-1.19-job-server
-fetch_jar beam-runners-spark-3-job-server
+fi
 ls -1 .engines
+exit "${FAILED:-0}"

@@ -132,6 +132,7 @@ See README.md for the configuration reference."""
 
 
 def cmd_run(argv: list[str]) -> int:
+    from .engines import EngineError, prepare_engine
     from .options import FlagError, JobOptions, split_flags
     from .run import run
 
@@ -149,9 +150,11 @@ def cmd_run(argv: list[str]) -> int:
     cfg = _configuration("mdfs run", args, debug=args.debug)
     if cfg is None:
         return 2
-    if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
-        # keep worker INFO chatter out of the way
-        beam_args = [*beam_args, "--default_sdk_harness_log_level=" + ("INFO" if args.debug else "WARNING")]
+    try:  # the engine binary found, a harness log level every SDK accepts (pipeline/engines.py)
+        beam_args = prepare_engine(beam_args, args.debug)
+    except EngineError as exc:
+        print(f"mdfs run: {exc}", file=sys.stderr)
+        return 2
     with _quiet(_VERBOSE or args.debug):
         return run(cfg, args.output, JobOptions(beam_args), overwrite=args.overwrite)
 
@@ -170,6 +173,7 @@ Exit status as for mdfs run."""
 
 
 def cmd_refilter(argv: list[str]) -> int:
+    from .engines import EngineError, prepare_engine
     from .options import FlagError, JobOptions, split_flags
     from .refilter import refilter
 
@@ -192,8 +196,11 @@ def cmd_refilter(argv: list[str]) -> int:
     if not args.output:
         print("mdfs refilter: --output NEW_DIR is required", file=sys.stderr)
         return 2
-    if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
-        beam_args = [*beam_args, "--default_sdk_harness_log_level=" + ("INFO" if args.debug else "WARNING")]
+    try:
+        beam_args = prepare_engine(beam_args, args.debug)
+    except EngineError as exc:
+        print(f"mdfs refilter: {exc}", file=sys.stderr)
+        return 2
     with _quiet(_VERBOSE or args.debug):
         return refilter(run_dir, args.output, args.config, args.overrides, JobOptions(beam_args),
                         dedup_against=args.dedup_against, overwrite=args.overwrite)

@@ -367,9 +367,10 @@ def _run(cfg: dict, output_dir: str, options, overwrite: bool = False, build=Non
         print(f"{prog}: interrupted; the output in {root} is incomplete ({INCOMPLETE})", file=sys.stderr)
         return 128 + int(signum)
     except Exception as exc:  # noqa: BLE001 - e.g. a full disk: one line, no complete-looking output
-        detail = str(exc).strip().splitlines()
+        from .engines import failure_line  # a job service's gRPC error, with its job server's last words
+
         print(f"{prog}: the job failed, its output in {root} is incomplete ({INCOMPLETE}): "
-              f"{type(exc).__name__}: {detail[-1] if detail else ''}"[:1000], file=sys.stderr)
+              f"{failure_line(exc)}"[:1000], file=sys.stderr)
         log.debug("job failure", exc_info=True)
         return EXIT_FAILED
     finally:

@@ -112,10 +112,8 @@ def test_prism_gives_the_same_results_and_statistics(tmp_path):
     assert _stats(tmp_path / "prism") == _stats(tmp_path / "direct")
 
 
-@needs_prism
-def test_prism_on_planted_hostile_inputs(tmp_path):
-    """Damaged members, a stray byte, a bad Parquet cell, the same file matched
-    twice: the accounting is the same on Prism."""
+def planted_inputs(data: Path) -> list[str]:
+    """Damaged members, a stray byte, a bad Parquet cell, the same file matched twice."""
     import gzip
     import json
 
@@ -124,8 +122,7 @@ def test_prism_on_planted_hostile_inputs(tmp_path):
 
     from test_nothing_lost import record, set_content_length, urls
 
-    data = tmp_path / "in"
-    data.mkdir()
+    data.mkdir(parents=True, exist_ok=True)
     recs = [record(u) for u in urls(12)]
     recs[3] = set_content_length(recs[3], "-1")
     members = [gzip.compress(r, mtime=0) for r in recs]
@@ -135,7 +132,13 @@ def test_prism_on_planted_hostile_inputs(tmp_path):
     (data / "lines.jsonl.gz").write_bytes(gzip.compress(lines, mtime=0) + b"\x07")
     pq.write_table(pa.table({"text": ["一" * 300, "二" * 300, "三" * 300],
                              "date": pa.array([0, 10**12, 0], type=pa.timestamp("s"))}), data / "rows.parquet")
-    sources = [f"w={data}/*.warc.gz", f"w={data}/damaged.warc.gz", f"j={data}/*.jsonl.gz", f"p={data}/*.parquet"]
+    return [f"w={data}/*.warc.gz", f"w={data}/damaged.warc.gz", f"j={data}/*.jsonl.gz", f"p={data}/*.parquet"]
+
+
+@needs_prism
+def test_prism_on_planted_hostile_inputs(tmp_path):
+    """The accounting of damaged inputs is the same on Prism."""
+    sources = planted_inputs(tmp_path / "in")
     base = run_job(tmp_path / "direct", sources=sources)
     prism = run_job(tmp_path / "prism", sources=sources, beam_args=PRISM_ARGS)
     assert base["failed"] and any(r["records"] is None for r in base["failed"])
