@@ -11,16 +11,12 @@ pass through.
 from __future__ import annotations
 
 import json
-import os
-import select
-import struct
-import subprocess
 import sys
-import time
 
 import apache_beam as beam
 
 from . import payload as pl
+from .bounded_child import BoundedChild, ChildExited, ChildTimeout
 from .extract_worker import extract_text, extraction_options
 from .records import Document, RawRecord
 from .stage import StageContext, apply_stage
@@ -46,43 +42,33 @@ class ExtractMemoryLimit(Exception):
 
 
 class ExtractorProcess:
-    """A persistent trafilatura child process with a hard time limit per page."""
+    """A persistent extractor child process with a hard time limit per page
+    (``bounded_child``; the child is ``extract_worker``)."""
 
     def __init__(self, options: dict, timeout_s: float, memory_limit_mb: int):
         self.options = options
         self.timeout_s = float(timeout_s)
         self.memory_limit_mb = int(memory_limit_mb)
-        self._proc: subprocess.Popen | None = None
-
-    def _start(self):
-        module = __name__.rsplit(".", 1)[0] + ".extract_worker"
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", module, json.dumps(self.options), str(self.memory_limit_mb)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+        self._child = BoundedChild([])
 
     def close(self):
-        if self._proc is not None:
-            try:
-                self._proc.kill()
-                self._proc.wait(timeout=5)
-            except Exception:  # noqa: BLE001 - best effort at teardown
-                pass
-            self._proc = None
+        self._child.close()
 
     def extract(self, html: str, url: str | None) -> str | None:
-        if self._proc is None or self._proc.poll() is not None:
-            self._start()
-        body = json.dumps({"url": url}).encode() + b"\n" + html.encode("utf-8", "surrogatepass")
+        if not self._child.running:  # the settings as they are now (a test lowers the memory limit)
+            module = __name__.rsplit(".", 1)[0] + ".extract_worker"
+            self._child.argv = [sys.executable, "-m", module, json.dumps(self.options), str(self.memory_limit_mb)]
+            self._child.start()
         try:
-            self._proc.stdin.write(struct.pack(">I", len(body)) + body)
-            self._proc.stdin.flush()
-        except (BrokenPipeError, OSError) as exc:
-            self.close()
+            self._child.send(json.dumps({"url": url}).encode() + b"\n" + html.encode("utf-8", "surrogatepass"))
+            status, raw = self._child.answer(self.timeout_s)
+        except OSError as exc:
             raise ExtractCrash(f"extractor process died before the page was sent: {exc}") from exc
-        deadline = time.monotonic() + self.timeout_s
-        header = self._read(5, deadline)
-        status, n = header[:1], struct.unpack(">I", header[1:])[0]
-        body = self._read(n, deadline).decode("utf-8", "surrogatepass")
+        except ChildTimeout:
+            raise ExtractTimeout(f"extraction exceeded {self.timeout_s:g} s") from None
+        except ChildExited as exc:
+            raise ExtractCrash(f"extractor process {exc}") from None
+        body = raw.decode("utf-8", "surrogatepass")
         if status == b"O":
             return body
         if status == b"N":
@@ -91,23 +77,6 @@ class ExtractorProcess:
             self.close()  # a process that hit its address-space limit is not reused
             raise ExtractMemoryLimit(body)
         raise ExtractError(body)
-
-    def _read(self, n: int, deadline: float) -> bytes:
-        fd = self._proc.stdout.fileno()
-        buf = bytearray()
-        while len(buf) < n:
-            left = deadline - time.monotonic()
-            ready = select.select([fd], [], [], max(left, 0))[0] if left > 0 else []
-            if not ready:
-                self.close()  # kill: the only way to stop a hang inside C code
-                raise ExtractTimeout(f"extraction exceeded {self.timeout_s:g} s")
-            chunk = os.read(fd, n - len(buf))
-            if not chunk:
-                code = self._proc.poll()
-                self.close()
-                raise ExtractCrash(f"extractor process exited (code {code})")
-            buf += chunk
-        return bytes(buf)
 
 
 class ExtractDoFn(beam.DoFn):

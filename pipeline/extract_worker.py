@@ -14,6 +14,8 @@ import re
 import struct
 import sys
 
+from .bounded_child import read_exact, write_answer
+
 
 OPTION_KEYS = ("engine", "include_comments", "include_tables", "favor", "fast", "deduplicate",
                "fallback_min_share", "fallback_min_tokens")
@@ -110,16 +112,6 @@ def trafilatura_text(html: str, url: str | None, options: dict) -> str | None:
     )
 
 
-def _read_exact(stream, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = stream.read(n - len(buf))
-        if not chunk:
-            raise EOFError
-        buf += chunk
-    return bytes(buf)
-
-
 def main() -> None:
     options = json.loads(sys.argv[1])
     memory_limit_mb = int(sys.argv[2])
@@ -138,8 +130,8 @@ def main() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
-            (n,) = struct.unpack(">I", _read_exact(stdin, 4))
-            body = _read_exact(stdin, n)
+            (n,) = struct.unpack(">I", read_exact(stdin, 4))
+            body = read_exact(stdin, n)
         except EOFError:
             return
         header, _, html = body.partition(b"\n")
@@ -151,8 +143,7 @@ def main() -> None:
             status, out = b"M", b"MemoryError: page exceeds the extractor's memory limit"
         except Exception as exc:  # noqa: BLE001 - reported to the parent as a failure
             status, out = b"E", f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")[:4000]
-        stdout.write(status + struct.pack(">I", len(out)) + out)
-        stdout.flush()
+        write_answer(stdout, status, out)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,12 @@ import importlib
 import json
 import os
 import re
-import select
 import struct
-import subprocess
 import sys
 import time
 from typing import Optional
+
+from .bounded_child import BoundedChild, ChildExited, ChildTimeout, read_exact, write_answer
 
 # Per record, all custom patterns and validator calls together.  The built-in detectors take
 # ~0.1 ms per page (pii.py); 2 s is four orders of magnitude above a sane pattern on a 5 MB
@@ -163,16 +163,6 @@ def _compile(entries: list[dict]) -> list[tuple]:
     return out
 
 
-def _read_exact(stream, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = stream.read(n - len(buf))
-        if not chunk:
-            raise EOFError
-        buf += chunk
-    return bytes(buf)
-
-
 def main() -> None:
     """The child: argv[1] is the entries as JSON; each request is 4-byte length + UTF-8 text,
     each answer 1 status byte (O: JSON [[entry, start, end], ...], E: error) + 4-byte length + body."""
@@ -182,8 +172,8 @@ def main() -> None:
     stdout.flush()
     while True:
         try:
-            (n,) = struct.unpack(">I", _read_exact(stdin, 4))
-            view = _read_exact(stdin, n).decode("utf-8", "surrogatepass")
+            (n,) = struct.unpack(">I", read_exact(stdin, 4))
+            view = read_exact(stdin, n).decode("utf-8", "surrogatepass")
         except EOFError:
             return
         try:
@@ -192,8 +182,7 @@ def main() -> None:
             status, out = b"O", json.dumps(found).encode()
         except Exception as exc:  # noqa: BLE001 - the validator's own error: reported for that record
             status, out = b"E", f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")[:4000]
-        stdout.write(status + struct.pack(">I", len(out)) + out)
-        stdout.flush()
+        write_answer(stdout, status, out)
 
 
 class CustomScanner:
@@ -205,63 +194,37 @@ class CustomScanner:
         self.entries = [{k: e.get(k) for k in ("type", "pattern", "validator")} for e in entries]
         self.types = [(e["type"], e.get("placeholder") or f"<{e['type'].upper()}>") for e in entries]
         self.budget_s = float(CUSTOM_BUDGET_S if budget_s is None else budget_s)
-        self._proc: subprocess.Popen | None = None
+        # the validators import in the child from where they import here (PYTHONPATH, read when it starts)
+        self._child = BoundedChild([sys.executable, "-m", __name__, json.dumps(self.entries)])
 
     def __bool__(self) -> bool:
         return bool(self.entries)
 
-    def __getstate__(self):  # pickled with a DoFn: the child process starts where it runs
-        return {**self.__dict__, "_proc": None}
-
     def close(self) -> None:
-        if self._proc is not None:
-            try:
-                self._proc.kill()
-                self._proc.wait(timeout=5)
-            except Exception:  # noqa: BLE001 - best effort
-                pass
-            self._proc = None
+        self._child.close()
 
     def find(self, view: str) -> list[tuple[int, int, str, str]]:
         """(start, end, type, placeholder) of every validated match; raises CustomTimeout."""
-        if self._proc is None or self._proc.poll() is not None:
-            # the validators import in the child from where they import here
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-            self._proc = subprocess.Popen([sys.executable, "-m", __name__, json.dumps(self.entries)],
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                          bufsize=0, env=env)
-            try:
-                self._read(1, time.monotonic() + START_S)
-            except CustomTimeout:
-                raise RuntimeError(f"pii.custom process did not start in {START_S:g} s") from None
-        body = view.encode("utf-8", "surrogatepass")
         try:
-            self._proc.stdin.write(struct.pack(">I", len(body)) + body)
-            self._proc.stdin.flush()
+            if not self._child.running:
+                self._child.env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+                self._child.start()
+                self._child.read(1, time.monotonic() + START_S)  # ready: the validators' imports are done
+        except (ChildTimeout, ChildExited):
+            raise RuntimeError(f"pii.custom process did not start in {START_S:g} s") from None
+        try:
+            self._child.send(view.encode("utf-8", "surrogatepass"))
+            status, raw = self._child.answer(self.budget_s)
         except OSError as exc:
-            self.close()
             raise RuntimeError(f"pii.custom process died: {exc}") from None
-        deadline = time.monotonic() + self.budget_s
-        head = self._read(5, deadline)
-        out = self._read(struct.unpack(">I", head[1:])[0], deadline).decode("utf-8", "replace")
-        if head[:1] != b"O":
+        except ChildTimeout:
+            raise CustomTimeout(f"pii.custom patterns and validators ran past {self.budget_s:g} s on this record") from None
+        except ChildExited as exc:
+            raise RuntimeError(f"pii.custom process {exc}") from None
+        out = raw.decode("utf-8", "replace")
+        if status != b"O":
             raise RuntimeError(f"pii.custom: {out}")
         return [(s, e, *self.types[i]) for i, s, e in json.loads(out)]
-
-    def _read(self, n: int, deadline: float) -> bytes:
-        fd, buf = self._proc.stdout.fileno(), bytearray()
-        while len(buf) < n:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                self.close()
-                raise CustomTimeout(f"pii.custom patterns and validators ran past {self.budget_s:g} s on this record")
-            chunk = os.read(fd, n - len(buf))
-            if not chunk:
-                code = self._proc.poll()
-                self.close()
-                raise RuntimeError(f"pii.custom process exited (code {code})")
-            buf += chunk
-        return bytes(buf)
 
 
 def load_custom(entries) -> CustomScanner:
