@@ -122,23 +122,30 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_fixture_setup(fixturedef, request):
-    start = _cpu()
-    yield
-    cost = _cpu() - start
-    name = fixturedef.argname
-    _recorded["fixtures"][name] = max(cost, _recorded["fixtures"].get(name, 0.0))
+class _CostRecorder:
+    """Registered as a plugin (pytest_configure), not as this conftest's own
+    hooks: a conftest's hooks do not see session-scoped fixtures, whose node is
+    the session, above this folder."""
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef, request):
+        start = _cpu()
+        yield
+        name = fixturedef.argname
+        _recorded["fixtures"][name] = max(_cpu() - start, _recorded["fixtures"].get(name, 0.0))
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        import time
+
+        start, wall = _cpu(), time.perf_counter()
+        yield
+        _recorded["tests"][item.nodeid] = round(_cpu() - start, 3)
+        _recorded["wall"][item.nodeid] = round(time.perf_counter() - wall, 3)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    import time
-
-    start, wall = _cpu(), time.perf_counter()
-    yield
-    _recorded["tests"][item.nodeid] = round(_cpu() - start, 3)
-    _recorded["wall"][item.nodeid] = round(time.perf_counter() - wall, 3)
+def pytest_configure(config):
+    config.pluginmanager.register(_CostRecorder(), "mdfs-cost-recorder")
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -224,9 +224,8 @@ def test_a_damaged_language_id_model_is_refused_at_preflight(tmp_path):
                              f"{Path(DEFAULT_LID_MODEL).stat().st_size:,}; cut short?)"
 
 
+@pytest.mark.bert
 def test_bert_weights_are_checked(tmp_path):
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
     from transformers import BertConfig, BertForSequenceClassification
 
     from mdfs.classifiers.bert import verify_weights
