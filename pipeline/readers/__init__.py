@@ -171,10 +171,12 @@ class _MatchPatternDoFn(beam.DoFn):
         source, pattern = source_pattern
         files, unreadable = expand_pattern(_openable(pattern))
         for path, size in files:
-            yield (source, _portable(path)), size
+            # keyed by the real path: two patterns that reach one local file through a link read it once
+            real = path if "://" in path else os.path.realpath(path)
+            yield (source, _portable(real)), (_portable(path), size)
         for path, why in unreadable:
-            yield (source, shown_path(path)), file_failure(source, path, 0, "unreadable_file",
-                                                          f"{shown_path(path)}: {why}")
+            yield (source, shown_path(path)), (shown_path(path), file_failure(source, path, 0, "unreadable_file",
+                                                                              f"{shown_path(path)}: {why}"))
 
 
 # --- outputs --------------------------------------------------------------------
@@ -863,8 +865,8 @@ def _match_files(pbegin, source_patterns: list):
     return (pbegin | "Patterns" >> beam.Create(source_patterns)
             | "Match" >> beam.ParDo(_MatchPatternDoFn())
             # overlapping globs or a repeated --source match a file more than once: read it once
-            | "OncePerFile" >> beam.CombinePerKey(_first_size)
-            | "Unkey" >> beam.MapTuple(lambda key, size: (key[0], key[1], size))
+            | "OncePerFile" >> beam.CombinePerKey(_shortest_path)
+            | "Unkey" >> beam.MapTuple(lambda key, path_size: (key[0], *path_size))
             # spread the files over workers; the reader then splits big WARC files in byte ranges
             | "SpreadFiles" >> beam.Reshuffle())
 
@@ -891,6 +893,8 @@ class _ReadIndexSource(beam.PTransform):
         return out.records, out[DROPPED], failed, skipped
 
 
-def _first_size(sizes):
-    sizes = list(sizes)
-    return sizes[0] if sizes else None
+def _shortest_path(paths_sizes):
+    """One (path, size) of a file matched more than once: the shortest name (then the first
+    in order), whichever pattern matched it first, so the choice is the same on every runner."""
+    found = list(paths_sizes)
+    return min(found, key=lambda ps: (len(ps[0]), os.fsdecode(ps[0]))) if found else None
