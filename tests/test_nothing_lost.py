@@ -597,7 +597,8 @@ def test_a_file_name_that_is_not_utf8_is_read_and_shown_escaped(tmp_path):
 
     matched = list(_MatchPatternDoFn().process(("s", f"{tmp_path}/*.jsonl")))
     assert ("s", os.fsencode(path)) in [key for key, _ in matched]  # travels as bytes between steps
-    [unreadable] = [v for _, v in matched if not isinstance(v, int)]
+    assert (os.fsencode(path), os.path.getsize(path)) in [v for _, v in matched]
+    [unreadable] = [v for _, (_, v) in matched if not isinstance(v, int)]
     assert unreadable.file == str(tmp_path) + "/dir\\xfe.jsonl" and unreadable.error_kind == "unreadable_file"
 
 
