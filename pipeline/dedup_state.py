@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 from .records import Document
+from .fs import exists
 
 STATE_DIR = "dedup_state"
 STATE_VERSION = 1
@@ -68,23 +68,17 @@ def state_params(cfg: dict) -> dict:
                      "decontamination.redact_sets": _redacting_sets(cfg)}}
 
 
-def _exists(path: str) -> bool:
-    try:
-        return FileSystems.exists(path)
-    except Exception:  # noqa: BLE001 - an unknown scheme: not there
-        return False
-
 
 def check_against(cfg: dict, run_dir: str) -> list[str]:
     """Why ``run_dir`` cannot be deduplicated against (empty: it can)."""
     root = run_dir.rstrip("/")
     flag = f"--dedup-against {run_dir}"
-    if not _exists(root):
+    if not exists(root):
         return [f"{flag}: no such run directory"]
-    if not _exists(f"{root}/_SUCCESS"):
+    if not exists(f"{root}/_SUCCESS"):
         return [f"{flag}: the run did not finish with _SUCCESS (incomplete or rejected output is no reference)"]
     params_path = f"{root}/{STATE_DIR}/_params.json"
-    if not _exists(params_path):
+    if not exists(params_path):
         return [f"{flag}: the run has no dedup state ({STATE_DIR}/_params.json): it was made with "
                 "output.dedup_state: false or by an older mdfs; rerun it to build its state"]
     from .readback import ReadBackError, inside

@@ -117,12 +117,6 @@ def changed_keys(old: dict, new: dict) -> list[str]:
     return _diff(old, new)
 
 
-def _exists(path: str) -> bool:
-    try:
-        return FileSystems.exists(path)
-    except Exception:  # noqa: BLE001
-        return False
-
 
 def _has_parquet(folder: str) -> bool:
     try:
