@@ -439,7 +439,8 @@ def review_parser() -> argparse.ArgumentParser:
 
 
 def cmd_review(argv: list[str]) -> int:
-    from .review import ReviewError, export_training, load_sample, render_summary, summary
+    from .review import ReviewError, export_training, load_sample
+    from .review_summary import render_summary, summary
 
     a = review_parser().parse_args(argv)
     try:

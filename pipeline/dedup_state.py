@@ -29,12 +29,13 @@ from typing import Optional
 import apache_beam as beam
 
 from .records import Document
+from .config import decontamination_sets
+from .dedup_exact import EARLIER_PREFIX, text_hash
 from .fs import exists
 
 STATE_DIR = "dedup_state"
 STATE_VERSION = 1
 EXACT_NORMALISATION = "nfkc+casefold+whitespace (dedup_exact.normalise_for_exact)"
-EARLIER_PREFIX = "!"  # earlier members' keys: never a record key (hex), and sorted before them
 
 # settings that change the text the dedup stages see: two runs must agree on them
 TEXT_KEYS = ("extract.engine", "extract.fallback_min_share", "extract.fallback_min_tokens",
@@ -52,12 +53,10 @@ def _get(cfg: dict, dotted: str):
 
 
 def _redacting_sets(cfg: dict) -> dict:
-    from .decontaminate import set_settings
-
     dc = cfg.get("decontamination") or {}
     if not dc.get("sets"):
         return {}
-    return {name: s["paths"] for name, s in set_settings(dc).items() if s["action"] == "redact"}
+    return {name: s["paths"] for name, s in decontamination_sets(dc).items() if s["action"] == "redact"}
 
 
 def state_params(cfg: dict) -> dict:
@@ -173,8 +172,6 @@ class StateRowDoFn(beam.DoFn):
         self._hasher = MinHasher(int(c["num_perm"]), int(c["seed"]), c["shingles"])
 
     def process(self, doc: Document):
-        from .dedup_exact import text_hash
-
         sig = self._hasher.signature(doc.text, doc.language)
         yield StateRow(doc.key, doc.id, doc.source, bytes.fromhex(text_hash(doc.text)), sig.astype("<u4").tobytes(),
                        int(self.priorities.get(doc.source, 1 << 30)), doc.date, len(doc.text))
@@ -209,15 +206,6 @@ class Earlier:
     text_hash: str  # hex, as dedup_exact.text_hash
     signature: bytes
     rank: tuple  # sorts before every new document's (see rank_new)
-
-
-def is_earlier(key: str) -> bool:
-    return key.startswith(EARLIER_PREFIX)
-
-
-def rank_new(rank: tuple) -> tuple:
-    """A new document's keep rank when earlier runs take part: after every earlier document."""
-    return (1, rank)
 
 
 class ReadEarlier(beam.PTransform):

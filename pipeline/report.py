@@ -117,7 +117,8 @@ def _review_summary(root: str) -> dict | None:
 
     if "://" in root or not os.path.exists(f"{root}/review/labels.jsonl"):
         return None
-    from .review import ReviewError, summary
+    from .review import ReviewError
+    from .review_summary import summary
 
     try:
         return summary(root)
@@ -192,7 +193,7 @@ def to_markdown(rep: dict) -> str:
     if rep.get("decontamination"):
         L += decontamination_markdown(rep["decontamination"])
     if rep.get("review"):
-        from .review import summary_markdown
+        from .review_summary import summary_markdown
 
         L += summary_markdown(rep["review"])
     if rep.get("whatif"):
