@@ -340,7 +340,7 @@ def cmd_report(argv: list[str]) -> int:
             return 2
         from apache_beam.io.filesystems import FileSystems
 
-        from .report import weight_problems
+        from .config import weight_problems
 
         with FileSystems.open(a.output.rstrip("/") + "/funnel.json") as fh:
             problems = weight_problems(dict(a.weight), list(json.loads(fh.read())["sources"]), "--weight")

@@ -216,8 +216,6 @@ def finalize(cfg: dict) -> dict:
     except ValueError as exc:
         problems.append(str(exc))
     else:
-        from .report import weight_problems
-
         problems += weight_problems(cfg["mix"]["weights"], list(resolved))
     if problems:
         raise ValueError("; ".join(problems))
@@ -249,4 +247,20 @@ def decontamination_sets(cfg: dict) -> dict:
         paths = spec["paths"]
         out[name] = {"paths": [paths] if isinstance(paths, str) else list(paths), "fields": spec.get("fields"),
                      "id_field": spec.get("id_field") or "id", "action": spec.get("action") or cfg["action"]}
+    return out
+
+
+def weight_problems(weights: dict, sources: list[str], key: str = "mix.weights") -> list[str]:
+    """Weights that name no source of the run (with the closest name), or that add up to more than 1."""
+    import difflib
+
+    out = []
+    for name in weights:
+        if name not in sources:
+            close = difflib.get_close_matches(str(name), [str(s) for s in sources], n=1)
+            out.append(f"{key}: {name!r} is not a source of this run "
+                       + (f"(did you mean {close[0]}?)" if close else f"(sources: {', '.join(map(str, sources))})"))
+    given = sum(float(v) for v in weights.values())
+    if given > 1 + 1e-9:
+        out.append(f"{key}: the weights add up to {given:.6g}, more than 1")
     return out
