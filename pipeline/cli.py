@@ -260,14 +260,18 @@ def _finished_output(prog: str, output: str) -> int | None:
     return None
 
 
+def funnel_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="mdfs funnel", description=cmd_funnel.__doc__, allow_abbrev=False)
+    ap.add_argument("output")
+    return ap
+
+
 def cmd_funnel(argv: list[str]) -> int:
     """Print the funnel of a finished run."""
     from .funnel import render_funnel
     from .readback import ReadBackError, load_funnel_for_display
 
-    ap = argparse.ArgumentParser(prog="mdfs funnel", description=cmd_funnel.__doc__, allow_abbrev=False)
-    ap.add_argument("output")
-    a = ap.parse_args(argv)
+    a = funnel_parser().parse_args(argv)
     status = _finished_output("mdfs funnel", a.output)
     if status is not None:
         return status
