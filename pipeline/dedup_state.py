@@ -205,7 +205,7 @@ class Earlier:
     label: str  # "RUN_DIR: id", the detail of what it drops
     text_hash: str  # hex, as dedup_exact.text_hash
     signature: bytes
-    rank: tuple  # sorts before every new document's (see rank_new)
+    rank: tuple  # sorts before every new document's (see dedup_exact.rank_new)
 
 
 class ReadEarlier(beam.PTransform):
