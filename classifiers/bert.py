@@ -23,11 +23,9 @@ import random
 import time
 from pathlib import Path
 
+from .integrity import ModelError, check_recorded, read_meta, record
+
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-
-class ModelError(ValueError):
-    pass
 
 
 EXTRA = "bert"
@@ -88,8 +86,6 @@ def verify_weights(path: Path) -> bool:
     """True when the weight files match what mdfs recorded at training; False
     for a model mdfs did not train whose safetensors files open completely
     (unverified); raises ModelError otherwise (cut short, changed, not safetensors)."""
-    from .integrity import check_recorded, read_meta
-
     weights = sorted(path.glob("*.safetensors"))
     meta_path = path / "mdfs_classifier.json"
     meta = read_meta(meta_path) if meta_path.is_file() else {}
@@ -292,8 +288,6 @@ def train(texts: list[str], label_ids: list[int], label_names: list[str], output
             "max_length": max_length, "parameters": sum(p.numel() for p in model.parameters()),
             "train_seconds": round(time.time() - t0, 1)}
     (out / "mdfs_classifier.json").write_text(json.dumps(info, indent=2, ensure_ascii=False))
-    from .integrity import record
-
     record(out / "mdfs_classifier.json", sorted(out.glob("*.safetensors")))  # checked at every load
     write_model_card(out, info)
     return info

@@ -21,9 +21,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from .bert import ModelError
-
 log = logging.getLogger("mdfs.classifiers")
+
+
+class ModelError(ValueError):
+    """A model file that is missing, cut short, changed since training or of the wrong kind."""
+
 
 CHUNK = 1 << 20
 

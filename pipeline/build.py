@@ -1,7 +1,8 @@
-"""Builds the mdfs Beam graph: sources -> read -> extract -> coarse -> exact
-dedup -> near dedup -> fine -> kept, with every stage's dropped and failed
-records flowing to their own sinks and all of them to the funnel and the
-statistics.  Adding a stage is one line in ``build_stages`` (see ``stage.py``)."""
+"""Builds the mdfs Beam graph: sources -> read -> extract -> coarse ->
+decontaminate -> pii -> exact dedup -> near dedup -> fine -> kept, with every
+stage's dropped and failed records flowing to their own sinks and all of them
+to the funnel and the statistics.  A stage enters the graph in ``build_stages``
+(see ``stage.py``; the funnel's extra events per stage are in ``run_stages``)."""
 from __future__ import annotations
 
 import apache_beam as beam

@@ -260,14 +260,18 @@ def _finished_output(prog: str, output: str) -> int | None:
     return None
 
 
+def funnel_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="mdfs funnel", description=cmd_funnel.__doc__, allow_abbrev=False)
+    ap.add_argument("output")
+    return ap
+
+
 def cmd_funnel(argv: list[str]) -> int:
     """Print the funnel of a finished run."""
     from .funnel import render_funnel
     from .readback import ReadBackError, load_funnel_for_display
 
-    ap = argparse.ArgumentParser(prog="mdfs funnel", description=cmd_funnel.__doc__, allow_abbrev=False)
-    ap.add_argument("output")
-    a = ap.parse_args(argv)
+    a = funnel_parser().parse_args(argv)
     status = _finished_output("mdfs funnel", a.output)
     if status is not None:
         return status
@@ -340,7 +344,7 @@ def cmd_report(argv: list[str]) -> int:
             return 2
         from apache_beam.io.filesystems import FileSystems
 
-        from .report import weight_problems
+        from .config import weight_problems
 
         with FileSystems.open(a.output.rstrip("/") + "/funnel.json") as fh:
             problems = weight_problems(dict(a.weight), list(json.loads(fh.read())["sources"]), "--weight")
@@ -439,7 +443,8 @@ def review_parser() -> argparse.ArgumentParser:
 
 
 def cmd_review(argv: list[str]) -> int:
-    from .review import ReviewError, export_training, load_sample, render_summary, summary
+    from .review import ReviewError, export_training, load_sample
+    from .review_summary import render_summary, summary
 
     a = review_parser().parse_args(argv)
     try:

@@ -17,11 +17,12 @@ from ..classifiers.langid import MODELS_DIR  # noqa: E402 - after the path const
 PLACEHOLDERS = {"{samples}": SAMPLES_DIR, "{resources}": RESOURCES_DIR, "{models}": MODELS_DIR}
 
 
-def _resolve_placeholders(node):
+def resolve_placeholders(node):
+    """``{samples}``, ``{resources}`` and ``{models}`` in every string of ``node`` replaced by their folders."""
     if isinstance(node, dict):
-        return {k: _resolve_placeholders(v) for k, v in node.items()}
+        return {k: resolve_placeholders(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_resolve_placeholders(v) for v in node]
+        return [resolve_placeholders(v) for v in node]
     if isinstance(node, str) and "{" in node:
         for key, path in PLACEHOLDERS.items():
             node = node.replace(key, str(path))
@@ -148,7 +149,8 @@ def load_config(config_file: str | None = None, sets: list[str] | None = None,
     return finalize(cfg)
 
 
-def _source_format(src: dict) -> str:
+def source_format(src: dict) -> str:
+    """A source's format: the configured one, else the one its files show."""
     fmt = src.get("format", "auto")
     if fmt != "auto":
         return fmt
@@ -188,9 +190,9 @@ def finalize(cfg: dict) -> dict:
         if not isinstance(src, dict):
             problems.append(f"sources.{name}: must be a mapping with 'paths'")
             continue
-        if "fields" in src and _source_format(src) in ("warc", "wet"):
+        if "fields" in src and source_format(src) in ("warc", "wet"):
             problems.append(f"sources.{name}.fields: applies to jsonl and parquet sources only "
-                            f"(this source is {_source_format(src)})")
+                            f"(this source is {source_format(src)})")
         full = deep_merge(base, src, ("sources", str(name)))
         if isinstance(full.get("fields"), dict):  # a replaced field map: what it leaves out is not read
             full["fields"] = {"id": None, "url": None, "date": None, **full["fields"]}
@@ -214,9 +216,51 @@ def finalize(cfg: dict) -> dict:
     except ValueError as exc:
         problems.append(str(exc))
     else:
-        from .report import weight_problems
-
         problems += weight_problems(cfg["mix"]["weights"], list(resolved))
     if problems:
         raise ValueError("; ".join(problems))
-    return _resolve_placeholders(cfg)
+    return resolve_placeholders(cfg)
+
+
+def as_given(cfg: dict) -> dict:
+    """An effective configuration as a configuration file: the keys the loader
+    fills into each source from ``source_defaults`` (and refuses when given for
+    WARC sources) are left to it."""
+    cfg, defaults = copy.deepcopy(cfg), load_defaults()
+    for section in ("decontamination", "dedup_against"):  # added after the run: off, as the run had it
+        cfg.setdefault(section, defaults[section])
+    for key, value in defaults["output"].items():
+        cfg["output"].setdefault(key, value)
+    for src in cfg["sources"].values():
+        src.pop("name", None)
+        if source_format(src) in ("warc", "wet", "cc_index"):
+            src.pop("fields", None)
+    return cfg
+
+
+def decontamination_sets(cfg: dict) -> dict:
+    """``decontamination.sets`` with every shorthand expanded: NAME -> {paths, fields, id_field, action}."""
+    out = {}
+    for name, spec in (cfg.get("sets") or {}).items():
+        if isinstance(spec, (str, list)):
+            spec = {"paths": spec}
+        paths = spec["paths"]
+        out[name] = {"paths": [paths] if isinstance(paths, str) else list(paths), "fields": spec.get("fields"),
+                     "id_field": spec.get("id_field") or "id", "action": spec.get("action") or cfg["action"]}
+    return out
+
+
+def weight_problems(weights: dict, sources: list[str], key: str = "mix.weights") -> list[str]:
+    """Weights that name no source of the run (with the closest name), or that add up to more than 1."""
+    import difflib
+
+    out = []
+    for name in weights:
+        if name not in sources:
+            close = difflib.get_close_matches(str(name), [str(s) for s in sources], n=1)
+            out.append(f"{key}: {name!r} is not a source of this run "
+                       + (f"(did you mean {close[0]}?)" if close else f"(sources: {', '.join(map(str, sources))})"))
+    given = sum(float(v) for v in weights.values())
+    if given > 1 + 1e-9:
+        out.append(f"{key}: the weights add up to {given:.6g}, more than 1")
+    return out

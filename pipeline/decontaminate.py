@@ -53,6 +53,7 @@ from dataclasses import dataclass
 import apache_beam as beam
 import numpy as np
 
+from .config import decontamination_sets
 from .stage import BundleTotals, StageContext, StageResult
 
 STAGE = "decontaminate"
@@ -307,18 +308,6 @@ def _csv_rows(path: str, text: str):
     yield from rows
 
 
-def set_settings(cfg: dict) -> dict:
-    """``decontamination.sets`` with every shorthand expanded: NAME -> {paths, fields, id_field, action}."""
-    out = {}
-    for name, spec in (cfg.get("sets") or {}).items():
-        if isinstance(spec, (str, list)):
-            spec = {"paths": spec}
-        paths = spec["paths"]
-        out[name] = {"paths": [paths] if isinstance(paths, str) else list(paths), "fields": spec.get("fields"),
-                     "id_field": spec.get("id_field") or "id", "action": spec.get("action") or cfg["action"]}
-    return out
-
-
 def is_configured(cfg: dict) -> bool:
     return bool(cfg.get("sets"))
 
@@ -494,7 +483,7 @@ def _template_free(h: np.ndarray, n: int, common: np.ndarray) -> np.ndarray:
 def build_index(cfg: dict, traditional: str = "convert") -> Index:
     """Read every set once and build the index (on the launcher)."""
     ng = cfg["ngrams"]
-    sets = set_settings(cfg)
+    sets = decontamination_sets(cfg)
     summary = {"settings": {"ngrams": ng, "min_matches": cfg["min_matches"], "max_ngram_items": cfg["max_ngram_items"]},
                "sets": {}}
     grams, item_set, item_ids, lengths = [], [], [], set()  # grams: per item, [(n, ordered hashes)] per variant

@@ -14,7 +14,6 @@ import unicodedata
 
 import apache_beam as beam
 
-from .dedup_state import is_earlier, rank_new
 from .records import Document
 from .textnorm import stream_safe
 from .stage import StageContext, apply_stage, duplicate_key_failures
@@ -58,6 +57,20 @@ def keep_rank(doc: Document, criteria: list[str], priorities: dict[str, int]) ->
         else:
             raise ValueError(f"unknown keep criterion {c!r}")
     return tuple(rank) + (doc.id, doc.key)
+
+
+# Members of earlier runs (``--dedup-against``, read from their dedup state by
+# dedup_state.ReadEarlier) take part in both dedup stages under these keys and ranks.
+EARLIER_PREFIX = "!"  # earlier members' keys: never a record key (hex), and sorted before them
+
+
+def is_earlier(key: str) -> bool:
+    return key.startswith(EARLIER_PREFIX)
+
+
+def rank_new(rank: tuple) -> tuple:
+    """A new document's keep rank when earlier runs take part: after every earlier document."""
+    return (1, rank)
 
 
 def decide(group):

@@ -25,8 +25,7 @@ import numpy as np
 
 from .connected_components import ConnectedComponents
 from .sinks import WriteJson
-from .dedup_exact import check_keep_criteria, keep_rank
-from .dedup_state import is_earlier, rank_new
+from .dedup_exact import check_keep_criteria, is_earlier, keep_rank, rank_new
 from .minhash import MinHasher, band_keys, estimated_jaccard, lsh_params
 from .records import Document
 from .stage import BundleTotals, StageContext, StageResult, apply_stage, duplicate_key_failures

@@ -27,14 +27,15 @@ from dataclasses import dataclass
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 from .records import Document
+from .config import decontamination_sets
+from .dedup_exact import EARLIER_PREFIX, text_hash
+from .fs import exists
 
 STATE_DIR = "dedup_state"
 STATE_VERSION = 1
 EXACT_NORMALISATION = "nfkc+casefold+whitespace (dedup_exact.normalise_for_exact)"
-EARLIER_PREFIX = "!"  # earlier members' keys: never a record key (hex), and sorted before them
 
 # settings that change the text the dedup stages see: two runs must agree on them
 TEXT_KEYS = ("extract.engine", "extract.fallback_min_share", "extract.fallback_min_tokens",
@@ -52,12 +53,10 @@ def _get(cfg: dict, dotted: str):
 
 
 def _redacting_sets(cfg: dict) -> dict:
-    from .decontaminate import set_settings
-
     dc = cfg.get("decontamination") or {}
     if not dc.get("sets"):
         return {}
-    return {name: s["paths"] for name, s in set_settings(dc).items() if s["action"] == "redact"}
+    return {name: s["paths"] for name, s in decontamination_sets(dc).items() if s["action"] == "redact"}
 
 
 def state_params(cfg: dict) -> dict:
@@ -68,23 +67,17 @@ def state_params(cfg: dict) -> dict:
                      "decontamination.redact_sets": _redacting_sets(cfg)}}
 
 
-def _exists(path: str) -> bool:
-    try:
-        return FileSystems.exists(path)
-    except Exception:  # noqa: BLE001 - an unknown scheme: not there
-        return False
-
 
 def check_against(cfg: dict, run_dir: str) -> list[str]:
     """Why ``run_dir`` cannot be deduplicated against (empty: it can)."""
     root = run_dir.rstrip("/")
     flag = f"--dedup-against {run_dir}"
-    if not _exists(root):
+    if not exists(root):
         return [f"{flag}: no such run directory"]
-    if not _exists(f"{root}/_SUCCESS"):
+    if not exists(f"{root}/_SUCCESS"):
         return [f"{flag}: the run did not finish with _SUCCESS (incomplete or rejected output is no reference)"]
     params_path = f"{root}/{STATE_DIR}/_params.json"
-    if not _exists(params_path):
+    if not exists(params_path):
         return [f"{flag}: the run has no dedup state ({STATE_DIR}/_params.json): it was made with "
                 "output.dedup_state: false or by an older mdfs; rerun it to build its state"]
     from .readback import ReadBackError, inside
@@ -179,8 +172,6 @@ class StateRowDoFn(beam.DoFn):
         self._hasher = MinHasher(int(c["num_perm"]), int(c["seed"]), c["shingles"])
 
     def process(self, doc: Document):
-        from .dedup_exact import text_hash
-
         sig = self._hasher.signature(doc.text, doc.language)
         yield StateRow(doc.key, doc.id, doc.source, bytes.fromhex(text_hash(doc.text)), sig.astype("<u4").tobytes(),
                        int(self.priorities.get(doc.source, 1 << 30)), doc.date, len(doc.text))
@@ -214,16 +205,7 @@ class Earlier:
     label: str  # "RUN_DIR: id", the detail of what it drops
     text_hash: str  # hex, as dedup_exact.text_hash
     signature: bytes
-    rank: tuple  # sorts before every new document's (see rank_new)
-
-
-def is_earlier(key: str) -> bool:
-    return key.startswith(EARLIER_PREFIX)
-
-
-def rank_new(rank: tuple) -> tuple:
-    """A new document's keep rank when earlier runs take part: after every earlier document."""
-    return (1, rank)
+    rank: tuple  # sorts before every new document's (see dedup_exact.rank_new)
 
 
 class ReadEarlier(beam.PTransform):

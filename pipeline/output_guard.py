@@ -37,9 +37,9 @@ def read_paths(cfg: dict, files: dict[str, list[str]] | None = None) -> list[tup
         out.append(("stats.tokenizer", str(cfg["stats"]["tokenizer"])))
     dc = cfg.get("decontamination") or {}
     if dc.get("sets"):
-        from .decontaminate import set_settings
+        from .config import decontamination_sets
 
-        for name, spec in set_settings(dc).items():
+        for name, spec in decontamination_sets(dc).items():
             out += [(f"decontamination.sets.{name}", p) for pat in spec["paths"] for p in _expand(str(pat))]
     out += [("--dedup-against", str(p)) for p in cfg.get("dedup_against") or []]
     return out

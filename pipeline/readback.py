@@ -367,11 +367,10 @@ def load_report_inputs(root: str) -> tuple[dict, dict, dict]:
 def checked_config(path: str, cfg: dict) -> dict:
     """An earlier run's configuration checked against the schema, as any
     configuration is (the effective one, as ``mdfs refilter`` rebuilds it)."""
-    from .config import load_config
-    from .refilter import _as_given
+    from .config import as_given, load_config
 
     try:
-        return load_config(None, None, base=_as_given(cfg))
+        return load_config(None, None, base=as_given(cfg))
     except Exception as exc:  # noqa: BLE001 - ValueError from the schema, KeyError/TypeError from a reshaped file
         raise ReadBackError(f"{path}: not a configuration mdfs can read back ({type(exc).__name__}: "
                             f"{_first_line(exc) if str(exc) else ''})") from None

@@ -117,12 +117,6 @@ def changed_keys(old: dict, new: dict) -> list[str]:
     return _diff(old, new)
 
 
-def _exists(path: str) -> bool:
-    try:
-        return FileSystems.exists(path)
-    except Exception:  # noqa: BLE001
-        return False
-
 
 def _has_parquet(folder: str) -> bool:
     try:
@@ -490,36 +484,14 @@ def judge_against(funnel: dict, earlier: dict) -> list[str]:
     return reasons
 
 
-def _as_given(cfg: dict) -> dict:
-    """An effective configuration as a configuration file: the keys the loader
-    fills into each source from ``source_defaults`` (and refuses when given for
-    WARC sources) are left to it."""
-    import copy
-
-    from .config import _source_format
-
-    from .config import load_defaults
-
-    cfg, defaults = copy.deepcopy(cfg), load_defaults()
-    for section in ("decontamination", "dedup_against"):  # added after the run: off, as the run had it
-        cfg.setdefault(section, defaults[section])
-    for key, value in defaults["output"].items():
-        cfg["output"].setdefault(key, value)
-    for src in cfg["sources"].values():
-        src.pop("name", None)
-        if _source_format(src) in ("warc", "wet", "cc_index"):
-            src.pop("fields", None)
-    return cfg
-
-
 def _load_configs(run_dir: str, old_cfg: dict, config_file, sets, dedup_against) -> dict:
     """The new configuration over the earlier run's, which is first checked as
     any configuration is (a damaged config.yaml is refused naming it)."""
-    from .config import load_config
+    from .config import as_given, load_config
     from .readback import checked_config
 
     checked_config(f"{run_dir.rstrip('/')}/config.yaml", old_cfg)  # ReadBackError, a ValueError
-    return load_config(config_file, sets, base=_as_given(old_cfg), dedup_against=dedup_against)
+    return load_config(config_file, sets, base=as_given(old_cfg), dedup_against=dedup_against)
 
 
 def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[str] | None, options,

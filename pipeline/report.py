@@ -20,21 +20,7 @@ import math
 
 from apache_beam.io.filesystems import FileSystems
 
-
-def weight_problems(weights: dict, sources: list[str], key: str = "mix.weights") -> list[str]:
-    """Weights that name no source of the run (with the closest name), or that add up to more than 1."""
-    import difflib
-
-    out = []
-    for name in weights:
-        if name not in sources:
-            close = difflib.get_close_matches(str(name), [str(s) for s in sources], n=1)
-            out.append(f"{key}: {name!r} is not a source of this run "
-                       + (f"(did you mean {close[0]}?)" if close else f"(sources: {', '.join(map(str, sources))})"))
-    given = sum(float(v) for v in weights.values())
-    if given > 1 + 1e-9:
-        out.append(f"{key}: the weights add up to {given:.6g}, more than 1")
-    return out
+from .config import weight_problems
 
 
 def mix_table(kept_tokens: dict[str, int], mix: dict) -> dict:
@@ -117,7 +103,8 @@ def _review_summary(root: str) -> dict | None:
 
     if "://" in root or not os.path.exists(f"{root}/review/labels.jsonl"):
         return None
-    from .review import ReviewError, summary
+    from .review import ReviewError
+    from .review_summary import summary
 
     try:
         return summary(root)
@@ -192,7 +179,7 @@ def to_markdown(rep: dict) -> str:
     if rep.get("decontamination"):
         L += decontamination_markdown(rep["decontamination"])
     if rep.get("review"):
-        from .review import summary_markdown
+        from .review_summary import summary_markdown
 
         L += summary_markdown(rep["review"])
     if rep.get("whatif"):

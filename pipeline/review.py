@@ -302,6 +302,3 @@ def export_training(run_dir: str, path: str) -> dict:
         for r in rows:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     return {"rows": len(rows), "conflicting": conflicts, "excerpt_only": excerpt_only, "path": path}
-
-
-from .review_summary import cohen_kappa, render_summary, summary, summary_markdown, wilson  # noqa: E402,F401

@@ -27,6 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from .build import build_pipeline, skipped_stages
 from .funnel import render_funnel
+from .fs import exists
 from .sinks import write_json
 from .readers import matched_files
 from .interrupt import SIGNALLED as _SIGNALLED, Interrupted, raise_interrupted as _raise_interrupted
@@ -43,22 +44,16 @@ class UserError(Exception):
     """A mistake found before anything is written (exit 2)."""
 
 
-def _exists(path: str) -> bool:
-    try:
-        return FileSystems.exists(path)
-    except Exception:  # noqa: BLE001
-        return False
-
 
 def output_state(root: str) -> str | None:
     """What an output directory holds: 'finished', 'rejected', 'incomplete', or None."""
-    if _exists(f"{root}/{INCOMPLETE}"):
+    if exists(f"{root}/{INCOMPLETE}"):
         return "incomplete"
-    if _exists(f"{root}/{REJECTED}"):
+    if exists(f"{root}/{REJECTED}"):
         return "rejected"
-    if _exists(f"{root}/{SUCCESS}"):
+    if exists(f"{root}/{SUCCESS}"):
         return "finished"
-    if any(_exists(f"{root}/{p}") for p in OUTPUT_PARTS):
+    if any(exists(f"{root}/{p}") for p in OUTPUT_PARTS):
         return "incomplete"  # parts without any marker: a run killed before markers existed
     return None
 
@@ -82,7 +77,7 @@ def prepare_output(output_dir: str, overwrite: bool, reads: list[tuple[str, str]
             raise FileExistsError(foreign_line(output_dir, foreign))
     elif not overwrite:
         raise FileExistsError(f"{output_dir} already holds {STATE_WORDS[state]}; pass --overwrite to replace it")
-    removed = [f"{root}/{p}" for p in OUTPUT_PARTS if _exists(f"{root}/{p}")]
+    removed = [f"{root}/{p}" for p in OUTPUT_PARTS if exists(f"{root}/{p}")]
     why = overlap(removed, list(reads))
     if why:
         raise FileExistsError(why)
@@ -308,7 +303,7 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False, prog: str 
         return _run(cfg, output_dir, options, overwrite, prog=prog, **kw)
     except (KeyboardInterrupt, Interrupted) as exc:
         root = output_dir.rstrip("/")
-        where = (f"the output in {root} is incomplete ({INCOMPLETE})" if _exists(f"{root}/{INCOMPLETE}")
+        where = (f"the output in {root} is incomplete ({INCOMPLETE})" if exists(f"{root}/{INCOMPLETE}")
                  else "nothing was written")
         print(f"{prog}: interrupted; {where}", file=sys.stderr)
         log.debug("interrupted", exc_info=True)
@@ -335,7 +330,7 @@ def _run(cfg: dict, output_dir: str, options, overwrite: bool = False, build=Non
             print(f"{prog}: {line}", file=sys.stderr)
         return EXIT_USER
     try:
-        FileSystems.mkdirs(root) if not _exists(root) else None
+        FileSystems.mkdirs(root) if not exists(root) else None
         _write_marker(f"{root}/{INCOMPLETE}", {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         write_effective_config(cfg, root)
         if on_start is not None:

@@ -7,8 +7,8 @@ dropped rows) and say ``yield self.ctx.drop(doc, reason, detail)`` or
 the output and bumps a Beam counter named for the reason (live progress; the
 funnel itself is counted from the collections, so it is exact on runners that
 report only committed metrics).  ``apply_stage`` turns such a DoFn into a
-``StageResult``, so a new stage is its DoFn and one line in
-``build.build_stages``::
+``StageResult``; a new stage enters the graph in ``build.build_stages``
+(docs/ARCHITECTURE.md lists what else a stage touches today)::
 
     class Shout(beam.PTransform):
         def __init__(self, ctx: StageContext):

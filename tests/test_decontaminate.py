@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mdfs.pipeline import decontaminate as dc
-from mdfs.pipeline.config import load_config, load_defaults
+from mdfs.pipeline.config import decontamination_sets, load_config, load_defaults
 from mdfs.pipeline.records import Document
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -97,7 +97,7 @@ def test_items_from_jsonl_gz_parquet_and_csv(tmp_path):
     (tmp_path / "set.csv").write_text("id,question,A,B,answer\nc1,下列哪一项是正确的,甲,乙,A\n", encoding="utf-8")
     got = {}
     for pattern in ("set.parquet", "set.jsonl.gz", "set.csv"):
-        spec = dc.set_settings(settings(s=str(tmp_path / pattern)))["s"]
+        spec = decontamination_sets(settings(s=str(tmp_path / pattern)))["s"]
         got[pattern] = list(dc.read_items("s", spec))
     assert got["set.parquet"] == [("p1", rows[0]["question"])]
     assert got["set.jsonl.gz"] == [("set.jsonl.gz:1", "中华人民共和国的首都是北京，这是一个事实")]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mdfs.pipeline import review
+from mdfs.pipeline import review, review_summary
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "pipeline" / "samples"
@@ -130,7 +130,7 @@ def test_summary_numbers_match_hand_computation(tmp_path):
     # bob on d0..d5: agrees on 4, disagrees on 2
     for i, v in enumerate(["correct"] * 4 + ["wrong"] * 2):
         store.add(_judge(f"s/d{i}", v, reviewer="bob"))
-    s = review.summary(str(run))
+    s = review_summary.summary(str(run))
     d = s["drops"]["coarse/too_short"]
     # judgements: alice 11 (8 correct, 2 wrong, 1 unsure) + bob 6 (4 correct, 2 wrong)
     assert (d["judged"], d["correct"], d["wrong"], d["unsure"]) == (17, 12, 4, 1)
@@ -146,7 +146,7 @@ def test_summary_numbers_match_hand_computation(tmp_path):
     # kappa alice/bob over d0..d5: alice all correct; bob 4 correct, 2 wrong -> po 4/6, pe = 1*4/6 -> kappa 0
     (a,) = s["agreement"]
     assert a["reviewers"] == ["alice", "bob"] and a["items"] == 6 and a["kappa_verdict"] == pytest.approx(0.0)
-    assert review.cohen_kappa([("a", "a"), ("b", "b"), ("a", "b"), ("b", "b")]) == pytest.approx(0.5)
+    assert review_summary.cohen_kappa([("a", "a"), ("b", "b"), ("a", "b"), ("b", "b")]) == pytest.approx(0.5)
     r = _mdfs("review", run, "--summary", "--json", cwd=tmp_path)
     assert r.returncode == 0 and json.loads(r.stdout)["drops"] == json.loads(json.dumps(s["drops"]))
 
@@ -166,7 +166,7 @@ def test_summary_counts_kept_verdicts_coverage_rule_sizes_and_skips_bad_lines(tm
                     {**_judge("s/d11", "correct"), "judgement": ["j"]}, {**_judge("s/d11", "correct"), "id": [1]}):
             fh.write(json.dumps(bad) + "\n")
         fh.write(json.dumps(_judge("s/nope", "correct")) + "\n")  # an item not in the sample
-    s = review.summary(str(run))
+    s = review_summary.summary(str(run))
     assert (s["malformed_lines"], s["unknown_items"]) == (6, 1)
     band = s["kept"]["p<0.1"]
     assert (band["judged"], band["correct"], band["wrong"], band["in_run"]) == (4, 3, 1, 900)
@@ -181,7 +181,7 @@ def test_summary_counts_kept_verdicts_coverage_rule_sizes_and_skips_bad_lines(tm
     assert "labels cover 900 of 1,000 kept documents" in out and "kept documents, per score band" in out
     assert "below precision 0.90 (review.min_precision): coarse/too_short" in out
     assert "skipped: 6 malformed line(s) in labels.jsonl, 1 judgement(s) of items not in the sample" in out
-    md = "\n".join(review.summary_markdown(s))
+    md = "\n".join(review_summary.summary_markdown(s))
     assert "| p<0.1 | 900 | 4 | 3 | 1 | 0 | 0.75 |" in md and "| coarse/too_short | 500 | 10 | 2 | 8 |" in md
 
 

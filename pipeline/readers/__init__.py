@@ -30,6 +30,7 @@ from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTr
 from apache_beam.transforms.core import RestrictionProvider
 
 from .. import language_gate as lg
+from ..fs import exists
 from ..records import DROPPED, FAILED, SKIPPED, Dropped, Failed, RawRecord, Skipped, record_key
 from . import cc_index as cci
 from . import jsonl as jl
@@ -87,7 +88,7 @@ def expand_pattern(pattern: str) -> tuple[list[tuple[str, int]], list[tuple[str,
 
 
 def _expand_remote(pattern: str) -> list[tuple[str, int]]:
-    query = _escape_glob(pattern) if any(c in pattern for c in GLOB_CHARS) and _exists(pattern) else pattern
+    query = _escape_glob(pattern) if any(c in pattern for c in GLOB_CHARS) and exists(pattern) else pattern
     with warnings.catch_warnings():  # Beam's glob translation warns about the escapes ("[[]") it supports
         warnings.simplefilter("ignore", FutureWarning)
         matches = FileSystems.match([query])
@@ -126,12 +127,6 @@ def _why_unreadable(path: str) -> str:
         return "no read permission"
     return "not a regular file"
 
-
-def _exists(path: str) -> bool:
-    try:
-        return FileSystems.exists(path)
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def shown_path(path: str) -> str:
@@ -762,7 +757,7 @@ class FetchIndexedDoFn(ReadFileDoFn):
             data = fh.read(row.length)
         except Exception as exc:  # noqa: BLE001 - missing object, no permission, I/O error
             self._open.pop(path, None)
-            missing = isinstance(exc, (FileNotFoundError, IOError)) and not _exists(path)
+            missing = isinstance(exc, (FileNotFoundError, IOError)) and not exists(path)
             yield self._emit.failed(Failed.of(rec, STAGE, "missing_warc_file" if missing else "unreadable_file",
                                               f"{path}: {type(exc).__name__}: {exc} ({where})"))
             return

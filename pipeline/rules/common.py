@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import resolve_placeholders
+
 
 # Sentence-final punctuation: Chinese/Japanese full-width marks and ASCII.
 ZH_SENTENCE_END = "。！？…"
@@ -67,13 +69,6 @@ def char_count(v: TextView) -> int:
     return len(v.text)
 
 
-def too_short(v: TextView, min_chars: int):
-    """Fewer than ``min_chars`` characters (ChineseWebText: 200; any language)."""
-    from .rule import Rule
-
-    return Rule("too_short", char_count, min=min_chars, fmt="{}", unit=" chars")(v)
-
-
 def read_list(path: str | Path, min_chars: int = 1) -> list[str]:
     """Lines of a list file, without comments ('#' first) and blanks."""
     out = []
@@ -88,9 +83,7 @@ def read_list(path: str | Path, min_chars: int = 1) -> list[str]:
 def resolve(path: str) -> str:
     """A list path from config; placeholders such as ``{resources}`` are
     resolved here too, for rules built outside ``load_config``."""
-    from ..config import _resolve_placeholders
-
-    return _resolve_placeholders(str(path))
+    return resolve_placeholders(str(path))
 
 
 _P = np.uint64(1_000_003)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .common import TextView
+from .common import TextView, char_count
 
 
 @dataclass(frozen=True)
@@ -80,3 +80,8 @@ def first_verdict(rules, v: TextView) -> Optional[tuple[str, str]]:
         if verdict:
             return verdict
     return None
+
+
+def too_short(v: TextView, min_chars: int):
+    """Fewer than ``min_chars`` characters (ChineseWebText: 200; any language)."""
+    return Rule("too_short", char_count, min=min_chars, fmt="{}", unit=" chars")(v)

@@ -18,8 +18,8 @@ import re
 import numpy as np
 import regex
 
-from .common import TextView, char_count, memo, repeated_ngram_share, too_short  # noqa: F401 - too_short re-exported
-from .rule import Rule, first_verdict
+from .common import TextView, char_count, memo, repeated_ngram_share
+from .rule import Rule, first_verdict, too_short  # noqa: F401 - too_short re-exported
 from .sensitive import SensitiveWords
 
 _SYMBOL = regex.compile(r"\p{S}")

@@ -1,0 +1,99 @@
+"""The import layering of pipeline/ and classifiers/ (issue #36): no import
+cycle, no private name taken from another module, classifiers below pipeline.
+The graph is read with ``ast`` (tests/layering.py); the first tests check the
+graph function itself on small planted trees, so the layering tests cannot pass
+on an empty or misread graph."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import layering
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Function-level imports that still close a cycle. config.source_format asks the
+# readers what a source's files are (detect_format), the readers confine paths with
+# readback, and readback checks an earlier run's configuration with config.load_config.
+# Breaking it means moving format detection or the read-back check, which the
+# readers split of issue #36 is to do; until then it is listed here, and any new
+# cycle fails.
+KNOWN_LAZY_CYCLES = [["mdfs.pipeline.config", "mdfs.pipeline.readback", "mdfs.pipeline.readers"]]
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    for folder in ("pipeline", "classifiers"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / "__init__.py").touch()
+    return tmp_path
+
+
+def test_graph_finds_a_planted_module_level_cycle(tmp_path):
+    root = _tree(tmp_path, {"pipeline/a.py": "from .b import x\n", "pipeline/b.py": "from . import c\n",
+                            "pipeline/c.py": "import mdfs.pipeline.a\n", "pipeline/d.py": "from .a import y\n"})
+    edges = layering.edges(root)
+    assert layering.cycles([e for e in edges if e.module_level]) == [
+        ["mdfs.pipeline.a", "mdfs.pipeline.b", "mdfs.pipeline.c"]]
+
+
+def test_graph_tells_function_level_imports_apart(tmp_path):
+    root = _tree(tmp_path, {"pipeline/a.py": "from .b import x\n",
+                            "pipeline/b.py": "def f():\n    from .a import y\n    return y\n"})
+    edges = layering.edges(root)
+    assert layering.cycles([e for e in edges if e.module_level]) == []
+    assert layering.cycles(edges) == [["mdfs.pipeline.a", "mdfs.pipeline.b"]]
+    lazy = [e for e in edges if not e.module_level]
+    assert [(e.source, e.target, e.line) for e in lazy] == [("mdfs.pipeline.b", "mdfs.pipeline.a", 2)]
+
+
+def test_graph_resolves_relative_imports_across_the_package_mapping(tmp_path):
+    root = _tree(tmp_path, {"pipeline/rules/__init__.py": "",
+                            "pipeline/rules/r.py": "from ..config import _private, public\nfrom ...classifiers import m\n",
+                            "pipeline/config.py": "", "classifiers/m.py": "from mdfs.pipeline.rules import r\n"})
+    edges = layering.edges(root)
+    got = {(e.source, e.target, e.names) for e in edges}
+    assert ("mdfs.pipeline.rules.r", "mdfs.pipeline.config", ("_private",)) in got
+    assert ("mdfs.pipeline.rules.r", "mdfs.classifiers.m", ()) in got
+    assert ("mdfs.classifiers.m", "mdfs.pipeline.rules.r", ()) in got
+    assert [(e.source, e.names) for e in layering.private_imports(edges)] == [("mdfs.pipeline.rules.r", ("_private",))]
+
+
+def test_the_real_graph_is_read():
+    edges = layering.edges(ROOT)
+    got = {(e.source, e.target) for e in edges if e.module_level}
+    # a few imports known to be there: an empty or misread graph fails here, not silently below
+    assert ("mdfs.pipeline.dedup_state", "mdfs.pipeline.dedup_exact") in got
+    assert ("mdfs.pipeline.rules.rule", "mdfs.pipeline.rules.common") in got
+    assert ("mdfs.pipeline.config", "mdfs.classifiers.langid") in got
+    assert len(layering.modules(ROOT)) > 50
+
+
+def test_no_cycle_among_module_level_imports():
+    edges = layering.edges(ROOT)
+    assert layering.cycles([e for e in edges if e.module_level]) == []
+
+
+def test_function_level_imports_close_no_new_cycle():
+    assert layering.cycles(layering.edges(ROOT)) == KNOWN_LAZY_CYCLES
+
+
+def test_no_private_name_imported_from_another_module():
+    found = [f"{e.source}:{e.line} takes {', '.join(e.names)} from {e.target}"
+             for e in layering.private_imports(layering.edges(ROOT))]
+    assert found == []
+
+
+def test_classifiers_sit_below_pipeline():
+    """pipeline uses the classifiers (config -> classifiers.langid, fine -> handler);
+    classifiers/ loads no pipeline module when imported. The one function-level use,
+    ``mdfs train`` refusing an output that overlaps its inputs, borrows output_guard."""
+    edges = layering.edges(ROOT)
+    up = [f"{e.source}:{e.line} -> {e.target}" for e in edges
+          if e.source.startswith("mdfs.classifiers") and e.target.startswith("mdfs.pipeline") and e.module_level]
+    assert up == []
+    lazy_up = {(e.source, e.target) for e in edges
+               if e.source.startswith("mdfs.classifiers") and e.target.startswith("mdfs.pipeline")}
+    assert lazy_up == {("mdfs.classifiers.cli", "mdfs.pipeline.output_guard")}
