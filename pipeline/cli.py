@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 
@@ -44,6 +45,16 @@ class QuietChildren:
         read_end, write_end = os.pipe()
         os.dup2(write_end, 2)
         os.close(write_end)
+        # The signal's arrival, written by the C-level handler at once: Python's own handler
+        # runs only when the main thread next executes bytecode, which may be after the
+        # workers' tracebacks (a SIGTERM to the process group kills them at once).
+        self._wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        self._wake_w = wake_w
+        try:
+            self._old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        except ValueError:  # not the main thread: Python's handler alone tells
+            self._old_wakeup = None
         self._thread = threading.Thread(target=self._pump, args=(read_end,), daemon=True)
         self._thread.start()
         return self
@@ -59,9 +70,12 @@ class QuietChildren:
 
         from .interrupt import SIGNALLED
 
-        pending, rest, open_ = collections.deque(), b"", True
+        pending, rest, open_, signalled = collections.deque(), b"", True, False
         while open_ or pending:
-            if open_ and select.select([read_end], [], [], 0.1)[0]:
+            ready = select.select([read_end, self._wake_r], [], [], 0.1)[0] if open_ else []
+            if self._wake_r in ready:  # the bytes are the signals' numbers
+                signalled |= bool({signal.SIGINT, signal.SIGTERM} & set(os.read(self._wake_r, 512)))
+            if read_end in ready:
                 chunk = os.read(read_end, 65536)
                 if chunk:
                     *lines, rest = (rest + chunk).split(b"\n")
@@ -70,7 +84,7 @@ class QuietChildren:
                     open_ = False
                     if rest:
                         pending.append((time.monotonic(), rest))
-            if SIGNALLED:  # the workers' and Beam threads' tracebacks: mdfs says it in one line
+            if signalled or SIGNALLED:  # the workers' and Beam threads' tracebacks: mdfs says it in one line
                 pending = collections.deque(p for p in pending if p[1].startswith(b"mdfs"))
             now = time.monotonic()
             while pending and (pending[0][1].startswith(b"mdfs") or now - pending[0][0] >= self.HOLD_S
@@ -84,6 +98,11 @@ class QuietChildren:
         sys.stderr.flush()
         os.dup2(self._saved, 2)  # the pipe closes once no worker holds it; the thread drains it
         self._thread.join(timeout=2)
+        if self._old_wakeup is not None:
+            signal.set_wakeup_fd(self._old_wakeup)
+        if not self._thread.is_alive():  # else a worker still holds the pipe: the thread keeps its fds
+            for fd in (self._wake_r, self._wake_w):
+                os.close(fd)
         return False
 
 
