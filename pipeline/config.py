@@ -154,7 +154,7 @@ def source_format(src: dict) -> str:
     fmt = src.get("format", "auto")
     if fmt != "auto":
         return fmt
-    from .readers import detect_format
+    from .readers.formats import detect_format
 
     found = set()
     for p in src.get("paths") or []:

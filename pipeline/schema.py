@@ -21,6 +21,8 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .readers.formats import FORMATS
+
 # dotted paths ("*" = any one key) whose value a user config replaces instead of merging
 REPLACED_MAPS = ("fine.drop_labels", "fine.thresholds", "near_dedup.shingles", "sources.*.fields",
                  "source_defaults.fields", "mix.weights", "coarse.lines.boilerplate_patterns",
@@ -30,7 +32,6 @@ Share = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
-FORMATS = ("auto", "warc", "wet", "jsonl", "parquet", "cc_index")
 INDEX_KEYS = ("warc_root", "mime", "status", "hosts")  # source keys of format cc_index only
 
 

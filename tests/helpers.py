@@ -14,27 +14,44 @@ from mdfs.pipeline.options import JobOptions
 
 from mdfs.pipeline.build import build_pipeline
 from mdfs.pipeline.config import SAMPLES_DIR, load_config
-from mdfs.pipeline.readers import ReadFileDoFn
+from mdfs.pipeline.readers.base import Candidate, Offered, Span
+from mdfs.pipeline.readers.dofn import Dispatch
+from mdfs.pipeline.records import Dropped, Failed, RawRecord, Skipped
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def read_file(path, source: dict | None = None, read_overrides: dict | None = None):
-    """Run the reader DoFn on one file; returns {tag: [records]} (tag 'records' for the main output)."""
+def _source(source: dict | None, read_overrides: dict | None) -> tuple[dict, dict]:
     cfg = load_config()
     src = {"name": "t", "format": "auto", "fields": {"id": "id", "text": "text", "url": "url", "date": "date"}}
     src.update(source or {})
-    read_cfg = {**cfg["read"], **(read_overrides or {})}
-    fn = ReadFileDoFn(src, read_cfg)
-    fn.setup()
-    out = {"records": [], "dropped": [], "failed": [], "skipped": []}
-    for item in fn.process((str(path), os.path.getsize(path))):
-        if isinstance(item, beam.pvalue.TaggedOutput):
-            out[item.tag].append(item.value)
-        else:
-            out["records"].append(item)
+    return src, {**cfg["read"], **(read_overrides or {})}
+
+
+def _tally(outcomes) -> dict:
+    out = {"records": [], "dropped": [], "failed": [], "skipped": [], "candidates": [], "offered": []}
+    kinds = ((RawRecord, "records"), (Dropped, "dropped"), (Failed, "failed"), (Skipped, "skipped"),
+             (Candidate, "candidates"), (Offered, "offered"))
+    for item in outcomes:
+        out[next(k for cls, k in kinds if isinstance(item, cls))].append(item)
     return out
+
+
+def read_file(path, source: dict | None = None, read_overrides: dict | None = None):
+    """Read one file as the pipeline does (readers.Dispatch: its format's reader,
+    then the language gate); returns {kind: [outcomes]} (kind 'records' for the
+    main output, 'offered' for what the container offered)."""
+    src, read_cfg = _source(source, read_overrides)
+    dispatch = Dispatch({src["name"]: src}, read_cfg)
+    return _tally(dispatch.read(src["name"], str(path), os.path.getsize(path), Span()))
+
+
+def read_with(reader_cls, path, source: dict | None = None, read_overrides: dict | None = None, span=None):
+    """Call one reader on one file (the readers' interface, no language gate)."""
+    src, read_cfg = _source(source, read_overrides)
+    with open(path, "rb") as fh:
+        return _tally(reader_cls(src, read_cfg).read_records(fh, str(path), os.path.getsize(path), span or Span()))
 
 
 def run_job(out_dir: Path, *, config: str | None = None, sources: list[str] | None = None,

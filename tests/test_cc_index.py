@@ -101,7 +101,7 @@ def run_dofn(fn, element) -> dict:
 def test_rows_are_selected_by_language_status_mime_and_subset(crawl):
     src, _ = source(crawl)
     path = str(crawl["index"] / "part-00000.parquet")
-    out = run_dofn(ReadIndexDoFn(src), (path, os.path.getsize(path)))
+    out = run_dofn(ReadIndexDoFn(src), ("cc", path, os.path.getsize(path)))
     skipped = {}
     for s in out["skipped"]:  # one count per reason and batch
         skipped[s.record_type] = skipped.get(s.record_type, 0) + s.count
@@ -110,10 +110,10 @@ def test_rows_are_selected_by_language_status_mime_and_subset(crawl):
     assert len(out["main"]) == len(crawl["zh"]) + 7 and out["failed"] == []
     assert {r.row for r in out["main"]} >= {i for i, r in enumerate(crawl["good"]) if r in crawl["zh"]}
     # hosts: fnmatch patterns on the URL's host
-    only = run_dofn(ReadIndexDoFn({**src, "hosts": ["*.psb556.com"]}), (path, os.path.getsize(path)))
+    only = run_dofn(ReadIndexDoFn({**src, "hosts": ["*.psb556.com"]}), ("cc", path, os.path.getsize(path)))
     assert {r.url for r in only["main"]} == {"http://035.psb556.com/24/i/u_1090813/article.html"}
     # languages: [] selects every language
-    every = run_dofn(ReadIndexDoFn({**src, "languages": []}), (path, os.path.getsize(path)))
+    every = run_dofn(ReadIndexDoFn({**src, "languages": []}), ("cc", path, os.path.getsize(path)))
     assert len(every["main"]) == len(crawl["good"]) + 7
 
 
@@ -121,7 +121,7 @@ def test_an_index_without_commons_crawls_columns_is_one_dead_letter_per_row(tmp_
     path = tmp_path / "not-an-index.parquet"
     pq.write_table(pa.table({"url": ["a", "b", "c"]}), path)
     src, _ = source(crawl)
-    out = run_dofn(ReadIndexDoFn(src), (str(path), os.path.getsize(path)))
+    out = run_dofn(ReadIndexDoFn(src), ("cc", str(path), os.path.getsize(path)))
     assert [(f.error_kind, f.records) for f in out["failed"]] == [("bad_index", 3)]
     assert "no column fetch_status" in out["failed"][0].message
 

@@ -169,7 +169,7 @@ def _ranges_read(monkeypatch, log: Path):
     def recording_split(self, file, restriction):
         for r in split(self, file, restriction):
             with open(log, "a") as fh:
-                fh.write(f"split {self._unpack(file)[1]} {r.start} {r.stop}\n")
+                fh.write(f"split {file[1]} {r.start} {r.stop}\n")
             yield r
 
     def recording_tracker(self, restriction):

@@ -593,9 +593,9 @@ def test_a_file_name_that_is_not_utf8_is_read_and_shown_escaped(tmp_path):
     shown = str(tmp_path) + "/caf\\xe9-\\xff.jsonl"
     assert [(r.id, r.file) for r in out["records"]] == [("0", shown), ("1", shown)]
     assert [(f.error_kind, f.file) for f in out["failed"]] == [("json_error", shown)]
-    from mdfs.pipeline.readers import _MatchPatternDoFn
+    from mdfs.pipeline.readers import MatchPatternDoFn
 
-    matched = list(_MatchPatternDoFn().process(("s", f"{tmp_path}/*.jsonl")))
+    matched = list(MatchPatternDoFn().process(("s", f"{tmp_path}/*.jsonl")))
     assert ("s", os.fsencode(path)) in [key for key, _ in matched]  # travels as bytes between steps
     assert (os.fsencode(path), os.path.getsize(path)) in [v for _, v in matched]
     [unreadable] = [v for _, (_, v) in matched if not isinstance(v, int)]

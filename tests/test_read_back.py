@@ -143,7 +143,7 @@ def test_two_patterns_reaching_one_file_through_a_link_read_it_once(tmp_path):
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
-    from mdfs.pipeline.readers import _match_files
+    from mdfs.pipeline.readers import match_files
 
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "a.jsonl").write_text('{"text": "x"}\n')
@@ -151,7 +151,7 @@ def test_two_patterns_reaching_one_file_through_a_link_read_it_once(tmp_path):
     os.symlink(tmp_path / "d", tmp_path / "mirror")                  # the same folder by another name
     patterns = [("s", f"{tmp_path}/d/*.jsonl"), ("s", f"{tmp_path}/mirror/a.jsonl"), ("t", f"{tmp_path}/mirror/*")]
     with beam.Pipeline() as p:
-        out = _match_files(p, patterns)
+        out = match_files(p, patterns)
         assert_that(out, equal_to([("s", str(tmp_path / "d" / "a.jsonl"), 14), ("s", str(tmp_path / "d" / "b.jsonl"), 14),
                                    ("t", str(tmp_path / "mirror" / "a.jsonl"), 14),
                                    ("t", str(tmp_path / "mirror" / "b.jsonl"), 14)]))

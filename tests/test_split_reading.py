@@ -62,22 +62,21 @@ def cc_warc(path, n: int, damaged: tuple = ()) -> list[int]:
 def reader(languages=("zh",), **read):
     cfg = load_config()
     src = {"name": "t", "format": "auto", "fields": cfg["source_defaults"]["fields"], "languages": list(languages)}
-    fn = ReadFileDoFn(src, {**cfg["read"], **read})
+    fn = ReadFileDoFn({"t": src}, {**cfg["read"], **read})
     fn.setup()
     return fn
 
 
 def outcomes(fn, path, ranges=None) -> dict:
     """{kind: sorted (key, detail)} of the file read whole or range by range."""
-    size = os.path.getsize(path)
+    element = ("t", str(path), os.path.getsize(path))
     out = {"records": [], "dropped": [], "failed": [], "skipped": {}}
     for start, stop in ranges or [(None, None)]:
-        if start is None:
-            items = fn.process((str(path), size))
-        else:
-            tracker = FileRangeTracker(FileRange(start, stop, True))
-            items = list(fn.process((str(path), size), tracker=tracker))
-            tracker.check_done()  # every range ends with its work claimed
+        # whole: the DoFn's own first restriction (one range, not splittable)
+        rng = fn.initial_restriction(element) if start is None else FileRange(start, stop, True)
+        tracker = fn.create_tracker(rng)
+        items = list(fn.process(element, tracker=tracker))
+        tracker.check_done()  # every range ends with its work claimed
         for item in items:
             if isinstance(item, beam.pvalue.TaggedOutput):
                 if item.tag == "skipped":
@@ -153,11 +152,11 @@ def test_only_multi_member_gzip_files_are_split(tmp_path, cc_file):
     one_member.write_bytes(gzip.compress(plain.read_bytes()))
     assert not splittable_file(str(one_member), one_member.stat().st_size, "warc", 65536)
     fn = reader(split_bytes=65536)
-    ranges = list(fn.split((str(path), size), fn.initial_restriction((str(path), size))))
+    ranges = list(fn.split(("t", str(path), size), fn.initial_restriction(("t", str(path), size))))
     assert len(ranges) > 1 and all(r.splittable for r in ranges)
     assert [r.start for r in ranges][0] == 0 and ranges[-1].stop == size
-    one = list(fn.split((str(one_member), one_member.stat().st_size),
-                        fn.initial_restriction((str(one_member), one_member.stat().st_size))))
+    element = ("t", str(one_member), one_member.stat().st_size)
+    one = list(fn.split(element, fn.initial_restriction(element)))
     assert len(one) == 1 and not one[0].splittable
     # a range of a file read whole refuses dynamic splits
     assert FileRangeTracker(FileRange(0, 100, False)).try_split(0.5) is None

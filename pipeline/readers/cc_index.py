@@ -23,6 +23,10 @@ else the row is a dead letter (``missing_warc_file``, ``bad_index_range``,
 link resolving outside a local root) is a dead letter, ``path_outside_root``,
 and the file is never opened (``readback.confine``).  A fetched record is then classified like any WARC
 record, so every selected row ends as kept, dropped or failed.
+
+``FetchReader`` is the reader of one selected row's range (the interface:
+``base``; its span is an ``IndexedSpan``, which also carries the URL the index
+lists); ``iter_index`` reads the index itself.
 """
 from __future__ import annotations
 
@@ -37,9 +41,13 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..fs import exists
 from ..language_gate import wanted_iso3
+from ..records import Dropped, Failed, Skipped
 from . import warc as wr
+from .base import STAGE, Candidate, Offered, Reader, Span, raw_record
 from .container import PlainUnit
+from .warc_reader import WarcReader
 
 REQUIRED = ("url", "fetch_status", "content_mime_detected", "content_languages", "warc_filename",
             "warc_record_offset", "warc_record_length")
@@ -207,3 +215,71 @@ def frame_range(data: bytes, limits: wr.ParserLimits, max_inflated: int) -> wr.F
         what = ", ".join(type(i).__name__ + (f" ({i.message})" if hasattr(i, "message") else "") for i in items)
         raise RangeError("bad_index_range", f"the range holds {what or 'nothing'}, not one WARC record")
     return framed[0]
+
+
+@dataclass
+class IndexedSpan(Span):
+    """The byte range one index row names, with the URL it lists and where it
+    was listed (for messages)."""
+
+    url: Optional[str] = None
+    where: str = ""
+
+
+class FetchReader(Reader):
+    """One index row's range of a WARC file -> its record's outcome: exactly one
+    of record, drop or dead letter; what it offered: one range."""
+
+    def __init__(self, source: dict, read_cfg: dict):
+        super().__init__(source, read_cfg)
+        self.warc = WarcReader(source, read_cfg)
+        self.limits = self.warc.limits()
+        # a record whose header blocks and payload stay within the caps never inflates past this
+        self.max_inflated = int(read_cfg["max_payload_bytes"]) + 4 * int(read_cfg["max_header_bytes"])
+
+    def read_records(self, fh, path: str, size, span: IndexedSpan) -> Iterator:
+        yield from self._outcomes(fh, path, span)
+        yield Offered("range", 1)
+
+    def _outcomes(self, fh, path: str, span: IndexedSpan) -> Iterator:
+        offset, length, where = span.start, span.stop - span.start, span.where
+        rec = raw_record(self.name, path, offset, offset, url=span.url)
+        if length <= 0 or offset < 0:
+            yield Failed.of(rec, STAGE, "bad_index_range", f"offset {offset}, length {length} ({where})")
+            return
+        if length > self.max_inflated:
+            yield Dropped.of(rec, STAGE, "too_large", f"{length} bytes in the WARC file")
+            return
+        try:
+            fh.seek(offset)
+            data = fh.read(length)
+        except Exception as exc:  # noqa: BLE001 - missing object, no permission, I/O error
+            missing = isinstance(exc, (FileNotFoundError, IOError)) and not exists(path)
+            yield Failed.of(rec, STAGE, "missing_warc_file" if missing else "unreadable_file",
+                            f"{path}: {type(exc).__name__}: {exc} ({where})")
+            return
+        if len(data) < length:
+            yield Failed.of(rec, STAGE, "bad_index_range",
+                            f"{path} ends {length - len(data)} bytes before the range does ({where})")
+            return
+        try:
+            framed = frame_range(data, self.limits, self.max_inflated)
+        except TooLarge as exc:
+            yield Dropped.of(rec, STAGE, "too_large", str(exc))
+            return
+        except RangeError as exc:
+            yield Failed.of(rec, STAGE, exc.kind, f"{exc.message} ({where}: {path} @{offset}+{length})")
+            return
+        got = framed.headers.get("warc-target-uri")
+        if got != span.url:
+            yield Failed.of(rec, STAGE, "index_mismatch", f"the index lists {span.url!r}, the record is {got!r} "
+                                                          f"({where})")
+            return
+        for out in self.warc.classified(framed, path, offset, offset):
+            if isinstance(out, Candidate):  # selected by the index's own CLD2 languages: no gate
+                yield out.rec
+            elif isinstance(out, Skipped):
+                # a row that points at a request or metadata record is a wrong index row, not a skip
+                yield Failed.of(rec, STAGE, "index_mismatch", f"the range holds a {out.record_type} record ({where})")
+            else:
+                yield out

@@ -423,3 +423,28 @@ def is_gzip(raw) -> bool:
     head = raw.read(2)
     raw.seek(0)
     return head == b"\x1f\x8b"
+
+
+_PLAIN_STARTS = (b"WARC/", b"filedesc://", b"{", b"[")
+_WARC_STARTS = (b"WARC/", b"filedesc://")  # an uncompressed WARC (or ARC) starts with its header
+_JSON_STARTS = (b"{", b"[")
+
+
+def gzipped(raw, path: str) -> bool:
+    """Gzip by its magic bytes; a file named .gz without them is still read as
+    gzip members (so a damaged first member is reported and the members after
+    it are found) unless it plainly starts as an uncompressed file of the
+    format its name says: a WARC header for .warc.gz/.wet.gz/.arc.gz, a JSON
+    value for .jsonl.gz (a damaged first byte that happens to be "{" does not
+    make a WARC file plain)."""
+    if is_gzip(raw):
+        return True
+    low = path.lower()
+    if not low.endswith(".gz"):
+        return False
+    starts = _WARC_STARTS if low.endswith((".warc.gz", ".wet.gz", ".arc.gz")) else \
+        _JSON_STARTS if low.endswith((".jsonl.gz", ".json.gz", ".ndjson.gz")) else _PLAIN_STARTS
+    raw.seek(0)
+    head = raw.read(64).lstrip(b" \t\r\n")
+    raw.seek(0)
+    return not head.startswith(starts)

@@ -6,15 +6,18 @@ lines are counted as skipped.  A gzipped file is read member by member
 (``container.GzipMembers``), so complete lines before damage are kept, the
 damaged member is one dead letter, and reading resumes at the next member; a
 member whose trailer check alone fails loses no line (``iter_lines``).
+``JsonlReader`` is the format's reader (the interface: ``base``).
 """
 from __future__ import annotations
 
 import json
 from typing import Iterator
 
-from .container import Garbage, GzipMembers, PlainUnit
+from ..records import Dropped, Failed, Skipped
+from .base import STAGE, Offered, Reader, Span, file_failure, from_row, raw_record
+from .container import Garbage, GzipMembers, PlainUnit, gzipped
 
-# What the reader yields, besides parsed rows; the DoFn turns them into outputs.
+# What ``iter_lines`` yields; ``JsonlReader`` turns the events into outcomes.
 LINE, TOO_LARGE, BLANK, STRETCH, UNCHECKED = "line", "too_large", "blank", "stretch", "unchecked"
 
 
@@ -115,3 +118,34 @@ class LineError(Exception):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind, self.message = kind, message
+
+
+class JsonlReader(Reader):
+    """JSONL lines -> records; what the file offered: its lines."""
+
+    def read_records(self, fh, path: str, size, span: Span):
+        name, max_bytes = self.name, int(self.cfg["max_payload_bytes"])
+        lines = 0
+        for event in iter_lines(fh, size, max_bytes, gzipped(fh, path)):
+            kind = event[0]
+            if kind == STRETCH:  # offset: the line index where the damage begins
+                yield file_failure(name, path, event[1], "unreadable_container", event[2],
+                                   position=f"stretch@line{event[1]}@byte{event[3]}")
+                continue
+            lines += 1
+            if kind == BLANK:
+                yield Skipped(name, "blank_line")
+                continue
+            rec = raw_record(name, path, event[1], event[1])  # offset: the line index
+            if kind == UNCHECKED:
+                yield Failed.of(rec, STAGE, "corrupt_container", event[2])
+            elif kind == TOO_LARGE:
+                yield Dropped.of(rec, STAGE, "too_large", f"{event[2]}>{max_bytes} bytes")
+            else:
+                try:
+                    row = parse_line(event[2])
+                except LineError as exc:
+                    yield Failed.of(rec, STAGE, exc.kind, exc.message)
+                    continue
+                yield from_row(rec, row, self.source["fields"])
+        yield Offered("line", lines)

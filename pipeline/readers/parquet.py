@@ -5,6 +5,7 @@ their pages decode: a row group that cannot be read becomes one dead letter
 per row; a cell that cannot be converted (e.g. a timestamp past year 9999)
 fails only its row (``bad_field``); a text cell over the size cap is dropped
 (``too_large``) before it is ever turned into a Python string.
+``ParquetReader`` is the format's reader (the interface: ``base``).
 """
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from ..records import Dropped, Failed
+from .base import STAGE, Offered, Reader, Span, file_failure, from_row, raw_record
 
 ROW, ROW_FAILED, ROW_TOO_LARGE, GROUP_FAILED = "row", "row_failed", "row_too_large", "group_failed"
 BATCH_ROWS = 256
@@ -73,3 +77,33 @@ def iter_rows(pf, fields: dict, max_cell_bytes: int) -> Iterator[tuple]:
             missing = n_rows - (index - group_start)
             yield GROUP_FAILED, index, missing, f"row group {rg}: {missing} of its {n_rows} rows did not decode"
         index = group_start + n_rows
+
+
+class ParquetReader(Reader):
+    """Parquet rows -> records; what the file offered: the footer's row count."""
+
+    def read_records(self, fh, path: str, size, span: Span):
+        import pyarrow.parquet as pq
+
+        name, max_bytes = self.name, int(self.cfg["max_payload_bytes"])
+        try:
+            pf = pq.ParquetFile(fh)
+        except Exception as exc:  # noqa: BLE001 - no footer: the row count is unknown
+            yield file_failure(name, path, 0, "unreadable_container",
+                               f"Parquet footer unreadable: {type(exc).__name__}: {exc}")
+            yield Offered("row", None)
+            return
+        for event in iter_rows(pf, self.source["fields"], max_bytes):
+            kind, index = event[0], event[1]
+            if kind == GROUP_FAILED:
+                for i in range(index, index + event[2]):  # the footer says how many rows: one dead letter each
+                    yield Failed.of(raw_record(name, path, i, i), STAGE, "unreadable_row_group", event[3])
+                continue
+            rec = raw_record(name, path, index, index)
+            if kind == ROW_TOO_LARGE:
+                yield Dropped.of(rec, STAGE, "too_large", f"{event[2]}>{max_bytes} bytes")
+            elif kind == ROW_FAILED:
+                yield Failed.of(rec, STAGE, "bad_field", event[2])
+            else:
+                yield from_row(rec, event[2], self.source["fields"], pf.schema_arrow.names)
+        yield Offered("row", pf.metadata.num_rows)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 
-from . import GLOB_CHARS, detect_format, expand_pattern
+from .formats import detect_format
+from .match import GLOB_CHARS, expand_pattern
 
 JSONL_PROBE_LINES = 100  # enough to meet every key of a uniform export; a sparse key may be missed (then optional)
 JSONL_PROBE_BYTES = 16 << 20  # the probe's memory bound: 100 lines of 160 KB each
