@@ -46,13 +46,19 @@ def load_baseline(rev: str):
 
 
 def run_reader(fn, path: str, new: bool) -> tuple[float, int]:
+    """Outputs of one file: the old DoFn's ``process``; the new readers through
+    ``Dispatch`` (the shared DoFn's core: the format's reader, then the gate)."""
     from apache_beam.io.fileio import ReadableFile
     from apache_beam.io.filesystem import FileMetadata
 
+    from mdfs.pipeline.readers.base import Offered, Span
+
     size = os.path.getsize(path)
-    arg = (path, size) if new else ReadableFile(FileMetadata(path, size))
     t0 = time.perf_counter()
-    n = sum(1 for _ in fn.process(arg))
+    if new:
+        n = sum(1 for o in fn.read("b", path, size, Span()) if not isinstance(o, Offered))
+    else:
+        n = sum(1 for _ in fn.process(ReadableFile(FileMetadata(path, size))))
     return time.perf_counter() - t0, n
 
 
@@ -63,7 +69,7 @@ def main():
     ap.add_argument("--baseline-rev", default="99523d0")
     a = ap.parse_args()
     from mdfs.pipeline.config import SAMPLES_DIR, load_config
-    from mdfs.pipeline.readers import ReadFileDoFn
+    from mdfs.pipeline.readers.dofn import Dispatch
 
     old = load_baseline(a.baseline_rev)
     cfg = load_config()
@@ -85,9 +91,12 @@ def main():
         times = {"old": [], "new": []}
         counts = {}
         for _ in range(a.repeats):  # alternate, medians
-            for kind, cls in (("old", old.ReadFileDoFn), ("new", ReadFileDoFn)):
-                fn = cls(src, cfg["read"])
-                fn.setup()
+            for kind in ("old", "new"):
+                if kind == "old":
+                    fn = old.ReadFileDoFn(src, cfg["read"])
+                    fn.setup()
+                else:
+                    fn = Dispatch({"b": src}, cfg["read"])
                 t, n = run_reader(fn, str(path), kind == "new")
                 times[kind].append(t)
                 counts[kind] = n
