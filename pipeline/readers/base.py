@@ -94,9 +94,13 @@ class Reader:
 
     splittable = False  # whether a call may read a part of a file (Span.claim)
 
-    def __init__(self, source: dict, read_cfg: dict):
+    def __init__(self, source: dict, read_cfg: dict, pair_metadata: bool = False):
+        """``pair_metadata``: the caller's language gate is on, so a reader of
+        Common Crawl WARC files yields each response's ``CCMetadata`` (and may
+        read a little past its span for it); other readers ignore it."""
         self.source, self.cfg = source, read_cfg
         self.name = source["name"]
+        self.pair_metadata = pair_metadata
 
     def read_records(self, fh, path: str, size: Optional[int], span: Span) -> Iterator:
         raise NotImplementedError

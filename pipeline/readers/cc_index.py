@@ -230,9 +230,9 @@ class FetchReader(Reader):
     """One index row's range of a WARC file -> its record's outcome: exactly one
     of record, drop or dead letter; what it offered: one range."""
 
-    def __init__(self, source: dict, read_cfg: dict):
+    def __init__(self, source: dict, read_cfg: dict, pair_metadata: bool = False):
         super().__init__(source, read_cfg)
-        self.warc = WarcReader(source, read_cfg)
+        self.warc = WarcReader(source, read_cfg)  # no pairing: the index's own CLD2 languages selected the row
         self.limits = self.warc.limits()
         # a record whose header blocks and payload stay within the caps never inflates past this
         self.max_inflated = int(read_cfg["max_payload_bytes"]) + 4 * int(read_cfg["max_header_bytes"])

@@ -136,9 +136,8 @@ class Dispatch:
 
     def reader(self, name: str, fmt: str):
         if (name, fmt) not in self._readers:
-            cls, src = reader_class(fmt), self.sources[name]
-            self._readers[name, fmt] = cls(src, self.cfg, pair_metadata=self.gates[name].active) \
-                if cls.splittable else cls(src, self.cfg)
+            self._readers[name, fmt] = reader_class(fmt)(self.sources[name], self.cfg,
+                                                         pair_metadata=self.gates[name].active)
         return self._readers[name, fmt]
 
     def read(self, name: str, path: str, size, span: Span) -> Iterator:
@@ -278,7 +277,8 @@ class ReadFileDoFn(beam.DoFn, RestrictionProvider):
             if rng.splittable:
                 span = Span(rng.start, rng.stop, tracker.try_claim)
             elif rng.start > 0 or not tracker.try_claim(0):
-                return  # a file read whole is read by the range that starts at 0
+                # a file read whole is read by the range that starts at 0
+                return
             else:
                 span = Span(0, None)
             for out in self._dispatch.read(name, path, size, span):

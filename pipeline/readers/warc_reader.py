@@ -28,12 +28,6 @@ class WarcReader(Reader):
 
     splittable = True
 
-    def __init__(self, source: dict, read_cfg: dict, pair_metadata: bool = False):
-        """``pair_metadata``: yield ``CCMetadata`` for the caller's language gate
-        (and peek past a range's end for it)."""
-        super().__init__(source, read_cfg)
-        self.pair_metadata = pair_metadata
-
     def limits(self, arc: bool = False) -> wr.ParserLimits:
         return wr.ParserLimits(int(self.cfg["max_header_bytes"]), int(self.cfg["max_payload_bytes"]), arc=arc)
 
