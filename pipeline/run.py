@@ -26,6 +26,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from .build import build_pipeline, skipped_stages
+from .stages import output_parts
 from .funnel import render_funnel
 from .fs import exists
 from .sinks import write_json
@@ -34,9 +35,9 @@ from .interrupt import SIGNALLED as _SIGNALLED, Interrupted, raise_interrupted a
 
 log = logging.getLogger("mdfs.run")
 SUCCESS, REJECTED, INCOMPLETE = "_SUCCESS", "_REJECTED.json", "_INCOMPLETE"
-OUTPUT_PARTS = ("kept", "dropped", "failed", "candidates", "refilter.json", "funnel.json", "near_dedup.json",
-                "decontamination", "decontamination.json", "dedup_state", "_progress", "stats", "report", SUCCESS,
-                REJECTED, INCOMPLETE, "config.yaml", "review")
+# what a run writes: the datasets, the run's own files, and what the declared stages write besides
+OUTPUT_PARTS = ("kept", "dropped", "failed", "refilter.json", "funnel.json", "dedup_state", "_progress", "stats",
+                "report", SUCCESS, REJECTED, INCOMPLETE, "config.yaml", "review", *output_parts())
 EXIT_FAILED, EXIT_USER, EXIT_REJECTED = 1, 2, 3
 
 
@@ -183,6 +184,12 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
     from .language_codes import check_codes
 
     problems += check_codes(cfg)
+    try:  # a user's own stage that does not import, or names no stage to follow: an error now
+        from .stages import declared
+
+        declared(cfg)
+    except Exception as exc:  # noqa: BLE001 - ImportError, AttributeError, ValueError
+        problems.append(f"custom_stages: {type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc))
     tok = cfg["stats"]["tokenizer"]
     if tok:
         from pathlib import Path
