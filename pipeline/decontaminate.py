@@ -718,6 +718,7 @@ class DecontaminateStage(Stage):
     """Benchmark text (evaluation sets) found by n-gram overlap: dropped or cut out."""
 
     name, section = STAGE, "decontamination"
+    header = "decontam"
     changes_text = True  # mode "remove" cuts the matched spans
     optional = True  # off unless sets are configured
     outputs = ("decontamination", "decontamination.json")

@@ -143,6 +143,7 @@ class ExactDedupStage(Stage):
     """One copy per normalised text, chosen by the keep policy."""
 
     name = section = "exact_dedup"
+    header = "exact"
     scope = CORPUS
 
     def why_off(self, cfg):

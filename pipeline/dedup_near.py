@@ -279,6 +279,7 @@ class NearDedupStage(Stage):
     """MinHash LSH near-duplicates, one copy per cluster kept by the keep policy."""
 
     name = section = "near_dedup"
+    header = "near"
     scope = CORPUS
     outputs = ("near_dedup.json",)  # LSH parameters and graph counts
 

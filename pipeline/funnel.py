@@ -85,9 +85,15 @@ class WriteFunnel(beam.PTransform):
                 | "Write" >> WriteJson(path, lambda totals: build_funnel(totals, stages, sources, fields)))
 
 
-# Short stage headers: every stage column fits 80 columns beside a 16-character
-# source name (common_crawl_wet), which is then never broken mid-word.
-STAGE_HEADERS = {"decontamination": "decontam", "exact_dedup": "exact", "near_dedup": "near"}
+
+
+def stage_headers() -> dict[str, str]:
+    """Short stage headers (``Stage.header``): every stage column fits 80 columns
+    beside a 16-character source name (common_crawl_wet), never broken mid-word."""
+    from .stages import STAGES
+
+    return {s.name: s.header for s in STAGES if s.header}
+
 SOURCE_MIN_WIDTH = 20
 
 
@@ -123,14 +129,15 @@ def render_funnel(funnel: dict, console=None) -> None:
     t.caption_justify = "left"
     console.print(t)
     if stages:
+        headers = stage_headers()
         s = Table(title="documents left after each stage", title_justify="left")
         longest = max((len(n) for n in funnel["sources"]), default=8)
         s.add_column("source", overflow="fold", min_width=min(max(longest, 8), SOURCE_MIN_WIDTH))
         for stage in stages:
-            s.add_column(STAGE_HEADERS.get(stage, stage.replace("_", " ")), justify="right", no_wrap=True)
+            s.add_column(headers.get(stage, stage.replace("_", " ")), justify="right", no_wrap=True)
         for name, e in funnel["sources"].items():
             s.add_row(name, *[str(e["after_stage"].get(st, 0)) for st in stages])
-        short = [f"{STAGE_HEADERS[st]}: {st.replace('_', ' ')}" for st in stages if st in STAGE_HEADERS]
+        short = [f"{headers[st]}: {st.replace('_', ' ')}" for st in stages if st in headers]
         s.caption, s.caption_justify = ("; ".join(short) if short else None), "left"
         console.print(s)
     r = Table(title="why records were dropped or failed", title_justify="left")

@@ -180,6 +180,7 @@ class Stage:
     changes_text: ClassVar[bool] = False  # tokens are counted after the last running stage that does
     refilter: ClassVar[str] = RECOMPUTE  # RECOMPUTE: run again; REUSE: from stored values; CARRY: not run
     optional: ClassVar[bool] = False  # off unless configured, and then not listed as skipped
+    header: ClassVar[Optional[str]] = None  # a short column header for the funnel table (80 columns)
     outputs: ClassVar[tuple] = ()  # output parts it writes beyond kept/dropped/failed
     funnel_fields: ClassVar[dict] = {}  # funnel entry it fills -> COUNT or BY_NAME
 
