@@ -726,6 +726,15 @@ class DecontaminateStage(Stage):
     def why_off(self, cfg):
         return None if is_configured(cfg["decontamination"]) else "no evaluation sets (decontamination.sets)"
 
+    def check(self, cfg) -> list:
+        if not cfg["decontamination"]["sets"]:
+            return []
+        try:  # every set read and indexed now: a bad file is an error before anything is written
+            prepared_index(cfg["decontamination"], cfg["coarse"]["traditional_chinese"])
+        except (ValueError, OSError) as exc:
+            return [str(exc)]
+        return []
+
     def runs(self, build: BuildContext) -> bool:
         return build.output_dir is not None and super().runs(build)  # its index is prepared in the output
 

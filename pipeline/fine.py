@@ -324,6 +324,25 @@ class FineStage(Stage):
         return None if is_configured(cfg["fine"]) else \
             "no classifier configured (set fine.fasttext_model or fine.bert_model)"
 
+    def check(self, cfg) -> list:
+        if not is_configured(cfg["fine"]):
+            return []
+        try:  # the effective scope is what config.yaml records
+            cfg["fine"]["languages"] = fine_languages(cfg["fine"])
+        except ValueError as exc:
+            return [str(exc)]
+        try:
+            labels = model_labels(cfg)
+        except ValueError as exc:
+            return [str(exc)]
+        problems = []
+        for model, names in labels.items():
+            missing = sorted(set(cfg["fine"]["drop_labels"]) - set(names))
+            if missing:
+                problems.append(f"fine.drop_labels {missing} are not labels of the {model} model "
+                                f"(it has {names}); set fine.drop_labels (and fine.thresholds) to its labels")
+        return problems
+
     def transform(self, build: BuildContext) -> beam.PTransform:
         cfg = build.cfg
         return FineFilter(cfg["fine"], build.excerpt_chars, cfg["coarse"]["langid"]["model"],
@@ -338,3 +357,33 @@ class FineStage(Stage):
     def dropped_events(self, row):
         # the model whose verdict dropped it is the detail's first word
         return [((row.source, "fine_decided_by", (row.detail or "?").split(" ")[0]), 1)]
+
+
+def model_labels(cfg) -> dict[str, list[str]]:
+    """Labels of each configured classifier, loading each model once (on the launcher)."""
+    from ..classifiers.bert import ModelError, check_model_dir, verify_weights
+    from ..classifiers.integrity import say_unverified
+
+    fine, labels = cfg["fine"], {}
+    if fine["fasttext_model"]:
+        from ..classifiers.fasttext_model import FastTextClassifier
+
+        try:
+            clf = FastTextClassifier(fine["fasttext_model"])
+        except Exception as exc:  # noqa: BLE001 - missing file, not a fastText model, damaged
+            raise ValueError(f"fine.fasttext_model: cannot load {fine['fasttext_model']}: {exc}") from None
+        labels["fastText"] = list(clf.labels)
+        if not clf.verified:
+            say_unverified("fine.fasttext_model", fine["fasttext_model"])
+    if fine["bert_model"]:
+        try:
+            path = check_model_dir(fine["bert_model"], bool(fine["allow_pickle"]))
+            if not verify_weights(path):
+                say_unverified("fine.bert_model", path)
+            from transformers import AutoConfig  # after check_model_dir: it refuses when the [bert] extra is missing
+
+            conf = AutoConfig.from_pretrained(str(path), local_files_only=True)
+        except (ModelError, OSError, ValueError) as exc:
+            raise ValueError(f"fine.bert_model: {exc}") from None
+        labels["BERT"] = [conf.id2label[i] for i in range(conf.num_labels)]
+    return labels

@@ -502,6 +502,13 @@ class PiiStage(Stage):
     def why_off(self, cfg):
         return None if pii_runs(cfg) else "disabled (pii.enabled: false)"
 
+    def check(self, cfg) -> list:
+        try:  # a validator that does not import is an error now, not in every worker
+            load_custom(cfg["pii"]["custom"] or [])
+        except Exception as exc:  # noqa: BLE001 - ImportError, AttributeError, ...
+            return [f"pii.custom: {type(exc).__name__}: {exc}"]
+        return []
+
     def transform(self, build: BuildContext) -> beam.PTransform:
         return PiiFilter(build.cfg["pii"], build.cfg["sources"], build.excerpt_chars)
 

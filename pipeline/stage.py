@@ -188,6 +188,12 @@ class Stage:
         """None when the stage runs with ``cfg``; otherwise the reason."""
         return None
 
+    def check(self, cfg) -> list:
+        """Problems with its settings, found on the launcher before anything is
+        written (one line each); may record what it resolved in ``cfg``, which
+        config.yaml then holds."""
+        return []
+
     def runs(self, build: BuildContext) -> bool:
         """Whether it is in this job's graph: on, and not carried by a refilter."""
         return self.why_off(build.cfg) is None and not (build.refilter is not None and self.refilter == CARRY)
