@@ -10,6 +10,8 @@ here at run time, without a fork of mdfs.
 """
 from __future__ import annotations
 
+import textwrap
+
 from .coarse import CoarseStage
 from .decontaminate import DecontaminateStage
 from .dedup_exact import ExactDedupStage
@@ -74,3 +76,33 @@ def funnel_fields(cfg=None) -> dict[str, str]:
 def output_parts() -> tuple[str, ...]:
     """The output parts the declared stages write beyond kept/dropped/failed."""
     return tuple(dict.fromkeys(part for s in STAGES for part in s.outputs))
+
+
+def plan(cfg) -> list[dict]:
+    """The stages in order with what each declares and whether it runs with
+    ``cfg`` (``mdfs config --stages``, docs/ARCHITECTURE.md)."""
+    rows = []
+    for s in declared(cfg):
+        why = s.why_off(cfg)
+        rows.append({"stage": s.name, "section": s.section or "-", "runs": "yes" if why is None else f"no: {why}",
+                     "scope": s.scope, "changes_text": "yes" if s.changes_text else "no", "refilter": s.refilter,
+                     "outputs": ", ".join(s.outputs) or "-"})
+    return rows
+
+
+def render_plan(rows: list[dict]) -> str:
+    """``plan`` as plain text within 80 columns: one line per stage, then what
+    it writes besides kept/dropped/failed, or why it does not run."""
+    cols = {"stage": "stage", "section": "config section", "scope": "scope", "changes_text": "changes text",
+            "refilter": "refilter"}
+    widths = {c: max(len(h), *(len(r[c]) for r in rows)) for c, h in cols.items()}
+    lines = ["  ".join(h.ljust(widths[c]) for c, h in cols.items()).rstrip()]
+    for r in rows:
+        lines.append("  ".join(r[c].ljust(widths[c]) for c in cols).rstrip())
+        if r["runs"] != "yes":
+            lines += textwrap.wrap(f"does not run: {r['runs'][4:]}", 80, initial_indent="    ",
+                                   subsequent_indent="      ")
+        if r["outputs"] != "-":
+            lines += textwrap.wrap(f"also writes: {r['outputs']}", 80, initial_indent="    ",
+                                   subsequent_indent="      ")
+    return "\n".join(lines)
