@@ -34,7 +34,8 @@ from .rules.lines import LineCleaner
 from .rules.rule import measure_all
 from .rules.url import UrlFilter
 from .records import DROPPED, FAILED
-from .stage import StageContext, StageResult, apply_stage
+from .rules.rule import verdict_from_signals
+from .stage import REUSE, COUNT, BuildContext, Stage, StageContext, StageResult, apply_stage
 from .textnorm import ChineseScript, normalise, remove_replacement_chars
 
 STAGE = "coarse"
@@ -202,3 +203,103 @@ def write_candidates(candidates, where: dict):
 
     return candidates | "WriteCandidates" >> WriteRecords("candidates", where["output_dir"], where["compression"],
                                                           name="part", folder="candidates/documents")
+
+
+# --- a refilter: the rules over the signals an earlier run stored --------------------------
+
+def candidate_document(row: dict, scores: dict | None, stored_tokens: bool = True) -> Document:
+    """``stored_tokens``: the row's token count is of this text with this run's
+    tokenizer (False when ``stats.tokenizer`` changed: counted again)."""
+    extra = {"replacement_chars_removed": row["replacement_chars_removed"]} if row["replacement_chars_removed"] else {}
+    return Document(key=row["key"], id=row["id"], source=row["source"], text=row["text"], url=row["url"],
+                    date=row["date"], file=row["file"], offset=row["offset"], raw_byte_count=row["raw_byte_count"],
+                    language=row["language"], language_score=round(row["language_score"], 4),
+                    token_count=row["token_count"] if stored_tokens else None,
+                    signals={s["name"]: s["value"] for s in row["signals"]}, scores=scores or None, extra=extra)
+
+
+class RefilterRulesDoFn(beam.DoFn):
+    """A candidate (row, stored scores) -> kept document, or dropped by the
+    stricter language minimum or the first rule that fires on its stored signals."""
+
+    def __init__(self, coarse_cfg: dict, source_langs: dict, ctx: StageContext, stored_tokens: bool = True):
+        self.stored_tokens = stored_tokens
+        self.coarse_cfg = coarse_cfg
+        self.source_langs = source_langs
+        self.ctx = ctx
+
+    def setup(self):
+        self._rules = rule_sets(self.coarse_cfg)
+
+    def process(self, element):
+        row, scores = element
+        try:
+            doc = candidate_document(row, scores, self.stored_tokens)
+            below = below_language_minimum(row, self.source_langs)
+            verdict = None if below else verdict_from_signals(self._rules.get(doc.language, self._rules["other"]),
+                                                                doc.signals)
+        except Exception as exc:  # noqa: BLE001 - a damaged candidate row fails, not the job
+            yield self.ctx.fail(_Stub(row), "rule_error", f"{type(exc).__name__}: {exc}")
+        else:
+            if below:  # did not reach the rules: not a candidate of the new run
+                yield self.ctx.drop(doc, "language", f"{doc.language}:{row['language_score']:.2f}")
+            elif verdict:
+                yield self.ctx.drop(doc, *verdict)
+            else:
+                yield doc
+
+
+def below_language_minimum(row: dict, source_langs: dict) -> bool:
+    """Under the source's (stricter) ``min_language_score``: dropped before the rules."""
+    _, min_score = source_langs.get(row["source"], (None, 0.0))
+    return row["language_score"] < min_score
+
+
+class _Stub:
+    """What a dead letter needs from a candidate row that could not be read as one."""
+
+    def __init__(self, row: dict):
+        self.source, self.key, self.id = row.get("source") or "?", row.get("key"), row.get("id")
+        self.file, self.offset, self.url = row.get("file"), row.get("offset"), row.get("url")
+
+
+class RefilterRules(beam.PTransform):
+    """The coarse stage of a refilter (``Stage.refilter`` REUSE): (candidate row,
+    stored scores) -> StageResult, decided from the row's stored signals."""
+
+    def __init__(self, cfg: dict, stored_tokens: bool = True):
+        super().__init__()
+        self.stored_tokens = stored_tokens
+        self.cfg = cfg
+        self.ctx = StageContext("coarse", int(cfg["output"]["excerpt_chars"]))
+
+    def expand(self, rows):
+        return apply_stage(rows, "StoredSignals", RefilterRulesDoFn(
+            self.cfg["coarse"], source_languages(self.cfg), self.ctx, self.stored_tokens))
+
+
+class CoarseStage(Stage):
+    """The rules, Chinese first; a refilter decides from the stored signals."""
+
+    name = section = "coarse"
+    changes_text = True  # line cleaning, normalisation
+    refilter = REUSE
+    outputs = ("candidates",)  # output.candidates: what the rules saw, for a later refilter
+    funnel_fields = {"replacement_chars_removed": COUNT}
+
+    def why_off(self, cfg):
+        return None if cfg["coarse"]["enabled"] else "disabled (coarse.enabled: false)"
+
+    def transform(self, build: BuildContext) -> beam.PTransform:
+        cfg = build.cfg
+        if build.refilter is not None:
+            return RefilterRules(cfg, build.refilter.stored_tokens)
+        return CoarseFilter(cfg["coarse"], source_languages(cfg), build.excerpt_chars, build.candidates,
+                            cfg["stats"]["tokenizer"])
+
+    def kept_events(self, doc):
+        return [((doc.source, "replacement_chars_removed"), 1)] if doc.extra.get("replacement_chars_removed") else []
+
+    def carries(self, kind, row):
+        # failures, and drops that happened before any rule (URL lists, language, script), are not re-decided
+        return kind == "failed" or row["reason"] in PRE_RULE_REASONS

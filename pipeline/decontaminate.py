@@ -54,7 +54,7 @@ import apache_beam as beam
 import numpy as np
 
 from .config import decontamination_sets
-from .stage import BundleTotals, StageContext, StageResult
+from .stage import BuildContext, BundleTotals, Stage, StageContext, StageResult
 
 STAGE = "decontaminate"
 REASON = "contaminated"
@@ -712,3 +712,33 @@ def _write_report(summary: dict, totals: list, path: str) -> None:
     from .sinks import write_json
 
     write_json(report_of(summary, totals), path)
+
+
+class DecontaminateStage(Stage):
+    """Benchmark text (evaluation sets) found by n-gram overlap: dropped or cut out."""
+
+    name, section = STAGE, "decontamination"
+    header = "decontam"
+    changes_text = True  # mode "remove" cuts the matched spans
+    optional = True  # off unless sets are configured
+    outputs = ("decontamination", "decontamination.json")
+
+    def why_off(self, cfg):
+        return None if is_configured(cfg["decontamination"]) else "no evaluation sets (decontamination.sets)"
+
+    def check(self, cfg) -> list:
+        if not cfg["decontamination"]["sets"]:
+            return []
+        try:  # every set read and indexed now: a bad file is an error before anything is written
+            prepared_index(cfg["decontamination"], cfg["coarse"]["traditional_chinese"])
+        except (ValueError, OSError) as exc:
+            return [str(exc)]
+        return []
+
+    def runs(self, build: BuildContext) -> bool:
+        return build.output_dir is not None and super().runs(build)  # its index is prepared in the output
+
+    def transform(self, build: BuildContext) -> beam.PTransform:
+        cfg = build.cfg
+        return Decontaminate(cfg["decontamination"], build.output_dir, cfg["coarse"]["traditional_chinese"],
+                             build.excerpt_chars)

@@ -16,7 +16,7 @@ import apache_beam as beam
 
 from .records import Document
 from .textnorm import stream_safe
-from .stage import StageContext, apply_stage, duplicate_key_failures
+from .stage import CORPUS, BuildContext, Stage, StageContext, apply_stage, duplicate_key_failures
 
 STAGE = "exact_dedup"
 
@@ -132,3 +132,22 @@ class ExactDedup(beam.PTransform):
         )
         joined = {"doc": by_key, "decision": decisions} | "JoinDecisions" >> beam.CoGroupByKey()
         return apply_stage(joined, "Apply", _ApplyDecision(self.ctx))
+
+
+def source_priorities(cfg) -> dict[str, int]:
+    """The keep policy's first criterion: each source's priority."""
+    return {name: int(src["priority"]) for name, src in cfg["sources"].items()}
+
+
+class ExactDedupStage(Stage):
+    """One copy per normalised text, chosen by the keep policy."""
+
+    name = section = "exact_dedup"
+    header = "exact"
+    scope = CORPUS
+
+    def why_off(self, cfg):
+        return None if cfg["exact_dedup"]["enabled"] else "disabled (exact_dedup.enabled: false)"
+
+    def transform(self, build: BuildContext) -> beam.PTransform:
+        return ExactDedup(build.cfg["exact_dedup"], source_priorities(build.cfg), build.excerpt_chars, build.earlier)

@@ -25,10 +25,11 @@ import numpy as np
 
 from .connected_components import ConnectedComponents
 from .sinks import WriteJson
-from .dedup_exact import check_keep_criteria, is_earlier, keep_rank, rank_new
+from .dedup_exact import check_keep_criteria, is_earlier, keep_rank, rank_new, source_priorities
 from .minhash import MinHasher, band_keys, estimated_jaccard, lsh_params
 from .records import Document
-from .stage import BundleTotals, StageContext, StageResult, apply_stage, duplicate_key_failures
+from .stage import CORPUS, BuildContext, BundleTotals, Stage, StageContext, StageResult, apply_stage, \
+    duplicate_key_failures
 
 STAGE = "near_dedup"
 
@@ -272,3 +273,20 @@ class NearDedup(beam.PTransform):
             (counts | "StatsFlatten" >> beam.Flatten() | "StatsList" >> beam.combiners.ToList()
              | "StatsWrite" >> WriteJson(path, lambda pairs: {**params, **near_stats(pairs, earlier is not None)}))
         return result
+
+
+class NearDedupStage(Stage):
+    """MinHash LSH near-duplicates, one copy per cluster kept by the keep policy."""
+
+    name = section = "near_dedup"
+    header = "near"
+    scope = CORPUS
+    outputs = ("near_dedup.json",)  # LSH parameters and graph counts
+
+    def why_off(self, cfg):
+        return None if cfg["near_dedup"]["enabled"] else "disabled (near_dedup.enabled: false)"
+
+    def transform(self, build: BuildContext) -> beam.PTransform:
+        stats = f"{build.output_dir.rstrip('/')}/near_dedup.json" if build.output_dir else None
+        return NearDedup(build.cfg["near_dedup"], source_priorities(build.cfg), build.excerpt_chars, stats,
+                         build.earlier)

@@ -19,7 +19,7 @@ from . import payload as pl
 from .bounded_child import BoundedChild, ChildExited, ChildTimeout
 from .extract_worker import extract_text, extraction_options
 from .records import Document, RawRecord
-from .stage import StageContext, apply_stage
+from .stage import CARRY, COUNT, BuildContext, Stage, StageContext, apply_stage
 from .textnorm import clean_surrogates, unescape_entities
 
 STAGE = "extract"
@@ -155,3 +155,19 @@ class Extract(beam.PTransform):
 
     def expand(self, records):
         return apply_stage(records, "Extract", ExtractDoFn(self.cfg, self.max_invalid_utf8_share, self.ctx))
+
+
+class ExtractStage(Stage):
+    """Main text out of each page (trafilatura or resiliparse, in a bounded child)."""
+
+    name = section = "extract"
+    changes_text = True
+    refilter = CARRY  # a refilter starts from the candidates: nothing is extracted again
+    funnel_fields = {"decoded_with_replacement": COUNT}
+
+    def transform(self, build: BuildContext) -> beam.PTransform:
+        cfg = build.cfg
+        return Extract(cfg["extract"], cfg["read"]["max_invalid_utf8_share"], build.excerpt_chars)
+
+    def kept_events(self, doc):
+        return [((doc.source, "decoded_with_replacement"), 1)] if doc.extra.get("replaced_bytes") else []

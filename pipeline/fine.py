@@ -26,8 +26,8 @@ from pathlib import Path
 
 import apache_beam as beam
 
-from .records import DROPPED, FAILED, Document
-from .stage import StageContext, StageResult, apply_stage
+from .records import DROPPED, FAILED, Document, Dropped, ScoredCandidate
+from .stage import BY_NAME, REUSE, BuildContext, Stage, StageContext, StageResult, apply_stage
 
 STAGE = "fine"
 TO_BERT = "to_bert"
@@ -207,10 +207,14 @@ class BertDecisionDoFn(beam.DoFn):
 
 
 class FineFilter(beam.PTransform):
-    def __init__(self, cfg: dict, excerpt_chars: int = 200, lid_model: str | None = None, stored: bool = False):
+    def __init__(self, cfg: dict, excerpt_chars: int = 200, lid_model: str | None = None, stored: bool = False,
+                 candidates: dict | None = None):
+        """``stored``: a refilter (stored scores where there are some; the
+        documents scored now are the declared output ``rescored``);
+        ``candidates``: where the scores go for a later refilter (``build.candidate_sink``)."""
         super().__init__()
         self.stored = stored
-        self.rescored = []  # stored mode: the documents scored now (filled by expand)
+        self.candidates = candidates
         if not is_configured(cfg):
             raise ValueError("fine filter needs fine.bert_model and/or fine.fasttext_model")
         self.cfg = cfg
@@ -241,6 +245,12 @@ class FineFilter(beam.PTransform):
         return apply_stage(scored, "BertDecide", BertDecisionDoFn(self.cfg, self.ctx))
 
     def expand(self, docs):
+        result = self._decide(docs)
+        if self.candidates:
+            write_scores(result, self.candidates)
+        return result
+
+    def _decide(self, docs):
         scope = docs | "Scope" >> beam.ParDo(LanguageScopeDoFn(self.languages, self.lid_model)).with_outputs(
             UNSCORED, main="in_scope")
         if not self.stored:
@@ -249,11 +259,11 @@ class FineFilter(beam.PTransform):
                                judged.dropped, judged.failed)
         st = apply_stage(scope.in_scope, "StoredScores", StoredScoresDoFn(self.cfg, self.ctx), NEED_SCORES,
                          NEED_BERT)
-        self.rescored = [st[NEED_SCORES], st[NEED_BERT]]
         judged = self._judge(st[NEED_SCORES], st[NEED_BERT])
         return StageResult((judged.kept, st.kept, scope[UNSCORED]) | "KeptAndUnscored" >> beam.Flatten(),
                            (judged.dropped, st[DROPPED]) | "DroppedAll" >> beam.Flatten(),
-                           (judged.failed, st[FAILED]) | "FailedAll" >> beam.Flatten())
+                           (judged.failed, st[FAILED]) | "FailedAll" >> beam.Flatten(),
+                           {RESCORED: [st[NEED_SCORES], st[NEED_BERT]]})
 
     def _judge(self, docs, bert_only=None) -> StageResult:
         """The cascade over ``docs``; ``bert_only``: documents whose fastText
@@ -265,7 +275,115 @@ class FineFilter(beam.PTransform):
         if not has_bert:
             return StageResult(ft.kept, ft[DROPPED], ft[FAILED])
         to_bert = ft[TO_BERT] if bert_only is None else (ft[TO_BERT], bert_only) | "ToBert" >> beam.Flatten()
-        b_kept, b_dropped, b_failed = self._bert(to_bert)
+        b_kept, b_dropped, b_failed, _ = self._bert(to_bert)
         return StageResult((ft.kept, b_kept) | "Kept" >> beam.Flatten(),
                            (ft[DROPPED], b_dropped) | "Dropped" >> beam.Flatten(),
                            (ft[FAILED], b_failed) | "Failed" >> beam.Flatten())
+
+
+RESCORED = "rescored"  # FineFilter's declared output in a refilter: documents without stored scores
+SCORE_PREFIXES = ("fasttext.", "bert.")
+
+
+def _scored(d) -> ScoredCandidate | None:
+    """The classifier scores a fine-stage document or dropped row carries."""
+    if isinstance(d, Dropped):
+        scores = {r["name"]: r["value"] for r in (d.signals or []) if r["name"].startswith(SCORE_PREFIXES)}
+    else:
+        scores = {k: v for k, v in (d.scores or {}).items() if k.startswith(SCORE_PREFIXES)}
+    return ScoredCandidate(d.key, d.id, d.source, scores) if scores else None
+
+
+def write_scores(result: StageResult, where: dict) -> None:
+    """candidates/scores/: the scores of every candidate the fine stage scored
+    (kept or dropped by it), for refilter to decide from."""
+    from .sinks import WriteRecords
+
+    for label, pcoll in (("Kept", result.kept), ("Dropped", result.dropped)):
+        (pcoll | f"Scored{label}" >> beam.FlatMap(lambda d: [s] if (s := _scored(d)) else [])
+         | f"WriteScores{label}" >> WriteRecords("candidate_scores", where["output_dir"], where["compression"],
+                                                 name=f"part-{label.lower()}", folder="candidates/scores"))
+
+
+def decided_by(scores: dict | None) -> str:
+    """The model that decided a kept document in the fine stage's cascade."""
+    keys = scores or {}
+    return "bert" if any(k.startswith("bert.") for k in keys) else "fasttext"
+
+
+class FineStage(Stage):
+    """The fastText -> BERT cascade (high quality / low quality / advertisement)."""
+
+    name = section = "fine"
+    refilter = REUSE  # stored scores decide; documents without any are scored now ("rescored")
+    outputs = ("candidates",)  # candidates/scores, with output.candidates
+    funnel_fields = {"passed_unscored": BY_NAME, "rescored": BY_NAME, "fine_decided_by": BY_NAME}
+    output_events = {RESCORED: lambda d: [((d.source, "rescored", "fine"), 1)]}
+
+    def why_off(self, cfg):
+        return None if is_configured(cfg["fine"]) else \
+            "no classifier configured (set fine.fasttext_model or fine.bert_model)"
+
+    def check(self, cfg) -> list:
+        if not is_configured(cfg["fine"]):
+            return []
+        try:  # the effective scope is what config.yaml records
+            cfg["fine"]["languages"] = fine_languages(cfg["fine"])
+        except ValueError as exc:
+            return [str(exc)]
+        try:
+            labels = model_labels(cfg)
+        except ValueError as exc:
+            return [str(exc)]
+        problems = []
+        for model, names in labels.items():
+            missing = sorted(set(cfg["fine"]["drop_labels"]) - set(names))
+            if missing:
+                problems.append(f"fine.drop_labels {missing} are not labels of the {model} model "
+                                f"(it has {names}); set fine.drop_labels (and fine.thresholds) to its labels")
+        return problems
+
+    def transform(self, build: BuildContext) -> beam.PTransform:
+        cfg = build.cfg
+        return FineFilter(cfg["fine"], build.excerpt_chars, cfg["coarse"]["langid"]["model"],
+                          stored=build.refilter is not None, candidates=build.candidates)
+
+    def kept_events(self, doc):
+        if doc.extra.get("passed_unscored") == "fine":  # outside the classifiers' languages
+            return [((doc.source, "passed_unscored", "fine"), 1)]
+        # the cascade: which model's verdict kept it (BERT's when it scored it)
+        return [((doc.source, "fine_decided_by", decided_by(doc.scores)), 1)]
+
+    def dropped_events(self, row):
+        # the model whose verdict dropped it is the detail's first word
+        return [((row.source, "fine_decided_by", (row.detail or "?").split(" ")[0]), 1)]
+
+
+def model_labels(cfg) -> dict[str, list[str]]:
+    """Labels of each configured classifier, loading each model once (on the launcher)."""
+    from ..classifiers.bert import ModelError, check_model_dir, verify_weights
+    from ..classifiers.integrity import say_unverified
+
+    fine, labels = cfg["fine"], {}
+    if fine["fasttext_model"]:
+        from ..classifiers.fasttext_model import FastTextClassifier
+
+        try:
+            clf = FastTextClassifier(fine["fasttext_model"])
+        except Exception as exc:  # noqa: BLE001 - missing file, not a fastText model, damaged
+            raise ValueError(f"fine.fasttext_model: cannot load {fine['fasttext_model']}: {exc}") from None
+        labels["fastText"] = list(clf.labels)
+        if not clf.verified:
+            say_unverified("fine.fasttext_model", fine["fasttext_model"])
+    if fine["bert_model"]:
+        try:
+            path = check_model_dir(fine["bert_model"], bool(fine["allow_pickle"]))
+            if not verify_weights(path):
+                say_unverified("fine.bert_model", path)
+            from transformers import AutoConfig  # after check_model_dir: it refuses when the [bert] extra is missing
+
+            conf = AutoConfig.from_pretrained(str(path), local_files_only=True)
+        except (ModelError, OSError, ValueError) as exc:
+            raise ValueError(f"fine.bert_model: {exc}") from None
+        labels["BERT"] = [conf.id2label[i] for i in range(conf.num_labels)]
+    return labels

@@ -13,44 +13,51 @@ import apache_beam as beam
 from .sinks import WriteJson
 
 
-def build_funnel(totals: list, stage_order: list[str], source_order: list[str]) -> dict:
-    """``totals``: [((source, kind, *rest), n), ...] -> the funnel dict."""
+# what the read stage (the source, not a declared stage) adds to every entry: event kind -> (entry, shape)
+READ_FIELDS = {"skipped": ("skipped_records", "by_name"), "unknown_size_stretches": ("unknown_size_stretches", "count")}
+
+
+def build_funnel(totals: list, stage_order: list[str], source_order: list[str], fields: dict | None = None) -> dict:
+    """``totals``: [((source, kind, *rest), n), ...] -> the funnel dict.
+    ``fields``: the declared stages' funnel entries ({kind: "count" | "by_name"};
+    all declared stages' when None), filled from events of that kind."""
+    if fields is None:
+        from .stages import funnel_fields
+
+        fields = funnel_fields()
+    shapes = {**READ_FIELDS, **{k: (k, shape) for k, shape in fields.items()}}
     sources: dict[str, dict] = {}
 
     def entry(src):
-        return sources.setdefault(src, {
-            "read": 0, "kept": 0, "dropped": 0, "failed": 0, "skipped_records": {},
-            "unknown_size_stretches": 0, "decoded_with_replacement": 0, "replacement_chars_removed": 0,
-            "passed_unscored": {}, "rescored": {}, "pii_replaced": {}, "pii_documents": 0, "fine_decided_by": {},
-            "after_stage": {s: 0 for s in stage_order}, "dropped_by_reason": {}, "failed_by_error": {}})
+        if src not in sources:
+            sources[src] = {"read": 0, "kept": 0, "dropped": 0, "failed": 0,
+                            **{key: ({} if shape == "by_name" else 0) for key, shape in shapes.values()},
+                            "after_stage": {s: 0 for s in stage_order}, "dropped_by_reason": {},
+                            "failed_by_error": {}}
+        return sources[src]
 
     for s in source_order:
         entry(s)
     for key, n in totals:
         src, kind, rest = key[0], key[1], key[2:]
         e = entry(src)
-        if kind == "read":
-            e["read"] += n
-        elif kind == "kept":
-            e["kept"] += n
-        elif kind == "skipped":
-            e["skipped_records"][rest[0]] = e["skipped_records"].get(rest[0], 0) + n
-        elif kind in ("unknown_size_stretches", "decoded_with_replacement", "replacement_chars_removed"):
+        if kind in ("read", "kept"):
             e[kind] += n
-        elif kind in ("passed_unscored", "rescored", "pii_replaced", "fine_decided_by"):
-            e[kind][rest[0]] = e[kind].get(rest[0], 0) + n
-        elif kind == "pii_documents":
-            e[kind] += n
+        elif kind in shapes:
+            field, shape = shapes[kind]
+            if shape == "by_name":
+                e[field][rest[0]] = e[field].get(rest[0], 0) + n
+            else:
+                e[field] += n
         elif kind == "after":
             e["after_stage"][rest[0]] = e["after_stage"].get(rest[0], 0) + n
-        elif kind == "dropped":
-            e["dropped"] += n
+        elif kind in ("dropped", "failed"):
+            e[kind] += n
+            by = e["dropped_by_reason" if kind == "dropped" else "failed_by_error"]
             k = f"{rest[0]}/{rest[1]}"
-            e["dropped_by_reason"][k] = e["dropped_by_reason"].get(k, 0) + n
-        elif kind == "failed":
-            e["failed"] += n
-            k = f"{rest[0]}/{rest[1]}"
-            e["failed_by_error"][k] = e["failed_by_error"].get(k, 0) + n
+            by[k] = by.get(k, 0) + n
+        else:
+            raise ValueError(f"funnel event of an undeclared kind {kind!r} (declare it in the stage's funnel_fields)")
     for e in sources.values():
         e["dropped_by_reason"] = dict(sorted(e["dropped_by_reason"].items()))
         e["failed_by_error"] = dict(sorted(e["failed_by_error"].items()))
@@ -63,23 +70,30 @@ def build_funnel(totals: list, stage_order: list[str], source_order: list[str]) 
 class WriteFunnel(beam.PTransform):
     """Flattened (key, 1) events -> ``funnel.json`` at ``path``."""
 
-    def __init__(self, path: str, stage_order: list[str], source_order: list[str]):
+    def __init__(self, path: str, stage_order: list[str], source_order: list[str], fields: dict | None = None):
         super().__init__()
         self.path = path
         self.stage_order = stage_order
         self.source_order = source_order
+        self.fields = fields
 
     def expand(self, events):
-        path, stages, sources = self.path, self.stage_order, self.source_order
+        path, stages, sources, fields = self.path, self.stage_order, self.source_order, self.fields
         return (events
                 | "Sum" >> beam.CombinePerKey(sum)
                 | "Gather" >> beam.combiners.ToList()  # a few hundred (key, n) pairs
-                | "Write" >> WriteJson(path, lambda totals: build_funnel(totals, stages, sources)))
+                | "Write" >> WriteJson(path, lambda totals: build_funnel(totals, stages, sources, fields)))
 
 
-# Short stage headers: every stage column fits 80 columns beside a 16-character
-# source name (common_crawl_wet), which is then never broken mid-word.
-STAGE_HEADERS = {"decontamination": "decontam", "exact_dedup": "exact", "near_dedup": "near"}
+
+
+def stage_headers() -> dict[str, str]:
+    """Short stage headers (``Stage.header``): every stage column fits 80 columns
+    beside a 16-character source name (common_crawl_wet), never broken mid-word."""
+    from .stages import STAGES
+
+    return {s.name: s.header for s in STAGES if s.header}
+
 SOURCE_MIN_WIDTH = 20
 
 
@@ -115,14 +129,15 @@ def render_funnel(funnel: dict, console=None) -> None:
     t.caption_justify = "left"
     console.print(t)
     if stages:
+        headers = stage_headers()
         s = Table(title="documents left after each stage", title_justify="left")
         longest = max((len(n) for n in funnel["sources"]), default=8)
         s.add_column("source", overflow="fold", min_width=min(max(longest, 8), SOURCE_MIN_WIDTH))
         for stage in stages:
-            s.add_column(STAGE_HEADERS.get(stage, stage.replace("_", " ")), justify="right", no_wrap=True)
+            s.add_column(headers.get(stage, stage.replace("_", " ")), justify="right", no_wrap=True)
         for name, e in funnel["sources"].items():
             s.add_row(name, *[str(e["after_stage"].get(st, 0)) for st in stages])
-        short = [f"{STAGE_HEADERS[st]}: {st.replace('_', ' ')}" for st in stages if st in STAGE_HEADERS]
+        short = [f"{headers[st]}: {st.replace('_', ' ')}" for st in stages if st in headers]
         s.caption, s.caption_justify = ("; ".join(short) if short else None), "left"
         console.print(s)
     r = Table(title="why records were dropped or failed", title_justify="left")

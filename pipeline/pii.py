@@ -51,7 +51,7 @@ import apache_beam as beam
 
 from .pii_custom import CustomTimeout, load_custom  # noqa: F401 - load_custom: pii's API
 from .records import Document
-from .stage import StageContext, apply_stage
+from .stage import BY_NAME, COUNT, BuildContext, Stage, StageContext, apply_stage
 
 STAGE = "pii"
 PLACEHOLDERS = {"email": "<EMAIL>", "ip": "<IP>", "id_number": "<ID_NUMBER>", "phone": "<PHONE>",
@@ -485,3 +485,35 @@ class PiiFilter(beam.PTransform):
 
     def expand(self, docs):
         return apply_stage(docs, "Redact", PiiDoFn(self.cfg, self.sources, self.ctx))
+
+
+def pii_runs(cfg: dict) -> bool:
+    """The pii stage runs when it is on, or on for at least one source."""
+    return any(settings_for(cfg["pii"], src)[0] for src in cfg["sources"].values())
+
+
+class PiiStage(Stage):
+    """Personal information replaced by placeholders (Chinese formats first)."""
+
+    name = section = "pii"
+    changes_text = True
+    funnel_fields = {"pii_replaced": BY_NAME, "pii_documents": COUNT}
+
+    def why_off(self, cfg):
+        return None if pii_runs(cfg) else "disabled (pii.enabled: false)"
+
+    def check(self, cfg) -> list:
+        try:  # a validator that does not import is an error now, not in every worker
+            load_custom(cfg["pii"]["custom"] or [])
+        except Exception as exc:  # noqa: BLE001 - ImportError, AttributeError, ...
+            return [f"pii.custom: {type(exc).__name__}: {exc}"]
+        return []
+
+    def transform(self, build: BuildContext) -> beam.PTransform:
+        return PiiFilter(build.cfg["pii"], build.cfg["sources"], build.excerpt_chars)
+
+    def kept_events(self, doc):
+        if not doc.pii_counts:  # spans replaced, per type; documents that had any
+            return []
+        return [*(((doc.source, "pii_replaced", t), n) for t, n in doc.pii_counts.items()),
+                ((doc.source, "pii_documents"), 1)]

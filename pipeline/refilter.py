@@ -38,11 +38,11 @@ import logging
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from .build import build_stages, candidate_sink, dropped_events, failed_events, run_stages
-from .coarse import PRE_RULE_REASONS, rule_sets, source_languages
-from .records import Document
+from .build import apply_stages, build_context, dropped_events, failed_events
+from .coarse import below_language_minimum, rule_sets, source_languages
 from .rules.rule import verdict_from_signals
-from .stage import BundleTotals, StageContext, apply_stage
+from .stage import BY_NAME, CARRY, BundleTotals, RefilterInputs
+from .stages import declared as stages_declared, running as stages_running
 
 log = logging.getLogger("mdfs.refilter")
 
@@ -147,76 +147,6 @@ def load_run(run_dir: str) -> tuple[dict, dict, dict]:
 
 
 # --- the graph ------------------------------------------------------------------------
-
-def candidate_document(row: dict, scores: dict | None, stored_tokens: bool = True) -> Document:
-    """``stored_tokens``: the row's token count is of this text with this run's
-    tokenizer (False when ``stats.tokenizer`` changed: counted again)."""
-    extra = {"replacement_chars_removed": row["replacement_chars_removed"]} if row["replacement_chars_removed"] else {}
-    return Document(key=row["key"], id=row["id"], source=row["source"], text=row["text"], url=row["url"],
-                    date=row["date"], file=row["file"], offset=row["offset"], raw_byte_count=row["raw_byte_count"],
-                    language=row["language"], language_score=round(row["language_score"], 4),
-                    token_count=row["token_count"] if stored_tokens else None,
-                    signals={s["name"]: s["value"] for s in row["signals"]}, scores=scores or None, extra=extra)
-
-
-class RefilterRulesDoFn(beam.DoFn):
-    """A candidate (row, stored scores) -> kept document, or dropped by the
-    stricter language minimum or the first rule that fires on its stored signals."""
-
-    def __init__(self, coarse_cfg: dict, source_langs: dict, ctx: StageContext, stored_tokens: bool = True):
-        self.stored_tokens = stored_tokens
-        self.coarse_cfg = coarse_cfg
-        self.source_langs = source_langs
-        self.ctx = ctx
-
-    def setup(self):
-        self._rules = rule_sets(self.coarse_cfg)
-
-    def process(self, element):
-        row, scores = element
-        try:
-            doc = candidate_document(row, scores, self.stored_tokens)
-            below = below_language_minimum(row, self.source_langs)
-            verdict = None if below else verdict_from_signals(self._rules.get(doc.language, self._rules["other"]),
-                                                                doc.signals)
-        except Exception as exc:  # noqa: BLE001 - a damaged candidate row fails, not the job
-            yield self.ctx.fail(_Stub(row), "rule_error", f"{type(exc).__name__}: {exc}")
-        else:
-            if below:  # did not reach the rules: not a candidate of the new run
-                yield self.ctx.drop(doc, "language", f"{doc.language}:{row['language_score']:.2f}")
-            elif verdict:
-                yield self.ctx.drop(doc, *verdict)
-            else:
-                yield doc
-
-
-def below_language_minimum(row: dict, source_langs: dict) -> bool:
-    """Under the source's (stricter) ``min_language_score``: dropped before the rules."""
-    _, min_score = source_langs.get(row["source"], (None, 0.0))
-    return row["language_score"] < min_score
-
-
-class _Stub:
-    """What a dead letter needs from a candidate row that could not be read as one."""
-
-    def __init__(self, row: dict):
-        self.source, self.key, self.id = row.get("source") or "?", row.get("key"), row.get("id")
-        self.file, self.offset, self.url = row.get("file"), row.get("offset"), row.get("url")
-
-
-class RefilterRules(beam.PTransform):
-    """The coarse stage of a refilter: (candidate row, scores) -> StageResult."""
-
-    def __init__(self, cfg: dict, stored_tokens: bool = True):
-        super().__init__()
-        self.stored_tokens = stored_tokens
-        self.cfg = cfg
-        self.ctx = StageContext("coarse", int(cfg["output"]["excerpt_chars"]))
-
-    def expand(self, rows):
-        return apply_stage(rows, "StoredSignals", RefilterRulesDoFn(
-            self.cfg["coarse"], source_languages(self.cfg), self.ctx, self.stored_tokens))
-
 
 class RewriteCandidateFile(beam.DoFn):
     """One file of the earlier run's candidate store -> the same file in the new
@@ -332,14 +262,15 @@ def _join_scores(rows, scores):
             | "JoinScores" >> beam.CoGroupByKey() | "Merge" >> beam.FlatMap(merge))
 
 
-def carried(row: dict, kind: str) -> bool:
-    """Whether an earlier run's dropped/failed row stays as it was (it happened
-    before the coarse rules)."""
-    if row["stage"] in ("read", "extract"):
+def carried(row: dict, kind: str, stages: dict) -> bool:
+    """Whether an earlier run's dropped/failed row stays as it was: the read
+    stage's, and those its stage's declaration carries (``Stage.carries``:
+    extraction's; the coarse rules' failures and pre-rule drops).
+    ``stages``: the declared stages by name."""
+    if row["stage"] == "read":
         return True
-    if row["stage"] != "coarse":
-        return False
-    return kind == "failed" or row["reason"] in PRE_RULE_REASONS
+    stage = stages.get(row["stage"])
+    return stage is not None and stage.carries(kind, row)
 
 
 def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_dir: str, funnel: dict,
@@ -358,8 +289,13 @@ def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_di
         joined = _join_scores(rows, p | "ReadScores" >> ReadFromParquet(f"{root}/candidates/scores/*.parquet"))
     else:
         joined = rows | "NoScores" >> beam.Map(lambda r: (r, None))
+    declared = stages_declared(cfg)
+    by_name = {s.name: s for s in declared}
+    # the stages a refilter carries (extraction): counted from the earlier run, not run
+    counted = [s.name for s in declared if s.refilter == CARRY and s.why_off(cfg) is None]
+    passed = {s.name: [c for c in counted if declared.index(by_name[c]) < i] for i, s in enumerate(declared)}
     counts = [joined | "TotalsCandidates" >> beam.ParDo(BundleTotals(
-        lambda e: [((e[0]["source"], "read"), 1), ((e[0]["source"], "after", "extract"), 1)]))]
+        lambda e: [((e[0]["source"], "read"), 1), *(((e[0]["source"], "after", c), 1) for c in counted)]))]
     carried_rejects = {}
     for kind, files in (earlier_rejects(root) if rejects is None else rejects).items():
         events = dropped_events if kind == "dropped" else failed_events
@@ -367,8 +303,7 @@ def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_di
         def carried_events(r, events=events, kind=kind):
             o = _Obj(r)
             ev = [((o.source, "read"), 1), *events(o)]
-            if r["stage"] == "coarse":
-                ev.append(((o.source, "after", "extract"), 1))
+            ev += [((o.source, "after", c), 1) for c in passed.get(r["stage"], [])]  # the carried stages it passed
             if kind == "failed" and r.get("records") is None:
                 ev.append(((o.source, "unknown_size_stretches"), 1))
             return ev
@@ -387,28 +322,33 @@ def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_di
                 | f"TotalsCopied[{label}]" >> beam.ParDo(BundleTotals(carried_events)))
         if files.get(STAGES_PREFIX):  # later stages' rejects: the rows from before the rules are carried
             old = (p | f"ReadOld[{kind}]" >> ReadFromParquet(f"{root}/{kind}/{STAGES_PREFIX}*.parquet")
-                   | f"Carried[{kind}]" >> beam.Filter(carried, kind))
+                   | f"Carried[{kind}]" >> beam.Filter(carried, kind, by_name))
             counts.append(old | f"TotalsCarried[{kind}]" >> beam.ParDo(BundleTotals(carried_events)))
             # written with this run's later rejects (one sink per kind; bounded by what was extracted)
             carried_rejects[kind] = old | f"AsRows[{kind}]" >> beam.Map(StoredRow)
-    # what the earlier run counted before any document existed: WARC records that carry none,
-    # pages decoded with replacement characters
+    # what the earlier run counted before any document existed (WARC records that carry none), and
+    # the carried stages' own funnel entries (pages decoded with replacement characters)
+    carried_fields = {k: shape for s in declared if s.name in counted for k, shape in s.funnel_fields.items()}
     earlier = []
     for name, e in funnel["sources"].items():
         earlier += [((name, "skipped", t), n) for t, n in e["skipped_records"].items()]
-        if e.get("decoded_with_replacement"):
-            earlier.append(((name, "decoded_with_replacement"), e["decoded_with_replacement"]))
+        for field, shape in carried_fields.items():
+            value = e.get(field)
+            if value and shape == BY_NAME:
+                earlier += [((name, field, k), n) for k, n in value.items()]
+            elif value:
+                earlier.append(((name, field), value))
     counts.append(p | "EarlierCounts" >> beam.Create(earlier, reshuffle=False))
     front = [((src, stage), tuple(v[k] for k in ("documents", "bytes", "chars", "tokens")))
              for src, by_stage in stats["stages"].items() for stage, v in by_stage.items()
              if stage in ("read", "extract")]
     stats_front = [p | "TotalsEarlierStats" >> beam.Create(front, reshuffle=False)]
     stored_tokens = run_tokenizer == cfg["stats"]["tokenizer"]
-    if candidate_sink(cfg, output_dir):
+    build = build_context(cfg, output_dir, RefilterInputs(stored_tokens))
+    if build.candidates:
         p | "Candidates" >> RewriteCandidates(cfg, run_dir, output_dir, stored_tokens)
-    stages = build_stages(cfg, output_dir, refilter=RefilterRules(cfg, stored_tokens))
-    return run_stages(cfg, output_dir, joined, stages, counts, stats_front, stage_names=["extract"],
-                      carried_rejects=carried_rejects)
+    return apply_stages(build, joined, stages_running(build), counts, stats_front, counted=counted,
+                        carried_rejects=carried_rejects)
 
 
 class _Obj:

@@ -26,6 +26,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from .build import build_pipeline, skipped_stages
+from .stages import output_parts
 from .funnel import render_funnel
 from .fs import exists
 from .sinks import write_json
@@ -34,9 +35,9 @@ from .interrupt import SIGNALLED as _SIGNALLED, Interrupted, raise_interrupted a
 
 log = logging.getLogger("mdfs.run")
 SUCCESS, REJECTED, INCOMPLETE = "_SUCCESS", "_REJECTED.json", "_INCOMPLETE"
-OUTPUT_PARTS = ("kept", "dropped", "failed", "candidates", "refilter.json", "funnel.json", "near_dedup.json",
-                "decontamination", "decontamination.json", "dedup_state", "_progress", "stats", "report", SUCCESS,
-                REJECTED, INCOMPLETE, "config.yaml", "review")
+# what a run writes: the datasets, the run's own files, and what the declared stages write besides
+OUTPUT_PARTS = ("kept", "dropped", "failed", "refilter.json", "funnel.json", "dedup_state", "_progress", "stats",
+                "report", SUCCESS, REJECTED, INCOMPLETE, "config.yaml", "review", *output_parts())
 EXIT_FAILED, EXIT_USER, EXIT_REJECTED = 1, 2, 3
 
 
@@ -119,36 +120,6 @@ def _output_problem(root: str) -> str | None:
     return None
 
 
-def _model_labels(cfg: dict) -> dict[str, list[str]]:
-    """Labels of each configured classifier, loading each model once (on the launcher)."""
-    from ..classifiers.bert import ModelError, check_model_dir, verify_weights
-    from ..classifiers.integrity import say_unverified
-
-    fine, labels = cfg["fine"], {}
-    if fine["fasttext_model"]:
-        from ..classifiers.fasttext_model import FastTextClassifier
-
-        try:
-            clf = FastTextClassifier(fine["fasttext_model"])
-        except Exception as exc:  # noqa: BLE001 - missing file, not a fastText model, damaged
-            raise UserError(f"fine.fasttext_model: cannot load {fine['fasttext_model']}: {exc}") from None
-        labels["fastText"] = list(clf.labels)
-        if not clf.verified:
-            say_unverified("fine.fasttext_model", fine["fasttext_model"])
-    if fine["bert_model"]:
-        try:
-            path = check_model_dir(fine["bert_model"], bool(fine["allow_pickle"]))
-            if not verify_weights(path):
-                say_unverified("fine.bert_model", path)
-            from transformers import AutoConfig  # after check_model_dir: it refuses when the [bert] extra is missing
-
-            conf = AutoConfig.from_pretrained(str(path), local_files_only=True)
-        except (ModelError, OSError, ValueError) as exc:
-            raise UserError(f"fine.bert_model: {exc}") from None
-        labels["BERT"] = [conf.id2label[i] for i in range(conf.num_labels)]
-    return labels
-
-
 def _check_sources(cfg: dict, problems: list[str]) -> dict[str, list[str]]:
     """The readable files per source; a source's problems appended, its notes printed once."""
     from .readers.preflight import check_source
@@ -196,20 +167,6 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
         check_fasttext_file(cfg["coarse"]["langid"]["model"])
     except ModelError as exc:
         problems.append(f"coarse.langid.model: {exc}")
-    if cfg["fine"]["bert_model"] or cfg["fine"]["fasttext_model"]:
-        from .fine import fine_languages
-
-        try:  # the effective scope is what config.yaml records
-            cfg["fine"]["languages"] = fine_languages(cfg["fine"])
-        except ValueError as exc:
-            problems.append(str(exc))
-    if cfg["pii"]["custom"]:
-        from .pii import load_custom
-
-        try:  # a validator that does not import is an error now, not in every worker
-            load_custom(cfg["pii"]["custom"])
-        except Exception as exc:  # noqa: BLE001 - ImportError, AttributeError, ...
-            problems.append(f"pii.custom: {type(exc).__name__}: {exc}")
     if cfg["dedup_against"]:
         from .dedup_state import check_against
 
@@ -224,25 +181,25 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
                 problems.append(f"--dedup-against {earlier}: that is this run's own output directory")
             else:
                 problems += check_against(cfg, earlier)
-    dc = cfg["decontamination"]
-    if dc["sets"]:
-        from .decontaminate import prepared_index
-
-        try:  # every set read and indexed now: a bad file is an error before anything is written
-            prepared_index(dc, cfg["coarse"]["traditional_chinese"])
-        except (ValueError, OSError) as exc:
-            problems.append(str(exc))
-    try:
-        for model, names in _model_labels(cfg).items():
-            missing = sorted(set(cfg["fine"]["drop_labels"]) - set(names))
-            if missing:
-                problems.append(f"fine.drop_labels {missing} are not labels of the {model} model "
-                                f"(it has {names}); set fine.drop_labels (and fine.thresholds) to its labels")
-    except UserError as exc:
-        problems.append(str(exc))
+    problems += stage_problems(cfg)
     if problems:
         raise UserError("\n".join(problems))
     return files
+
+
+def stage_problems(cfg) -> list[str]:
+    """What each declared stage finds wrong with its settings (``Stage.check``:
+    models that do not load, validators that do not import, evaluation sets
+    that cannot be read), before anything is written."""
+    from .stages import declared
+
+    try:  # a user's own stage that does not import, or names no stage to follow
+        stages = declared(cfg)
+    except ValueError as exc:
+        return [str(exc)]
+    except Exception as exc:  # noqa: BLE001 - ImportError, AttributeError
+        return [f"custom_stages: {type(exc).__name__}: {exc}"]
+    return [line for s in stages for line in s.check(cfg)]
 
 
 # --- judging the output -----------------------------------------------------------------

@@ -410,6 +410,14 @@ class Review(Strict):
 
 
 
+class CustomStage(Strict):
+    """A user's own stage (``stage.Stage`` subclass), placed after a declared one."""
+
+    stage: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]  # module:Class
+    after: str
+    settings: dict = {}
+
+
 class MdfsConfig(Strict):
     sources: Annotated[dict[str, Source], Field(min_length=1)]
     source_defaults: SourceDefaults
@@ -427,6 +435,7 @@ class MdfsConfig(Strict):
     run: Run
     review: Review = Field(default_factory=Review)
     dedup_against: list[str]
+    custom_stages: list[CustomStage]
 
 
 # --- errors a person can act on ------------------------------------------------------

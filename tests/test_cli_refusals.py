@@ -178,7 +178,7 @@ def test_funnel_tables_fit_80_columns_without_breaking_a_source_name():
 
     from mdfs.pipeline.funnel import render_funnel
 
-    stages = ["extract", "coarse", "decontamination", "pii", "exact_dedup", "near_dedup", "fine"]
+    stages = ["extract", "coarse", "decontaminate", "pii", "exact_dedup", "near_dedup", "fine"]
     names = ["common_crawl", "web_zh", "common_crawl_wet", "news", "forum"]
     entry = {"read": 123456, "kept": 65432, "dropped": 54321, "failed": 3703, "invariant_ok": True,
              "skipped_records": {"request": 61}, "after_stage": {s: 123456 for s in stages},
@@ -191,7 +191,7 @@ def test_funnel_tables_fit_80_columns_without_breaking_a_source_name():
     assert max(len(ln) for ln in text.splitlines()) <= 80
     first_cells = {ln.split("│")[1].strip() for ln in text.splitlines() if ln.startswith("│")}
     assert first_cells == {*names, "total"}  # every source name whole, in each table
-    assert "decontam: decontamination" in text
+    assert "decontam: decontaminate" in text
 
 
 def _children(pid: int) -> list[int]:
