@@ -121,12 +121,12 @@ def _output_problem(root: str) -> str | None:
 
 def _model_labels(cfg: dict) -> dict[str, list[str]]:
     """Labels of each configured classifier, loading each model once (on the launcher)."""
-    from ..classifiers.bert import ModelError, check_model_dir, verify_weights
-    from ..classifiers.integrity import say_unverified
+    from mdfs.classifiers.bert import ModelError, check_model_dir, verify_weights
+    from mdfs.classifiers.integrity import say_unverified
 
     fine, labels = cfg["fine"], {}
     if fine["fasttext_model"]:
-        from ..classifiers.fasttext_model import FastTextClassifier
+        from mdfs.classifiers.fasttext_model import FastTextClassifier
 
         try:
             clf = FastTextClassifier(fine["fasttext_model"])
@@ -190,7 +190,7 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
         p = Path(tok)
         if not (p.is_file() or (p / "tokenizer.json").is_file()):
             problems.append(f"stats.tokenizer: no tokenizer.json at {tok}")
-    from ..classifiers.integrity import ModelError, check_fasttext_file
+    from mdfs.classifiers.integrity import ModelError, check_fasttext_file
 
     try:  # read by the readers, the coarse and the fine stage: damaged, it would fail every worker
         check_fasttext_file(cfg["coarse"]["langid"]["model"])

@@ -61,6 +61,16 @@ def test_graph_resolves_relative_imports_across_the_package_mapping(tmp_path):
     assert [(e.source, e.names) for e in layering.private_imports(edges)] == [("mdfs.pipeline.rules.r", ("_private",))]
 
 
+def test_relative_imports_that_leave_their_package_are_found(tmp_path):
+    root = _tree(tmp_path, {"pipeline/rules/__init__.py": "",
+                            "pipeline/rules/r.py": "from ..config import x\nfrom ...classifiers import m\n",
+                            "pipeline/config.py": "def f():\n    from ..classifiers.m import y\n",
+                            "classifiers/m.py": "from ..pipeline import config\nfrom mdfs.pipeline import rules\n"})
+    assert layering.climbing_imports(root) == ["mdfs.pipeline.config:2 from ..classifiers.m",
+                                               "mdfs.pipeline.rules.r:2 from ...classifiers",
+                                               "mdfs.classifiers.m:1 from ..pipeline"]
+
+
 def test_the_real_graph_is_read():
     edges = layering.edges(ROOT)
     got = {(e.source, e.target) for e in edges if e.module_level}
@@ -78,6 +88,10 @@ def test_no_cycle_among_module_level_imports():
 
 def test_function_level_imports_close_no_new_cycle():
     assert layering.cycles(layering.edges(ROOT)) == KNOWN_LAZY_CYCLES
+
+
+def test_no_relative_import_leaves_its_package():
+    assert layering.climbing_imports(ROOT) == []
 
 
 def test_no_private_name_imported_from_another_module():
