@@ -209,6 +209,57 @@ def aggregate_segments(segs, probs, n_docs: int, labels: list[str], aggregate: s
     return out
 
 
+def _starting_model(texts: list[str], label_names: list[str], base: str | None, allow_pickle: bool,
+                    hidden_size: int, layers: int, heads: int, vocab_size: int, log):
+    """(tokenizer, model, origin): the checkpoint at ``base`` with a new
+    classification head, or a small BERT with a WordPiece vocabulary trained on
+    ``texts``; origin says which, for the model card."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    id2label = dict(enumerate(label_names))
+    label2id = {v: k for k, v in id2label.items()}
+    if base:
+        check_model_dir(base, allow_pickle)
+        tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base, local_files_only=True, num_labels=len(label_names), id2label=id2label, label2id=label2id,
+            ignore_mismatched_sizes=True, use_safetensors=not allow_pickle or any(Path(base).glob("*.safetensors")))
+        return tokenizer, model, f"fine-tuned from {base}"
+    log(f"training a WordPiece vocabulary on {len(texts):,} texts ...")
+    tokenizer = train_wordpiece(texts, vocab_size)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=layers,
+                        num_attention_heads=heads, intermediate_size=hidden_size * 4,
+                        max_position_embeddings=512, num_labels=len(label_names), id2label=id2label,
+                        label2id=label2id)
+    origin = (f"trained from scratch: BertConfig(hidden={hidden_size}, layers={layers}, heads={heads}), "
+              f"WordPiece vocabulary of {len(tokenizer)} trained on the training texts")
+    return tokenizer, BertForSequenceClassification(config), origin
+
+
+def _epoch_batches(enc: list[list[int]], batch_size: int) -> list[list[int]]:
+    """One epoch's batches of row numbers: rows bucketed by length (little
+    padding), shuffled within buckets, and the batches shuffled."""
+    order = list(range(len(enc)))
+    random.shuffle(order)
+    order.sort(key=lambda i: len(enc[i]) // 32)  # bucket by length, shuffled within buckets
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    random.shuffle(batches)
+    return batches
+
+
+def _padded(enc: list[list[int]], batch: list[int], pad_id: int):
+    """(input ids, attention mask) of one batch, padded to its longest row."""
+    import torch
+
+    width = max(len(enc[i]) for i in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for r, i in enumerate(batch):
+        ids[r, :len(enc[i])] = torch.tensor(enc[i])
+        mask[r, :len(enc[i])] = 1
+    return ids, mask
+
+
 def train(texts: list[str], label_ids: list[int], label_names: list[str], output_dir: str, base: str | None = None,
           allow_pickle: bool = False, epochs: int = 3, lr: float = 5e-4, batch_size: int = 32,
           max_length: int = 256, hidden_size: int = 128, layers: int = 2, heads: int = 2, vocab_size: int = 8000,
@@ -220,32 +271,14 @@ def train(texts: list[str], label_ids: list[int], label_names: list[str], output
     require_extra()
     import numpy as np
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if threads:
         torch.set_num_threads(threads)
-    id2label = dict(enumerate(label_names))
-    label2id = {v: k for k, v in id2label.items()}
-    if base:
-        check_model_dir(base, allow_pickle)
-        tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base, local_files_only=True, num_labels=len(label_names), id2label=id2label, label2id=label2id,
-            ignore_mismatched_sizes=True, use_safetensors=not allow_pickle or any(Path(base).glob("*.safetensors")))
-        origin = f"fine-tuned from {base}"
-    else:
-        log(f"training a WordPiece vocabulary on {len(texts):,} texts ...")
-        tokenizer = train_wordpiece(texts, vocab_size)
-        config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=layers,
-                            num_attention_heads=heads, intermediate_size=hidden_size * 4,
-                            max_position_embeddings=512, num_labels=len(label_names), id2label=id2label,
-                            label2id=label2id)
-        model = BertForSequenceClassification(config)
-        origin = (f"trained from scratch: BertConfig(hidden={hidden_size}, layers={layers}, heads={heads}), "
-                  f"WordPiece vocabulary of {len(tokenizer)} trained on the training texts")
+    tokenizer, model, origin = _starting_model(texts, label_names, base, allow_pickle, hidden_size, layers, heads,
+                                               vocab_size, log)
     log(f"tokenizing {len(texts):,} texts ...")
     enc = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
     y = torch.tensor(label_ids)
@@ -257,19 +290,10 @@ def train(texts: list[str], label_ids: list[int], label_names: list[str], output
     t0 = time.time()
     advance = progress("training", steps) if progress else (lambda n=1: None)
     for ep in range(epochs):
-        order = list(range(len(enc)))
-        random.shuffle(order)
-        order.sort(key=lambda i: len(enc[i]) // 32)  # bucket by length, shuffled within buckets
-        batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-        random.shuffle(batches)
+        batches = _epoch_batches(enc, batch_size)
         total = 0.0
         for b in batches:
-            width = max(len(enc[i]) for i in b)
-            ids = torch.full((len(b), width), tokenizer.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(b), width), dtype=torch.long)
-            for r, i in enumerate(b):
-                ids[r, :len(enc[i])] = torch.tensor(enc[i])
-                mask[r, :len(enc[i])] = 1
+            ids, mask = _padded(enc, b, tokenizer.pad_token_id)
             loss = model(input_ids=ids, attention_mask=mask, labels=y[b]).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

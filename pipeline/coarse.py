@@ -50,7 +50,7 @@ class CoarseRules:
     ``apply`` is deterministic: same document in, same verdict out."""
 
     def __init__(self, cfg: dict, source_langs: dict[str, tuple[list, float]], on_lines_removed=None):
-        from ..classifiers.langid import FastTextLangID
+        from mdfs.classifiers.langid import FastTextLangID
 
         self.on_lines_removed = on_lines_removed  # (language, {kind: lines}) -> None
         self.cfg = cfg

@@ -13,7 +13,7 @@ from .schema import REPLACED_MAPS, validate
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
-from ..classifiers.langid import MODELS_DIR  # noqa: E402 - after the path constants it sits with
+from mdfs.classifiers.langid import MODELS_DIR  # noqa: E402 - after the path constants it sits with
 PLACEHOLDERS = {"{samples}": SAMPLES_DIR, "{resources}": RESOURCES_DIR, "{models}": MODELS_DIR}
 
 
@@ -154,7 +154,7 @@ def source_format(src: dict) -> str:
     fmt = src.get("format", "auto")
     if fmt != "auto":
         return fmt
-    from .readers.formats import detect_format
+    from .formats import detect_format
 
     found = set()
     for p in src.get("paths") or []:

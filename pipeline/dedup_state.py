@@ -121,7 +121,7 @@ def check_state_files(root: str, num_perm: int) -> int:
     nulls, each signature ``num_perm`` x 4 bytes); raises ReadBackError."""
     import pyarrow.compute as pc
 
-    from ..schemas import DEDUP_STATE_SCHEMA
+    from mdfs.schemas import DEDUP_STATE_SCHEMA
 
     from .readback import check_parquet, parquet_files
 

@@ -65,7 +65,7 @@ def fine_languages(cfg: dict) -> list[str]:
     """The languages the classifiers judge ([] = every language): ``fine.languages``,
     else the training languages recorded with the models (those every configured
     model was trained on).  Raises ValueError when neither says."""
-    from ..classifiers.metadata import recorded_languages
+    from mdfs.classifiers.metadata import recorded_languages
 
     if cfg["languages"] is not None:
         return list(cfg["languages"])
@@ -94,7 +94,7 @@ class LanguageScopeDoFn(beam.DoFn):
         self.lid_model = lid_model
 
     def setup(self):
-        from ..classifiers.langid import FastTextLangID
+        from mdfs.classifiers.langid import FastTextLangID
 
         self._lid = FastTextLangID(self.lid_model, 1000) if self.languages else None
 
@@ -116,7 +116,7 @@ class FastTextCascadeDoFn(beam.DoFn):
         self.ctx = ctx
 
     def setup(self):
-        from ..classifiers.fasttext_model import FastTextClassifier
+        from mdfs.classifiers.fasttext_model import FastTextClassifier
 
         # checked against its recorded checksum here too; an unrecorded model's full-load check ran at preflight
         self._clf = FastTextClassifier(self.cfg["fasttext_model"], verify_unrecorded=False)
@@ -190,7 +190,7 @@ class BertDecisionDoFn(beam.DoFn):
         self.ctx = ctx
 
     def process(self, result):
-        from ..classifiers.handler import ScoringFailure
+        from mdfs.classifiers.handler import ScoringFailure
 
         doc, probs = result.example, result.inference
         if isinstance(probs, ScoringFailure):
@@ -221,19 +221,19 @@ class FineFilter(beam.PTransform):
         self.ctx = StageContext(STAGE, excerpt_chars)
         self.languages = fine_languages(cfg)  # on the launcher: refused before the job, not on a worker
         if self.languages and not lid_model:
-            from ..classifiers.langid import DEFAULT_LID_MODEL
+            from mdfs.classifiers.langid import DEFAULT_LID_MODEL
 
             lid_model = str(DEFAULT_LID_MODEL)
         self.lid_model = lid_model
         if cfg["bert_model"]:  # fail at construction, on the launcher, not on a worker
-            from ..classifiers.bert import check_model_dir
+            from mdfs.classifiers.bert import check_model_dir
 
             check_model_dir(cfg["bert_model"], bool(cfg["allow_pickle"]))
 
     def _bert(self, docs):
         from apache_beam.ml.inference.base import RunInference
 
-        from ..classifiers.handler import BertClassifierHandler
+        from mdfs.classifiers.handler import BertClassifierHandler
 
         b = self.cfg["bert"]
         handler = BertClassifierHandler(self.cfg["bert_model"], device=b["device"], dtype=b["dtype"],
@@ -361,12 +361,12 @@ class FineStage(Stage):
 
 def model_labels(cfg) -> dict[str, list[str]]:
     """Labels of each configured classifier, loading each model once (on the launcher)."""
-    from ..classifiers.bert import ModelError, check_model_dir, verify_weights
-    from ..classifiers.integrity import say_unverified
+    from mdfs.classifiers.bert import ModelError, check_model_dir, verify_weights
+    from mdfs.classifiers.integrity import say_unverified
 
     fine, labels = cfg["fine"], {}
     if fine["fasttext_model"]:
-        from ..classifiers.fasttext_model import FastTextClassifier
+        from mdfs.classifiers.fasttext_model import FastTextClassifier
 
         try:
             clf = FastTextClassifier(fine["fasttext_model"])

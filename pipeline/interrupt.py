@@ -1,6 +1,6 @@
 """SIGINT and SIGTERM as an exception (``Interrupted``), so every command ends
 an interruption with one line and exit 128 + the signal's number, wherever it
-lands: configuration, preflight, the job, the report (pipeline/cli.py main,
+lands: configuration, preflight, the job, the report (pipeline/cli/__init__.py main,
 pipeline/run.py run)."""
 from __future__ import annotations
 

@@ -178,7 +178,7 @@ def _utf8_safe_cut(head: bytes) -> bytes:
 
 def decide_on_fasttext(model, text: str, wanted: frozenset, min_confidence: float) -> Optional[Decision]:
     """Drop only on a confident verdict against every kept language."""
-    from ..classifiers.langid import fasttext_predict
+    from mdfs.classifiers.langid import fasttext_predict
 
     if len(text) < MIN_CHEAP_TEXT_CHARS:
         return None
@@ -206,7 +206,7 @@ class LanguageGate:
         self.max_bytes = int(read_cfg["language_gate_max_bytes"])
         self.model = None
         if self.active and self.mode == "metadata+fasttext":
-            from ..classifiers.langid import FastTextLangID
+            from mdfs.classifiers.langid import FastTextLangID
 
             self.model = FastTextLangID(lid_model_path, CHEAP_TEXT_MAX_CHARS).model if lid_model_path \
                 else FastTextLangID(max_chars=CHEAP_TEXT_MAX_CHARS).model

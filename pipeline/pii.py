@@ -42,13 +42,19 @@ optional validator ``module:function`` taking the matched text).
 """
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import re
-from typing import Iterable, Optional
+from typing import Iterable
 
 import apache_beam as beam
 
+from .pii_patterns import (
+    ACCOUNT_RE, ACCOUNT_WORDS, ALNUM, CARD_CONTEXT, CARD_RE, DIGITS,
+    DIGIT_RUN, EMAIL_CHARS, EMAIL_RE, HK_RE, ID15_RE, ID18_GROUPED_RE,
+    ID18_RE, ID_CONTEXT, IPV4_HINT, IPV4_RE, LANDLINE_BARE_RE, LANDLINE_RE,
+    MOBILE_PREFIX, MOBILE_RE, NOT_CARD_CONTEXT, NOT_PHONE_LABEL, PHONE_CONTEXT, TW_RE,
+    VERSION_BEFORE, ascii_view, card_issuer, ipv6_runs, starts_token, text_before,
+    luhn, valid_id15, valid_id18)
 from .pii_custom import CustomTimeout, load_custom  # noqa: F401 - load_custom: pii's API
 from .records import Document
 from .stage import BY_NAME, COUNT, BuildContext, Stage, StageContext, apply_stage
@@ -57,188 +63,6 @@ STAGE = "pii"
 PLACEHOLDERS = {"email": "<EMAIL>", "ip": "<IP>", "id_number": "<ID_NUMBER>", "phone": "<PHONE>",
                 "bank_card": "<BANK_CARD>", "account": "<ACCOUNT>"}
 TYPES = tuple(PLACEHOLDERS)
-
-# full-width ASCII (U+FF01..U+FF5E) -> ASCII, ideographic space -> space: same length, spans map back 1:1.
-# The no-break and thin spaces (&nbsp; in HTML, what extraction keeps between digit groups of a form) and
-# the Unicode hyphens separate digit groups like a space and a hyphen do.
-_FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
-_FULLWIDTH.update({0x3000: 0x20, 0x00A0: 0x20, 0x2009: 0x20, 0x202F: 0x20, 0x2010: 0x2D, 0x2011: 0x2D})
-
-
-_WIDE = re.compile("[\uff01-\uff5e\u3000\u00a0\u2009\u202f\u2010\u2011]")
-
-
-def ascii_view(text: str) -> str:
-    return text.translate(_FULLWIDTH) if _WIDE.search(text) else text
-
-
-# --- validators ----------------------------------------------------------------------
-
-# provinces, autonomous regions, municipalities (GB/T 2260 first two digits); 71/81/82 appear on
-# residence permits for Taiwan, Hong Kong and Macao residents
-_PROVINCES = {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
-              53, 54, 61, 62, 63, 64, 65, 71, 81, 82}
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-
-
-def _plausible_date(y: int, m: int, d: int) -> bool:
-    if not 1900 <= y <= datetime.date.today().year:
-        return False
-    try:
-        return datetime.date(y, m, d) <= datetime.date.today()
-    except ValueError:
-        return False
-
-
-def valid_id18(s: str) -> bool:
-    """GB 11643-1999: province, birth date, ISO 7064 MOD 11-2 check character."""
-    if len(s) != 18 or not s[:17].isdigit() or int(s[:2]) not in _PROVINCES:
-        return False
-    if not _plausible_date(int(s[6:10]), int(s[10:12]), int(s[12:14])):
-        return False
-    total = sum(int(c) * w for c, w in zip(s[:17], _ID_WEIGHTS))
-    return _ID_CHECK[total % 11] == s[17].upper()
-
-
-def valid_id15(s: str) -> bool:
-    """The pre-1999 form: province, 19YYMMDD birth date, 3-digit sequence (no check digit)."""
-    return (len(s) == 15 and s.isdigit() and int(s[:2]) in _PROVINCES
-            and _plausible_date(1900 + int(s[6:8]), int(s[8:10]), int(s[10:12])))
-
-
-def luhn(digits: str) -> bool:
-    total = 0
-    for i, c in enumerate(reversed(digits)):
-        n = int(c)
-        if i % 2:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return total % 10 == 0
-
-
-def card_issuer(d: str) -> Optional[str]:
-    n = len(d)
-    if d.startswith("62") and 16 <= n <= 19:
-        return "unionpay"
-    if d.startswith("4") and n in (13, 16, 19):
-        return "visa"
-    if (51 <= int(d[:2]) <= 55 or 2221 <= int(d[:4]) <= 2720) and n == 16:
-        return "mastercard"
-    if d[:2] in ("34", "37") and n == 15:
-        return "amex"
-    if 3528 <= int(d[:4]) <= 3589 and 16 <= n <= 19:
-        return "jcb"
-    if (d.startswith("6011") or d.startswith("65")) and 16 <= n <= 19:
-        return "discover"
-    return None
-
-
-_MOBILE_PREFIX = re.compile(r"1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])")
-
-
-# --- patterns (on the ASCII view) ---------------------------------------------------
-
-# Patterns start with a literal or a character class (no leading look-behind), so that the regex
-# engine skips ahead to candidate characters; what may not precede a match is checked in Python
-# (``_free``).  This keeps the stage at a few per cent of extraction time.
-_E = r"(?![0-9A-Za-z])"
-EMAIL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])")
-IPV4_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![0-9]|\.\d)")
-IPV6_RE = re.compile(r"[0-9A-Fa-f:][0-9A-Fa-f:]{1,38}(?![0-9A-Fa-f:])")
-_DIGIT_RUN = re.compile(r"\d+")
-# every ACCOUNT_RE match starts with one of these (substring tests: far cheaper than the scan)
-_ACCOUNT_WORDS = ("QQ", "qq", "Qq", "微信", "eChat", "echat", "VX", "vx", "Vx", "wx", "WX", "支付宝")
-_IPV4_HINT = re.compile(r"\d\.\d")
-ID18_RE = re.compile(r"\d{17}[\dXx]" + _E)
-# grouped as forms and screenshots print them: region-birth date-sequence (6-8-4) or 3-3-8-4, one
-# separator throughout (space, hyphen or dot; full-width ones and U+3000 arrive as ASCII in the view)
-_G = r"(?: {1,2}|[\-.])"
-ID18_GROUPED_RE = re.compile(r"\d\d\d(?:(" + _G + r")\d{3}\1\d{8}\1|\d{3}(" + _G + r")\d{8}\2)\d{3}[\dXx]" + _E)
-ID15_RE = re.compile(r"\d{15}" + _E)
-_SEP = r"(?: {1,2}|[\-.])?"
-_MOBILE = r"1\d{2}" + _SEP + r"\d{4}" + _SEP + r"\d{4}(?![0-9])"
-_CC = (r"\+86 {0,2}", r"\+86-", r"\(\+?86\) ?", r"0086[ \-]?", r"86[ \-]?")  # +86, (+86), 0086, 86
-MOBILE_RE = re.compile("|".join(p + _MOBILE for p in _CC + ("",)))
-# the forms added for grouped numbers take mainland area codes only: 010, 02X, 0[3-9]XX (no 00X, no 01X
-# but 010), a subscriber number split 4 + 4 (only eight digits are printed split; UK numbers such as
-# 0800 138 1016 are 4-3-4); an unsplit one keeps any 0 + 2-3 digits (0121 2025050 is a phone too).
-# An extension after a hyphen, 转, 分机(号) or ext. is part of the number
-_AREA = r"(?:10|2\d|[3-9]\d{2})"
-_SUB = r"(?:\d{7,8}|\d{4}[ \-]\d{4})"
-_EXT = r"(?:-\d{1,5}| ?(?:转分机|转|分机号?|[Ee]xt\.?|EXT\.?) ?:? ?\d{1,6})?(?![0-9])"
-_LANDS = (r"\(0\d{2,3}\)(?:\s{1,2}|-)?\d{7,8}", r"0\d{2,3}[ \-]\d{7,8}",  # (0755) 8888..., 0755-8888...
-          r"\(0" + _AREA + r"\)(?:\s{1,2}|-)?\d{4}[ \-]\d{4}", "0" + _AREA + r"[ \-]\d{4}[ \-]\d{4}")
-# international form: +86 and the area code without its 0, optionally (0) or brackets: +86 10 6552 9988
-_INTL = r"[ \-]?(?:\(0\) ?|\()?" + _AREA + r"\)?[ \-]?" + _SUB + _EXT
-# every alternative starts with a literal, so the engine jumps between candidate characters
-# instead of trying the whole pattern at every position (8x cheaper on real pages)
-LANDLINE_RE = re.compile("|".join([r"\+86" + _INTL, "0086" + _INTL] + [
-    p + land + _EXT for p in _CC + ("",) for land in _LANDS]))
-LANDLINE_BARE_RE = re.compile(r"0\d{9,11}(?![0-9])")
-HK_RE = re.compile(r"(?:\+|00)852[ \-]?[2-9]\d{3}[ \-]?\d{4}(?![0-9])")
-TW_RE = re.compile(r"(?:(?:\+|00)886[ \-]?9\d{2}[ \-]?\d{3}[ \-]?\d{3}|09\d{2}[ \-]?\d{3}[ \-]?\d{3}"
-                   r"|(?:\+|00)886[ \-]?[2-8][ \-]?\d{3,4}[ \-]?\d{4})(?![0-9])")
-# card groupings, one separator throughout: 4-4-4-4 with an optional last group of 1-7 (4-4-4-4-3 for
-# 19 digits; also 4-4-4-1..7 for 13-15), Amex 4-6-5, UnionPay 6-13; or one run of 13-19 digits.  The
-# leading single \d lets the engine skip to digits (6x cheaper than a leading \d{4} alternation)
-CARD_RE = re.compile(r"\d(?:\d{3}(?:(" + _G + r")\d{4}\1\d{4}(?:\1\d{4})?(?:\1\d{1,7})?|(" + _G + r")\d{6}\2\d{5})"
-                     r"|\d{5}(" + _G + r")\d{13}|\d{12,18})(?![0-9])")
-ACCOUNT_RE = re.compile(
-    r"(?:QQ|qq|Qq)(?:号码?|号|账号|帐号)?\s*[:：]?\s*(?P<qq>[1-9]\d{4,11})(?![0-9])"
-    r"|(?:微信号?|微信|[Ww]e[Cc]hat|VX|vx|Vx|wx|WX)\s*(?:号)?\s*[:：]?\s*(?P<wx>[A-Za-z][-_A-Za-z0-9]{5,19}|1\d{10})"
-    r"(?![-_A-Za-z0-9])"
-    r"|支付宝\s*(?:账号|帐号|账户)?\s*[:：]?\s*(?P<ali>[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
-    r"|1\d{10})(?![0-9A-Za-z])")
-
-_VERSION_BEFORE = re.compile(r"(?:version|ver\.?|v|版本|版本号|build)\s*[:：]?\s*$", re.I)
-_ID_CONTEXT = re.compile(r"身份证|证件|公民身份|居民身份|\bID\b|ID[ -]?(?:card|no)", re.I)
-# English words from their start: "tel" in "dargestellt", "call" in "recall" are no phone context
-# (but "calls", "calling" are)
-_PHONE_CONTEXT = re.compile(r"电话|手机|联系|致电|热线|座机|传真|(?<![A-Za-z])(?:tel|phone|fax|mobile|call)", re.I)
-_CARD_CONTEXT = re.compile(r"卡号|银行卡|信用卡|借记卡|储蓄卡|账号|帐号|card|visa|mastercard|银联", re.I)
-# the receipt fields next to the card number (POS slips print 凭证号, 参考号, 批次号, 授权码, 交易号)
-_NOT_CARD_CONTEXT = re.compile(r"订单|单号|运单|快递|物流|编号|流水|凭证|参考号|批次|授权码|交易号|终端号|商户号|ISBN|order|tracking"
-                               r"|invoice|serial|reference|no\.", re.I)
-# the label of a number that is not a phone right before it (订单号：0571 2345 6789); right before only, as
-# "订单问题请拨打 (010) 6552 9988" is a phone (and 手机号码 is a phone's label)
-_NOT_PHONE_LABEL = re.compile(r"(?:单号|编号|流水号|发票(?:代码|号码|号)?|校验码|ISBN|order|tracking|invoice|serial)"
-                              r"(?: ?(?:no\.?|number|#))?\s?[:：]?\s?$", re.I)
-
-
-_DIGITS = "0123456789"
-_ALNUM = _DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_HEX = _DIGITS + "ABCDEFabcdef"
-_EMAIL_CHARS = _ALNUM + "._%+-"
-
-
-_IPV6_CHARS = frozenset(_HEX + ":")
-
-
-def _ipv6_runs(view: str):
-    """(start, end) of each maximal run of hex digits and colons that holds a
-    colon and is 2-39 characters long: the IPv6 candidates (what ``IPV6_RE``
-    matches where the character before is not one of them), found from the
-    colons instead of a scan of every position (English words are hex runs)."""
-    n, i = len(view), view.find(":")
-    while i != -1:
-        start, end = i, i + 1
-        while start > 0 and view[start - 1] in _IPV6_CHARS:
-            start -= 1
-        while end < n and view[end] in _IPV6_CHARS:
-            end += 1
-        if 2 <= end - start <= 39:
-            yield start, end
-        i = view.find(":", end)
-
-
-def _free(view: str, start: int, forbidden: str) -> bool:
-    """The character before ``start`` is not one that would make the match part of a longer token."""
-    return start == 0 or view[start - 1] not in forbidden
-
-
-def _before(view: str, start: int, n: int = 16) -> str:
-    return view[max(0, start - n):start]
 
 
 class PiiRedactor:
@@ -259,11 +83,11 @@ class PiiRedactor:
 
         if "email" in self.types and "@" in view:
             for m in EMAIL_RE.finditer(view):
-                if _free(view, m.start(), _EMAIL_CHARS):
+                if starts_token(view, m.start(), EMAIL_CHARS):
                     add(m.start(), m.end(), "email", 0)
         # the longest run of digits: a detector whose every match holds a longer run is
         # not run at all (most pages have no long numbers; each scan costs ~0.1 ms per page)
-        runs = [len(r) for r in _DIGIT_RUN.findall(view)]
+        runs = [len(r) for r in DIGIT_RUN.findall(view)]
         run = max(runs, default=0)
         digits = run > 0
         # a grouped candidate of an ID's or a card's length that fails its validator (an order number, a
@@ -275,7 +99,7 @@ class PiiRedactor:
         # a card number is one run of 13-19 digits, or 3-4 groups of four (two runs of exactly four)
         if "bank_card" in self.types and (run >= 13 or sum(n >= 4 for n in runs) >= 3):
             for m in CARD_RE.finditer(view):
-                if not _free(view, m.start(), _ALNUM):  # SF6212...: a code with letters, not a card
+                if not starts_token(view, m.start(), ALNUM):  # SF6212...: a code with letters, not a card
                     continue
                 if self._is_card(view, m.start(), m.group()):
                     add(m.start(), m.end(), "bank_card", 2)
@@ -285,7 +109,7 @@ class PiiRedactor:
             for s, e in self._phones(view, run, runs):
                 if not any(s < be and bs < e for bs, be in blocked):
                     add(s, e, "phone", 3)
-        if "account" in self.types and any(k in view for k in _ACCOUNT_WORDS):
+        if "account" in self.types and any(k in view for k in ACCOUNT_WORDS):
             for m in ACCOUNT_RE.finditer(view):
                 g = next(name for name in ("qq", "wx", "ali") if m.group(name))
                 add(m.start(g), m.end(g), "account", 4)
@@ -309,19 +133,19 @@ class PiiRedactor:
         exactly 8), and the 15-digit form next to an ID word; grouped shapes that fail go to ``blocked``."""
         if run >= 17:
             for m in ID18_RE.finditer(view):
-                if _free(view, m.start(), _ALNUM) and valid_id18(m.group().upper()):
+                if starts_token(view, m.start(), ALNUM) and valid_id18(m.group().upper()):
                     yield m.span()
         if 8 in runs:
             for m in ID18_GROUPED_RE.finditer(view):
-                if _free(view, m.start(), _ALNUM):
+                if starts_token(view, m.start(), ALNUM):
                     if valid_id18(_digits(m.group()).upper()):
                         yield m.span()
                     else:
                         blocked.append(m.span())
         if run >= 15:
             for m in ID15_RE.finditer(view):
-                if (_free(view, m.start(), _ALNUM) and valid_id15(m.group())
-                        and _ID_CONTEXT.search(_before(view, m.start(), 20))):
+                if (starts_token(view, m.start(), ALNUM) and valid_id15(m.group())
+                        and ID_CONTEXT.search(text_before(view, m.start(), 20))):
                     yield m.span()
 
     def _is_card(self, view: str, start: int, raw: str) -> bool:
@@ -333,27 +157,27 @@ class PiiRedactor:
         issuer = card_issuer(d)
         if issuer is None:
             return False
-        before = _before(view, start, 12)
-        if _NOT_CARD_CONTEXT.search(before):
+        before = text_before(view, start, 12)
+        if NOT_CARD_CONTEXT.search(before):
             return False
         grouped = raw != d
-        return grouped or bool(_CARD_CONTEXT.search(before)) or issuer == "unionpay"
+        return grouped or bool(CARD_CONTEXT.search(before)) or issuer == "unionpay"
 
     def _phones(self, view: str, run: int, runs: list[int]):
         """Phone numbers; ``run``: the longest run of digits in ``view``, ``runs``: the lengths of all."""
         for m in MOBILE_RE.finditer(view) if run >= 4 else ():
             number = re.sub(r"\D", "", m.group())[-11:]
-            if (_free(view, m.start(), _DIGITS + "+") and _MOBILE_PREFIX.match(number)
+            if (starts_token(view, m.start(), DIGITS + "+") and MOBILE_PREFIX.match(number)
                     and not _glued_group(view, m) and not _quantity(view, m) and not _labelled(view, m)):
                 yield m.start(), m.end()
         # an unsplit subscriber number is a run of 7-8, a split one two runs of exactly four, or four
         # glued to the area code of an international number (+86 217388-3310: a run of six)
         for m in LANDLINE_RE.finditer(view) if run >= 6 or runs.count(4) >= 2 else ():
-            if _free(view, m.start(), _DIGITS) and not _labelled(view, m):
+            if starts_token(view, m.start(), DIGITS) and not _labelled(view, m):
                 yield m.start(), m.end()
         for m in LANDLINE_BARE_RE.finditer(view) if run >= 10 else ():
-            if (len(m.group()) in (11, 12) and _free(view, m.start(), _DIGITS)
-                    and _PHONE_CONTEXT.search(_before(view, m.start(), 12)) and not _labelled(view, m)):
+            if (len(m.group()) in (11, 12) and starts_token(view, m.start(), DIGITS)
+                    and PHONE_CONTEXT.search(text_before(view, m.start(), 12)) and not _labelled(view, m)):
                 yield m.start(), m.end()
         if "hk" in self.phone_regions:
             for m in HK_RE.finditer(view):
@@ -363,20 +187,20 @@ class PiiRedactor:
                 yield m.start(), m.end()
 
     def _ips(self, view: str):
-        for m in IPV4_RE.finditer(view) if _IPV4_HINT.search(view) else ():
+        for m in IPV4_RE.finditer(view) if IPV4_HINT.search(view) else ():
             text = m.group()
-            if not _free(view, m.start(), _DIGITS + "."):
+            if not starts_token(view, m.start(), DIGITS + "."):
                 continue
             if any(len(o) > 1 and o.startswith("0") for o in text.split(".")):
                 continue  # leading zeros: a version or a serial, not an address
-            if _VERSION_BEFORE.search(_before(view, m.start(), 12)):
+            if VERSION_BEFORE.search(text_before(view, m.start(), 12)):
                 continue
             try:
                 if ipaddress.IPv4Address(text).is_global:
                     yield m.start(), m.end()
             except ValueError:
                 continue
-        for start, end in _ipv6_runs(view):
+        for start, end in ipv6_runs(view):
             text = view[start:end]
             # at least three non-empty groups: "db::f" in code, "12:30:45" are not addresses
             if text.count(":") < 2 or sum(1 for g in text.split(":") if g) < 3:
@@ -411,7 +235,7 @@ def _digits(raw: str) -> str:
 
 def _labelled(view: str, m: re.Match) -> bool:
     """Right after an order, tracking, serial or invoice number's label: that number, not a phone."""
-    return bool(_NOT_PHONE_LABEL.search(_before(view, m.start(), 14)))
+    return bool(NOT_PHONE_LABEL.search(text_before(view, m.start(), 14)))
 
 
 def _glued_group(view: str, m: re.Match) -> bool:
@@ -429,7 +253,7 @@ _CURRENCY_BEFORE = re.compile(r"(?:[¥￥$€£]|人民币|RMB|USD|CNY)[ \t]*$",
 
 def _quantity(view: str, m: re.Match) -> bool:
     """A number with a unit after it or a currency before it is an amount (18420774385元), not a phone."""
-    return bool(_UNIT_AFTER.match(view, m.end()) or _CURRENCY_BEFORE.search(_before(view, m.start(), 6)))
+    return bool(_UNIT_AFTER.match(view, m.end()) or _CURRENCY_BEFORE.search(text_before(view, m.start(), 6)))
 
 
 # --- the stage -------------------------------------------------------------------------

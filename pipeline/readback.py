@@ -309,7 +309,7 @@ def load_config_file(path: str, root: str | None = None) -> dict:
 def check_stores(root: str, rejects: dict, with_scores: bool) -> None:
     """An earlier run's candidate store (and scores) and its dropped/ and failed/
     files, each opened and decoded against the schema mdfs writes it with."""
-    from ..schemas import SCHEMAS
+    from mdfs.schemas import SCHEMAS
 
     root = root.rstrip("/")
     folders = [("candidates", f"{root}/candidates/documents")]
@@ -349,7 +349,7 @@ def load_funnel_for_display(root: str) -> dict:
 def load_report_inputs(root: str) -> tuple[dict, dict, dict]:
     """(funnel, stats, config) of a finished run for ``mdfs report``, each checked
     for what the report reads, with the Parquet columns it reads."""
-    from ..schemas import SCHEMAS
+    from mdfs.schemas import SCHEMAS
 
     funnel, stats = load_funnel_for_display(root), load_stats(f"{root}/stats/pipeline_stats.json", root)
     expect(f"{root}/stats/pipeline_stats.json", stats, REPORT_STATS)

@@ -179,7 +179,7 @@ class RewriteCandidateFile(beam.DoFn):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from ..schemas import SCHEMAS
+        from mdfs.schemas import SCHEMAS
 
         index, path = element
         schema = SCHEMAS["candidates"]

@@ -72,26 +72,22 @@ it rightly stays in the corpus and wrong that it should have been dropped.</p>
 """
 
 
-def create_app(run_dir: str, token: str, reviewer: str, labels: list[str], allowed_hosts: set[str]):
-    from flask import Flask, Response, abort, jsonify, render_template_string, request
+# Sent with every answer: no inline script, no framing, no caching of labels or page text.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; "
+                                "connect-src 'self'; img-src 'self'; base-uri 'none'; "
+                                "form-action 'none'; frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers without CSP level 2
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
-    items, meta = load_sample(run_dir)
-    by_item = {it["item"]: it for it in items}
-    store = LabelStore(run_dir)
-    app = Flask("mdfs-review", static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY  # werkzeug answers 413 past it, before reading the rest
 
-    def state() -> dict:
-        mine = {item: {"verdict": j["verdict"], "label": j.get("label")}
-                for (who, item), j in latest(read_labels(run_dir)).items() if who == reviewer}
-        cells = []
-        for c in meta["cells"]:
-            members = [it["item"] for it in items if it["cell"] == c["cell"]]
-            cells.append({"cell": c["cell"], "population": c["population"], "sampled": len(members),
-                          "done": sum(m in mine for m in members)})
-        return {"items": [{k: it[k] for k in ("item", "cell", "outcome", "stage", "reason")} for it in items],
-                "labels": labels, "reviewer": reviewer, "done": mine, "cells": cells,
-                "candidates": bool(meta.get("candidates"))}
+def _guard(app, token: str, allowed_hosts: set[str]) -> None:
+    """Every request needs a ``Host`` the server was bound for (against DNS
+    rebinding) and the token; every answer carries SECURITY_HEADERS."""
+    from flask import Response, abort, request
 
     @app.before_request
     def guard():
@@ -106,14 +102,54 @@ def create_app(run_dir: str, token: str, reviewer: str, labels: list[str], allow
 
     @app.after_request
     def headers(resp):
-        resp.headers["Content-Security-Policy"] = ("default-src 'none'; script-src 'self'; style-src 'self'; "
-                                                   "connect-src 'self'; img-src 'self'; base-uri 'none'; "
-                                                   "form-action 'none'; frame-ancestors 'none'")
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["X-Frame-Options"] = "DENY"  # frame-ancestors for browsers without CSP level 2
-        resp.headers["Referrer-Policy"] = "no-referrer"
-        resp.headers["Cache-Control"] = "no-store"
+        for name, value in SECURITY_HEADERS.items():
+            resp.headers[name] = value
         return resp
+
+
+def reviewer_state(run_dir: str, items: list[dict], meta: dict, reviewer: str, labels: list[str]) -> dict:
+    """What the page needs to show one reviewer: the items, this reviewer's
+    latest judgements, and per cell how many of its sampled items are judged."""
+    mine = {item: {"verdict": j["verdict"], "label": j.get("label")}
+            for (who, item), j in latest(read_labels(run_dir)).items() if who == reviewer}
+    cells = []
+    for c in meta["cells"]:
+        members = [it["item"] for it in items if it["cell"] == c["cell"]]
+        cells.append({"cell": c["cell"], "population": c["population"], "sampled": len(members),
+                      "done": sum(m in mine for m in members)})
+    return {"items": [{k: it[k] for k in ("item", "cell", "outcome", "stage", "reason")} for it in items],
+            "labels": labels, "reviewer": reviewer, "done": mine, "cells": cells,
+            "candidates": bool(meta.get("candidates"))}
+
+
+def judged_item(body, by_item: dict, labels: list[str]) -> dict | None:
+    """The sampled item a posted judgement is about, or None when the body is not
+    a well-formed judgement (unknown item or verdict, bad judgement id, a label
+    that is not one of the names)."""
+    if not isinstance(body, dict):
+        return None
+    item = by_item.get(body.get("item")) if isinstance(body.get("item"), str) else None
+    judgement, label = body.get("judgement"), body.get("label")
+    # no label is null (or absent); anything else must be one of the names: 0, false or "" are refused,
+    # not read as "no label"
+    if (item is None or body.get("verdict") not in VERDICTS or not isinstance(judgement, str)
+            or not JUDGEMENT_ID.match(judgement) or (label is not None and label not in labels)):
+        return None
+    return item
+
+
+def create_app(run_dir: str, token: str, reviewer: str, labels: list[str], allowed_hosts: set[str]):
+    from flask import Flask, Response, abort, jsonify, render_template_string, request
+
+    items, meta = load_sample(run_dir)
+    by_item = {it["item"]: it for it in items}
+    store = LabelStore(run_dir)
+    app = Flask("mdfs-review", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY  # werkzeug answers 413 past it, before reading the rest
+    _guard(app, token, allowed_hosts)
+
+    def state() -> dict:
+        return reviewer_state(run_dir, items, meta, reviewer, labels)
 
     @app.get("/")
     def page():
@@ -142,18 +178,12 @@ def create_app(run_dir: str, token: str, reviewer: str, labels: list[str], allow
     @app.post("/api/label")
     def api_label():
         body = _json_body(request)
-        if not isinstance(body, dict):
+        item = judged_item(body, by_item, labels)
+        if item is None:
             abort(400)
-        item = by_item.get(body.get("item")) if isinstance(body.get("item"), str) else None
-        judgement, label = body.get("judgement"), body.get("label")
-        # no label is null (or absent); anything else must be one of the names: 0, false or "" are refused,
-        # not read as "no label"
-        if (item is None or body.get("verdict") not in VERDICTS or not isinstance(judgement, str)
-                or not JUDGEMENT_ID.match(judgement) or (label is not None and label not in labels)):
-            abort(400)
-        written = store.add({"judgement": judgement, "item": item["item"], "id": item["id"],
+        written = store.add({"judgement": body["judgement"], "item": item["item"], "id": item["id"],
                              "source": item["source"], "outcome": item["outcome"], "stage": item["stage"],
-                             "reason": item["reason"], "verdict": body["verdict"], "label": label,
+                             "reason": item["reason"], "verdict": body["verdict"], "label": body.get("label"),
                              "reviewer": reviewer, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         return jsonify({"written": written, "state": state()})
 

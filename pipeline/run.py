@@ -161,7 +161,7 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
         p = Path(tok)
         if not (p.is_file() or (p / "tokenizer.json").is_file()):
             problems.append(f"stats.tokenizer: no tokenizer.json at {tok}")
-    from ..classifiers.integrity import ModelError, check_fasttext_file
+    from mdfs.classifiers.integrity import ModelError, check_fasttext_file
 
     try:  # read by the readers, the coarse and the fine stage: damaged, it would fail every worker
         check_fasttext_file(cfg["coarse"]["langid"]["model"])

@@ -21,7 +21,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .readers.formats import FORMATS
+from .formats import FORMATS
 
 # dotted paths ("*" = any one key) whose value a user config replaces instead of merging
 REPLACED_MAPS = ("fine.drop_labels", "fine.thresholds", "near_dedup.shingles", "sources.*.fields",

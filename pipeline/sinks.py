@@ -13,7 +13,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import WriteToParquet
 
-from ..schemas import SCHEMAS
+from mdfs.schemas import SCHEMAS
 
 
 class WriteRecords(beam.PTransform):

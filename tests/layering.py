@@ -120,3 +120,19 @@ def private_imports(graph_edges: list[Edge]) -> list[Edge]:
     """Imports of a ``_name`` (dunder names excepted) from another module."""
     return [e for e in graph_edges
             if any(n.startswith("_") and not n.startswith("__") for n in e.names)]
+
+
+def climbing_imports(root: Path, packages: dict[str, str] = PACKAGES) -> list[str]:
+    """Relative imports that leave their own installed package (``from ..classifiers``
+    in ``mdfs.pipeline``): they resolve only through pyproject's package-dir mapping
+    and change meaning when a module moves a level; ``mdfs.classifiers`` says it."""
+    found = []
+    for module, path in modules(root, packages).items():
+        own = next(p for p in packages if module == p or module.startswith(p + "."))
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                target = _resolve(module, path.name == "__init__.py", node)
+                if not (target == own or target.startswith(own + ".")):
+                    found.append(f"{module}:{node.lineno} from {'.' * node.level}{node.module or ''}")
+    return found

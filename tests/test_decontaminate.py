@@ -1,4 +1,4 @@
-"""Decontamination (pipeline/decontaminate.py): planted evaluation items with
+"""Decontamination (pipeline/decontaminate/): planted evaluation items with
 known answers on real text, the index, the stage's decisions, and the job."""
 from __future__ import annotations
 

@@ -382,7 +382,7 @@ def test_detector_gates_never_skip_a_match():
     that start a run."""
     import re
 
-    from mdfs.pipeline import pii
+    from mdfs.pipeline import pii, pii_patterns
 
     def longest_run(s):
         return max((len(r) for r in re.findall(r"\d+", s)), default=0)
@@ -398,32 +398,32 @@ def test_detector_gates_never_skip_a_match():
     texts += ["+886 912 345 678", "0086 138-1234-5678", "(010)62345678-123", "6222 0212 3456 7890 123",
               "110 101 19900307 803X", "110101.19900307.803X", "(0755) 8888 6666 转 12", "+86 10 6552 9988",
               "QQ号: 123456789", "WeChat: wxid_ab12cd", "支付宝账号 13812345678", "fe80::1:2:3", "2001:db8::8a2e:370:7334"]
-    gates = [(pii.ID18_RE, 17), (pii.ID15_RE, 15), (pii.MOBILE_RE, 4), (pii.LANDLINE_BARE_RE, 10)]
+    gates = [(pii_patterns.ID18_RE, 17), (pii_patterns.ID15_RE, 15), (pii_patterns.MOBILE_RE, 4), (pii_patterns.LANDLINE_BARE_RE, 10)]
     seen = dict.fromkeys(["runs", "id grouped", "landline", "card", "account", "ipv4", "ipv6"], 0)
     for t in texts:
         for pattern, least in gates:
             for m in pattern.finditer(t):
                 assert longest_run(m.group()) >= least, (pattern.pattern, m.group())
                 seen["runs"] += 1
-        for m in pii.ID18_GROUPED_RE.finditer(t):  # the birth date is a run of exactly eight
+        for m in pii_patterns.ID18_GROUPED_RE.finditer(t):  # the birth date is a run of exactly eight
             assert 8 in [len(r) for r in re.findall(r"\d+", m.group())], m.group()
             seen["id grouped"] += 1
-        for m in pii.LANDLINE_RE.finditer(t):  # subscriber: a run of 7-8, two runs of four, or glued to +86's area
+        for m in pii_patterns.LANDLINE_RE.finditer(t):  # subscriber: a run of 7-8, two runs of four, or glued to +86's area
             runs = [len(r) for r in re.findall(r"\d+", m.group())]
             assert max(runs) >= 6 or runs.count(4) >= 2, m.group()
             seen["landline"] += 1
-        for m in pii.CARD_RE.finditer(t):
+        for m in pii_patterns.CARD_RE.finditer(t):
             runs = [len(r) for r in re.findall(r"\d+", m.group())]
             assert max(runs) >= 13 or sum(n >= 4 for n in runs) >= 3, m.group()
             seen["card"] += 1
-        for m in pii.ACCOUNT_RE.finditer(t):
-            assert any(k in m.group() for k in pii._ACCOUNT_WORDS), m.group()
+        for m in pii_patterns.ACCOUNT_RE.finditer(t):
+            assert any(k in m.group() for k in pii_patterns.ACCOUNT_WORDS), m.group()
             seen["account"] += 1
-        for m in pii.IPV4_RE.finditer(t):
+        for m in pii_patterns.IPV4_RE.finditer(t):
             assert re.search(r"\d\.\d", m.group())
             seen["ipv4"] += 1
-        expected = [(m.start(), m.end()) for m in pii.IPV6_RE.finditer(t)
-                    if pii._free(t, m.start(), pii._HEX + ":") and ":" in m.group()]
-        assert list(pii._ipv6_runs(t)) == expected, t
+        expected = [(m.start(), m.end()) for m in pii_patterns.IPV6_RE.finditer(t)
+                    if pii_patterns.starts_token(t, m.start(), pii_patterns.HEX + ":") and ":" in m.group()]
+        assert list(pii_patterns.ipv6_runs(t)) == expected, t
         seen["ipv6"] += len(expected)
     assert min(seen.values()) >= 5, seen  # the strings exercise every gate

@@ -332,7 +332,7 @@ def test_a_backtracking_pattern_is_a_dead_letter_and_a_validator_still_decides(v
 # --- 6. evaluation sets ----------------------------------------------------------------------
 
 def test_evaluation_sets_long_fields_and_refusals_name_the_file(tmp_path):
-    from mdfs.pipeline.decontaminate import _rows
+    from mdfs.pipeline.decontaminate.items import _rows
 
     big = tmp_path / "long.csv"
     big.write_text('question,answer\n"' + "长" * 200_000 + '",A\n', encoding="utf-8")

@@ -1,5 +1,5 @@
 """The readers' one interface (readers/base.py) and the one list of formats
-(readers/formats.py): each reader called on a file accounts for what its
+(pipeline/formats.py): each reader called on a file accounts for what its
 container offered, and every text that names formats agrees with the list."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from mdfs.pipeline import schema
 from mdfs.pipeline.config import SAMPLES_DIR
 from mdfs.pipeline.readers.base import Offered, Reader, Span
 from mdfs.pipeline.readers.cc_index import FetchReader, IndexedSpan
-from mdfs.pipeline.readers.formats import FORMATS, REGISTRY, detect_format, reader_class
+from mdfs.pipeline.formats import FORMATS, REGISTRY, detect_format, reader_class
 from mdfs.pipeline.readers.jsonl import JsonlReader
 from mdfs.pipeline.readers.parquet import ParquetReader
 from mdfs.pipeline.readers.warc_reader import WarcReader

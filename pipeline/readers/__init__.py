@@ -18,8 +18,8 @@ a ``Dropped`` (a policy: not HTML, HTTP status, too large, revisit), a
 ``Failed`` (unreadable bytes, with file and offset) or, for records that never
 carry a document, a ``Skipped``.
 
-The names below are loaded on first use, so importing ``readers.formats`` (the
-configuration does) does not import Beam.
+The names below are loaded on first use: importing one reader module does
+not import every other (nor Beam, for the light ones).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ _EXPORTS = {
     "FileRange": "dofn", "FileRangeTracker": "dofn", "splittable_file": "dofn",
     "expand_pattern": "match", "matched_files": "match", "match_files": "match", "MatchPatternDoFn": "match",
     "GLOB_CHARS": "match",
-    "FORMATS": "formats", "detect_format": "formats", "reader_class": "formats",
+    "FORMATS": "mdfs.pipeline.formats", "detect_format": "mdfs.pipeline.formats", "reader_class": "mdfs.pipeline.formats",
     "Reader": "base", "Span": "base", "Offered": "base", "shown_path": "base", "file_failure": "base",
 }
 
@@ -40,5 +40,6 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str):
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        module = _EXPORTS[name]
+        return getattr(importlib.import_module(module if module.startswith("mdfs.") else f"{__name__}.{module}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,7 +30,7 @@ from ..records import DROPPED, FAILED, SKIPPED, Dropped, Failed, RawRecord, Skip
 from . import cc_index as cci
 from .base import STAGE, Candidate, CCMetadata, Span, file_failure, raw_record, shown_path
 from .container import is_gzip
-from .formats import detect_format, reader_class
+from ..formats import detect_format, reader_class
 from .match import openable
 
 FIRST_MEMBER_LIMIT = 1 << 20  # a first gzip member longer than this: one stream for the whole file, not split

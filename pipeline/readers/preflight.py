@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 
-from .formats import detect_format
+from ..formats import detect_format
 from .match import GLOB_CHARS, expand_pattern
 
 JSONL_PROBE_LINES = 100  # enough to meet every key of a uniform export; a sparse key may be missed (then optional)

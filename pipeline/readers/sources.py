@@ -5,7 +5,7 @@ import apache_beam as beam
 
 from ..records import DROPPED, FAILED, SKIPPED
 from .dofn import FetchIndexedDoFn, ReadFileDoFn, ReadIndexDoFn
-from .formats import REGISTRY
+from ..formats import REGISTRY
 from .match import match_files
 
 

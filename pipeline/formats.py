@@ -4,8 +4,8 @@ Everything that names formats derives from ``REGISTRY``: the configuration
 schema's ``format`` choices (``FORMATS``), format detection from a file name
 (``detect_format``), the reader the shared DoFn dispatches to
 (``reader_class``), and a test checks the prose of defaults.yaml and the README
-against it.  This module imports nothing heavy (no Beam, no Arrow): the schema
-and the configuration loader import it.
+against it.  This module is one of the core types and imports nothing heavy (no Beam,
+no Arrow, not the readers): the schema and the configuration loader import it.
 """
 from __future__ import annotations
 
@@ -17,16 +17,16 @@ from dataclasses import dataclass
 class Format:
     name: str
     suffixes: tuple[str, ...]  # file name endings that mean this format (lower case); () = set it explicitly
-    reader: str  # "module:Class" under mdfs.pipeline.readers, imported when first used
+    reader: str  # "module:Class" of its reader (under mdfs.pipeline.readers), imported when first used
     by_file: bool = True  # False: its paths select records elsewhere (cc_index: index rows -> WARC ranges)
 
 
 REGISTRY: dict[str, Format] = {f.name: f for f in (
-    Format("warc", (".warc.gz", ".warc", ".arc.gz", ".arc"), "warc_reader:WarcReader"),
-    Format("wet", (".warc.wet.gz", ".wet.gz", ".wet"), "warc_reader:WarcReader"),
-    Format("jsonl", (".jsonl.gz", ".json.gz", ".jsonl", ".ndjson"), "jsonl:JsonlReader"),
-    Format("parquet", (".parquet",), "parquet:ParquetReader"),
-    Format("cc_index", (), "cc_index:FetchReader", by_file=False),
+    Format("warc", (".warc.gz", ".warc", ".arc.gz", ".arc"), "mdfs.pipeline.readers.warc_reader:WarcReader"),
+    Format("wet", (".warc.wet.gz", ".wet.gz", ".wet"), "mdfs.pipeline.readers.warc_reader:WarcReader"),
+    Format("jsonl", (".jsonl.gz", ".json.gz", ".jsonl", ".ndjson"), "mdfs.pipeline.readers.jsonl:JsonlReader"),
+    Format("parquet", (".parquet",), "mdfs.pipeline.readers.parquet:ParquetReader"),
+    Format("cc_index", (), "mdfs.pipeline.readers.cc_index:FetchReader", by_file=False),
 )}
 
 # the configuration's choices: detected from the file name, or one of the registered formats
@@ -48,4 +48,4 @@ def detect_format(path: str) -> str:
 def reader_class(fmt: str):
     """The reader class of a registered format (its module is imported now)."""
     module, cls = REGISTRY[fmt].reader.split(":")
-    return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+    return getattr(importlib.import_module(module), cls)
