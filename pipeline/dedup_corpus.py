@@ -48,6 +48,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -63,7 +64,8 @@ KEPT, EXACT, NEAR = 0, 1, 2
 VERDICTS = {KEPT: "kept", EXACT: "exact_duplicate", NEAR: "near_duplicate"}
 STAGES = {EXACT: "exact_dedup", NEAR: "near_dedup"}
 SHORT_COLUMNS = ["unit", "key", "id", "priority", "date", "char_count"]
-CHUNK = 16384  # signatures read at once: with 4 KB pages, at most 64 MB of the mapped file resident
+CHUNK = 4096  # signatures read at once: with 4 KB pages, at most 16 MB of the mapped file resident
+ROW_GROUP = 8192  # rows per Parquet row group of a row file: a reader decodes one group at a time
 
 
 def near_deciding(cfg: dict) -> bool:
@@ -109,8 +111,22 @@ class DedupRows:
         return out
 
 
+class DedupRowDoFn(beam.DoFn):
+    """The rows in a unit's Beam job: Document -> row dict (``DedupRows``, built in ``setup``)."""
+
+    def __init__(self, cfg: dict, priorities: dict[str, int], unit: int):
+        self.cfg, self.priorities, self.unit = cfg, priorities, int(unit)
+
+    def setup(self):
+        self._rows = DedupRows(self.cfg, self.priorities)
+
+    def process(self, doc: Document):
+        yield self._rows.row(doc, self.unit)
+
+
 def write_rows(rows: list[dict], path: str | os.PathLike) -> None:
-    pq.write_table(pa.Table.from_pylist(rows, schema=DEDUP_ROW_SCHEMA), path)
+    """Rows to one Parquet file, in row groups of ``ROW_GROUP`` (about 10 MB at 256 permutations)."""
+    pq.write_table(pa.Table.from_pylist(rows, schema=DEDUP_ROW_SCHEMA), path, row_group_size=ROW_GROUP)
 
 
 @dataclass
@@ -118,6 +134,7 @@ class Decisions:
     folder: Path  # decisions/unit-NNNNN.parquet, one per unit
     counts: dict  # documents per verdict
     near_stats: dict | None  # the contents of near_dedup.json (None: near dedup does not decide)
+    work_bytes: int = 0  # disk the intermediate files in workdir took (removed at the end)
 
     def unit_path(self, unit: int) -> Path:
         return self.folder / f"unit-{int(unit):05d}.parquet"
@@ -166,7 +183,7 @@ def row_files(rows) -> list[Path]:
     return files
 
 
-def decide(rows, cfg: dict, workdir: str | os.PathLike, batch_rows: int = 65536) -> Decisions:
+def decide(rows, cfg: dict, workdir: str | os.PathLike, batch_rows: int = 8192) -> Decisions:
     """The exact and near dedup decisions of every document in ``rows`` (see the
     module docstring), written under ``workdir/decisions``; the intermediate
     files in ``workdir`` are removed at the end."""
@@ -187,9 +204,12 @@ def decide(rows, cfg: dict, workdir: str | os.PathLike, batch_rows: int = 65536)
     _write(store, verdict, kept_by, cluster, size, folder, batch_rows)
     counts = {VERDICTS[v]: int(np.count_nonzero(verdict == v)) for v in VERDICTS}
     del store
+    work_bytes = 0
     for name in ("rows.arrow", "signatures.u32", "bands.u64"):
-        (work / name).unlink(missing_ok=True)
-    return Decisions(folder, counts, stats)
+        if (work / name).exists():
+            work_bytes += (work / name).stat().st_size
+            (work / name).unlink()
+    return Decisions(folder, counts, stats, work_bytes)
 
 
 def _column_bytes(col, width: int, what: str, path) -> np.ndarray:
@@ -226,11 +246,11 @@ def _ingest(files: list[Path], cfg: dict, work: Path, batch_rows: int) -> _Store
         if near:
             band_out.truncate(8 * bands * n)
         for path in files:
-            pf = pq.ParquetFile(path)
+            pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering would read the whole file's columns
             missing = [c for c in columns if c not in pf.schema_arrow.names]
             if missing:
                 raise ValueError(f"{path}: not a dedup row file (no column {', '.join(missing)})")
-            for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+            for batch in pf.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False):
                 m = batch.num_rows
                 ipc.write_batch(pa.record_batch([batch.column(c).cast(short_schema.field(c).type)
                                                  for c in SHORT_COLUMNS], schema=short_schema))

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from mdfs.pipeline import dedup_exact
 from mdfs.pipeline.config import load_config
-from mdfs.pipeline.dedup_corpus import DedupRows, decide, write_rows, write_stats
+from mdfs.pipeline.dedup_corpus import DedupRowDoFn, DedupRows, decide, write_rows, write_stats
 from mdfs.pipeline.dedup_exact import ExactDedup, rank_of
 from mdfs.pipeline.dedup_near import NearDedup, bucket_edges, decide_cluster
 from mdfs.pipeline.minhash import MinHasher, band_keys, estimated_jaccard
@@ -330,3 +330,6 @@ def test_row_fields_come_from_the_stage_functions():
     assert row["band_keys"].hex() == "".join(k[2:] for k in band_keys(sig, 25, 10))
     assert row["text_hash"].hex() == dedup_exact.text_hash(doc.text)
     assert row["priority"] == 1 << 30 and row["unit"] == 3
+    with BeamTestPipeline() as p:  # the same row from the DoFn a unit's job runs
+        rows = p | beam.Create([doc]) | beam.ParDo(DedupRowDoFn(cfg, PRIORITIES, 3))
+        assert_that(rows, equal_to([row]))
