@@ -30,14 +30,19 @@ signatures:
    own, with ``dedup_cluster`` / ``dedup_cluster_size`` as near dedup sets them;
    ``Decisions.near_stats`` is what ``near_dedup.json`` holds.
 
-Memory: about 70 bytes per document of numpy arrays (exact hash 16, key
-order 8, verdict/kept copy/cluster/size 21, unit 8 in the mapped file, one
-band's keys and their sort order 16 per survivor), plus the record keys
-while they are sorted (one Arrow sort of the mapped key column) and the
-candidate edges (16 bytes each).  Signatures stay on disk and are read only
-for the two ends of candidate edges and the members of components, a bounded
-chunk at a time.  Disk in ``workdir``: ``4 * num_perm + 8 * bands`` bytes per
-document plus the short columns (about 1.3 KB at 256 permutations).  Members
+Memory: about 100 bytes per document (90-130 measured from 100,000 to
+1,000,000 documents, bench/bench_dedup_corpus.py): numpy arrays of the exact
+hash (16), key order (8), verdict, kept copy, cluster and size (21), shingle
+unit (2), the unit column of the mapped file (8), and in each band the
+survivors' keys, their sort order and the bucket starts (about 50 per
+survivor, freed after the band); plus the record keys while they are sorted
+(one Arrow sort of the mapped key column) and the candidate edges (16 bytes
+each).  Signatures stay on disk and are read only for the two ends of
+candidate edges and the members of components, ``CHUNK`` at a time.  Fixed
+costs: one row group of the row files at a time (``ROW_GROUP`` rows; the
+Parquet reader's allocator keeps about 150 MB).  Disk in ``workdir``:
+``4 * num_perm + 8 * bands`` bytes per document plus the short columns
+(about 1.3 KB at 256 permutations), removed at the end.  Members
 of earlier runs (``--dedup-against``) are not handled here: such a
 configuration is refused.
 """

@@ -79,6 +79,8 @@ def planted_docs(seed: int = 5) -> list[tuple[int, Document]]:
     add(_zh_edit(tie, 0.01, rng), "web", "2024-01-01", "zh", doc_id="tie-a", unit=2)  # same length, same id
     add(zh[3][:900], "news", "2019-01-01", "zh", doc_id="same-id", unit=0)
     add(zh[3][:900], "news", "2019-01-01", "zh", doc_id="same-id", unit=2)
+    for text in ("……", "！！！", "--"):  # no shingles at all: equal signatures (all slots at the maximum)
+        add(text, "web", None, None)
     for t in zh[7:10] + en[7:10]:  # unique documents
         add(t[:1500], "news", None, None)
     return out
