@@ -426,6 +426,8 @@ def _write(store: _Store, verdict, kept_by, cluster, size, folder: Path, batch_r
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
+    if not store.n:
+        return
     units = store.table.column("unit").to_numpy()
     order = np.argsort(units, kind="stable")
     bounds = np.flatnonzero(np.concatenate(([True], units[order][1:] != units[order][:-1], [True])))

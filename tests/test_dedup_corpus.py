@@ -335,3 +335,20 @@ def test_row_fields_come_from_the_stage_functions():
     with BeamTestPipeline() as p:  # the same row from the DoFn a unit's job runs
         rows = p | beam.Create([doc]) | beam.ParDo(DedupRowDoFn(cfg, PRIORITIES, 3))
         assert_that(rows, equal_to([row]))
+
+
+def test_empty_input_and_one_exact_group(tmp_path):
+    cfg = load_config()
+    write_rows([], tmp_path / "empty.parquet")
+    result = decide(tmp_path / "empty.parquet", cfg, tmp_path / "w0")
+    assert result.counts == {"kept": 0, "exact_duplicate": 0, "near_duplicate": 0}
+    assert result.near_stats["candidate_edges"] == 0 and not list(result.folder.iterdir())
+    maker = DedupRows(cfg, PRIORITIES)
+    docs = [Document(key=_key(i), id=f"i{i}", source="web", text="the same short text") for i in range(3)]
+    write_rows([maker.row(d, 7) for d in docs], tmp_path / "one.parquet")
+    result = decide(tmp_path / "one.parquet", cfg, tmp_path / "w1")
+    rows = pq.read_table(result.unit_path(7)).to_pylist()
+    kept = min(docs, key=lambda d: ("i" + d.id, d.key))  # equal rank: the smallest id
+    assert {r["key"]: (r["verdict"], r["detail"]) for r in rows} == {
+        d.key: ("kept", None) if d is kept else ("exact_duplicate", kept.id) for d in docs}
+    assert result.near_stats["documents_per_shingle_unit"] == {"word 5-grams": 1}
