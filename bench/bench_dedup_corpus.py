@@ -1,6 +1,10 @@
 """The corpus-wide dedup step (pipeline/dedup_corpus.py) at 100,000 and 1,000,000 documents.
 
-  python bench/bench_dedup_corpus.py [--sizes 100000 1000000] [--workdir DIR]
+  python bench/bench_dedup_corpus.py [--sizes 100000 1000000] [--family 5] [--workdir DIR]
+  python bench/bench_dedup_corpus.py --parity 5000 [--text ../shared/data/text]
+
+``--parity N``: the Beam stages and decide() on N documents of real sentences
+(bench/bench_scale.py's corpus), every row compared (see ``parity``).
 
 For each size, writes N synthetic dedup rows (``schemas.DEDUP_ROW_SCHEMA``):
 random 256-slot signatures (MinHash values are uniformly distributed, so
@@ -27,6 +31,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 
@@ -130,6 +136,72 @@ def measure(n: int, root: Path, family: int = FAMILY) -> dict:
             "candidate_edges": res["near"]["candidate_edges"], "verified_edges": res["near"]["verified_edges"]}
 
 
+def parity(n: int, root: Path) -> dict:
+    """bench_scale's corpus of real sentences (n documents, families spanning shards; 8 shards =
+    8 units), with sources, missing dates and exact copies mixed in: the Beam stages ExactDedup +
+    NearDedup on the DirectRunner against decide(); the kept and dropped rows and near_dedup.json
+    compared.  Reads ../shared/data, so it is a bench, not a test."""
+    import gzip
+
+    import apache_beam as beam
+
+    from bench_scale import generate
+    from mdfs.pipeline.config import load_config
+    from mdfs.pipeline.dedup_corpus import DedupRows, decide, write_rows as write_row_file
+    from mdfs.pipeline.dedup_exact import ExactDedup
+    from mdfs.pipeline.dedup_near import NearDedup
+    from mdfs.pipeline.records import Document, record_key
+
+    generate(n, root / "corpus", per_shard=max(1, n // 8))
+    units_docs = []
+    for unit, path in enumerate(sorted((root / "corpus").glob("*.jsonl.gz"))):
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh):
+                r = json.loads(line)
+                i = int(r["id"][1:])
+                units_docs.append((unit, Document(key=record_key("web", str(path), line_no), id=r["id"],
+                                                  source=("news", "web", "blog")[i % 3], text=r["text"],
+                                                  date=None if i % 5 == 0 else r["date"], url=r["url"])))
+                if i % 97 == 0:  # an exact copy in the next unit
+                    units_docs.append(((unit + 1) % 8, Document(key=record_key("copy", str(path), line_no),
+                                                                id=f"c{i}", source="web", date=r["date"],
+                                                                text="  " + r["text"].upper())))
+    cfg, priorities = load_config(), {"news": 1, "web": 2}
+    maker = DedupRows(cfg, priorities)
+    (root / "rows").mkdir()
+    for u in range(8):
+        write_row_file([maker.row(d, unit) for unit, d in units_docs if unit == u], root / "rows" / f"u{u}.parquet")
+    t0 = time.perf_counter()
+    result = decide(root / "rows", cfg, root / "work")
+    decide_s = time.perf_counter() - t0
+    import pyarrow.parquet as pq
+
+    mine = {}
+    for path in result.folder.glob("*.parquet"):
+        for r in pq.read_table(path).to_pylist():
+            mine[r["key"]] = ((r["verdict"], r["stage"], r["detail"]) if r["verdict"] != "kept"
+                              else ("kept", r["dedup_cluster"], r["dedup_cluster_size"]))
+    t0 = time.perf_counter()
+    with beam.Pipeline() as p:
+        exact = p | beam.Create([d for _, d in units_docs]) | "E" >> ExactDedup(cfg["exact_dedup"], priorities)
+        near = exact.kept | "N" >> NearDedup(cfg["near_dedup"], priorities, stats_path=str(root / "near.json"))
+        kept = near.kept | "K" >> beam.Map(lambda d: json.dumps([d.key, "kept", d.dedup_cluster,
+                                                                  d.dedup_cluster_size]))
+        drops = ((exact.dropped, near.dropped) | beam.Flatten()
+                 | "D" >> beam.Map(lambda d: json.dumps([d.key, d.reason, d.stage, d.detail])))
+        (kept, drops) | "All" >> beam.Flatten() | beam.io.WriteToText(str(root / "beam"), shard_name_template="")
+    beam_s = time.perf_counter() - t0
+    theirs = {}
+    for line in (root / "beam").read_text().splitlines():
+        key, *rest = json.loads(line)
+        theirs[key] = tuple(rest)
+    differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    stats_same = json.loads((root / "near.json").read_text()) == result.near_stats
+    return {"parity_documents": len(units_docs), "counts": result.counts, "differing_documents": len(differ),
+            "examples": [(k, mine.get(k), theirs.get(k)) for k in differ[:3]], "near_dedup_json_same": stats_same,
+            "decide_s": round(decide_s, 1), "beam_s": round(beam_s, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -138,6 +210,9 @@ def main() -> None:
                     help=f"documents per family of near copies in every {EVERY} (default {FAMILY})")
     ap.add_argument("--decide", nargs=2, metavar=("ROWS", "WORK"))
     ap.add_argument("--baseline", action="store_true")
+    ap.add_argument("--parity", type=int, metavar="N", help="compare with the Beam stages on N real-text documents")
+    ap.add_argument("--text", type=Path, default=None,
+                    help="the folder of real text bench_scale reads (default: its ../shared/data/text)")
     args = ap.parse_args()
     if args.decide:
         return child_decide(*args.decide)
@@ -145,6 +220,13 @@ def main() -> None:
         return child_baseline()
     root = Path(tempfile.mkdtemp(prefix="bench_dedup_corpus_", dir=args.workdir))
     try:
+        if args.parity:
+            if args.text:
+                import bench_scale
+
+                bench_scale.TEXT = args.text
+            print(json.dumps(parity(args.parity, root)), flush=True)
+            return
         for n in args.sizes:
             print(json.dumps(measure(n, root, args.family)), flush=True)
     finally:
