@@ -59,7 +59,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..schemas import DEDUP_DECISION_SCHEMA, DEDUP_ROW_SCHEMA
+from mdfs.schemas import DEDUP_DECISION_SCHEMA, DEDUP_ROW_SCHEMA
 from .dedup_exact import check_keep_criteria, rank_of, source_priority, text_hash
 from .dedup_near import near_stats
 from .minhash import MinHasher, band_keys, lsh_params
