@@ -46,17 +46,27 @@ def check_keep_criteria(criteria, key: str) -> list[str]:
 
 def keep_rank(doc: Document, criteria: list[str], priorities: dict[str, int]) -> tuple:
     """Sort key of a copy: smaller is preferred. Ties end on id, then record key."""
+    return rank_of(criteria, source_priority(doc.source, priorities), doc.date, len(doc.text), doc.id, doc.key)
+
+
+def source_priority(source: str, priorities: dict[str, int]) -> int:
+    """A source's priority in the keep rank; a source not configured ranks last."""
+    return priorities.get(source, 1 << 30)
+
+
+def rank_of(criteria: list[str], priority: int, date, length: int, doc_id: str, key: str) -> tuple:
+    """``keep_rank`` from the fields it reads (``dedup_corpus`` ranks stored rows with it)."""
     rank = []
     for c in criteria:
         if c == "source_priority":
-            rank.append(priorities.get(doc.source, 1 << 30))
+            rank.append(priority)
         elif c == "earliest_date":
-            rank.extend((doc.date is None, doc.date or ""))
+            rank.extend((date is None, date or ""))
         elif c == "longest":
-            rank.append(-len(doc.text))
+            rank.append(-length)
         else:
             raise ValueError(f"unknown keep criterion {c!r}")
-    return tuple(rank) + (doc.id, doc.key)
+    return tuple(rank) + (doc_id, key)
 
 
 # Members of earlier runs (``--dedup-against``, read from their dedup state by

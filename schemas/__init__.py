@@ -144,3 +144,40 @@ DEDUP_STATE_SCHEMA = pa.schema(
 SCHEMAS = {"kept": DOCUMENT_SCHEMA, "dropped": DROPPED_SCHEMA, "failed": FAILED_SCHEMA,
            "candidates": CANDIDATE_SCHEMA, "candidate_scores": CANDIDATE_SCORES_SCHEMA,
            "dedup_state": DEDUP_STATE_SCHEMA}
+
+# what the corpus-wide dedup step (``pipeline/dedup_corpus.py``) needs of each document, written by
+# the job of the unit of input files it came from: its keep-rank fields, exact hash, MinHash signature
+# and LSH band keys (null where that dedup stage is off)
+DEDUP_ROW_SCHEMA = pa.schema(
+    [
+        pa.field("unit", pa.int64(), nullable=False),  # the unit of input files: decisions are written per unit
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("priority", pa.int64(), nullable=False),  # the source's priority (dedup_exact.source_priority)
+        pa.field("date", pa.string()),
+        pa.field("char_count", pa.int64(), nullable=False),  # len(text), the ``longest`` criterion
+        pa.field("text_hash", pa.binary(16)),  # blake2b-128 of the exact-dedup normalised text
+        pa.field("signature", pa.binary()),  # num_perm little-endian uint32 MinHash values
+        pa.field("band_keys", pa.binary()),  # bands x 8 bytes: the digests of minhash.band_keys, in band order
+        pa.field("shingle_unit", pa.string()),  # e.g. "char 5-grams" (near_dedup.json's documents_per_shingle_unit)
+    ],
+    metadata={"mdfs.schema": "dedup_row", "mdfs.schema_version": SCHEMA_VERSION},
+)
+
+# the corpus-wide dedup verdict of each document, one file per unit (``decisions/unit-NNNNN.parquet``)
+DEDUP_DECISION_SCHEMA = pa.schema(
+    [
+        pa.field("unit", pa.int64(), nullable=False),
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("verdict", pa.string(), nullable=False),  # kept, exact_duplicate or near_duplicate
+        pa.field("stage", pa.string()),  # exact_dedup or near_dedup for a duplicate, null if kept
+        pa.field("detail", pa.string()),  # a duplicate's: the id of the copy kept (the dropped row's detail)
+        pa.field("dedup_cluster", pa.string()),  # a kept document's, as near dedup sets it (null: near dedup off)
+        pa.field("dedup_cluster_size", pa.int64()),
+    ],
+    metadata={"mdfs.schema": "dedup_decision", "mdfs.schema_version": SCHEMA_VERSION},
+)
+
+SCHEMAS.update(dedup_row=DEDUP_ROW_SCHEMA, dedup_decision=DEDUP_DECISION_SCHEMA)
