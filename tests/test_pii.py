@@ -382,7 +382,7 @@ def test_detector_gates_never_skip_a_match():
     that start a run."""
     import re
 
-    from mdfs.pipeline import pii, pii_patterns
+    from mdfs.pipeline import pii_patterns
 
     def longest_run(s):
         return max((len(r) for r in re.findall(r"\d+", s)), default=0)
