@@ -5,6 +5,8 @@ to the funnel and the statistics.  A stage enters the graph in ``build_stages``
 (see ``stage.py``; the funnel's extra events per stage are in ``run_stages``)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import apache_beam as beam
 
 from .coarse import CoarseFilter, source_languages
@@ -23,62 +25,68 @@ from .stage import BundleTotals
 from .records import Dropped, ScoredCandidate
 from .stats import CountTokensDoFn, WriteStats, raw_stats
 
-def source_priorities(cfg: dict) -> dict[str, int]:
-    return {name: int(src["priority"]) for name, src in cfg["sources"].items()}
+if TYPE_CHECKING:
+    from .schema import MdfsConfig, Output as OutputSection
+
+def source_priorities(cfg: MdfsConfig) -> dict[str, int]:
+    return {name: src.priority for name, src in cfg.sources.items()}
 
 
-def candidate_sink(cfg: dict, output_dir: str | None) -> dict | None:
+def candidate_sink(cfg: MdfsConfig, output_dir: str | None) -> dict | None:
     """Where candidates go (``output.candidates``), or None."""
-    if not (cfg["output"]["candidates"] and output_dir):
+    if not (cfg.output.candidates and output_dir):
         return None
-    return {"output_dir": output_dir, "compression": cfg["output"]["compression"]}
+    return {"output_dir": output_dir, "compression": cfg.output.compression}
 
 
-def build_stages(cfg: dict, output_dir: str | None = None, refilter: beam.PTransform | None = None
+def build_stages(cfg: MdfsConfig, output_dir: str | None = None, refilter: beam.PTransform | None = None
                  ) -> list[tuple[str, beam.PTransform]]:
     """The document stages in order; each returns a StageResult.  ``refilter``:
     the transform that stands for extraction and coarse rules when a run is
     re-thresholded from its candidates (``pipeline/refilter.py``)."""
-    excerpt = int(cfg["output"]["excerpt_chars"])
+    excerpt = cfg.output.excerpt_chars
     if refilter is not None:
         stages = [("coarse", refilter)]
     else:
-        stages = [("extract", Extract(cfg["extract"], cfg["read"]["max_invalid_utf8_share"], excerpt))]
-        if cfg["coarse"]["enabled"]:
-            stages.append(("coarse", CoarseFilter(cfg["coarse"], source_languages(cfg), excerpt,
-                                                  candidate_sink(cfg, output_dir), cfg["stats"]["tokenizer"])))
-    if decontaminate.is_configured(cfg["decontamination"]) and output_dir:
+        # TODO(#36 typed config): extract converts after the split; it reads the section as a mapping today
+        stages = [("extract", Extract(cfg.extract.model_dump(), cfg.read.max_invalid_utf8_share, excerpt))]
+        if cfg.coarse.enabled:
+            stages.append(("coarse", CoarseFilter(cfg.coarse, source_languages(cfg), excerpt,
+                                                  candidate_sink(cfg, output_dir), cfg.stats.tokenizer)))
+    # TODO(#36 typed config): decontaminate converts after the split; it reads the section as given
+    dc = cfg.as_dict()["decontamination"]
+    if decontaminate.is_configured(dc) and output_dir:
         stages.append(("decontaminate", decontaminate.Decontaminate(
-            cfg["decontamination"], output_dir, cfg["coarse"]["traditional_chinese"], excerpt)))
+            dc, output_dir, cfg.coarse.traditional_chinese, excerpt)))
     if pii_runs(cfg):
-        stages.append(("pii", PiiFilter(cfg["pii"], cfg["sources"], excerpt)))
-    earlier = EarlierState(cfg["dedup_against"]) if cfg["dedup_against"] else None  # --dedup-against
-    if cfg["exact_dedup"]["enabled"]:
-        stages.append(("exact_dedup", ExactDedup(cfg["exact_dedup"], source_priorities(cfg), excerpt, earlier)))
-    if cfg["near_dedup"]["enabled"]:
+        stages.append(("pii", PiiFilter(cfg.pii, cfg.sources, excerpt)))
+    earlier = EarlierState(cfg.dedup_against) if cfg.dedup_against else None  # --dedup-against
+    if cfg.exact_dedup.enabled:
+        stages.append(("exact_dedup", ExactDedup(cfg.exact_dedup, source_priorities(cfg), excerpt, earlier)))
+    if cfg.near_dedup.enabled:
         stats = f"{output_dir.rstrip('/')}/near_dedup.json" if output_dir else None
-        stages.append(("near_dedup", NearDedup(cfg["near_dedup"], source_priorities(cfg), excerpt, stats,
+        stages.append(("near_dedup", NearDedup(cfg.near_dedup, source_priorities(cfg), excerpt, stats,
                                                earlier)))
-    if is_configured(cfg["fine"]):
-        stages.append(("fine", FineFilter(cfg["fine"], excerpt, cfg["coarse"]["langid"]["model"],
+    if is_configured(cfg.fine):
+        stages.append(("fine", FineFilter(cfg.fine, excerpt, cfg.coarse.langid.model,
                                           stored=refilter is not None)))
     return stages
 
 
-def pii_runs(cfg: dict) -> bool:
+def pii_runs(cfg: MdfsConfig) -> bool:
     """The pii stage runs when it is on, or on for at least one source."""
-    return any(settings_for(cfg["pii"], src)[0] for src in cfg["sources"].values())
+    return any(settings_for(cfg.pii, src)[0] for src in cfg.sources.values())
 
 
-def skipped_stages(cfg: dict) -> dict[str, str]:
+def skipped_stages(cfg: MdfsConfig) -> dict[str, str]:
     """Stages that will not run, with the reason to tell the user."""
     out = {}
     if not pii_runs(cfg):
         out["pii"] = "disabled (pii.enabled: false)"
     for name in ("coarse", "exact_dedup", "near_dedup"):
-        if not cfg[name]["enabled"]:
+        if not getattr(cfg, name).enabled:
             out[name] = f"disabled ({name}.enabled: false)"
-    if not is_configured(cfg["fine"]):
+    if not is_configured(cfg.fine):
         out["fine"] = "no classifier configured (set fine.fasttext_model or fine.bert_model)"
     return out
 
@@ -91,7 +99,7 @@ def _count(pcoll, label: str, events):
     return pcoll | f"Totals{label}" >> beam.ParDo(BundleTotals(events))
 
 
-def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
+def build_pipeline(p: beam.Pipeline, cfg: MdfsConfig, output_dir: str) -> dict:
     """Adds the whole job to ``p``; returns the main PCollections (for tests).
 
     Memory: the read stage's records, dropped and failed rows (most of a real
@@ -100,10 +108,11 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
     funnel events and statistics are summed per bundle where they are
     produced.  The later stages' rejects, bounded by what was extracted, share
     one sink per kind (``dropped/part-stages-*.parquet``)."""
-    every = float(cfg["read"]["progress_every_s"])
-    out = cfg["output"]
+    every = cfg.read.progress_every_s
+    out = cfg.output
+    given = cfg.as_dict()  # TODO(#36 typed config): readers convert after the split; they read mappings today
     raw, read_dropped, read_failed, skipped = p | "Read" >> ReadSources(
-        cfg["sources"], cfg["read"], cfg["coarse"]["langid"]["model"])
+        given["sources"], given["read"], cfg.coarse.langid.model)
     raw = raw | "ProgressRead" >> beam.ParDo(LogProgress("records read", every, progress_dir(output_dir)))
 
     counts = [
@@ -123,7 +132,7 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
     return run_stages(cfg, output_dir, raw, build_stages(cfg, output_dir), counts, stats_front)
 
 
-def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, stats_front: list,
+def run_stages(cfg: MdfsConfig, output_dir: str, docs, stages: list, counts: list, stats_front: list,
                stage_names: list | None = None, carried_rejects: dict | None = None) -> dict:
     """The document stages over ``docs``, then the kept sink, the funnel (from
     ``counts``: per-bundle event totals of everything before) and the
@@ -131,8 +140,8 @@ def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, sta
     streams before the stages).  ``stage_names``: stages already counted;
     ``carried_rejects``: {"dropped"/"failed": rows a refilter carries over
     from the earlier run's later-stage sink}, written with this run's."""
-    every = float(cfg["read"]["progress_every_s"])
-    out = cfg["output"]
+    every = cfg.read.progress_every_s
+    out = cfg.output
     carried_rejects = carried_rejects or {}
     later_dropped = [carried_rejects["dropped"]] if "dropped" in carried_rejects else []
     later_failed = [carried_rejects["failed"]] if "failed" in carried_rejects else []
@@ -141,7 +150,7 @@ def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, sta
     # the text is final after pii (or coarse, or extraction): count its tokens once there
     names = [n for n, _ in stages]
     text_final = next(n for n in ("pii", "decontaminate", "coarse", "extract") if n in names)
-    tokenizer = cfg["stats"]["tokenizer"]
+    tokenizer = cfg.stats.tokenizer
     from .progress import timing
 
     for name, stage in stages:
@@ -192,11 +201,11 @@ def run_stages(cfg: dict, output_dir: str, docs, stages: list, counts: list, sta
 
     kept = docs | "ProgressKept" >> beam.ParDo(LogProgress("documents kept", every, progress_dir(output_dir)))
     counts.append(_count(kept, "Kept", lambda d: [((d.source, "kept"), 1)]))
-    kept | "WriteKept" >> WriteRecords("kept", output_dir, out["compression"], int(out["kept_shards"]))
-    if out["dedup_state"]:  # what a later run deduplicates against (--dedup-against)
+    kept | "WriteKept" >> WriteRecords("kept", output_dir, out.compression, out.kept_shards)
+    if out.dedup_state:  # what a later run deduplicates against (--dedup-against)
         kept | "DedupState" >> WriteDedupState(cfg, output_dir, source_priorities(cfg))
     (counts | "AllCounts" >> beam.Flatten()
-     | "Funnel" >> WriteFunnel(f"{output_dir.rstrip('/')}/funnel.json", stage_names, list(cfg["sources"])))
+     | "Funnel" >> WriteFunnel(f"{output_dir.rstrip('/')}/funnel.json", stage_names, list(cfg.sources)))
     ({"front": stats_front | "TotalsStatsFront" >> beam.Flatten(), "stages": stage_docs, "kept": kept}
      | "Stats" >> WriteStats(f"{output_dir.rstrip('/')}/stats/pipeline_stats.json", tokenizer))
     return {"kept": kept}
@@ -208,9 +217,9 @@ def decided_by(scores: dict | None) -> str:
     return "bert" if any(k.startswith("bert.") for k in keys) else "fasttext"
 
 
-def write_rejects(output_dir: str, out: dict, stage: str, dropped, failed) -> None:
-    dropped | f"WriteDropped[{stage}]" >> WriteRecords("dropped", output_dir, out["compression"], name=f"part-{stage}")
-    failed | f"WriteFailed[{stage}]" >> WriteRecords("failed", output_dir, out["compression"], name=f"part-{stage}")
+def write_rejects(output_dir: str, out: OutputSection, stage: str, dropped, failed) -> None:
+    dropped | f"WriteDropped[{stage}]" >> WriteRecords("dropped", output_dir, out.compression, name=f"part-{stage}")
+    failed | f"WriteFailed[{stage}]" >> WriteRecords("failed", output_dir, out.compression, name=f"part-{stage}")
 
 
 def dropped_events(d):

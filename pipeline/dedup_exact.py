@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 
 from .records import Document
 from .textnorm import stream_safe
 from .stage import StageContext, apply_stage, duplicate_key_failures
+
+if TYPE_CHECKING:
+    from .schema import ExactDedup as ExactDedupSection
 
 STAGE = "exact_dedup"
 
@@ -106,9 +110,9 @@ class ExactDedup(beam.PTransform):
     """``earlier``: a ``build.EarlierState`` (``--dedup-against``): members of
     earlier runs, which win against every new document and are never decided."""
 
-    def __init__(self, cfg: dict, priorities: dict[str, int], excerpt_chars: int = 200, earlier=None):
+    def __init__(self, cfg: ExactDedupSection, priorities: dict[str, int], excerpt_chars: int = 200, earlier=None):
         super().__init__()
-        self.criteria = check_keep_criteria(cfg["keep"], "exact_dedup.keep")
+        self.criteria = check_keep_criteria(cfg.keep, "exact_dedup.keep")
         self.priorities = priorities
         self.ctx = StageContext(STAGE, excerpt_chars)
         self.earlier = earlier

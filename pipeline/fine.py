@@ -23,24 +23,28 @@ counted (``rescored`` in funnel.json).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 
 from .records import DROPPED, FAILED, Document
 from .stage import StageContext, StageResult, apply_stage
 
+if TYPE_CHECKING:
+    from .schema import Cascade, Fine
+
 STAGE = "fine"
 TO_BERT = "to_bert"
 NEED_SCORES, NEED_BERT = "need_scores", "need_bert"  # stored-score mode: what is still to be scored
 
 
-def routes_to_bert(probs: dict[str, float], drop_labels, cascade: dict) -> bool:
+def routes_to_bert(probs: dict[str, float], drop_labels, cascade: Cascade) -> bool:
     """Whether the fastText cascade leaves a document to BERT: neither a sure
     drop (a drop label at ``sure_drop``) nor a sure keep (drop labels together
     at ``1 - sure_keep`` or less)."""
     drop_mass = sum(probs.get(l, 0.0) for l in drop_labels)
     top_drop = max((probs.get(l, 0.0) for l in drop_labels), default=0.0)
-    return not (top_drop >= float(cascade["sure_drop"]) or drop_mass <= 1.0 - float(cascade["sure_keep"]))
+    return not (top_drop >= cascade.sure_drop or drop_mass <= 1.0 - cascade.sure_keep)
 
 
 def decide(probs: dict[str, float], drop_labels: dict[str, str], thresholds: dict[str, float]):
@@ -49,34 +53,34 @@ def decide(probs: dict[str, float], drop_labels: dict[str, str], thresholds: dic
     best = None
     for label, reason in drop_labels.items():
         p = probs.get(label, 0.0)
-        if p >= float(thresholds[label]) and (best is None or p > best[1]):
+        if p >= thresholds[label] and (best is None or p > best[1]):
             best = (reason, p, label)
     return None if best is None else (best[0], f"{best[2]}={best[1]:.3f}")
 
 
-def is_configured(cfg: dict) -> bool:
-    return bool(cfg["bert_model"] or cfg["fasttext_model"])
+def is_configured(cfg: Fine) -> bool:
+    return bool(cfg.bert_model or cfg.fasttext_model)
 
 
 UNSCORED = "unscored"
 
 
-def fine_languages(cfg: dict) -> list[str]:
+def fine_languages(cfg: Fine) -> list[str]:
     """The languages the classifiers judge ([] = every language): ``fine.languages``,
     else the training languages recorded with the models (those every configured
     model was trained on).  Raises ValueError when neither says."""
     from ..classifiers.metadata import recorded_languages
 
-    if cfg["languages"] is not None:
-        return list(cfg["languages"])
+    if cfg.languages is not None:
+        return list(cfg.languages)
     found = []
-    for kind, key in (("fasttext", "fasttext_model"), ("bert", "bert_model")):
-        if cfg[key]:
-            if not Path(cfg[key]).exists():  # the cause first: nothing there to record languages
-                raise ValueError(f"fine.{key}: not found: {cfg[key]}")
-            langs = recorded_languages(cfg[key], kind)
+    for kind, key, path in (("fasttext", "fasttext_model", cfg.fasttext_model), ("bert", "bert_model", cfg.bert_model)):
+        if path:
+            if not Path(path).exists():  # the cause first: nothing there to record languages
+                raise ValueError(f"fine.{key}: not found: {path}")
+            langs = recorded_languages(path, kind)
             if langs is None:
-                raise ValueError(f"fine.languages: the model at {cfg[key]} records no training languages (it was not "
+                raise ValueError(f"fine.languages: the model at {path} records no training languages (it was not "
                                  "trained by `mdfs train-classifier`); set fine.languages, e.g. [zh], or [] for every "
                                  "language")
             found.append(set(langs))
@@ -110,7 +114,7 @@ class LanguageScopeDoFn(beam.DoFn):
 
 
 class FastTextCascadeDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, has_bert: bool, ctx: StageContext):
+    def __init__(self, cfg: Fine, has_bert: bool, ctx: StageContext):
         self.cfg = cfg
         self.has_bert = has_bert
         self.ctx = ctx
@@ -119,8 +123,8 @@ class FastTextCascadeDoFn(beam.DoFn):
         from ..classifiers.fasttext_model import FastTextClassifier
 
         # checked against its recorded checksum here too; an unrecorded model's full-load check ran at preflight
-        self._clf = FastTextClassifier(self.cfg["fasttext_model"], verify_unrecorded=False)
-        missing = set(self.cfg["drop_labels"]) - set(self._clf.labels)
+        self._clf = FastTextClassifier(self.cfg.fasttext_model, verify_unrecorded=False)
+        missing = set(self.cfg.drop_labels) - set(self._clf.labels)
         if missing:
             raise ValueError(f"fine.drop_labels {sorted(missing)} are not labels of the fastText model "
                              f"({self._clf.labels})")
@@ -135,11 +139,11 @@ class FastTextCascadeDoFn(beam.DoFn):
         scores = dict(doc.scores or {})
         scores.update({f"fasttext.{k}": round(v, 6) for k, v in probs.items()})
         doc = doc.replace(scores=scores)
-        if self.has_bert and routes_to_bert(probs, self.cfg["drop_labels"], self.cfg["cascade"]):
+        if self.has_bert and routes_to_bert(probs, self.cfg.drop_labels, self.cfg.cascade):
             self._routed.inc()
             yield beam.pvalue.TaggedOutput(TO_BERT, doc)
             return
-        verdict = decide(probs, self.cfg["drop_labels"], self.cfg["thresholds"])
+        verdict = decide(probs, self.cfg.drop_labels, self.cfg.thresholds)
         if verdict:
             yield self.ctx.drop(doc, verdict[0], f"fasttext {verdict[1]}")
         else:
@@ -154,12 +158,12 @@ class StoredScoresDoFn(beam.DoFn):
     """Refilter: decide from stored scores where they answer the cascade;
     send the rest to be scored (all models, or BERT only)."""
 
-    def __init__(self, cfg: dict, ctx: StageContext):
+    def __init__(self, cfg: Fine, ctx: StageContext):
         self.cfg = cfg
         self.ctx = ctx
 
     def process(self, doc: Document):
-        has_ft, has_bert = bool(self.cfg["fasttext_model"]), bool(self.cfg["bert_model"])
+        has_ft, has_bert = bool(self.cfg.fasttext_model), bool(self.cfg.bert_model)
         ft, bert = _prefixed(doc.scores, "fasttext."), _prefixed(doc.scores, "bert.")
         model, probs = None, None
         if has_ft:
@@ -167,7 +171,7 @@ class StoredScoresDoFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(NEED_SCORES, doc)
                 return
             model, probs = "fasttext", ft
-            if has_bert and routes_to_bert(ft, self.cfg["drop_labels"], self.cfg["cascade"]):
+            if has_bert and routes_to_bert(ft, self.cfg.drop_labels, self.cfg.cascade):
                 if not bert:
                     yield beam.pvalue.TaggedOutput(NEED_BERT, doc)
                     return
@@ -177,7 +181,7 @@ class StoredScoresDoFn(beam.DoFn):
         else:
             yield beam.pvalue.TaggedOutput(NEED_SCORES, doc)
             return
-        verdict = decide(probs, self.cfg["drop_labels"], self.cfg["thresholds"])
+        verdict = decide(probs, self.cfg.drop_labels, self.cfg.thresholds)
         if verdict:
             yield self.ctx.drop(doc, verdict[0], f"{model} {verdict[1]}")
         else:
@@ -185,7 +189,7 @@ class StoredScoresDoFn(beam.DoFn):
 
 
 class BertDecisionDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, ctx: StageContext):
+    def __init__(self, cfg: Fine, ctx: StageContext):
         self.cfg = cfg
         self.ctx = ctx
 
@@ -199,7 +203,7 @@ class BertDecisionDoFn(beam.DoFn):
         scores = dict(doc.scores or {})
         scores.update({f"bert.{k}": round(v, 6) for k, v in probs.items()})
         doc = doc.replace(scores=scores)
-        verdict = decide(probs, self.cfg["drop_labels"], self.cfg["thresholds"])
+        verdict = decide(probs, self.cfg.drop_labels, self.cfg.thresholds)
         if verdict:
             yield self.ctx.drop(doc, verdict[0], f"bert {verdict[1]}")
         else:
@@ -207,7 +211,7 @@ class BertDecisionDoFn(beam.DoFn):
 
 
 class FineFilter(beam.PTransform):
-    def __init__(self, cfg: dict, excerpt_chars: int = 200, lid_model: str | None = None, stored: bool = False):
+    def __init__(self, cfg: Fine, excerpt_chars: int = 200, lid_model: str | None = None, stored: bool = False):
         super().__init__()
         self.stored = stored
         self.rescored = []  # stored mode: the documents scored now (filled by expand)
@@ -221,22 +225,22 @@ class FineFilter(beam.PTransform):
 
             lid_model = str(DEFAULT_LID_MODEL)
         self.lid_model = lid_model
-        if cfg["bert_model"]:  # fail at construction, on the launcher, not on a worker
+        if cfg.bert_model:  # fail at construction, on the launcher, not on a worker
             from ..classifiers.bert import check_model_dir
 
-            check_model_dir(cfg["bert_model"], bool(cfg["allow_pickle"]))
+            check_model_dir(cfg.bert_model, cfg.allow_pickle)
 
     def _bert(self, docs):
         from apache_beam.ml.inference.base import RunInference
 
         from ..classifiers.handler import BertClassifierHandler
 
-        b = self.cfg["bert"]
-        handler = BertClassifierHandler(self.cfg["bert_model"], device=b["device"], dtype=b["dtype"],
-                                        max_length=int(b["max_length"]), batch_size=int(b["batch_size"]),
-                                        aggregate=b["aggregate"], max_segments=int(b["max_segments"]),
-                                        allow_pickle=bool(self.cfg["allow_pickle"]),
-                                        max_batch_size=int(b["docs_per_batch"]), accelerator=b["accelerator"])
+        b = self.cfg.bert
+        handler = BertClassifierHandler(self.cfg.bert_model, device=b.device, dtype=b.dtype,
+                                        max_length=b.max_length, batch_size=b.batch_size,
+                                        aggregate=b.aggregate, max_segments=b.max_segments,
+                                        allow_pickle=self.cfg.allow_pickle,
+                                        max_batch_size=b.docs_per_batch, accelerator=b.accelerator)
         scored = docs | "BERT" >> RunInference(handler)
         return apply_stage(scored, "BertDecide", BertDecisionDoFn(self.cfg, self.ctx))
 
@@ -258,7 +262,7 @@ class FineFilter(beam.PTransform):
     def _judge(self, docs, bert_only=None) -> StageResult:
         """The cascade over ``docs``; ``bert_only``: documents whose fastText
         scores are known and leave them to BERT (refilter)."""
-        has_bert, has_ft = bool(self.cfg["bert_model"]), bool(self.cfg["fasttext_model"])
+        has_bert, has_ft = bool(self.cfg.bert_model), bool(self.cfg.fasttext_model)
         if not has_ft:
             return self._bert(docs)
         ft = apply_stage(docs, "FastText", FastTextCascadeDoFn(self.cfg, has_bert, self.ctx), TO_BERT)

@@ -45,13 +45,16 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 import apache_beam as beam
 
 from .pii_custom import CustomTimeout, load_custom  # noqa: F401 - load_custom: pii's API
 from .records import Document
 from .stage import StageContext, apply_stage
+
+if TYPE_CHECKING:
+    from .schema import Pii, Source
 
 STAGE = "pii"
 PLACEHOLDERS = {"email": "<EMAIL>", "ip": "<IP>", "id_number": "<ID_NUMBER>", "phone": "<PHONE>",
@@ -434,23 +437,29 @@ def _quantity(view: str, m: re.Match) -> bool:
 
 # --- the stage -------------------------------------------------------------------------
 
-def settings_for(cfg: dict, source: dict) -> tuple[bool, dict]:
-    """(enabled, types) for one source: ``pii`` with ``sources.NAME.pii`` on top."""
-    over = source.get("pii") or {}
-    enabled = cfg["enabled"] if over.get("enabled") is None else over["enabled"]
-    return bool(enabled), {**cfg["types"], **(over.get("types") or {})}
+def settings_for(cfg: Pii, source: Source) -> tuple[bool, dict]:
+    """(enabled, types) for one source: ``pii`` with ``sources.NAME.pii`` on top
+    (the types it names, an explicit null included)."""
+    over = source.pii
+    enabled = cfg.enabled if over is None or over.enabled is None else over.enabled
+    types = cfg.types.model_dump()
+    if over is not None and over.types is not None:
+        types.update(over.types.model_dump(exclude_unset=True))
+    return enabled, types
 
 
 class PiiDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, sources: dict, ctx: StageContext = StageContext(STAGE)):
+    """``cfg``: the ``pii`` section; ``sources``: name -> ``schema.Source``."""
+
+    def __init__(self, cfg: Pii, sources: dict[str, Source], ctx: StageContext = StageContext(STAGE)):
         self.cfg, self.sources, self.ctx = cfg, sources, ctx
 
     def setup(self):
-        custom = self._custom = load_custom(self.cfg.get("custom") or [])
+        custom = self._custom = load_custom(self.cfg.custom)
         self._redactors = {}
         for name, src in self.sources.items():
             enabled, types = settings_for(self.cfg, src)
-            self._redactors[name] = PiiRedactor(types, self.cfg["phone_regions"], custom) if enabled else None
+            self._redactors[name] = PiiRedactor(types, self.cfg.phone_regions, custom) if enabled else None
 
     def teardown(self):  # the custom types' child process, if one was started
         if getattr(self, "_custom", None):
@@ -478,7 +487,7 @@ class PiiDoFn(beam.DoFn):
 
 
 class PiiFilter(beam.PTransform):
-    def __init__(self, cfg: dict, sources: dict, excerpt_chars: int = 200):
+    def __init__(self, cfg: Pii, sources: dict[str, Source], excerpt_chars: int = 200):
         super().__init__()
         self.cfg, self.sources = cfg, sources
         self.ctx = StageContext(STAGE, excerpt_chars)

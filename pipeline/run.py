@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -31,6 +32,9 @@ from .fs import exists
 from .sinks import write_json
 from .readers import matched_files
 from .interrupt import SIGNALLED as _SIGNALLED, Interrupted, raise_interrupted as _raise_interrupted
+
+if TYPE_CHECKING:
+    from .schema import MdfsConfig
 
 log = logging.getLogger("mdfs.run")
 SUCCESS, REJECTED, INCOMPLETE = "_SUCCESS", "_REJECTED.json", "_INCOMPLETE"
@@ -85,12 +89,12 @@ def prepare_output(output_dir: str, overwrite: bool, reads: list[tuple[str, str]
         FileSystems.delete([path])
 
 
-def write_effective_config(cfg: dict, root: str) -> None:
+def write_effective_config(cfg: MdfsConfig, root: str) -> None:
     """OUTPUT/config.yaml: the configuration the run used (reproducibility; the report reads it)."""
     import yaml
 
     with FileSystems.create(f"{root}/config.yaml") as fh:
-        fh.write(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True).encode("utf-8"))
+        fh.write(yaml.safe_dump(cfg.as_dict(), sort_keys=False, allow_unicode=True).encode("utf-8"))
 
 
 def _write_marker(path: str, payload: dict | None = None) -> None:
@@ -119,25 +123,25 @@ def _output_problem(root: str) -> str | None:
     return None
 
 
-def _model_labels(cfg: dict) -> dict[str, list[str]]:
+def _model_labels(cfg: MdfsConfig) -> dict[str, list[str]]:
     """Labels of each configured classifier, loading each model once (on the launcher)."""
     from ..classifiers.bert import ModelError, check_model_dir, verify_weights
     from ..classifiers.integrity import say_unverified
 
-    fine, labels = cfg["fine"], {}
-    if fine["fasttext_model"]:
+    fine, labels = cfg.fine, {}
+    if fine.fasttext_model:
         from ..classifiers.fasttext_model import FastTextClassifier
 
         try:
-            clf = FastTextClassifier(fine["fasttext_model"])
+            clf = FastTextClassifier(fine.fasttext_model)
         except Exception as exc:  # noqa: BLE001 - missing file, not a fastText model, damaged
-            raise UserError(f"fine.fasttext_model: cannot load {fine['fasttext_model']}: {exc}") from None
+            raise UserError(f"fine.fasttext_model: cannot load {fine.fasttext_model}: {exc}") from None
         labels["fastText"] = list(clf.labels)
         if not clf.verified:
-            say_unverified("fine.fasttext_model", fine["fasttext_model"])
-    if fine["bert_model"]:
+            say_unverified("fine.fasttext_model", fine.fasttext_model)
+    if fine.bert_model:
         try:
-            path = check_model_dir(fine["bert_model"], bool(fine["allow_pickle"]))
+            path = check_model_dir(fine.bert_model, fine.allow_pickle)
             if not verify_weights(path):
                 say_unverified("fine.bert_model", path)
             from transformers import AutoConfig  # after check_model_dir: it refuses when the [bert] extra is missing
@@ -149,28 +153,29 @@ def _model_labels(cfg: dict) -> dict[str, list[str]]:
     return labels
 
 
-def _check_sources(cfg: dict, problems: list[str]) -> dict[str, list[str]]:
+def _check_sources(cfg: MdfsConfig, problems: list[str]) -> dict[str, list[str]]:
     """The readable files per source; a source's problems appended, its notes printed once."""
     from .readers.preflight import check_source
 
     files = {}
-    for n, src in cfg["sources"].items():
-        if src.get("format") == "cc_index":
-            files[n] = matched_files(src["paths"])
+    given = cfg.as_dict()["sources"]  # TODO(#36 typed config): readers convert after the split
+    for n, src in cfg.sources.items():
+        if src.format == "cc_index":
+            files[n] = matched_files(src.paths)
             found, own, notes = files[n], [], []
         else:
-            found, own, notes = check_source(n, src)
+            found, own, notes = check_source(n, given[n])
             files[n] = found
         problems += own
         if not found and not own:
-            problems.append(f"source {n}: no input file matches {src['paths']} "
+            problems.append(f"source {n}: no input file matches {src.paths} "
                             "(or none of the matches is a readable file)")
         for note in notes:
             print(f"mdfs: {note}", file=sys.stderr)
     return files
 
 
-def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, list[str]]:
+def preflight(cfg: MdfsConfig, output_dir: str, sources: bool = True) -> dict[str, list[str]]:
     """Everything that can be checked before anything is written.  Returns the
     readable files per source (none checked without ``sources``: a refilter
     reads the candidate store); raises UserError with one line per problem."""
@@ -183,7 +188,7 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
     from .language_codes import check_codes
 
     problems += check_codes(cfg)
-    tok = cfg["stats"]["tokenizer"]
+    tok = cfg.stats.tokenizer
     if tok:
         from pathlib import Path
 
@@ -193,48 +198,48 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
     from ..classifiers.integrity import ModelError, check_fasttext_file
 
     try:  # read by the readers, the coarse and the fine stage: damaged, it would fail every worker
-        check_fasttext_file(cfg["coarse"]["langid"]["model"])
+        check_fasttext_file(cfg.coarse.langid.model)
     except ModelError as exc:
         problems.append(f"coarse.langid.model: {exc}")
-    if cfg["fine"]["bert_model"] or cfg["fine"]["fasttext_model"]:
+    if cfg.fine.bert_model or cfg.fine.fasttext_model:
         from .fine import fine_languages
 
         try:  # the effective scope is what config.yaml records
-            cfg["fine"]["languages"] = fine_languages(cfg["fine"])
+            cfg.fine.languages = fine_languages(cfg.fine)
         except ValueError as exc:
             problems.append(str(exc))
-    if cfg["pii"]["custom"]:
+    if cfg.pii.custom:
         from .pii import load_custom
 
         try:  # a validator that does not import is an error now, not in every worker
-            load_custom(cfg["pii"]["custom"])
+            load_custom(cfg.pii.custom)
         except Exception as exc:  # noqa: BLE001 - ImportError, AttributeError, ...
             problems.append(f"pii.custom: {type(exc).__name__}: {exc}")
-    if cfg["dedup_against"]:
+    if cfg.dedup_against:
         from .dedup_state import check_against
 
         # local paths made absolute: config.yaml then says which runs, wherever it is read
-        cfg["dedup_against"] = [p if "://" in p else os.path.abspath(p) for p in cfg["dedup_against"]]
-        if not (cfg["exact_dedup"]["enabled"] or cfg["near_dedup"]["enabled"]):
+        cfg.dedup_against = [p if "://" in p else os.path.abspath(p) for p in cfg.dedup_against]
+        if not (cfg.exact_dedup.enabled or cfg.near_dedup.enabled):
             problems.append("--dedup-against needs exact_dedup or near_dedup enabled")
-        if len(set(cfg["dedup_against"])) != len(cfg["dedup_against"]):
-            problems.append(f"--dedup-against names a run twice: {cfg['dedup_against']}")
-        for earlier in cfg["dedup_against"]:
+        if len(set(cfg.dedup_against)) != len(cfg.dedup_against):
+            problems.append(f"--dedup-against names a run twice: {cfg.dedup_against}")
+        for earlier in cfg.dedup_against:
             if earlier.rstrip("/") in (root, os.path.abspath(root)):
                 problems.append(f"--dedup-against {earlier}: that is this run's own output directory")
             else:
                 problems += check_against(cfg, earlier)
-    dc = cfg["decontamination"]
-    if dc["sets"]:
+    if cfg.decontamination.sets:
         from .decontaminate import prepared_index
 
         try:  # every set read and indexed now: a bad file is an error before anything is written
-            prepared_index(dc, cfg["coarse"]["traditional_chinese"])
+            # TODO(#36 typed config): decontaminate converts after the split; it reads the section as given
+            prepared_index(cfg.as_dict()["decontamination"], cfg.coarse.traditional_chinese)
         except (ValueError, OSError) as exc:
             problems.append(str(exc))
     try:
         for model, names in _model_labels(cfg).items():
-            missing = sorted(set(cfg["fine"]["drop_labels"]) - set(names))
+            missing = sorted(set(cfg.fine.drop_labels) - set(names))
             if missing:
                 problems.append(f"fine.drop_labels {missing} are not labels of the {model} model "
                                 f"(it has {names}); set fine.drop_labels (and fine.thresholds) to its labels")
@@ -263,9 +268,9 @@ def _sample_messages(root: str, wanted: set) -> dict:
     return out
 
 
-def judge(funnel: dict, cfg: dict, root: str) -> list[str]:
+def judge(funnel: dict, cfg: MdfsConfig, root: str) -> list[str]:
     """Reasons to reject the output (empty list: accepted)."""
-    reasons, limit = [], float(cfg["run"]["max_failed_share"])
+    reasons, limit = [], cfg.run.max_failed_share
     wanted = set()
     per_source = {}
     for name, e in funnel["sources"].items():
@@ -293,7 +298,7 @@ def judge(funnel: dict, cfg: dict, root: str) -> list[str]:
 
 # --- the run ----------------------------------------------------------------------------
 
-def run(cfg: dict, output_dir: str, options, overwrite: bool = False, prog: str = "mdfs run", **kw) -> int:
+def run(cfg: MdfsConfig, output_dir: str, options, overwrite: bool = False, prog: str = "mdfs run", **kw) -> int:
     """``_run`` with SIGINT/SIGTERM at any moment (preflight, workers' start-up,
     the job, the report) ending in one line and 128 + the signal's number."""
     from . import interrupt
@@ -312,7 +317,7 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False, prog: str 
         interrupt.restore(previous)
 
 
-def _run(cfg: dict, output_dir: str, options, overwrite: bool = False, build=None, check=None, on_start=None,
+def _run(cfg: MdfsConfig, output_dir: str, options, overwrite: bool = False, build=None, check=None, on_start=None,
          also_judge=None, prog: str = "mdfs run", reads: list[tuple[str, str]] = ()) -> int:
     """The job with ``build_pipeline``; ``mdfs refilter`` passes its own ``build``
     (p, cfg, output_dir), ``check`` (cfg, output_dir) -> files per source,
@@ -352,7 +357,7 @@ def _run(cfg: dict, output_dir: str, options, overwrite: bool = False, build=Non
     try:
         p = beam.Pipeline(options=options)
         (build or build_pipeline)(p, cfg, output_dir)
-        with (ProgressWatcher(watch, float(cfg["read"]["progress_every_s"])) if watch else contextlib.nullcontext()):
+        with (ProgressWatcher(watch, cfg.read.progress_every_s) if watch else contextlib.nullcontext()):
             result = p.run()
             result.wait_until_finish()
         if _SIGNALLED:
