@@ -36,18 +36,6 @@ def text_hash(text: str) -> str:
     return hashlib.blake2b(normalise_for_exact(text).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-KEEP_CRITERIA = ("source_priority", "earliest_date", "longest")
-
-
-def check_keep_criteria(criteria, key: str) -> list[str]:
-    """The keep criteria of a dedup stage, refused at construction (on the
-    launcher, not on a worker) when one is unknown."""
-    for c in criteria:
-        if c not in KEEP_CRITERIA:
-            raise ValueError(f"{key}: unknown criterion {c!r} (known: {', '.join(KEEP_CRITERIA)})")
-    return list(criteria)
-
-
 def keep_rank(doc: Document, criteria: list[str], priorities: dict[str, int]) -> tuple:
     """Sort key of a copy: smaller is preferred. Ties end on id, then record key."""
     rank = []
@@ -112,7 +100,7 @@ class ExactDedup(beam.PTransform):
 
     def __init__(self, cfg: ExactDedupSection, priorities: dict[str, int], excerpt_chars: int = 200, earlier=None):
         super().__init__()
-        self.criteria = check_keep_criteria(cfg.keep, "exact_dedup.keep")
+        self.criteria = list(cfg.keep)  # schema.KeepCriterion: each one known
         self.priorities = priorities
         self.ctx = StageContext(STAGE, excerpt_chars)
         self.earlier = earlier

@@ -27,7 +27,7 @@ import numpy as np
 
 from .connected_components import ConnectedComponents
 from .sinks import WriteJson
-from .dedup_exact import check_keep_criteria, is_earlier, keep_rank, rank_new
+from .dedup_exact import is_earlier, keep_rank, rank_new
 from .minhash import MinHasher, band_keys, estimated_jaccard, lsh_params
 from .records import Document
 from .stage import BundleTotals, StageContext, StageResult, apply_stage, duplicate_key_failures
@@ -55,7 +55,7 @@ class SignDoFn(beam.DoFn):
         rank = keep_rank(doc, self._criteria, self.priorities)
         info = (rank_new(rank) if self.with_earlier else rank, doc.id, sig.tobytes())
         yield doc.key, info
-        yield beam.pvalue.TaggedOutput("units", f"{spec['unit']} {spec['n']}-grams")
+        yield beam.pvalue.TaggedOutput("units", f"{spec.unit} {spec.n}-grams")
         for bk in band_keys(sig, self.bands, self.rows):
             yield beam.pvalue.TaggedOutput("bands", (bk, doc.key))
 
@@ -208,7 +208,6 @@ class NearDedup(beam.PTransform):
         self.ctx = StageContext(STAGE, excerpt_chars)
         self.bands, self.rows = lsh_params(cfg.threshold, cfg.num_perm, cfg.false_positive_weight,
                                            cfg.false_negative_weight, cfg.bands, cfg.rows)
-        check_keep_criteria(cfg.keep, "near_dedup.keep")
 
     def expand(self, docs):
         threshold = self.cfg.threshold
