@@ -115,3 +115,13 @@ def test_a_stage_dofn_holding_its_typed_section_pickles_and_runs():
     short = list(fn.process(Document(key="k2", id="b", source="s", text="短短的一句话。" * 3)))
     assert len(kept) == 1 and kept[0].language == "zh"
     assert short[0].tag == "dropped" and short[0].value.reason == "too_short"
+
+
+def test_the_stages_are_built_with_their_typed_sections(tmp_path):
+    from mdfs.pipeline.build import build_stages
+
+    cfg = load_config(sources=["s=x.jsonl"], sets=["pii.enabled=true", "near_dedup.enabled=true"])
+    stages = dict(build_stages(cfg, str(tmp_path)))
+    assert stages["coarse"].cfg is cfg.coarse
+    assert stages["pii"].cfg is cfg.pii and stages["pii"].sources is cfg.sources
+    assert stages["near_dedup"].cfg is cfg.near_dedup
