@@ -51,9 +51,9 @@ def load_pages(shared: Path) -> list[tuple[str, str]]:
 
 def measure(shared: Path, repeat: int = 3) -> dict:
     cfg = load_config(sources=["bench=/dev/null"], sets=["source_defaults.languages=[]"])
-    opts = extraction_options(cfg["extract"])
+    opts = extraction_options(cfg.extract.model_dump())
     pages = load_pages(shared)
-    rules = CoarseRules(cfg["coarse"], source_languages(cfg))
+    rules = CoarseRules(cfg.coarse, source_languages(cfg))
     texts, ext_runs, coarse_runs = None, [], []
     for _ in range(repeat):
         t0 = time.perf_counter()

@@ -53,7 +53,7 @@ def earlier_docs(shared: Path, pages: list, n: int, seed: int = 3) -> list[dict]
     from mdfs.pipeline.extract_worker import extract_text, extraction_options
     from mdfs.pipeline.payload import decode_html
 
-    opts = extraction_options(load_config(sources=["x=/dev/null"])["extract"])
+    opts = extraction_options(load_config(sources=["x=/dev/null"]).extract.model_dump())
     rows = []
     for i, (url, body, _ctype) in enumerate(pages[::2]):
         text = extract_text(decode_html(body)[0], url, opts)

@@ -87,10 +87,11 @@ def throughput(zh_docs, en_docs, have_rensa):
     from datasketch import MinHash
 
     from mdfs.pipeline.minhash import MinHasher
+    from mdfs.pipeline.schema import Shingle
 
     out = {}
     for perms in (128, 256):
-        hasher = MinHasher(perms, 1, {"zh": {"unit": "char", "n": 5}, "default": {"unit": "word", "n": 5}})
+        hasher = MinHasher(perms, 1, {"zh": Shingle(unit="char", n=5), "default": Shingle(unit="word", n=5)})
         for lang, docs in (("zh", zh_docs), ("en", en_docs)):
             mb = sum(len(d.encode()) for d in docs) / 1e6
             few = docs[: max(10, len(docs) // 10)]  # the slow peers run on a subset
@@ -130,9 +131,9 @@ def accuracy(zh, en, pairs=600):
     from mdfs.pipeline.config import load_config
     from mdfs.pipeline.minhash import MinHasher, band_keys, estimated_jaccard, lsh_params
 
-    cfg = load_config()["near_dedup"]
-    hasher = MinHasher(cfg["num_perm"], cfg["seed"], cfg["shingles"])
-    b, r = lsh_params(cfg["threshold"], cfg["num_perm"], cfg["false_positive_weight"], cfg["false_negative_weight"])
+    cfg = load_config().near_dedup
+    hasher = MinHasher(cfg.num_perm, cfg.seed, cfg.shingles)
+    b, r = lsh_params(cfg.threshold, cfg.num_perm, cfg.false_positive_weight, cfg.false_negative_weight)
     rng = random.Random(11)
     rows = []
     for lang, texts, alpha in (
@@ -146,14 +147,14 @@ def accuracy(zh, en, pairs=600):
             ha, hb = hasher.shingle_hashes(base, lang), hasher.shingle_hashes(copy, lang)
             sa, sb = hasher.signature_of_hashes(ha), hasher.signature_of_hashes(hb)
             cand = bool(set(band_keys(sa, b, r)) & set(band_keys(sb, b, r)))
-            rows.append((lang, _true_jaccard(ha, hb), cand, cand and estimated_jaccard(sa, sb) >= cfg["threshold"]))
-    hi = [x for x in rows if x[1] >= cfg["threshold"] + 0.05]
-    lo = [x for x in rows if x[1] <= cfg["threshold"] - 0.1]
+            rows.append((lang, _true_jaccard(ha, hb), cand, cand and estimated_jaccard(sa, sb) >= cfg.threshold))
+    hi = [x for x in rows if x[1] >= cfg.threshold + 0.05]
+    lo = [x for x in rows if x[1] <= cfg.threshold - 0.1]
     return {
         "pairs": len(rows),
         "bands": b,
         "rows": r,
-        "num_perm": cfg["num_perm"],
+        "num_perm": cfg.num_perm,
         "recall_j_ge_0.85": round(sum(x[3] for x in hi) / len(hi), 4),
         "pairs_j_ge_0.85": len(hi),
         "candidate_recall_j_ge_0.85": round(sum(x[2] for x in hi) / len(hi), 4),
@@ -170,9 +171,9 @@ def shuffle_bytes(zh_docs):
     from mdfs.pipeline.minhash import MinHasher, band_keys, lsh_params
     from mdfs.pipeline.records import Document, record_key
 
-    cfg = load_config()["near_dedup"]
-    hasher = MinHasher(cfg["num_perm"], cfg["seed"], cfg["shingles"])
-    b, r = lsh_params(cfg["threshold"], cfg["num_perm"], cfg["false_positive_weight"], cfg["false_negative_weight"])
+    cfg = load_config().near_dedup
+    hasher = MinHasher(cfg.num_perm, cfg.seed, cfg.shingles)
+    b, r = lsh_params(cfg.threshold, cfg.num_perm, cfg.false_positive_weight, cfg.false_negative_weight)
     d = Document(
         key=record_key("web", "file.warc.gz", 12345),
         id="web-" + record_key("web", "f", 1),
@@ -182,7 +183,7 @@ def shuffle_bytes(zh_docs):
         language="zh",
     )
     sig = hasher.signature(d.text, "zh")
-    rank = keep_rank(d, cfg["keep"], {"web": 1})
+    rank = keep_rank(d, cfg.keep, {"web": 1})
     size = lambda x: len(pickle.dumps(x, protocol=4))  # noqa: E731
     return {
         "exact_dedup_hash_group": size((text_hash(d.text), (rank, d.key, d.id))),
@@ -212,7 +213,7 @@ def docs():
         if i % 10 == 1:
             t = t[:500] + "。" + t[501:]  # a near-duplicate of a nearby slice
         yield Document(key=f"k{{i:07d}}", id=f"d{{i}}", source="web", text=t, language="zh")
-cfg = load_config()["near_dedup"]
+cfg = load_config().near_dedup
 t0 = time.time()
 with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
     res = p | beam.Create(list(docs())) | NearDedup(cfg, {{"web": 1}})

@@ -90,8 +90,8 @@ def cost(shared: Path) -> dict:
     from mdfs.pipeline.pii import PiiRedactor
 
     cfg = load_config()
-    opts = extraction_options(cfg["extract"])
-    r = PiiRedactor(cfg["pii"]["types"], cfg["pii"]["phone_regions"])
+    opts = extraction_options(cfg.extract.model_dump())
+    r = PiiRedactor(cfg.pii.types.model_dump(), cfg.pii.phone_regions)
     pages = gather_pages(shared)
     htmls = []
     for url, body, ctype in pages:

@@ -93,10 +93,10 @@ def main():
         for _ in range(a.repeats):  # alternate, medians
             for kind in ("old", "new"):
                 if kind == "old":
-                    fn = old.ReadFileDoFn(src, cfg["read"])
+                    fn = old.ReadFileDoFn(src, cfg.as_dict()["read"])
                     fn.setup()
                 else:
-                    fn = Dispatch({"b": src}, cfg["read"])
+                    fn = Dispatch({"b": src}, cfg.as_dict()["read"])
                 t, n = run_reader(fn, str(path), kind == "new")
                 times[kind].append(t)
                 counts[kind] = n

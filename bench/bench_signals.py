@@ -48,9 +48,9 @@ def measure_signals(shared: Path, repeat: int) -> dict:
     from mdfs.pipeline.rules.rule import first_verdict, measure_all
 
     cfg = load_config(sources=["bench=/dev/null"], sets=["source_defaults.languages=[]"])
-    opts = extraction_options(cfg["extract"])
+    opts = extraction_options(cfg.extract.model_dump())
     pages = load_pages(shared)
-    rules = CoarseRules(cfg["coarse"], source_languages(cfg))
+    rules = CoarseRules(cfg.coarse, source_languages(cfg))
     ext_runs, full_runs, all_runs, first_runs = [], [], [], []
     for _ in range(repeat):
         t0 = time.perf_counter()

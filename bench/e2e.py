@@ -298,9 +298,9 @@ def profile_stages(data: Path, limit: int = 400) -> dict:
     from mdfs.pipeline.tokens import TokenCounter
 
     cfg = load_config(sources=[f"bench={data}/*.warc.gz"], sets=["source_defaults.languages=[]"])
-    opts = extraction_options(cfg["extract"])
-    rules = CoarseRules(cfg["coarse"], source_languages(cfg))
-    hasher = MinHasher(112, 1, cfg["near_dedup"]["shingles"])
+    opts = extraction_options(cfg.extract.model_dump())
+    rules = CoarseRules(cfg.coarse, source_languages(cfg))
+    hasher = MinHasher(112, 1, cfg.near_dedup.shingles)
     tok = TokenCounter()
     t = dict.fromkeys(["read", "decode", "extract", "coarse", "tokens", "minhash", "to_row"], 0.0)
     n = 0

@@ -70,8 +70,8 @@ def run_sets(sources: list[str], out: Path, sets: list[str]):
     """One pipeline run over the evaluation sets: (funnel, dropped rows, kept rows, seconds)."""
     # exact dedup off: every page is judged on its own
     cfg = load_config(sources=sources, sets=["exact_dedup.enabled=false", "source_defaults.languages=[]", *sets])
-    for name in cfg["sources"]:  # languages: articles keep zh/en as in production; others judged on rules
-        cfg["sources"][name]["languages"] = ["zh", "en"]
+    for name in cfg.sources:  # languages: articles keep zh/en as in production; others judged on rules
+        cfg.sources[name].languages = ["zh", "en"]
     t0 = time.time()
     with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
         build_pipeline(p, cfg, str(out))

@@ -83,8 +83,8 @@ def page_facts(pages) -> list[dict]:
     from mdfs.pipeline.payload import charset_from_content_type, decode_html
 
     cfg = load_config()
-    opts = extraction_options(cfg["extract"])
-    lid_doc = FastTextLangID(DEFAULT_LID_MODEL, int(cfg["coarse"]["langid"]["max_chars"]))
+    opts = extraction_options(cfg.extract.model_dump())
+    lid_doc = FastTextLangID(DEFAULT_LID_MODEL, cfg.coarse.langid.max_chars)
     model = FastTextLangID(DEFAULT_LID_MODEL, lg.CHEAP_TEXT_MAX_CHARS).model
     facts, t_cheap, t_extract = [], 0.0, 0.0
     for url, body, ctype in pages:
@@ -157,13 +157,13 @@ def main(argv=None):
 
     from mdfs.pipeline.config import load_config
 
-    defaults = load_config()["read"]
+    defaults = load_config().read
     pages = gather_pages(args.shared)
     facts, cost = page_facts(pages)
     res = {"date": datetime.date.today().isoformat(), "pages": len(pages), "cost_ms_per_page": cost,
            "cc_metadata_emulation": real_cc_agreement(args.shared), "defaults": {}, "sweep": {}}
-    d_share, d_conf, d_mb = (defaults["language_gate_min_share"], defaults["language_gate_min_confidence"],
-                             defaults["language_gate_max_bytes"])
+    d_share, d_conf, d_mb = (defaults.language_gate_min_share, defaults.language_gate_min_confidence,
+                             defaults.language_gate_max_bytes)
     for task, langs in TASKS.items():
         res["defaults"][task] = {mode: evaluate(facts, langs, mode, d_share, d_conf, d_mb)
                                  for mode in ("metadata", "fasttext", "metadata+fasttext")}
@@ -200,9 +200,9 @@ def write_doc(res: dict, defaults: dict) -> None:
          f"{emu['max_top_share_difference']}.", "",
          f"**Cost per page:** cheap text + fastText {res['cost_ms_per_page']['cheap_ms']} ms; trafilatura "
          f"{res['cost_ms_per_page']['extract_ms']} ms (the work a gate drop saves).", "",
-         f"## Defaults (`language_gate_min_share` {defaults['language_gate_min_share']}, "
-         f"`language_gate_min_confidence` {defaults['language_gate_min_confidence']}, "
-         f"`language_gate_max_bytes` {defaults['language_gate_max_bytes']})", "",
+         f"## Defaults (`language_gate_min_share` {defaults.language_gate_min_share}, "
+         f"`language_gate_min_confidence` {defaults.language_gate_min_confidence}, "
+         f"`language_gate_max_bytes` {defaults.language_gate_max_bytes})", "",
          "| task | evidence | gate drops | losses | loss share | Chinese pages lost | Chinese pages kept after extraction |",
          "|---|---|---:|---:|---:|---:|---:|"]
     names = {"metadata": "Common Crawl metadata only", "fasttext": "fastText cheap text only (no metadata)",

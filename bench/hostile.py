@@ -31,8 +31,8 @@ from mdfs.pipeline.extract import ExtractDoFn
 t0 = time.perf_counter()
 out = read_file(sys.argv[1])
 cfg = load_config()
-fn = ExtractDoFn(cfg["extract"], cfg["read"]["max_invalid_utf8_share"]); fn.setup()
-coarse = CoarseFilterDoFn(cfg["coarse"], {"t": ([], 0.0)}); coarse.setup()
+fn = ExtractDoFn(cfg.extract.model_dump(), cfg.read.max_invalid_utf8_share); fn.setup()
+coarse = CoarseFilterDoFn(cfg.coarse, {"t": ([], 0.0)}); coarse.setup()
 outcomes = [f"read: dropped {d.reason}" for d in out["dropped"]] + [
     f"read: failed {f.error_kind}" + (" (records: null)" if f.records is None else "") for f in out["failed"]]
 per_record = 0.0
@@ -291,7 +291,7 @@ import json, random, sys, time
 from mdfs.pipeline.config import load_config
 from mdfs.pipeline.coarse import CoarseRules
 from mdfs.pipeline.records import Document
-rules = CoarseRules(load_config()["coarse"], {"s": ([], 0.0)})
+rules = CoarseRules(load_config().coarse, {"s": ([], 0.0)})
 N = 5_000_000  # the largest text one record can carry (read.max_payload_bytes)
 rnd = random.Random(0)
 han = "".join(chr(rnd.randrange(0x4e00, 0x9fff)) for _ in range(N))

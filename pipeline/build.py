@@ -21,7 +21,7 @@ from .stats import CountTokensDoFn, WriteStats, raw_stats
 
 
 def build_context(cfg, output_dir: str | None, refilter=None) -> BuildContext:
-    earlier = EarlierState(cfg["dedup_against"]) if cfg["dedup_against"] else None  # --dedup-against
+    earlier = EarlierState(cfg.dedup_against) if cfg.dedup_against else None  # --dedup-against
     return BuildContext(cfg, output_dir, refilter, earlier)
 
 
@@ -33,7 +33,7 @@ def _count(pcoll, label: str, events):
     return pcoll | f"Totals{label}" >> beam.ParDo(BundleTotals(events))
 
 
-def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
+def build_pipeline(p: beam.Pipeline, cfg, output_dir: str) -> dict:
     """Adds the whole job to ``p``; returns the main PCollections (for tests).
 
     Memory: the read stage's records, dropped and failed rows (most of a real
@@ -42,10 +42,11 @@ def build_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str) -> dict:
     funnel events and statistics are summed per bundle where they are
     produced.  The later stages' rejects, bounded by what was extracted, share
     one sink per kind (``dropped/part-stages-*.parquet``)."""
-    every = float(cfg["read"]["progress_every_s"])
-    out = cfg["output"]
+    every = cfg.read.progress_every_s
+    out = cfg.output
+    given = cfg.as_dict()  # TODO(#36 typed config): readers convert after the split; they read mappings today
     raw, read_dropped, read_failed, skipped = p | "Read" >> ReadSources(
-        cfg["sources"], cfg["read"], cfg["coarse"]["langid"]["model"])
+        given["sources"], given["read"], cfg.coarse.langid.model)
     raw = raw | "ProgressRead" >> beam.ParDo(LogProgress("records read", every, progress_dir(output_dir)))
 
     counts = [
@@ -75,15 +76,15 @@ def apply_stages(build: BuildContext, docs, stages: list[Stage], counts: list, s
     already, not run); ``carried_rejects``: {"dropped"/"failed": rows a refilter
     carries over from the earlier run's later-stage sink}, written with this run's."""
     cfg, output_dir = build.cfg, build.output_dir
-    every = float(cfg["read"]["progress_every_s"])
-    out = cfg["output"]
+    every = cfg.read.progress_every_s
+    out = cfg.output
     carried_rejects = carried_rejects or {}
     later_dropped = [carried_rejects["dropped"]] if "dropped" in carried_rejects else []
     later_failed = [carried_rejects["failed"]] if "failed" in carried_rejects else []
     stage_names, stage_docs, corpus_marked = list(counted or []), {}, False
     # the text is final after the last stage that changes it: its tokens are counted once, there
     text_final = [s.name for s in stages if s.changes_text][-1:]
-    tokenizer = cfg["stats"]["tokenizer"]
+    tokenizer = cfg.stats.tokenizer
     from .progress import timing
 
     for stage in stages:
@@ -120,7 +121,7 @@ def apply_stages(build: BuildContext, docs, stages: list[Stage], counts: list, s
     if out["dedup_state"]:  # what a later run deduplicates against (--dedup-against)
         kept | "DedupState" >> WriteDedupState(cfg, output_dir, source_priorities(cfg))
     (counts | "AllCounts" >> beam.Flatten()
-     | "Funnel" >> WriteFunnel(f"{output_dir.rstrip('/')}/funnel.json", stage_names, list(cfg["sources"]),
+     | "Funnel" >> WriteFunnel(f"{output_dir.rstrip('/')}/funnel.json", stage_names, list(cfg.sources),
                                funnel_fields(cfg)))
     ({"front": stats_front | "TotalsStatsFront" >> beam.Flatten(), "stages": stage_docs, "kept": kept}
      | "Stats" >> WriteStats(f"{output_dir.rstrip('/')}/stats/pipeline_stats.json", tokenizer))

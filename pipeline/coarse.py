@@ -24,6 +24,8 @@ which is what ``mdfs refilter`` re-thresholds.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import apache_beam as beam
 
 from .records import Candidate, Document
@@ -38,6 +40,9 @@ from .rules.rule import verdict_from_signals
 from .stage import REUSE, COUNT, BuildContext, Stage, StageContext, StageResult, apply_stage
 from .textnorm import ChineseScript, normalise, remove_replacement_chars
 
+if TYPE_CHECKING:
+    from .schema import Coarse, MdfsConfig
+
 STAGE = "coarse"
 CANDIDATES = "candidates"  # the stage's extra output with output.candidates
 # reasons this stage gives before the document rules: such documents are not candidates
@@ -49,26 +54,22 @@ class CoarseRules:
     """Everything the stage needs, built once per worker (in ``setup()``).
     ``apply`` is deterministic: same document in, same verdict out."""
 
-    def __init__(self, cfg: dict, source_langs: dict[str, tuple[list, float]], on_lines_removed=None):
+    def __init__(self, cfg: Coarse, source_langs: dict[str, tuple[list, float]], on_lines_removed=None):
         from mdfs.classifiers.langid import FastTextLangID
 
         self.on_lines_removed = on_lines_removed  # (language, {kind: lines}) -> None
         self.cfg = cfg
         self.source_langs = source_langs
-        self.url = UrlFilter(cfg["url"]["blocklists"], cfg["url"]["allowlists"])
-        lid = cfg["langid"]
-        self.lid = FastTextLangID(lid["model"], int(lid["max_chars"]))
-        self.fix_mojibake = bool(cfg["normalise"]["fix_mojibake"])
-        self.trad_policy = cfg["traditional_chinese"]
-        if self.trad_policy not in ("convert", "keep", "drop"):
-            raise ValueError(f"coarse.traditional_chinese must be convert, keep or drop, not {self.trad_policy!r}")
-        self.trad_min_share = float(cfg["traditional_min_share"])
+        self.url = UrlFilter(cfg.url.blocklists, cfg.url.allowlists)
+        self.lid = FastTextLangID(cfg.langid.model, cfg.langid.max_chars)
+        self.fix_mojibake = cfg.normalise.fix_mojibake
+        self.trad_policy = cfg.traditional_chinese  # convert, keep or drop (the schema's choices)
+        self.trad_min_share = cfg.traditional_min_share
         self.script = ChineseScript()
-        lines_cfg = cfg["lines"]
-        self.cleaners = {lang: LineCleaner.from_config(lines_cfg, lang) for lang in ("zh", "en", "other")}
+        self.cleaners = {lang: LineCleaner.from_config(cfg.lines, lang) for lang in ("zh", "en", "other")}
         en_sensitive = None
-        if cfg["en"]["sensitive_lexicons"]:
-            en_sensitive = zh_rules.SensitiveWords(cfg["en"]["sensitive_lexicons"], 1, word_boundaries=True)
+        if cfg.en.sensitive_lexicons:
+            en_sensitive = zh_rules.SensitiveWords(cfg.en.sensitive_lexicons, 1, word_boundaries=True)
         self.rules = rule_sets(cfg, en_sensitive)
 
     def apply(self, doc: Document):
@@ -122,16 +123,16 @@ class CoarseRules:
                 None, None, candidate)
 
 
-def rule_sets(cfg: dict, en_sensitive=None) -> dict:
+def rule_sets(cfg: Coarse, en_sensitive=None) -> dict:
     """The document rules per language ("zh", "en", "other") from ``coarse``."""
-    if en_sensitive is None and cfg["en"]["sensitive_lexicons"]:
-        en_sensitive = zh_rules.SensitiveWords(cfg["en"]["sensitive_lexicons"], 1, word_boundaries=True)
-    return {"zh": zh_rules.build(cfg["zh"]), "en": en_rules.build(cfg["en"], en_sensitive),
-            "other": en_rules.build({"min_chars": cfg["other"]["min_chars"]}, lang="other")}
+    if en_sensitive is None and cfg.en.sensitive_lexicons:
+        en_sensitive = zh_rules.SensitiveWords(cfg.en.sensitive_lexicons, 1, word_boundaries=True)
+    return {"zh": zh_rules.build(cfg.zh), "en": en_rules.build(cfg.en, en_sensitive),
+            "other": en_rules.build(cfg.other, lang="other")}
 
 
 class CoarseFilterDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, source_langs: dict, ctx: StageContext = StageContext(STAGE),
+    def __init__(self, cfg: Coarse, source_langs: dict, ctx: StageContext = StageContext(STAGE),
                  candidates: bool = False, tokenizer: str | None = None):
         self.cfg = cfg
         self.source_langs = source_langs
@@ -171,16 +172,15 @@ class CoarseFilterDoFn(beam.DoFn):
             yield self.ctx.drop(dropped, reason, detail)
 
 
-def source_languages(cfg: dict) -> dict[str, tuple[list, float]]:
-    return {name: (list(src["languages"]), float(src["min_language_score"]))
-            for name, src in cfg["sources"].items()}
+def source_languages(cfg: MdfsConfig) -> dict[str, tuple[list, float]]:
+    return {name: (list(src.languages), src.min_language_score) for name, src in cfg.sources.items()}
 
 
 class CoarseFilter(beam.PTransform):
     """With ``candidates`` (an output directory), the candidates go to
     ``candidates/documents/`` there."""
 
-    def __init__(self, cfg: dict, source_langs: dict, excerpt_chars: int = 200, candidates: dict | None = None,
+    def __init__(self, cfg: Coarse, source_langs: dict, excerpt_chars: int = 200, candidates: dict | None = None,
                  tokenizer: str | None = None):
         super().__init__()
         self.cfg = cfg
@@ -271,11 +271,11 @@ class RefilterRules(beam.PTransform):
         super().__init__()
         self.stored_tokens = stored_tokens
         self.cfg = cfg
-        self.ctx = StageContext("coarse", int(cfg["output"]["excerpt_chars"]))
+        self.ctx = StageContext("coarse", cfg.output.excerpt_chars)
 
     def expand(self, rows):
         return apply_stage(rows, "StoredSignals", RefilterRulesDoFn(
-            self.cfg["coarse"], source_languages(self.cfg), self.ctx, self.stored_tokens))
+            self.cfg.coarse, source_languages(self.cfg), self.ctx, self.stored_tokens))
 
 
 class CoarseStage(Stage):
@@ -288,14 +288,14 @@ class CoarseStage(Stage):
     funnel_fields = {"replacement_chars_removed": COUNT}
 
     def why_off(self, cfg):
-        return None if cfg["coarse"]["enabled"] else "disabled (coarse.enabled: false)"
+        return None if cfg.coarse.enabled else "disabled (coarse.enabled: false)"
 
     def transform(self, build: BuildContext) -> beam.PTransform:
         cfg = build.cfg
         if build.refilter is not None:
             return RefilterRules(cfg, build.refilter.stored_tokens)
-        return CoarseFilter(cfg["coarse"], source_languages(cfg), build.excerpt_chars, build.candidates,
-                            cfg["stats"]["tokenizer"])
+        return CoarseFilter(cfg.coarse, source_languages(cfg), build.excerpt_chars, build.candidates,
+                            cfg.stats.tokenizer)
 
     def kept_events(self, doc):
         return [((doc.source, "replacement_chars_removed"), 1)] if doc.extra.get("replacement_chars_removed") else []

@@ -1,6 +1,8 @@
 """Configuration: built-in defaults (``defaults.yaml``), a user YAML file, then
-command-line overrides, in that order.  The result is a plain dict (picklable,
-shipped to workers with the DoFns that need a section of it)."""
+command-line overrides, in that order.  The result is the validated
+``schema.MdfsConfig``: each section a typed object (``cfg.coarse.zh.min_chars``),
+picklable, shipped to workers with the DoFns that need a section of it;
+``cfg.as_dict()`` is the plain mapping ``OUTPUT/config.yaml`` records."""
 from __future__ import annotations
 
 import copy
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .schema import REPLACED_MAPS, validate
+from .schema import REPLACED_MAPS, MdfsConfig, validate
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
@@ -99,7 +101,7 @@ def _sets_name_a_source(sets: list[str] | None) -> bool:
 
 def load_config(config_file: str | None = None, sets: list[str] | None = None,
                 sources: list[str] | None = None, base: dict | None = None,
-                dedup_against: list[str] | None = None) -> dict:
+                dedup_against: list[str] | None = None) -> MdfsConfig:
     """Build the effective configuration and check it against the schema.
 
     The bundled sample sources apply only when no source is named: not by the
@@ -179,9 +181,9 @@ def _unknown_sources(sources: dict) -> list[str]:
     return out
 
 
-def finalize(cfg: dict) -> dict:
-    """Fill each source from ``source_defaults``, check everything against the
-    schema, resolve ``{samples}``/``{resources}``/``{models}``."""
+def finalize(cfg: dict) -> MdfsConfig:
+    """Fill each source from ``source_defaults``, resolve ``{samples}``/``{resources}``/``{models}``,
+    check everything against the schema: the typed configuration."""
     if not isinstance(cfg.get("sources"), dict) or not cfg["sources"]:
         raise ValueError("no sources configured")
     base = cfg.get("source_defaults", {}) if isinstance(cfg.get("source_defaults"), dict) else {}
@@ -212,14 +214,14 @@ def finalize(cfg: dict) -> dict:
         default = fine.get("default_threshold", 0.5)
         fine["thresholds"] = {**{k: default for k in fine["drop_labels"]}, **fine["thresholds"]}
     try:
-        validate(cfg)
+        model = validate(resolve_placeholders(cfg))
     except ValueError as exc:
         problems.append(str(exc))
     else:
-        problems += weight_problems(cfg["mix"]["weights"], list(resolved))
+        problems += weight_problems(model.mix.weights, list(resolved))
     if problems:
         raise ValueError("; ".join(problems))
-    return resolve_placeholders(cfg)
+    return model
 
 
 def as_given(cfg: dict) -> dict:

@@ -60,7 +60,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mdfs.schemas import DEDUP_DECISION_SCHEMA, DEDUP_ROW_SCHEMA
-from .dedup_exact import check_keep_criteria, rank_of, source_priority, text_hash
+from .dedup_exact import rank_of, source_priority, text_hash
 from .dedup_near import near_stats
 from .minhash import MinHasher, band_keys, lsh_params
 from .records import Document
@@ -73,15 +73,15 @@ CHUNK = 4096  # signatures read at once: with 4 KB pages, at most 16 MB of the m
 ROW_GROUP = 8192  # rows per Parquet row group of a row file: a reader decodes one group at a time
 
 
-def near_deciding(cfg: dict) -> bool:
-    near = cfg["near_dedup"]
-    return bool(near["enabled"] and near["decisions"])
+def near_deciding(cfg) -> bool:
+    near = cfg.near_dedup
+    return bool(near.enabled and near.decisions)
 
 
-def bands_rows(near: dict) -> tuple[int, int]:
+def bands_rows(near) -> tuple[int, int]:
     """(bands, rows) as ``NearDedup`` computes them."""
-    return lsh_params(float(near["threshold"]), int(near["num_perm"]), float(near["false_positive_weight"]),
-                      float(near["false_negative_weight"]), near["bands"], near["rows"])
+    return lsh_params(float(near.threshold), int(near.num_perm), float(near.false_positive_weight),
+                      float(near.false_negative_weight), near.bands, near.rows)
 
 
 class DedupRows:
@@ -91,14 +91,14 @@ class DedupRows:
     keys are ``SignDoFn``'s (``MinHasher.shingle_spec``, ``signature_of_hashes``,
     ``minhash.band_keys``, whose hex digests are stored as 8 bytes each)."""
 
-    def __init__(self, cfg: dict, priorities: dict[str, int]):
+    def __init__(self, cfg, priorities: dict[str, int]):
         self.priorities = priorities
-        self.exact = bool(cfg["exact_dedup"]["enabled"])
+        self.exact = bool(cfg.exact_dedup.enabled)
         self.near = near_deciding(cfg)
         if self.near:
-            near = cfg["near_dedup"]
+            near = cfg.near_dedup
             self.bands, self.rows = bands_rows(near)
-            self.hasher = MinHasher(int(near["num_perm"]), int(near["seed"]), near["shingles"])
+            self.hasher = MinHasher(int(near.num_perm), int(near.seed), near.shingles)
 
     def row(self, doc: Document, unit: int) -> dict:
         out = {"unit": int(unit), "key": doc.key, "id": doc.id, "source": doc.source,
@@ -112,14 +112,14 @@ class DedupRows:
             sig = self.hasher.signature_of_hashes(self.hasher.hashes(doc.text, spec))
             out["signature"] = sig.astype("<u4").tobytes()
             out["band_keys"] = b"".join(bytes.fromhex(k[2:]) for k in band_keys(sig, self.bands, self.rows))
-            out["shingle_unit"] = f"{spec['unit']} {spec['n']}-grams"
+            out["shingle_unit"] = f"{spec.unit} {spec.n}-grams"
         return out
 
 
 class DedupRowDoFn(beam.DoFn):
     """The rows in a unit's Beam job: Document -> row dict (``DedupRows``, built in ``setup``)."""
 
-    def __init__(self, cfg: dict, priorities: dict[str, int], unit: int):
+    def __init__(self, cfg, priorities: dict[str, int], unit: int):
         self.cfg, self.priorities, self.unit = cfg, priorities, int(unit)
 
     def setup(self):
@@ -188,11 +188,11 @@ def row_files(rows) -> list[Path]:
     return files
 
 
-def decide(rows, cfg: dict, workdir: str | os.PathLike, batch_rows: int = 8192) -> Decisions:
+def decide(rows, cfg, workdir: str | os.PathLike, batch_rows: int = 8192) -> Decisions:
     """The exact and near dedup decisions of every document in ``rows`` (see the
     module docstring), written under ``workdir/decisions``; the intermediate
     files in ``workdir`` are removed at the end."""
-    if cfg.get("dedup_against"):
+    if cfg.dedup_against:
         raise ValueError("dedup_corpus: --dedup-against (earlier runs) is not supported by the corpus-wide step")
     files = row_files(rows)
     work = Path(workdir)
@@ -201,10 +201,10 @@ def decide(rows, cfg: dict, workdir: str | os.PathLike, batch_rows: int = 8192) 
     verdict = np.zeros(store.n, dtype=np.int8)
     kept_by = np.arange(store.n, dtype=np.int64)
     cluster = size = stats = None
-    if cfg["exact_dedup"]["enabled"]:
-        _exact(store, check_keep_criteria(cfg["exact_dedup"]["keep"], "exact_dedup.keep"), verdict, kept_by)
+    if cfg.exact_dedup.enabled:
+        _exact(store, list(cfg.exact_dedup.keep), verdict, kept_by)
     if near_deciding(cfg):
-        cluster, size, stats = _near(store, cfg["near_dedup"], verdict, kept_by)
+        cluster, size, stats = _near(store, cfg.near_dedup, verdict, kept_by)
     folder = work / "decisions"
     _write(store, verdict, kept_by, cluster, size, folder, batch_rows)
     counts = {VERDICTS[v]: int(np.count_nonzero(verdict == v)) for v in VERDICTS}
@@ -235,11 +235,11 @@ def _column_bytes(col, width: int, what: str, path) -> np.ndarray:
     return data[offsets[0]:offsets[-1]].reshape(len(col), width)
 
 
-def _ingest(files: list[Path], cfg: dict, work: Path, batch_rows: int) -> _Store:
-    exact, near = bool(cfg["exact_dedup"]["enabled"]), near_deciding(cfg)
+def _ingest(files: list[Path], cfg, work: Path, batch_rows: int) -> _Store:
+    exact, near = bool(cfg.exact_dedup.enabled), near_deciding(cfg)
     n = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    num_perm = int(cfg["near_dedup"]["num_perm"]) if near else 0
-    bands = bands_rows(cfg["near_dedup"])[0] if near else 0
+    num_perm = int(cfg.near_dedup.num_perm) if near else 0
+    bands = bands_rows(cfg.near_dedup)[0] if near else 0
     hashes = np.empty((n, 2), dtype=np.uint64) if exact else None
     shingle, names = (np.empty(n, dtype=np.int16), {}) if near else (None, {})
     columns = SHORT_COLUMNS + (["text_hash"] if exact else []) + (["signature", "band_keys", "shingle_unit"]
@@ -383,15 +383,15 @@ def _components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _near(store: _Store, near: dict, verdict: np.ndarray, kept_by: np.ndarray):
     """dedup_near over the exact survivors: returns (cluster, size, near_dedup.json)."""
-    threshold = float(near["threshold"])
-    criteria = check_keep_criteria(near["keep"], "near_dedup.keep")
+    threshold = float(near.threshold)
+    criteria = list(near.keep)  # schema.KeepCriterion: each one known
     survivors = np.flatnonzero(verdict == KEPT)
     edges = _candidates(store, survivors, _key_positions(store))
     n64 = np.int64(store.n)
     a, b = edges // n64, edges % n64
     candidate_edges = len(edges)
     del edges
-    if near["verify"]:
+    if near.verify:
         ok = _jaccard_pairs(store, a, b) >= threshold
         a, b = a[ok], b[ok]
     cluster = np.full(store.n, -1, dtype=np.int64)
@@ -416,8 +416,8 @@ def _near(store: _Store, near: dict, verdict: np.ndarray, kept_by: np.ndarray):
     pairs = [("candidate_edges", candidate_edges), ("verified_edges", verified_edges),
              ("documents_in_components", len(members))]
     pairs += [(("unit", name), int(k)) for name, k in zip(store.shingle_names, units) if k]
-    params = {"num_perm": int(near["num_perm"]), "threshold": threshold, "bands": store.bands,
-              "rows": bands_rows(near)[1], "verify": bool(near["verify"]), "max_rounds": int(near["max_rounds"])}
+    params = {"num_perm": int(near.num_perm), "threshold": threshold, "bands": store.bands,
+              "rows": bands_rows(near)[1], "verify": bool(near.verify), "max_rounds": int(near.max_rounds)}
     return cluster, size, {**params, **near_stats(pairs, False)}
 
 

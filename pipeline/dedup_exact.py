@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 
 from .records import Document
 from .textnorm import stream_safe
 from .stage import CORPUS, BuildContext, Stage, StageContext, apply_stage, duplicate_key_failures
+
+if TYPE_CHECKING:
+    from .schema import ExactDedup as ExactDedupSection
 
 STAGE = "exact_dedup"
 
@@ -30,18 +34,6 @@ def normalise_for_exact(text: str) -> str:
 
 def text_hash(text: str) -> str:
     return hashlib.blake2b(normalise_for_exact(text).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
-KEEP_CRITERIA = ("source_priority", "earliest_date", "longest")
-
-
-def check_keep_criteria(criteria, key: str) -> list[str]:
-    """The keep criteria of a dedup stage, refused at construction (on the
-    launcher, not on a worker) when one is unknown."""
-    for c in criteria:
-        if c not in KEEP_CRITERIA:
-            raise ValueError(f"{key}: unknown criterion {c!r} (known: {', '.join(KEEP_CRITERIA)})")
-    return list(criteria)
 
 
 def keep_rank(doc: Document, criteria: list[str], priorities: dict[str, int]) -> tuple:
@@ -116,9 +108,9 @@ class ExactDedup(beam.PTransform):
     """``earlier``: a ``build.EarlierState`` (``--dedup-against``): members of
     earlier runs, which win against every new document and are never decided."""
 
-    def __init__(self, cfg: dict, priorities: dict[str, int], excerpt_chars: int = 200, earlier=None):
+    def __init__(self, cfg: ExactDedupSection, priorities: dict[str, int], excerpt_chars: int = 200, earlier=None):
         super().__init__()
-        self.criteria = check_keep_criteria(cfg["keep"], "exact_dedup.keep")
+        self.criteria = list(cfg.keep)  # schema.KeepCriterion: each one known
         self.priorities = priorities
         self.ctx = StageContext(STAGE, excerpt_chars)
         self.earlier = earlier
@@ -146,7 +138,7 @@ class ExactDedup(beam.PTransform):
 
 def source_priorities(cfg) -> dict[str, int]:
     """The keep policy's first criterion: each source's priority."""
-    return {name: int(src["priority"]) for name, src in cfg["sources"].items()}
+    return {name: src.priority for name, src in cfg.sources.items()}
 
 
 class ExactDedupStage(Stage):
@@ -157,7 +149,7 @@ class ExactDedupStage(Stage):
     scope = CORPUS
 
     def why_off(self, cfg):
-        return None if cfg["exact_dedup"]["enabled"] else "disabled (exact_dedup.enabled: false)"
+        return None if cfg.exact_dedup.enabled else "disabled (exact_dedup.enabled: false)"
 
     def transform(self, build: BuildContext) -> beam.PTransform:
-        return ExactDedup(build.cfg["exact_dedup"], source_priorities(build.cfg), build.excerpt_chars, build.earlier)
+        return ExactDedup(build.cfg.exact_dedup, source_priorities(build.cfg), build.excerpt_chars, build.earlier)

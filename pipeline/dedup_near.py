@@ -20,30 +20,35 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import apache_beam as beam
 import numpy as np
 
 from .connected_components import ConnectedComponents
 from .sinks import WriteJson
-from .dedup_exact import check_keep_criteria, is_earlier, keep_rank, rank_new, source_priorities
+from .dedup_exact import is_earlier, keep_rank, rank_new, source_priorities
 from .minhash import MinHasher, band_keys, estimated_jaccard, lsh_params
 from .records import Document
 from .stage import CORPUS, BuildContext, BundleTotals, Stage, StageContext, StageResult, apply_stage, \
     duplicate_key_failures
 
+if TYPE_CHECKING:
+    from .schema import NearDedup as NearDedupSection
+
 STAGE = "near_dedup"
 
 
 class SignDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, priorities: dict, bands: int, rows: int, with_earlier: bool = False):
+    def __init__(self, cfg: NearDedupSection, priorities: dict, bands: int, rows: int, with_earlier: bool = False):
         self.cfg = cfg
         self.priorities = priorities
         self.bands, self.rows = bands, rows
         self.with_earlier = with_earlier
 
     def setup(self):
-        self._hasher = MinHasher(self.cfg["num_perm"], self.cfg["seed"], self.cfg["shingles"])
-        self._criteria = list(self.cfg["keep"])
+        self._hasher = MinHasher(self.cfg.num_perm, self.cfg.seed, self.cfg.shingles)
+        self._criteria = list(self.cfg.keep)
 
     def process(self, doc: Document):
         spec = self._hasher.shingle_spec(doc.text, doc.language)
@@ -51,7 +56,7 @@ class SignDoFn(beam.DoFn):
         rank = keep_rank(doc, self._criteria, self.priorities)
         info = (rank_new(rank) if self.with_earlier else rank, doc.id, sig.tobytes())
         yield doc.key, info
-        yield beam.pvalue.TaggedOutput("units", f"{spec['unit']} {spec['n']}-grams")
+        yield beam.pvalue.TaggedOutput("units", f"{spec.unit} {spec.n}-grams")
         for bk in band_keys(sig, self.bands, self.rows):
             yield beam.pvalue.TaggedOutput("bands", (bk, doc.key))
 
@@ -192,7 +197,7 @@ class NearDedup(beam.PTransform):
     LSH parameters and graph counts (candidate and verified edges, nodes left
     unconverged by connected components)."""
 
-    def __init__(self, cfg: dict, priorities: dict, excerpt_chars: int = 200, stats_path: str | None = None,
+    def __init__(self, cfg: NearDedupSection, priorities: dict, excerpt_chars: int = 200, stats_path: str | None = None,
                  earlier=None):
         """``earlier``: a ``build.EarlierState`` (``--dedup-against``): members of
         earlier runs, which win against every new document and are never decided."""
@@ -202,14 +207,12 @@ class NearDedup(beam.PTransform):
         self.cfg = cfg
         self.priorities = priorities
         self.ctx = StageContext(STAGE, excerpt_chars)
-        self.bands, self.rows = lsh_params(float(cfg["threshold"]), int(cfg["num_perm"]),
-                                           float(cfg["false_positive_weight"]), float(cfg["false_negative_weight"]),
-                                           cfg["bands"], cfg["rows"])
-        check_keep_criteria(cfg["keep"], "near_dedup.keep")
+        self.bands, self.rows = lsh_params(cfg.threshold, cfg.num_perm, cfg.false_positive_weight,
+                                           cfg.false_negative_weight, cfg.bands, cfg.rows)
 
     def expand(self, docs):
-        threshold = float(self.cfg["threshold"])
-        if not self.cfg["decisions"]:
+        threshold = self.cfg.threshold
+        if not self.cfg.decisions:
             kept = docs | "SignOnly" >> beam.ParDo(SignOnlyDoFn(self.cfg, self.priorities, self.bands, self.rows))
             return StageResult.passthrough(kept, "SignOnly")
         earlier = self.earlier.collection(docs.pipeline) if self.earlier is not None else None
@@ -235,14 +238,14 @@ class NearDedup(beam.PTransform):
                             | "NeededEarlierInfo" >> beam.FlatMap(needed_earlier_info))
             info = (info, earlier_info) | "InfoWithEarlier" >> beam.Flatten()
         edges = candidates
-        if self.cfg["verify"]:
+        if self.cfg.verify:
             half = ({"info": info, "edge": edges}
                     | "JoinFirstEnd" >> beam.CoGroupByKey()
                     | "AttachFirst" >> beam.FlatMap(attach_first))
             edges = ({"info": info, "half": half}
                      | "JoinSecondEnd" >> beam.CoGroupByKey()
                      | "Verify" >> beam.FlatMap(verify_second(threshold)))
-        labels, unconverged = edges | "Components" >> ConnectedComponents(int(self.cfg["max_rounds"]))
+        labels, unconverged = edges | "Components" >> ConnectedComponents(self.cfg.max_rounds)
         decisions = ({"label": labels, "info": info}
                      | "JoinLabels" >> beam.CoGroupByKey()
                      | "MembersByLabel" >> beam.FlatMap(members_by_label)
@@ -252,9 +255,8 @@ class NearDedup(beam.PTransform):
         result = apply_stage({"doc": by_key, "decision": decisions} | "JoinDecisions" >> beam.CoGroupByKey(),
                              "Apply", _ApplyNearDecision(self.ctx))
         if self.stats_path:
-            params = {"num_perm": int(self.cfg["num_perm"]), "threshold": threshold, "bands": self.bands,
-                      "rows": self.rows, "verify": bool(self.cfg["verify"]),
-                      "max_rounds": int(self.cfg["max_rounds"])}
+            params = {"num_perm": self.cfg.num_perm, "threshold": threshold, "bands": self.bands,
+                      "rows": self.rows, "verify": self.cfg.verify, "max_rounds": self.cfg.max_rounds}
             path = self.stats_path
 
             def count(name):  # counted per bundle where the elements are: no global combine per stream
@@ -284,9 +286,9 @@ class NearDedupStage(Stage):
     outputs = ("near_dedup.json",)  # LSH parameters and graph counts
 
     def why_off(self, cfg):
-        return None if cfg["near_dedup"]["enabled"] else "disabled (near_dedup.enabled: false)"
+        return None if cfg.near_dedup.enabled else "disabled (near_dedup.enabled: false)"
 
     def transform(self, build: BuildContext) -> beam.PTransform:
         stats = f"{build.output_dir.rstrip('/')}/near_dedup.json" if build.output_dir else None
-        return NearDedup(build.cfg["near_dedup"], source_priorities(build.cfg), build.excerpt_chars, stats,
+        return NearDedup(build.cfg.near_dedup, source_priorities(build.cfg), build.excerpt_chars, stats,
                          build.earlier)

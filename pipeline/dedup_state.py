@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import apache_beam as beam
 
@@ -32,6 +32,9 @@ from .records import Document
 from .config import decontamination_sets
 from .dedup_exact import EARLIER_PREFIX, text_hash
 from .fs import exists
+
+if TYPE_CHECKING:
+    from .schema import MdfsConfig, NearDedup
 
 STATE_DIR = "dedup_state"
 STATE_VERSION = 1
@@ -59,16 +62,17 @@ def _redacting_sets(cfg: dict) -> dict:
     return {name: s["paths"] for name, s in decontamination_sets(dc).items() if s["action"] == "redact"}
 
 
-def state_params(cfg: dict) -> dict:
-    """params.json of a run's dedup state."""
+def state_params(cfg: MdfsConfig) -> dict:
+    """params.json of a run's dedup state: the settings as config.yaml records them."""
+    recorded = cfg.as_dict()
     return {"version": STATE_VERSION, "exact_normalisation": EXACT_NORMALISATION,
-            "signature": {k: _get(cfg, k) for k in SIGNATURE_KEYS},
-            "text": {**{k: _get(cfg, k) for k in TEXT_KEYS},
-                     "decontamination.redact_sets": _redacting_sets(cfg)}}
+            "signature": {k: _get(recorded, k) for k in SIGNATURE_KEYS},
+            "text": {**{k: _get(recorded, k) for k in TEXT_KEYS},
+                     "decontamination.redact_sets": _redacting_sets(recorded)}}
 
 
 
-def check_against(cfg: dict, run_dir: str) -> list[str]:
+def check_against(cfg: MdfsConfig, run_dir: str) -> list[str]:
     """Why ``run_dir`` cannot be deduplicated against (empty: it can)."""
     root = run_dir.rstrip("/")
     flag = f"--dedup-against {run_dir}"
@@ -162,14 +166,14 @@ class StateRowDoFn(beam.DoFn):
     """A kept document -> its state row (hash and signature of the text dedup saw:
     the kept text, which only the stages before dedup change)."""
 
-    def __init__(self, near_cfg: dict, priorities: dict):
+    def __init__(self, near_cfg: NearDedup, priorities: dict):
         self.near_cfg, self.priorities = near_cfg, priorities
 
     def setup(self):
         from .minhash import MinHasher
 
         c = self.near_cfg
-        self._hasher = MinHasher(int(c["num_perm"]), int(c["seed"]), c["shingles"])
+        self._hasher = MinHasher(c.num_perm, c.seed, c.shingles)
 
     def process(self, doc: Document):
         sig = self._hasher.signature(doc.text, doc.language)
@@ -180,10 +184,10 @@ class StateRowDoFn(beam.DoFn):
 class WriteDedupState(beam.PTransform):
     """Kept documents -> ``dedup_state/part-*.parquet`` and ``dedup_state/_params.json``."""
 
-    def __init__(self, cfg: dict, output_dir: str, priorities: dict):
+    def __init__(self, cfg: MdfsConfig, output_dir: str, priorities: dict):
         super().__init__()
-        self.params, self.near_cfg, self.priorities = state_params(cfg), cfg["near_dedup"], priorities
-        self.root, self.compression = output_dir.rstrip("/"), cfg["output"]["compression"]
+        self.params, self.near_cfg, self.priorities = state_params(cfg), cfg.near_dedup, priorities
+        self.root, self.compression = output_dir.rstrip("/"), cfg.output.compression
 
     def expand(self, kept):
         from .sinks import WriteRecords, write_json

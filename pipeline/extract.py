@@ -167,7 +167,8 @@ class ExtractStage(Stage):
 
     def transform(self, build: BuildContext) -> beam.PTransform:
         cfg = build.cfg
-        return Extract(cfg["extract"], cfg["read"]["max_invalid_utf8_share"], build.excerpt_chars)
+        # TODO(#36 typed config): extract reads its section as a mapping today
+        return Extract(cfg.extract.model_dump(), cfg.read.max_invalid_utf8_share, build.excerpt_chars)
 
     def kept_events(self, doc):
         return [((doc.source, "decoded_with_replacement"), 1)] if doc.extra.get("replaced_bytes") else []

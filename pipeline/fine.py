@@ -23,24 +23,28 @@ counted (``rescored`` in funnel.json).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 
 from .records import DROPPED, FAILED, Document, Dropped, ScoredCandidate
 from .stage import BY_NAME, REUSE, BuildContext, Stage, StageContext, StageResult, apply_stage
 
+if TYPE_CHECKING:
+    from .schema import Cascade, Fine
+
 STAGE = "fine"
 TO_BERT = "to_bert"
 NEED_SCORES, NEED_BERT = "need_scores", "need_bert"  # stored-score mode: what is still to be scored
 
 
-def routes_to_bert(probs: dict[str, float], drop_labels, cascade: dict) -> bool:
+def routes_to_bert(probs: dict[str, float], drop_labels, cascade: Cascade) -> bool:
     """Whether the fastText cascade leaves a document to BERT: neither a sure
     drop (a drop label at ``sure_drop``) nor a sure keep (drop labels together
     at ``1 - sure_keep`` or less)."""
     drop_mass = sum(probs.get(l, 0.0) for l in drop_labels)
     top_drop = max((probs.get(l, 0.0) for l in drop_labels), default=0.0)
-    return not (top_drop >= float(cascade["sure_drop"]) or drop_mass <= 1.0 - float(cascade["sure_keep"]))
+    return not (top_drop >= cascade.sure_drop or drop_mass <= 1.0 - cascade.sure_keep)
 
 
 def decide(probs: dict[str, float], drop_labels: dict[str, str], thresholds: dict[str, float]):
@@ -49,34 +53,34 @@ def decide(probs: dict[str, float], drop_labels: dict[str, str], thresholds: dic
     best = None
     for label, reason in drop_labels.items():
         p = probs.get(label, 0.0)
-        if p >= float(thresholds[label]) and (best is None or p > best[1]):
+        if p >= thresholds[label] and (best is None or p > best[1]):
             best = (reason, p, label)
     return None if best is None else (best[0], f"{best[2]}={best[1]:.3f}")
 
 
-def is_configured(cfg: dict) -> bool:
-    return bool(cfg["bert_model"] or cfg["fasttext_model"])
+def is_configured(cfg: Fine) -> bool:
+    return bool(cfg.bert_model or cfg.fasttext_model)
 
 
 UNSCORED = "unscored"
 
 
-def fine_languages(cfg: dict) -> list[str]:
+def fine_languages(cfg: Fine) -> list[str]:
     """The languages the classifiers judge ([] = every language): ``fine.languages``,
     else the training languages recorded with the models (those every configured
     model was trained on).  Raises ValueError when neither says."""
     from mdfs.classifiers.metadata import recorded_languages
 
-    if cfg["languages"] is not None:
-        return list(cfg["languages"])
+    if cfg.languages is not None:
+        return list(cfg.languages)
     found = []
-    for kind, key in (("fasttext", "fasttext_model"), ("bert", "bert_model")):
-        if cfg[key]:
-            if not Path(cfg[key]).exists():  # the cause first: nothing there to record languages
-                raise ValueError(f"fine.{key}: not found: {cfg[key]}")
-            langs = recorded_languages(cfg[key], kind)
+    for kind, key, path in (("fasttext", "fasttext_model", cfg.fasttext_model), ("bert", "bert_model", cfg.bert_model)):
+        if path:
+            if not Path(path).exists():  # the cause first: nothing there to record languages
+                raise ValueError(f"fine.{key}: not found: {path}")
+            langs = recorded_languages(path, kind)
             if langs is None:
-                raise ValueError(f"fine.languages: the model at {cfg[key]} records no training languages (it was not "
+                raise ValueError(f"fine.languages: the model at {path} records no training languages (it was not "
                                  "trained by `mdfs train-classifier`); set fine.languages, e.g. [zh], or [] for every "
                                  "language")
             found.append(set(langs))
@@ -110,7 +114,7 @@ class LanguageScopeDoFn(beam.DoFn):
 
 
 class FastTextCascadeDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, has_bert: bool, ctx: StageContext):
+    def __init__(self, cfg: Fine, has_bert: bool, ctx: StageContext):
         self.cfg = cfg
         self.has_bert = has_bert
         self.ctx = ctx
@@ -119,8 +123,8 @@ class FastTextCascadeDoFn(beam.DoFn):
         from mdfs.classifiers.fasttext_model import FastTextClassifier
 
         # checked against its recorded checksum here too; an unrecorded model's full-load check ran at preflight
-        self._clf = FastTextClassifier(self.cfg["fasttext_model"], verify_unrecorded=False)
-        missing = set(self.cfg["drop_labels"]) - set(self._clf.labels)
+        self._clf = FastTextClassifier(self.cfg.fasttext_model, verify_unrecorded=False)
+        missing = set(self.cfg.drop_labels) - set(self._clf.labels)
         if missing:
             raise ValueError(f"fine.drop_labels {sorted(missing)} are not labels of the fastText model "
                              f"({self._clf.labels})")
@@ -135,11 +139,11 @@ class FastTextCascadeDoFn(beam.DoFn):
         scores = dict(doc.scores or {})
         scores.update({f"fasttext.{k}": round(v, 6) for k, v in probs.items()})
         doc = doc.replace(scores=scores)
-        if self.has_bert and routes_to_bert(probs, self.cfg["drop_labels"], self.cfg["cascade"]):
+        if self.has_bert and routes_to_bert(probs, self.cfg.drop_labels, self.cfg.cascade):
             self._routed.inc()
             yield beam.pvalue.TaggedOutput(TO_BERT, doc)
             return
-        verdict = decide(probs, self.cfg["drop_labels"], self.cfg["thresholds"])
+        verdict = decide(probs, self.cfg.drop_labels, self.cfg.thresholds)
         if verdict:
             yield self.ctx.drop(doc, verdict[0], f"fasttext {verdict[1]}")
         else:
@@ -154,12 +158,12 @@ class StoredScoresDoFn(beam.DoFn):
     """Refilter: decide from stored scores where they answer the cascade;
     send the rest to be scored (all models, or BERT only)."""
 
-    def __init__(self, cfg: dict, ctx: StageContext):
+    def __init__(self, cfg: Fine, ctx: StageContext):
         self.cfg = cfg
         self.ctx = ctx
 
     def process(self, doc: Document):
-        has_ft, has_bert = bool(self.cfg["fasttext_model"]), bool(self.cfg["bert_model"])
+        has_ft, has_bert = bool(self.cfg.fasttext_model), bool(self.cfg.bert_model)
         ft, bert = _prefixed(doc.scores, "fasttext."), _prefixed(doc.scores, "bert.")
         model, probs = None, None
         if has_ft:
@@ -167,7 +171,7 @@ class StoredScoresDoFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(NEED_SCORES, doc)
                 return
             model, probs = "fasttext", ft
-            if has_bert and routes_to_bert(ft, self.cfg["drop_labels"], self.cfg["cascade"]):
+            if has_bert and routes_to_bert(ft, self.cfg.drop_labels, self.cfg.cascade):
                 if not bert:
                     yield beam.pvalue.TaggedOutput(NEED_BERT, doc)
                     return
@@ -177,7 +181,7 @@ class StoredScoresDoFn(beam.DoFn):
         else:
             yield beam.pvalue.TaggedOutput(NEED_SCORES, doc)
             return
-        verdict = decide(probs, self.cfg["drop_labels"], self.cfg["thresholds"])
+        verdict = decide(probs, self.cfg.drop_labels, self.cfg.thresholds)
         if verdict:
             yield self.ctx.drop(doc, verdict[0], f"{model} {verdict[1]}")
         else:
@@ -185,7 +189,7 @@ class StoredScoresDoFn(beam.DoFn):
 
 
 class BertDecisionDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, ctx: StageContext):
+    def __init__(self, cfg: Fine, ctx: StageContext):
         self.cfg = cfg
         self.ctx = ctx
 
@@ -199,7 +203,7 @@ class BertDecisionDoFn(beam.DoFn):
         scores = dict(doc.scores or {})
         scores.update({f"bert.{k}": round(v, 6) for k, v in probs.items()})
         doc = doc.replace(scores=scores)
-        verdict = decide(probs, self.cfg["drop_labels"], self.cfg["thresholds"])
+        verdict = decide(probs, self.cfg.drop_labels, self.cfg.thresholds)
         if verdict:
             yield self.ctx.drop(doc, verdict[0], f"bert {verdict[1]}")
         else:
@@ -207,7 +211,7 @@ class BertDecisionDoFn(beam.DoFn):
 
 
 class FineFilter(beam.PTransform):
-    def __init__(self, cfg: dict, excerpt_chars: int = 200, lid_model: str | None = None, stored: bool = False,
+    def __init__(self, cfg: Fine, excerpt_chars: int = 200, lid_model: str | None = None, stored: bool = False,
                  candidates: dict | None = None):
         """``stored``: a refilter (stored scores where there are some; the
         documents scored now are the declared output ``rescored``);
@@ -225,22 +229,22 @@ class FineFilter(beam.PTransform):
 
             lid_model = str(DEFAULT_LID_MODEL)
         self.lid_model = lid_model
-        if cfg["bert_model"]:  # fail at construction, on the launcher, not on a worker
+        if cfg.bert_model:  # fail at construction, on the launcher, not on a worker
             from mdfs.classifiers.bert import check_model_dir
 
-            check_model_dir(cfg["bert_model"], bool(cfg["allow_pickle"]))
+            check_model_dir(cfg.bert_model, cfg.allow_pickle)
 
     def _bert(self, docs):
         from apache_beam.ml.inference.base import RunInference
 
         from mdfs.classifiers.handler import BertClassifierHandler
 
-        b = self.cfg["bert"]
-        handler = BertClassifierHandler(self.cfg["bert_model"], device=b["device"], dtype=b["dtype"],
-                                        max_length=int(b["max_length"]), batch_size=int(b["batch_size"]),
-                                        aggregate=b["aggregate"], max_segments=int(b["max_segments"]),
-                                        allow_pickle=bool(self.cfg["allow_pickle"]),
-                                        max_batch_size=int(b["docs_per_batch"]), accelerator=b["accelerator"])
+        b = self.cfg.bert
+        handler = BertClassifierHandler(self.cfg.bert_model, device=b.device, dtype=b.dtype,
+                                        max_length=b.max_length, batch_size=b.batch_size,
+                                        aggregate=b.aggregate, max_segments=b.max_segments,
+                                        allow_pickle=self.cfg.allow_pickle,
+                                        max_batch_size=b.docs_per_batch, accelerator=b.accelerator)
         scored = docs | "BERT" >> RunInference(handler)
         return apply_stage(scored, "BertDecide", BertDecisionDoFn(self.cfg, self.ctx))
 
@@ -268,7 +272,7 @@ class FineFilter(beam.PTransform):
     def _judge(self, docs, bert_only=None) -> StageResult:
         """The cascade over ``docs``; ``bert_only``: documents whose fastText
         scores are known and leave them to BERT (refilter)."""
-        has_bert, has_ft = bool(self.cfg["bert_model"]), bool(self.cfg["fasttext_model"])
+        has_bert, has_ft = bool(self.cfg.bert_model), bool(self.cfg.fasttext_model)
         if not has_ft:
             return self._bert(docs)
         ft = apply_stage(docs, "FastText", FastTextCascadeDoFn(self.cfg, has_bert, self.ctx), TO_BERT)
@@ -321,14 +325,14 @@ class FineStage(Stage):
     output_events = {RESCORED: lambda d: [((d.source, "rescored", "fine"), 1)]}
 
     def why_off(self, cfg):
-        return None if is_configured(cfg["fine"]) else \
+        return None if is_configured(cfg.fine) else \
             "no classifier configured (set fine.fasttext_model or fine.bert_model)"
 
     def check(self, cfg) -> list:
-        if not is_configured(cfg["fine"]):
+        if not is_configured(cfg.fine):
             return []
         try:  # the effective scope is what config.yaml records
-            cfg["fine"]["languages"] = fine_languages(cfg["fine"])
+            cfg.fine.languages = fine_languages(cfg.fine)
         except ValueError as exc:
             return [str(exc)]
         try:
@@ -337,7 +341,7 @@ class FineStage(Stage):
             return [str(exc)]
         problems = []
         for model, names in labels.items():
-            missing = sorted(set(cfg["fine"]["drop_labels"]) - set(names))
+            missing = sorted(set(cfg.fine.drop_labels) - set(names))
             if missing:
                 problems.append(f"fine.drop_labels {missing} are not labels of the {model} model "
                                 f"(it has {names}); set fine.drop_labels (and fine.thresholds) to its labels")
@@ -345,7 +349,7 @@ class FineStage(Stage):
 
     def transform(self, build: BuildContext) -> beam.PTransform:
         cfg = build.cfg
-        return FineFilter(cfg["fine"], build.excerpt_chars, cfg["coarse"]["langid"]["model"],
+        return FineFilter(cfg.fine, build.excerpt_chars, cfg.coarse.langid.model,
                           stored=build.refilter is not None, candidates=build.candidates)
 
     def kept_events(self, doc):
@@ -364,20 +368,20 @@ def model_labels(cfg) -> dict[str, list[str]]:
     from mdfs.classifiers.bert import ModelError, check_model_dir, verify_weights
     from mdfs.classifiers.integrity import say_unverified
 
-    fine, labels = cfg["fine"], {}
-    if fine["fasttext_model"]:
+    fine, labels = cfg.fine, {}
+    if fine.fasttext_model:
         from mdfs.classifiers.fasttext_model import FastTextClassifier
 
         try:
-            clf = FastTextClassifier(fine["fasttext_model"])
+            clf = FastTextClassifier(fine.fasttext_model)
         except Exception as exc:  # noqa: BLE001 - missing file, not a fastText model, damaged
-            raise ValueError(f"fine.fasttext_model: cannot load {fine['fasttext_model']}: {exc}") from None
+            raise ValueError(f"fine.fasttext_model: cannot load {fine.fasttext_model}: {exc}") from None
         labels["fastText"] = list(clf.labels)
         if not clf.verified:
-            say_unverified("fine.fasttext_model", fine["fasttext_model"])
-    if fine["bert_model"]:
+            say_unverified("fine.fasttext_model", fine.fasttext_model)
+    if fine.bert_model:
         try:
-            path = check_model_dir(fine["bert_model"], bool(fine["allow_pickle"]))
+            path = check_model_dir(fine.bert_model, fine.allow_pickle)
             if not verify_weights(path):
                 say_unverified("fine.bert_model", path)
             from transformers import AutoConfig  # after check_model_dir: it refuses when the [bert] extra is missing

@@ -5,6 +5,10 @@ coarse/language, so it is refused before the run, with the closest label."""
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .schema import MdfsConfig
 
 # Country codes are the usual slip for language codes (pii.phone_regions takes
 # country codes: cn); ISO 3166 country -> the language lid.176 labels it with.
@@ -48,23 +52,22 @@ def suggestion(code: str, labels: set[str]) -> str | None:
     return close[0] if close else None
 
 
-def _named_codes(cfg: dict) -> list[tuple[str, str]]:
+def _named_codes(cfg: MdfsConfig) -> list[tuple[str, str]]:
     """(key, code) of every language code the configuration names."""
     out = []
-    for name, src in (cfg.get("sources") or {}).items():
-        out += [(f"sources.{name}.languages", c) for c in src.get("languages") or []]
-    out += [("fine.languages", c) for c in (cfg.get("fine") or {}).get("languages") or []]
-    shingles = (cfg.get("near_dedup") or {}).get("shingles") or {}
-    out += [("near_dedup.shingles", c) for c in shingles if c != "default"]
+    for name, src in cfg.sources.items():
+        out += [(f"sources.{name}.languages", c) for c in src.languages]
+    out += [("fine.languages", c) for c in cfg.fine.languages or []]
+    out += [("near_dedup.shingles", c) for c in cfg.near_dedup.shingles if c != "default"]
     return out
 
 
-def check_codes(cfg: dict) -> list[str]:
+def check_codes(cfg: MdfsConfig) -> list[str]:
     """One problem per code the language-ID model does not know."""
     named = _named_codes(cfg)
     if not named:
         return []
-    model = cfg["coarse"]["langid"]["model"]
+    model = cfg.coarse.langid.model
     try:
         labels = model_labels(model)
     except Exception as exc:  # noqa: BLE001 - missing file, not a fastText model

@@ -25,6 +25,8 @@ import zlib
 import numpy as np
 import regex
 
+from .schema import Shingle
+
 _NON_WORD = re.compile(r"[\W_]+")
 _WORD = re.compile(r"\w+")
 _P64 = np.uint64(0x100000001B3)  # FNV prime: odd multiplier for the rolling hash
@@ -111,19 +113,20 @@ def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndar
 class MinHasher:
     """Signatures for documents; one instance per worker (built in ``setup()``)."""
 
-    def __init__(self, num_perm: int = 256, seed: int = 1, shingles: dict | None = None, chunk: int | None = None):
-        self.num_perm, self.seed = int(num_perm), int(seed)
+    def __init__(self, num_perm: int = 256, seed: int = 1, shingles: dict[str, Shingle] | None = None,
+                 chunk: int | None = None):
+        self.num_perm, self.seed = num_perm, seed
         self.a, self.b = affine32_permutations(self.num_perm, self.seed)
-        self.shingles = shingles or {"default": {"unit": "word", "n": 5}}
+        self.shingles = shingles or {"default": Shingle(unit="word", n=5)}
         # shingles per block: about a million slots (4 MB) of working set
         self.chunk = chunk or max(512, 1_000_000 // self.num_perm)
 
-    def shingle_spec(self, text: str, language: str | None) -> dict:
+    def shingle_spec(self, text: str, language: str | None) -> Shingle:
         """The shingles of a text: by its language label, unless the label is
         absent or disagrees with the script (Chinese text without a label, or
         labelled English, still gets character shingles; word 5-grams of Chinese
         would be whole clauses)."""
-        char_langs = {k for k, v in self.shingles.items() if v["unit"] == "char" and k != "default"}
+        char_langs = {k for k, v in self.shingles.items() if v.unit == "char" and k != "default"}
         script = script_language(text)
         if script is not None and language not in char_langs:
             language = script
@@ -132,9 +135,9 @@ class MinHasher:
         return self.shingles.get(language or "", self.shingles["default"])
 
     @staticmethod
-    def hashes(text: str, spec: dict) -> np.ndarray:
-        fn = char_shingle_hashes if spec["unit"] == "char" else word_shingle_hashes
-        return fn(text, int(spec["n"]))
+    def hashes(text: str, spec: Shingle) -> np.ndarray:
+        fn = char_shingle_hashes if spec.unit == "char" else word_shingle_hashes
+        return fn(text, spec.n)
 
     def shingle_hashes(self, text: str, language: str | None) -> np.ndarray:
         return self.hashes(text, self.shingle_spec(text, language))

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import glob as globlib
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .schema import MdfsConfig
 
 FOREIGN_SHOWN = 3  # entries named in the refusal; the rest are counted
 
@@ -25,23 +29,21 @@ def _expand(pattern: str) -> list[str]:
     return globlib.glob(pattern, recursive=True) or [pattern]
 
 
-def read_paths(cfg: dict, files: dict[str, list[str]] | None = None) -> list[tuple[str, str]]:
+def read_paths(cfg: MdfsConfig, files: dict[str, list[str]] | None = None) -> list[tuple[str, str]]:
     """(what, path) of everything a run reads besides its own output: the matched
     source files, models, tokenizer, evaluation sets and --dedup-against runs."""
     out = [(f"source {n}", p) for n, found in (files or {}).items() for p in found]
-    fine = cfg.get("fine") or {}
-    for key in ("fasttext_model", "bert_model"):
-        if fine.get(key):
-            out.append((f"fine.{key}", str(fine[key])))
-    if (cfg.get("stats") or {}).get("tokenizer"):
-        out.append(("stats.tokenizer", str(cfg["stats"]["tokenizer"])))
-    dc = cfg.get("decontamination") or {}
-    if dc.get("sets"):
+    for key, path in (("fasttext_model", cfg.fine.fasttext_model), ("bert_model", cfg.fine.bert_model)):
+        if path:
+            out.append((f"fine.{key}", path))
+    if cfg.stats.tokenizer:
+        out.append(("stats.tokenizer", cfg.stats.tokenizer))
+    if cfg.decontamination.sets:
         from .config import decontamination_sets
 
-        for name, spec in decontamination_sets(dc).items():
-            out += [(f"decontamination.sets.{name}", p) for pat in spec["paths"] for p in _expand(str(pat))]
-    out += [("--dedup-against", str(p)) for p in cfg.get("dedup_against") or []]
+        for name, spec in decontamination_sets(cfg.decontamination.model_dump()).items():
+            out += [(f"decontamination.sets.{name}", p) for pat in spec["paths"] for p in _expand(pat)]
+    out += [("--dedup-against", p) for p in cfg.dedup_against]
     return out
 
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import apache_beam as beam
 
@@ -58,6 +58,9 @@ from .pii_patterns import (
 from .pii_custom import CustomTimeout, load_custom  # noqa: F401 - load_custom: pii's API
 from .records import Document
 from .stage import BY_NAME, COUNT, BuildContext, Stage, StageContext, apply_stage
+
+if TYPE_CHECKING:
+    from .schema import Pii, Source
 
 STAGE = "pii"
 PLACEHOLDERS = {"email": "<EMAIL>", "ip": "<IP>", "id_number": "<ID_NUMBER>", "phone": "<PHONE>",
@@ -258,23 +261,29 @@ def _quantity(view: str, m: re.Match) -> bool:
 
 # --- the stage -------------------------------------------------------------------------
 
-def settings_for(cfg: dict, source: dict) -> tuple[bool, dict]:
-    """(enabled, types) for one source: ``pii`` with ``sources.NAME.pii`` on top."""
-    over = source.get("pii") or {}
-    enabled = cfg["enabled"] if over.get("enabled") is None else over["enabled"]
-    return bool(enabled), {**cfg["types"], **(over.get("types") or {})}
+def settings_for(cfg: Pii, source: Source) -> tuple[bool, dict]:
+    """(enabled, types) for one source: ``pii`` with ``sources.NAME.pii`` on top
+    (the types it names, an explicit null included)."""
+    over = source.pii
+    enabled = cfg.enabled if over is None or over.enabled is None else over.enabled
+    types = cfg.types.model_dump()
+    if over is not None and over.types is not None:
+        types.update(over.types.model_dump(exclude_unset=True))
+    return enabled, types
 
 
 class PiiDoFn(beam.DoFn):
-    def __init__(self, cfg: dict, sources: dict, ctx: StageContext = StageContext(STAGE)):
+    """``cfg``: the ``pii`` section; ``sources``: name -> ``schema.Source``."""
+
+    def __init__(self, cfg: Pii, sources: dict[str, Source], ctx: StageContext = StageContext(STAGE)):
         self.cfg, self.sources, self.ctx = cfg, sources, ctx
 
     def setup(self):
-        custom = self._custom = load_custom(self.cfg.get("custom") or [])
+        custom = self._custom = load_custom(self.cfg.custom)
         self._redactors = {}
         for name, src in self.sources.items():
             enabled, types = settings_for(self.cfg, src)
-            self._redactors[name] = PiiRedactor(types, self.cfg["phone_regions"], custom) if enabled else None
+            self._redactors[name] = PiiRedactor(types, self.cfg.phone_regions, custom) if enabled else None
 
     def teardown(self):  # the custom types' child process, if one was started
         if getattr(self, "_custom", None):
@@ -302,7 +311,7 @@ class PiiDoFn(beam.DoFn):
 
 
 class PiiFilter(beam.PTransform):
-    def __init__(self, cfg: dict, sources: dict, excerpt_chars: int = 200):
+    def __init__(self, cfg: Pii, sources: dict[str, Source], excerpt_chars: int = 200):
         super().__init__()
         self.cfg, self.sources = cfg, sources
         self.ctx = StageContext(STAGE, excerpt_chars)
@@ -313,7 +322,7 @@ class PiiFilter(beam.PTransform):
 
 def pii_runs(cfg: dict) -> bool:
     """The pii stage runs when it is on, or on for at least one source."""
-    return any(settings_for(cfg["pii"], src)[0] for src in cfg["sources"].values())
+    return any(settings_for(cfg.pii, src)[0] for src in cfg.sources.values())
 
 
 class PiiStage(Stage):
@@ -328,13 +337,13 @@ class PiiStage(Stage):
 
     def check(self, cfg) -> list:
         try:  # a validator that does not import is an error now, not in every worker
-            load_custom(cfg["pii"]["custom"] or [])
+            load_custom(cfg.pii.custom)
         except Exception as exc:  # noqa: BLE001 - ImportError, AttributeError, ...
             return [f"pii.custom: {type(exc).__name__}: {exc}"]
         return []
 
     def transform(self, build: BuildContext) -> beam.PTransform:
-        return PiiFilter(build.cfg["pii"], build.cfg["sources"], build.excerpt_chars)
+        return PiiFilter(build.cfg.pii, build.cfg.sources, build.excerpt_chars)
 
     def kept_events(self, doc):
         if not doc.pii_counts:  # spans replaced, per type; documents that had any

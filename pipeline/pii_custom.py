@@ -23,7 +23,10 @@ import re
 import struct
 import sys
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from .schema import CustomPii
 
 from .bounded_child import BoundedChild, ChildExited, ChildTimeout, read_exact, write_answer
 
@@ -227,11 +230,11 @@ class CustomScanner:
         return [(s, e, *self.types[i]) for i, s, e in json.loads(out)]
 
 
-def load_custom(entries) -> CustomScanner:
-    """``pii.custom`` entries -> their scanner.  Raises ValueError for a nested
+def load_custom(entries: list[CustomPii]) -> CustomScanner:
+    """``pii.custom`` entries (``schema.CustomPii``) -> their scanner.  Raises ValueError for a nested
     quantifier, and the validators are imported here too (a wrong module:function
     is an error at preflight, not in every worker)."""
-    entries = list(entries or [])
+    entries = [e.model_dump() for e in entries]  # plain mappings: the JSON the child process reads
     for i, e in enumerate(entries):
         nested = nested_quantifier(e["pattern"])
         if nested:

@@ -15,10 +15,14 @@ import functools
 import json
 import os
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
+if TYPE_CHECKING:
+    from .schema import MdfsConfig
 
 
 class ReadBackError(ValueError):
@@ -346,17 +350,17 @@ def load_funnel_for_display(root: str) -> dict:
     return funnel
 
 
-def load_report_inputs(root: str) -> tuple[dict, dict, dict]:
+def load_report_inputs(root: str) -> tuple[dict, dict, MdfsConfig]:
     """(funnel, stats, config) of a finished run for ``mdfs report``, each checked
-    for what the report reads, with the Parquet columns it reads."""
+    for what the report reads, with the Parquet columns it reads; the config as
+    ``mdfs refilter`` rebuilds it (``checked_config``)."""
     from mdfs.schemas import SCHEMAS
 
     funnel, stats = load_funnel_for_display(root), load_stats(f"{root}/stats/pipeline_stats.json", root)
     expect(f"{root}/stats/pipeline_stats.json", stats, REPORT_STATS)
-    cfg = load_config_file(f"{root}/config.yaml", root)
-    checked_config(f"{root}/config.yaml", cfg)
+    cfg = checked_config(f"{root}/config.yaml", load_config_file(f"{root}/config.yaml", root))
     # footers and schemas only: the report reads these columns itself, and runs after every job
-    if (cfg.get("output") or {}).get("candidates"):
+    if cfg.output.candidates:
         for path in parquet_files(f"{root}/candidates/documents", root):
             check_parquet(path, SCHEMAS["candidates"], ["source", "language", "signals", "token_count"], decode=False)
     for path in parquet_files(f"{root}/dropped", root):
@@ -364,7 +368,7 @@ def load_report_inputs(root: str) -> tuple[dict, dict, dict]:
     return funnel, stats, cfg
 
 
-def checked_config(path: str, cfg: dict) -> dict:
+def checked_config(path: str, cfg: dict) -> MdfsConfig:
     """An earlier run's configuration checked against the schema, as any
     configuration is (the effective one, as ``mdfs refilter`` rebuilds it)."""
     from .config import as_given, load_config

@@ -34,6 +34,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -43,6 +44,9 @@ from .coarse import below_language_minimum, rule_sets, source_languages
 from .rules.rule import verdict_from_signals
 from .stage import BY_NAME, CARRY, BundleTotals, RefilterInputs
 from .stages import declared as stages_declared, running as stages_running
+
+if TYPE_CHECKING:
+    from .schema import Coarse, MdfsConfig
 
 log = logging.getLogger("mdfs.refilter")
 
@@ -89,21 +93,22 @@ def _allowed(key: str) -> bool:
     return any(fnmatch.fnmatchcase(key, p) for p in THRESHOLD_KEYS + NEUTRAL_KEYS + RECOMPUTED_KEYS + MODEL_KEYS)
 
 
-def check_changes(old: dict, new: dict) -> list[str]:
-    """What the new configuration may not change, one line per key (empty: all allowed)."""
-    problems, changed = [], _diff(old, new)
+def check_changes(old_given: dict, old: MdfsConfig, new: MdfsConfig) -> list[str]:
+    """What the new configuration may not change, one line per key (empty: all
+    allowed).  ``old_given``: the run's config.yaml as it was written; ``old``: it checked."""
+    problems, changed = [], changed_keys(old_given, new)
     for key in changed:
         if not _allowed(key):
             problems.append(f"{key}: only rule and classifier thresholds may change in a refilter "
                             f"(this changes what was measured or which documents reached the rules; "
                             f"run `mdfs run` for it)")
-    for name, src in new["sources"].items():
-        before = old["sources"].get(name, {}).get("min_language_score")
-        if before is not None and src["min_language_score"] < before:
-            problems.append(f"sources.{name}.min_language_score: {src['min_language_score']:g} is looser than the "
+    for name, src in new.sources.items():
+        before = old.sources[name].min_language_score if name in old.sources else None
+        if before is not None and src.min_language_score < before:
+            problems.append(f"sources.{name}.min_language_score: {src.min_language_score:g} is looser than the "
                             f"run's {before:g}; documents under {before:g} were dropped before the candidate store")
     if not problems:
-        old_rules, new_rules = rule_sets(old["coarse"]), rule_sets(new["coarse"])
+        old_rules, new_rules = rule_sets(old.coarse), rule_sets(new.coarse)
         for lang, rules in new_rules.items():
             measured = {r.signal for r in old_rules[lang]}
             for r in rules:
@@ -113,8 +118,9 @@ def check_changes(old: dict, new: dict) -> list[str]:
     return problems
 
 
-def changed_keys(old: dict, new: dict) -> list[str]:
-    return _diff(old, new)
+def changed_keys(old_given: dict, new: MdfsConfig) -> list[str]:
+    """Dotted keys the new configuration changes, against the run's config.yaml as written."""
+    return _diff(old_given, new.as_dict())
 
 
 
@@ -161,7 +167,7 @@ class RewriteCandidateFile(beam.DoFn):
 
     BATCH_ROWS = 1024
 
-    def __init__(self, coarse_cfg: dict, source_langs: dict, folder: str, compression: str, files: int,
+    def __init__(self, coarse_cfg: Coarse, source_langs: dict, folder: str, compression: str, files: int,
                  tokenizer: str | None, stored_tokens: bool):
         self.coarse_cfg, self.source_langs, self.folder = coarse_cfg, source_langs, folder.rstrip("/")
         self.compression, self.files = compression, files
@@ -232,7 +238,7 @@ class RewriteCandidates(beam.PTransform):
     computed again from the signals: measured cheaper than carrying every
     candidate's text through the rules stage as an object to write it back."""
 
-    def __init__(self, cfg: dict, run_dir: str, output_dir: str, stored_tokens: bool):
+    def __init__(self, cfg: MdfsConfig, run_dir: str, output_dir: str, stored_tokens: bool):
         super().__init__()
         self.cfg, self.stored_tokens = cfg, stored_tokens
         self.files = sorted(m.path for m in FileSystems.match(
@@ -243,8 +249,8 @@ class RewriteCandidates(beam.PTransform):
         cfg = self.cfg
         return (p | "CandidateFiles" >> beam.Create(list(enumerate(self.files)))
                 | "Rewrite" >> beam.ParDo(RewriteCandidateFile(
-                    cfg["coarse"], source_languages(cfg), self.folder, cfg["output"]["compression"],
-                    len(self.files), cfg["stats"]["tokenizer"], self.stored_tokens)))
+                    cfg.coarse, source_languages(cfg), self.folder, cfg.output.compression,
+                    len(self.files), cfg.stats.tokenizer, self.stored_tokens)))
 
 
 def _join_scores(rows, scores):
@@ -273,7 +279,7 @@ def carried(row: dict, kind: str, stages: dict) -> bool:
     return stage is not None and stage.carries(kind, row)
 
 
-def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_dir: str, funnel: dict,
+def build_refilter_pipeline(p: beam.Pipeline, cfg: MdfsConfig, output_dir: str, run_dir: str, funnel: dict,
                             stats: dict, run_tokenizer: str | None = None, rejects: dict | None = None,
                             new_model: bool = False) -> dict:
     """``run_tokenizer``: the earlier run's ``stats.tokenizer`` (its stored token
@@ -284,7 +290,7 @@ def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_di
 
     root = run_dir.rstrip("/")
     rows = p | "ReadCandidates" >> ReadFromParquet(f"{root}/candidates/documents/*.parquet")
-    if (cfg["fine"]["bert_model"] or cfg["fine"]["fasttext_model"]) and not new_model \
+    if (cfg.fine.bert_model or cfg.fine.fasttext_model) and not new_model \
             and _has_parquet(f"{root}/candidates/scores"):
         joined = _join_scores(rows, p | "ReadScores" >> ReadFromParquet(f"{root}/candidates/scores/*.parquet"))
     else:
@@ -343,7 +349,7 @@ def build_refilter_pipeline(p: beam.Pipeline, cfg: dict, output_dir: str, run_di
              for src, by_stage in stats["stages"].items() for stage, v in by_stage.items()
              if stage in ("read", "extract")]
     stats_front = [p | "TotalsEarlierStats" >> beam.Create(front, reshuffle=False)]
-    stored_tokens = run_tokenizer == cfg["stats"]["tokenizer"]
+    stored_tokens = run_tokenizer == cfg.stats.tokenizer
     build = build_context(cfg, output_dir, RefilterInputs(stored_tokens))
     if build.candidates:
         p | "Candidates" >> RewriteCandidates(cfg, run_dir, output_dir, stored_tokens)
@@ -424,14 +430,15 @@ def judge_against(funnel: dict, earlier: dict) -> list[str]:
     return reasons
 
 
-def _load_configs(run_dir: str, old_cfg: dict, config_file, sets, dedup_against) -> dict:
-    """The new configuration over the earlier run's, which is first checked as
-    any configuration is (a damaged config.yaml is refused naming it)."""
+def _load_configs(run_dir: str, old_cfg: dict, config_file, sets, dedup_against
+                  ) -> tuple[MdfsConfig, MdfsConfig]:
+    """(the earlier run's configuration, the new one over it); the earlier one is
+    checked as any configuration is (a damaged config.yaml is refused naming it)."""
     from .config import as_given, load_config
     from .readback import checked_config
 
-    checked_config(f"{run_dir.rstrip('/')}/config.yaml", old_cfg)  # ReadBackError, a ValueError
-    return load_config(config_file, sets, base=as_given(old_cfg), dedup_against=dedup_against)
+    old = checked_config(f"{run_dir.rstrip('/')}/config.yaml", old_cfg)  # ReadBackError, a ValueError
+    return old, load_config(config_file, sets, base=as_given(old_cfg), dedup_against=dedup_against)
 
 
 def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[str] | None, options,
@@ -450,12 +457,12 @@ def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[
     try:
         old_cfg, funnel, stats = load_run(run_dir)
         rejects = earlier_rejects(run_dir.rstrip("/"))  # a file it cannot place: refused before anything is written
-        cfg = _load_configs(run_dir, old_cfg, config_file, sets, dedup_against)
-        check_stores(run_dir, rejects, bool(cfg["fine"]["bert_model"] or cfg["fine"]["fasttext_model"]))
+        old, cfg = _load_configs(run_dir, old_cfg, config_file, sets, dedup_against)
+        check_stores(run_dir, rejects, bool(cfg.fine.bert_model or cfg.fine.fasttext_model))
     except (RefilterError, ValueError, OSError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USER
-    problems = check_changes(old_cfg, cfg)
+    problems = check_changes(old_cfg, old, cfg)
     if problems:
         for line in problems:
             print(f"{prog}: {line}", file=sys.stderr)
@@ -469,7 +476,7 @@ def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[
         return files
 
     def build(p, c, out):
-        result = build_refilter_pipeline(p, c, out, run_dir, funnel, stats, old_cfg["stats"]["tokenizer"], rejects,
+        result = build_refilter_pipeline(p, c, out, run_dir, funnel, stats, old.stats.tokenizer, rejects,
                                          new_model=any(k in MODEL_KEYS for k in changed))
         return result
 

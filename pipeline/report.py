@@ -21,12 +21,13 @@ import math
 from apache_beam.io.filesystems import FileSystems
 
 from .config import weight_problems
+from .schema import Mix
 
 
-def mix_table(kept_tokens: dict[str, int], mix: dict) -> dict:
+def mix_table(kept_tokens: dict[str, int], mix: Mix) -> dict:
     """The GPT-3 style table.  Sources without a configured weight share what
     the configured weights leave, in proportion to their tokens."""
-    weights = {k: float(v) for k, v in (mix.get("weights") or {}).items()}
+    weights = dict(mix.weights)
     unknown = weight_problems(weights, list(kept_tokens))
     if unknown:
         raise ValueError("; ".join(unknown))
@@ -36,14 +37,14 @@ def mix_table(kept_tokens: dict[str, int], mix: dict) -> dict:
     for s in rest:
         weights[s] = (1 - given) * kept_tokens[s] / rest_tokens if rest_tokens else 0.0
     total = sum(kept_tokens.values())
-    n_params = mix.get("model_params")
-    if mix.get("budget_tokens"):
-        budget, basis = float(mix["budget_tokens"]), "given"
+    n_params = mix.model_params
+    if mix.budget_tokens:
+        budget, basis = mix.budget_tokens, "given"
     elif n_params:
-        budget, basis = float(mix.get("tokens_per_param", 20)) * float(n_params), "chinchilla"
+        budget, basis = mix.tokens_per_param * n_params, "chinchilla"
     else:
         budget, basis = float(total), "one pass over the kept corpus"
-    max_epochs = float(mix.get("max_epochs", 4))
+    max_epochs = mix.max_epochs
     rows, warnings = [], []
     for s, t in kept_tokens.items():
         w = weights[s]
@@ -55,17 +56,18 @@ def mix_table(kept_tokens: dict[str, int], mix: dict) -> dict:
     out = {"budget_tokens": budget, "budget_basis": basis, "total_tokens": total, "rows": rows,
            "warnings": warnings}
     if n_params:
-        out["model_params"] = float(n_params)
-        out["compute_flops"] = 6.0 * float(n_params) * budget
+        out["model_params"] = n_params
+        out["compute_flops"] = 6.0 * n_params * budget
     return out
 
 
 def build(output_dir: str, overrides: dict | None = None) -> dict:
+    """``overrides``: keys of the ``mix`` section given on the command line."""
     from .readback import load_json, load_report_inputs
 
     root = output_dir.rstrip("/")
     funnel, stats, cfg = load_report_inputs(root)  # a damaged file: ReadBackError (one line naming it)
-    mix = {**(cfg.get("mix") or {}), **(overrides or {})}
+    mix = Mix.model_validate({**cfg.mix.model_dump(), **(overrides or {})})
     sources = sorted(set(funnel["sources"]) | set(stats["stages"]))
     kept_tokens = {s: stats["stages"].get(s, {}).get("kept", {}).get("tokens", 0) for s in sources}
     per_source = {}
@@ -81,16 +83,16 @@ def build(output_dir: str, overrides: dict | None = None) -> dict:
                          "languages": stats["languages"].get(s, {})}
     from . import whatif
 
-    whatif_section = whatif.build(root, cfg["coarse"]) if (cfg.get("output") or {}).get("candidates") else None
+    whatif_section = whatif.build(root, cfg.coarse) if cfg.output.candidates else None
     return {"sources": per_source, "stage_order": ["read", *funnel["stages"], "kept"], "mix": mix_table(kept_tokens, mix),
-            "tokenizer": (cfg.get("stats") or {}).get("tokenizer") or "cjk_chars_plus_words",
+            "tokenizer": cfg.stats.tokenizer or "cjk_chars_plus_words",
             "length_log2_histogram": stats["length_log2_histogram"], "scores": stats["scores"],
             "skipped_stages": funnel.get("skipped_stages", {}), "whatif": whatif_section,
             "decontamination": (load_json(f"{root}/decontamination.json")
                                 if FileSystems.exists(f"{root}/decontamination.json") else None),
             "review": _review_summary(root),
             "dropped_scores": dropped_score_histograms(root) if stats["scores"] or _fine_ran(funnel) else {},
-            "fine_thresholds": (cfg.get("fine") or {}).get("thresholds") or {}}
+            "fine_thresholds": cfg.fine.thresholds}
 
 
 def _fine_ran(funnel: dict) -> bool:

@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -32,6 +33,9 @@ from .fs import exists
 from .sinks import write_json
 from .readers import matched_files
 from .interrupt import SIGNALLED as _SIGNALLED, Interrupted, raise_interrupted as _raise_interrupted
+
+if TYPE_CHECKING:
+    from .schema import MdfsConfig
 
 log = logging.getLogger("mdfs.run")
 SUCCESS, REJECTED, INCOMPLETE = "_SUCCESS", "_REJECTED.json", "_INCOMPLETE"
@@ -86,12 +90,12 @@ def prepare_output(output_dir: str, overwrite: bool, reads: list[tuple[str, str]
         FileSystems.delete([path])
 
 
-def write_effective_config(cfg: dict, root: str) -> None:
+def write_effective_config(cfg: MdfsConfig, root: str) -> None:
     """OUTPUT/config.yaml: the configuration the run used (reproducibility; the report reads it)."""
     import yaml
 
     with FileSystems.create(f"{root}/config.yaml") as fh:
-        fh.write(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True).encode("utf-8"))
+        fh.write(yaml.safe_dump(cfg.as_dict(), sort_keys=False, allow_unicode=True).encode("utf-8"))
 
 
 def _write_marker(path: str, payload: dict | None = None) -> None:
@@ -120,28 +124,29 @@ def _output_problem(root: str) -> str | None:
     return None
 
 
-def _check_sources(cfg: dict, problems: list[str]) -> dict[str, list[str]]:
+def _check_sources(cfg: MdfsConfig, problems: list[str]) -> dict[str, list[str]]:
     """The readable files per source; a source's problems appended, its notes printed once."""
     from .readers.preflight import check_source
 
     files = {}
-    for n, src in cfg["sources"].items():
-        if src.get("format") == "cc_index":
-            files[n] = matched_files(src["paths"])
+    given = cfg.as_dict()["sources"]  # TODO(#36 typed config): readers convert after the split
+    for n, src in cfg.sources.items():
+        if src.format == "cc_index":
+            files[n] = matched_files(src.paths)
             found, own, notes = files[n], [], []
         else:
-            found, own, notes = check_source(n, src)
+            found, own, notes = check_source(n, given[n])
             files[n] = found
         problems += own
         if not found and not own:
-            problems.append(f"source {n}: no input file matches {src['paths']} "
+            problems.append(f"source {n}: no input file matches {src.paths} "
                             "(or none of the matches is a readable file)")
         for note in notes:
             print(f"mdfs: {note}", file=sys.stderr)
     return files
 
 
-def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, list[str]]:
+def preflight(cfg: MdfsConfig, output_dir: str, sources: bool = True) -> dict[str, list[str]]:
     """Everything that can be checked before anything is written.  Returns the
     readable files per source (none checked without ``sources``: a refilter
     reads the candidate store); raises UserError with one line per problem."""
@@ -154,7 +159,7 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
     from .language_codes import check_codes
 
     problems += check_codes(cfg)
-    tok = cfg["stats"]["tokenizer"]
+    tok = cfg.stats.tokenizer
     if tok:
         from pathlib import Path
 
@@ -164,19 +169,19 @@ def preflight(cfg: dict, output_dir: str, sources: bool = True) -> dict[str, lis
     from mdfs.classifiers.integrity import ModelError, check_fasttext_file
 
     try:  # read by the readers, the coarse and the fine stage: damaged, it would fail every worker
-        check_fasttext_file(cfg["coarse"]["langid"]["model"])
+        check_fasttext_file(cfg.coarse.langid.model)
     except ModelError as exc:
         problems.append(f"coarse.langid.model: {exc}")
-    if cfg["dedup_against"]:
+    if cfg.dedup_against:
         from .dedup_state import check_against
 
         # local paths made absolute: config.yaml then says which runs, wherever it is read
-        cfg["dedup_against"] = [p if "://" in p else os.path.abspath(p) for p in cfg["dedup_against"]]
-        if not (cfg["exact_dedup"]["enabled"] or cfg["near_dedup"]["enabled"]):
+        cfg.dedup_against = [p if "://" in p else os.path.abspath(p) for p in cfg.dedup_against]
+        if not (cfg.exact_dedup.enabled or cfg.near_dedup.enabled):
             problems.append("--dedup-against needs exact_dedup or near_dedup enabled")
-        if len(set(cfg["dedup_against"])) != len(cfg["dedup_against"]):
-            problems.append(f"--dedup-against names a run twice: {cfg['dedup_against']}")
-        for earlier in cfg["dedup_against"]:
+        if len(set(cfg.dedup_against)) != len(cfg.dedup_against):
+            problems.append(f"--dedup-against names a run twice: {cfg.dedup_against}")
+        for earlier in cfg.dedup_against:
             if earlier.rstrip("/") in (root, os.path.abspath(root)):
                 problems.append(f"--dedup-against {earlier}: that is this run's own output directory")
             else:
@@ -220,9 +225,9 @@ def _sample_messages(root: str, wanted: set) -> dict:
     return out
 
 
-def judge(funnel: dict, cfg: dict, root: str) -> list[str]:
+def judge(funnel: dict, cfg: MdfsConfig, root: str) -> list[str]:
     """Reasons to reject the output (empty list: accepted)."""
-    reasons, limit = [], float(cfg["run"]["max_failed_share"])
+    reasons, limit = [], cfg.run.max_failed_share
     wanted = set()
     per_source = {}
     for name, e in funnel["sources"].items():
@@ -250,7 +255,7 @@ def judge(funnel: dict, cfg: dict, root: str) -> list[str]:
 
 # --- the run ----------------------------------------------------------------------------
 
-def run(cfg: dict, output_dir: str, options, overwrite: bool = False, prog: str = "mdfs run", **kw) -> int:
+def run(cfg: MdfsConfig, output_dir: str, options, overwrite: bool = False, prog: str = "mdfs run", **kw) -> int:
     """``_run`` with SIGINT/SIGTERM at any moment (preflight, workers' start-up,
     the job, the report) ending in one line and 128 + the signal's number."""
     from . import interrupt
@@ -269,7 +274,7 @@ def run(cfg: dict, output_dir: str, options, overwrite: bool = False, prog: str 
         interrupt.restore(previous)
 
 
-def _run(cfg: dict, output_dir: str, options, overwrite: bool = False, build=None, check=None, on_start=None,
+def _run(cfg: MdfsConfig, output_dir: str, options, overwrite: bool = False, build=None, check=None, on_start=None,
          also_judge=None, prog: str = "mdfs run", reads: list[tuple[str, str]] = ()) -> int:
     """The job with ``build_pipeline``; ``mdfs refilter`` passes its own ``build``
     (p, cfg, output_dir), ``check`` (cfg, output_dir) -> files per source,
@@ -309,7 +314,7 @@ def _run(cfg: dict, output_dir: str, options, overwrite: bool = False, build=Non
     try:
         p = beam.Pipeline(options=options)
         (build or build_pipeline)(p, cfg, output_dir)
-        with (ProgressWatcher(watch, float(cfg["read"]["progress_every_s"])) if watch else contextlib.nullcontext()):
+        with (ProgressWatcher(watch, cfg.read.progress_every_s) if watch else contextlib.nullcontext()):
             result = p.run()
             result.wait_until_finish()
         if _SIGNALLED:

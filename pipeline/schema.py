@@ -16,10 +16,11 @@ Rules:
 """
 from __future__ import annotations
 
+import copy
 import difflib
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .formats import FORMATS
 
@@ -36,6 +37,7 @@ INDEX_KEYS = ("warc_root", "mime", "status", "hosts")  # source keys of format c
 
 
 class Strict(BaseModel):
+    # not strict: PyYAML reads `1e-3` (a --set value, or a file's) as a string, which lax mode takes as a float
     model_config = ConfigDict(extra="forbid", strict=False, validate_assignment=True)
 
 
@@ -437,6 +439,44 @@ class MdfsConfig(Strict):
     dedup_against: list[str]
     custom_stages: list[CustomStage]
 
+    # the mapping this model was validated from: as_dict() writes each value as it was given
+    _given: dict = PrivateAttr(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """The configuration as a plain mapping, in the key order and the form
+        its values were given (``20`` stays ``20`` where the model holds
+        ``20.0``): what ``OUTPUT/config.yaml`` records and a later run reads back.
+        Values set after validation (``run`` makes ``dedup_against`` absolute)
+        are written as they are now."""
+        return _like(self.model_dump(mode="python", exclude_unset=True), self._given)
+
+
+def _like(value, given):
+    """``value`` (a dumped model) with the key order of ``given`` and its values
+    where they mean the same (an int for an equal float, a YAML string for the
+    number it reads as, a path for a list of that one path)."""
+    if isinstance(value, dict):
+        given = given if isinstance(given, dict) else {}
+        keys = [k for k in given if k in value] + [k for k in value if k not in given]
+        return {k: _like(value[k], given.get(k)) for k in keys}
+    if isinstance(value, list):
+        if isinstance(given, str) and value == [given]:  # a single path given as a string (``_as_list``)
+            return given
+        given = given if isinstance(given, list) and len(given) == len(value) else [None] * len(value)
+        return [_like(v, g) for v, g in zip(value, given)]
+    return given if _same_scalar(given, value) else value
+
+
+def _same_scalar(given, value) -> bool:
+    if given is None or isinstance(given, (dict, list)) or type(given) is type(value):
+        return False
+    if isinstance(given, str):
+        try:
+            return not isinstance(value, str) and float(given) == value
+        except ValueError:
+            return False
+    return given == value
+
 
 # --- errors a person can act on ------------------------------------------------------
 
@@ -529,14 +569,15 @@ def _concrete(hint: str, path: str) -> str:
     return ".".join(given[i] if p == "*" and i < len(given) else p for i, p in enumerate(hint.split(".")))
 
 
-def validate(cfg: dict) -> dict:
-    """The configuration, checked against the schema; raises ValueError listing
-    every problem, one per line."""
+def validate(cfg: dict) -> MdfsConfig:
+    """The configuration checked against the schema, as the typed model every
+    stage reads; raises ValueError listing every problem, one per line."""
     try:
-        MdfsConfig.model_validate(cfg)
+        model = MdfsConfig.model_validate(cfg)
     except ValidationError as exc:
         raise ValueError("; ".join(format_errors(exc))) from None
-    return cfg
+    model._given = copy.deepcopy(cfg)
+    return model
 
 
 def json_schema(defaults: dict) -> dict:

@@ -152,14 +152,14 @@ class BuildContext:
 
     @property
     def excerpt_chars(self) -> int:
-        return int(self.cfg["output"]["excerpt_chars"])
+        return self.cfg.output.excerpt_chars
 
     @property
     def candidates(self) -> Optional[dict]:
         """Where the candidate store goes (``output.candidates``), or None."""
-        if not (self.cfg["output"]["candidates"] and self.output_dir):
+        if not (self.cfg.output.candidates and self.output_dir):
             return None
-        return {"output_dir": self.output_dir, "compression": self.cfg["output"]["compression"]}
+        return {"output_dir": self.output_dir, "compression": self.cfg.output.compression}
 
 
 @dataclass(frozen=True)

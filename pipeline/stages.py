@@ -36,16 +36,16 @@ def declared(cfg=None) -> list[Stage]:
     """The declared stages, with the configuration's own stages (``custom_stages``)
     inserted after the stage each names."""
     stages = list(STAGES)
-    for custom in (cfg["custom_stages"] if cfg is not None else []):
-        stage = load_stage(custom["stage"])
-        stage.settings = dict(custom.get("settings") or {})
+    for custom in (cfg.custom_stages if cfg is not None else []):
+        stage = load_stage(custom.stage)
+        stage.settings = dict(custom.settings)
         names = [s.name for s in stages]
         if stage.name in names:
-            raise ValueError(f"custom_stages: {custom['stage']} is named {stage.name!r}, as a stage already is")
-        if custom["after"] not in names:
-            raise ValueError(f"custom_stages: {custom['stage']} comes after {custom['after']!r}, which is "
+            raise ValueError(f"custom_stages: {custom.stage} is named {stage.name!r}, as a stage already is")
+        if custom.after not in names:
+            raise ValueError(f"custom_stages: {custom.stage} comes after {custom.after!r}, which is "
                              f"not a stage (stages: {', '.join(names)})")
-        stages.insert(names.index(custom["after"]) + 1, stage)
+        stages.insert(names.index(custom.after) + 1, stage)
     return stages
 
 

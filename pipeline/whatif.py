@@ -11,7 +11,12 @@ side of one rule: ``gopher.word_count >= 50`` and ``gopher.word_count <=
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from .schema import Coarse
 
 MAX_ROWS = 500_000  # candidates read for the curves (the first ones, in file order)
 GRID_POINTS = 21  # thresholds per curve: the 0, 5, ..., 100th percentiles of the signal, and the current one
@@ -97,7 +102,7 @@ def curves(rows: list[dict], rules_by_lang: dict) -> dict:
     return out
 
 
-def build(root: str, coarse_cfg: dict, max_rows: int = MAX_ROWS) -> dict | None:
+def build(root: str, coarse_cfg: Coarse, max_rows: int = MAX_ROWS) -> dict | None:
     """The what-if section of the report, or None when the run has no candidate store."""
     from apache_beam.io.filesystems import FileSystems
 

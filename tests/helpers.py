@@ -26,7 +26,7 @@ def _source(source: dict | None, read_overrides: dict | None) -> tuple[dict, dic
     cfg = load_config()
     src = {"name": "t", "format": "auto", "fields": {"id": "id", "text": "text", "url": "url", "date": "date"}}
     src.update(source or {})
-    return src, {**cfg["read"], **(read_overrides or {})}
+    return src, {**cfg.as_dict()["read"], **(read_overrides or {})}
 
 
 def _tally(outcomes) -> dict:

@@ -84,7 +84,8 @@ def crawl(tmp_path_factory):
 def source(crawl, **over) -> dict:
     cfg = load_config(sets=["sources.cc.format=cc_index", f"sources.cc.paths=[{crawl['index']}/*.parquet]",
                             f"sources.cc.warc_root={crawl['root']}", "sources.cc.languages=[zh]"])
-    return {**cfg["sources"]["cc"], **over}, cfg["read"]
+    given = cfg.as_dict()  # TODO(#36 typed config): readers convert after the split
+    return {**given["sources"]["cc"], **over}, given["read"]
 
 
 def run_dofn(fn, element) -> dict:

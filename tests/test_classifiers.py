@@ -226,11 +226,12 @@ def test_training_languages_are_recorded_and_scope_the_fine_stage(models, tmp_pa
     """A model trained on English judges English documents only: Chinese documents
     pass the stage unscored, counted in the funnel, never dropped by it."""
     from mdfs.classifiers.metadata import recorded_languages
+    from mdfs.pipeline.config import load_config
     from mdfs.pipeline.fine import fine_languages
 
     assert recorded_languages(str(models / "ft"), "fasttext") == ["en"]
-    cfg = {"languages": None, "fasttext_model": str(models / "ft"), "bert_model": str(models / "bert")}
-    assert fine_languages(cfg) == ["en"]
+    cfg = load_config(sets=[f"fine.fasttext_model={models / 'ft'}", f"fine.bert_model={models / 'bert'}"])
+    assert cfg.fine.languages is None and fine_languages(cfg.fine) == ["en"]
     rows, _ = _sms_source(tmp_path)
     zh = [{"id": f"z{i}", "text": t} for i, t in enumerate(real_zh_texts())]
     spam = [{"id": f"s{i}", "text": r["text"]} for i, r in enumerate(rows) if r["label"] == "spam"][:40]

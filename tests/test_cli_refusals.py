@@ -242,6 +242,7 @@ def test_sample_does_not_replace_a_labelled_sample(finished):
 
 def test_overwrite_keeps_the_refiltered_run_models_and_earlier_runs(tmp_path):
     """prepare_output as `mdfs refilter` and `mdfs run` call it: every kind of input is kept."""
+    from mdfs.pipeline.config import load_config
     from mdfs.pipeline.output_guard import read_paths
     from mdfs.pipeline.run import prepare_output
 
@@ -250,7 +251,7 @@ def test_overwrite_keeps_the_refiltered_run_models_and_earlier_runs(tmp_path):
         (out / part).mkdir(parents=True)
     (out / "_SUCCESS").write_text("{}")
     (out / "kept" / "model.bin").write_text("m")
-    cfg = {"fine": {"fasttext_model": str(out / "kept" / "model.bin")}, "dedup_against": [str(out / "dedup_state")]}
+    cfg = load_config(sets=[f"fine.fasttext_model={out / 'kept' / 'model.bin'}"], dedup_against=[str(out / "dedup_state")])
     for what, reads in [("fine.fasttext_model", read_paths(cfg)[:1]), ("--dedup-against", read_paths(cfg)[1:]),
                         ("the run being refiltered", [("the run being refiltered", str(out / "candidates"))])]:
         before = tree(out)

@@ -20,7 +20,7 @@ import numpy as np
 from helpers import real_en_texts, real_zh_texts
 
 CFG = load_config()
-ZH_CFG, EN_CFG = CFG["coarse"]["zh"], CFG["coarse"]["en"]
+ZH_CFG, EN_CFG = CFG.coarse.zh, CFG.coarse.en
 
 
 ZH_REAL, EN_REAL = real_zh_texts(), real_en_texts()
@@ -69,7 +69,7 @@ def test_zh_han_share():
 
 
 def test_zh_sensitive_word_density():
-    sw = zh.SensitiveWords(ZH_CFG["sensitive_lexicons"])
+    sw = zh.SensitiveWords(ZH_CFG.sensitive_lexicons)
     spam = "\n".join(f"最新三级片在线观看，乳交视频第{i}集" for i in range(10))
     assert sw(TextView(spam), 0.5)[0] == "sensitive_words"
     assert sw(TextView(ZH_PARA + "\n乳业公司发布财报。"), 0.5) is None  # single-character term ignored
@@ -109,7 +109,7 @@ EN_PARA = ("The committee met on Tuesday to discuss the new budget. Members agre
 
 
 def test_gopher_quality():
-    g = EN_CFG["gopher_quality"]
+    g = EN_CFG.gopher_quality
     assert en.gopher_quality(TextView("Too short text."), g)[0] == "gopher_too_few_words"
     no_stop = " ".join(["apple banana cherry grape melon"] * 20) + "."
     assert en.gopher_quality(TextView(no_stop), g)[0] == "gopher_few_stop_words"
@@ -124,7 +124,7 @@ def test_gopher_quality():
 
 
 def test_gopher_repetition():
-    g = EN_CFG["gopher_repetition"]
+    g = EN_CFG.gopher_repetition
     lines = "\n".join([EN_PARA] + ["Buy cheap watches online today!"] * 10)
     assert en.gopher_repetition(TextView(lines), g)[0].startswith("gopher_dup_")
     assert en.gopher_repetition(TextView(EN_REAL[0]), g) is None
@@ -142,7 +142,7 @@ def test_ngram_measures_known_answers():
 
 
 def test_c4_and_fineweb():
-    c4, fw = EN_CFG["c4"], EN_CFG["fineweb"]
+    c4, fw = EN_CFG.c4, EN_CFG.fineweb
     assert en.c4_document(TextView(EN_PARA + " Lorem ipsum dolor sit amet."), c4)[0] == "c4_lorem_ipsum"
     assert en.c4_document(TextView(EN_PARA + " function() { return 1; }"), c4)[0] == "c4_curly_bracket"
     assert en.c4_document(TextView("One sentence only."), c4)[0] == "c4_few_sentences"
@@ -164,7 +164,7 @@ def test_c4_and_fineweb():
 # --- lines, normalisation, URL, LID, script -------------------------------------
 
 def test_line_cleaning_chinese_boilerplate():
-    cleaner = LineCleaner.from_config(CFG["coarse"]["lines"], "zh")
+    cleaner = LineCleaner.from_config(CFG.coarse.lines, "zh")
     text = "\n".join(["责任编辑：张三", ZH_PARA, "扫码关注我们的公众号", "点击阅读原文", "版权所有 © 2024 某某网",
                       "首页 | 新闻 | 体育 | 娱乐", "★★★★★ ☆☆☆ ▲▲▲", "京ICP备12345678号", ZH_PARA])
     cleaned, removed = cleaner.clean(text)
@@ -173,7 +173,7 @@ def test_line_cleaning_chinese_boilerplate():
 
 
 def test_line_cleaning_english_c4_lines():
-    cleaner = LineCleaner.from_config(CFG["coarse"]["lines"], "en")
+    cleaner = LineCleaner.from_config(CFG.coarse.lines, "en")
     text = "\n".join([EN_PARA, "Please enable JavaScript to view the comments.",
                       "This website uses cookies to improve your experience.", "Privacy Policy", EN_PARA])
     cleaned, removed = cleaner.clean(text)
@@ -213,7 +213,7 @@ def test_traditional_chinese_policy():
     for policy in ("convert", "keep", "drop"):
         cfg = load_config(sources=["s=x"], sets=[f"coarse.traditional_chinese={policy}", "coarse.zh.min_sentence_ends=1",
                                                  "coarse.zh.max_repetition_share=1"])
-        rules = CoarseRules(cfg["coarse"], source_languages(cfg))
+        rules = CoarseRules(cfg.coarse, source_languages(cfg))
         results[policy] = rules.apply(docs[0])
     assert results["convert"][0].text.startswith("这是一段繁体中文的新闻内容")
     assert results["keep"][0].text.startswith("這是一段繁體中文")
@@ -224,8 +224,8 @@ def test_traditional_chinese_policy():
 @pytest.fixture(scope="module")
 def rules():
     cfg = load_config(sources=["s=x", "any=y"])
-    cfg["sources"]["any"]["languages"] = []
-    return CoarseRules(cfg["coarse"], source_languages(cfg))
+    cfg.sources["any"].languages = []
+    return CoarseRules(cfg.coarse, source_languages(cfg))
 
 
 def test_language_id_and_policy(rules):
@@ -254,8 +254,8 @@ def test_stage_on_real_pages():
     from mdfs.pipeline.payload import decode_html
 
     cfg = load_config()
-    rules = CoarseRules(cfg["coarse"], {"zh": (["zh", "en"], 0.5)})
-    opts = extraction_options(cfg["extract"])
+    rules = CoarseRules(cfg.coarse, {"zh": (["zh", "en"], 0.5)})
+    opts = extraction_options(cfg.extract.model_dump())
 
     def run(path):
         outcomes = []
@@ -293,7 +293,7 @@ def test_every_rule_is_named_and_measures_any_text():
 
 def test_removed_lines_are_counted_per_pattern_file():
     seen = []
-    rules = CoarseRules(CFG["coarse"], {"s": ([], 0.0)}, on_lines_removed=lambda lang, removed: seen.append((lang, removed)))
+    rules = CoarseRules(CFG.coarse, {"s": ([], 0.0)}, on_lines_removed=lambda lang, removed: seen.append((lang, removed)))
     text = ZH_PARA + "\n版权所有 © 2024 某某网 保留所有权利\n" + ZH_PARA + "\n首页 | 新闻 | 体育 | 财经\n" + ZH_PARA
     rules.apply(Document(key="k", id="i", source="s", text=text))
     assert seen and seen[0][0] == "zh"
@@ -317,9 +317,9 @@ def test_two_sentence_chinese_news_brief_is_kept_and_headline_lists_dropped():
 def test_replacement_characters_are_removed_and_counted_not_a_reason_to_drop():
     damaged = "".join(c + ("\ufffd" if i % 50 == 0 else "") for i, c in enumerate(ZH_REAL[0]))
     assert damaged.count("\ufffd") / len(damaged) > 0.01  # over the garbled threshold before the repair
-    rules = CoarseRules(CFG["coarse"], {"s": (["zh"], 0.5)})
+    rules = CoarseRules(CFG.coarse, {"s": (["zh"], 0.5)})
     kept, verdict = rules.apply(Document(key="k", id="i", source="s", text=damaged))
     assert verdict is None and "\ufffd" not in kept.text
     assert kept.extra["replacement_chars_removed"] == damaged.count("\ufffd")
     mojibake = ZH_REAL[0].encode("utf-8").decode("cp1252", "replace")
-    assert zh.garbled(TextView(mojibake), ZH_CFG["max_garbled_share"])[0] == "garbled_text"
+    assert zh.garbled(TextView(mojibake), ZH_CFG.max_garbled_share)[0] == "garbled_text"

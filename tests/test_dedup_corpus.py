@@ -3,7 +3,6 @@ the Beam stages ExactDedup + NearDedup decide, on planted families that span
 units, and its memory does not hold the signatures."""
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import random
@@ -118,8 +117,8 @@ def expected_from(decisions: dict):
 def run_beam(docs, cfg, stats_path, kept, dropped):
     """Today's stages on the DirectRunner, asserted to give ``kept`` and ``dropped``."""
     with BeamTestPipeline() as p:
-        exact = p | beam.Create(docs) | "Exact" >> ExactDedup(cfg["exact_dedup"], PRIORITIES)
-        near = exact.kept | "Near" >> NearDedup(cfg["near_dedup"], PRIORITIES, stats_path=str(stats_path))
+        exact = p | beam.Create(docs) | "Exact" >> ExactDedup(cfg.exact_dedup, PRIORITIES)
+        near = exact.kept | "Near" >> NearDedup(cfg.near_dedup, PRIORITIES, stats_path=str(stats_path))
         assert_that(near.kept | "K" >> beam.Map(lambda d: (d.key, d.id, d.dedup_cluster, d.dedup_cluster_size)),
                     equal_to(kept), label="kept")
         drops = (exact.dropped, near.dropped) | beam.Flatten()
@@ -129,10 +128,10 @@ def run_beam(docs, cfg, stats_path, kept, dropped):
 
 @pytest.mark.parametrize("variant", ["default", "longest_unverified"])
 def test_same_decisions_as_the_beam_stages(tmp_path, variant):
-    cfg = copy.deepcopy(load_config())
+    cfg = load_config()
     if variant == "longest_unverified":
-        cfg["exact_dedup"]["keep"] = ["earliest_date", "source_priority"]
-        cfg["near_dedup"].update(keep=["longest"], verify=False)
+        cfg = load_config(sets=["exact_dedup.keep=[earliest_date, source_priority]", "near_dedup.keep=[longest]",
+                                "near_dedup.verify=false"])
     units_docs = planted_docs()
     decisions, stats = corpus_decisions(units_docs, cfg, tmp_path)
     kept, dropped = expected_from(decisions)
@@ -164,8 +163,8 @@ def test_chain_and_ties_known_answers(tmp_path):
 
 def test_exact_only_and_near_only(tmp_path):
     units_docs = planted_docs()[:20]
-    for name, cfg in (("exact", {**load_config(), "near_dedup": {**load_config()["near_dedup"], "enabled": False}}),
-                      ("near", {**load_config(), "exact_dedup": {**load_config()["exact_dedup"], "enabled": False}})):
+    for name, cfg in (("exact", load_config(sets=["near_dedup.enabled=false"])),
+                      ("near", load_config(sets=["exact_dedup.enabled=false"]))):
         decisions, stats = corpus_decisions(units_docs, cfg, tmp_path / name)
         verdicts = {r["verdict"] for r in decisions.values()}
         if name == "exact":
@@ -181,12 +180,12 @@ def test_refusals(tmp_path):
     write_rows(rows + [rows[0]], tmp_path / "dup.parquet")
     with pytest.raises(ValueError, match="more than one dedup row"):
         decide(tmp_path / "dup.parquet", cfg, tmp_path / "w1")
-    other = {**cfg, "near_dedup": {**cfg["near_dedup"], "num_perm": 128}}
+    other = load_config(sets=["near_dedup.num_perm=128"])
     write_rows(rows, tmp_path / "ok.parquet")
     with pytest.raises(ValueError, match="signature is not 512 bytes"):
         decide(tmp_path / "ok.parquet", other, tmp_path / "w2")
     with pytest.raises(ValueError, match="dedup-against"):
-        decide(tmp_path / "ok.parquet", {**cfg, "dedup_against": ["x"]}, tmp_path / "w3")
+        decide(tmp_path / "ok.parquet", load_config(dedup_against=["x"]), tmp_path / "w3")
 
 
 # --- a reference made of the Beam stages' own functions, on random rows -----------------------
@@ -194,9 +193,9 @@ def test_refusals(tmp_path):
 def reference(rows: list[dict], cfg: dict) -> dict:
     """{key: (verdict, detail, cluster, size)} from dedup_exact.decide, bucket_edges,
     estimated_jaccard and decide_cluster, with a plain union-find."""
-    ex, near = cfg["exact_dedup"], cfg["near_dedup"]
+    ex, near = cfg.exact_dedup, cfg.near_dedup
     by_key = {r["key"]: r for r in rows}
-    rank = {r["key"]: rank_of(ex["keep"], r["priority"], r["date"], r["char_count"], r["id"], r["key"])
+    rank = {r["key"]: rank_of(ex.keep, r["priority"], r["date"], r["char_count"], r["id"], r["key"])
             for r in rows}
     groups = {}
     for r in rows:
@@ -215,8 +214,8 @@ def reference(rows: list[dict], cfg: dict) -> dict:
         for b in range(bands):
             buckets.setdefault((b, by_key[k]["band_keys"][8 * b:8 * b + 8]), []).append(k)
     edges = {e for bucket in buckets.items() for e in bucket_edges(bucket)}
-    thr = float(near["threshold"])
-    if near["verify"]:
+    thr = float(near.threshold)
+    if near.verify:
         edges = {(a, b) for a, b in edges if estimated_jaccard(sig[a], sig[b]) >= thr}
     parent = {}
 
@@ -231,7 +230,7 @@ def reference(rows: list[dict], cfg: dict) -> dict:
         comps.setdefault(find(k), []).append(k)
     decided = {}
     for label, members in comps.items():
-        info = [(rank_of(near["keep"], by_key[k]["priority"], by_key[k]["date"], by_key[k]["char_count"],
+        info = [(rank_of(near.keep, by_key[k]["priority"], by_key[k]["date"], by_key[k]["char_count"],
                          by_key[k]["id"], k), k, by_key[k]["id"], sig[k].tobytes()) for k in members]
         decided.update(decide_cluster(thr)((label, info)))
     for k in survivors:
@@ -268,9 +267,9 @@ def random_rows(draw):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=random_rows(), verify=st.booleans(), threshold=st.sampled_from([0.5, 0.75, 0.9]))
 def test_random_families_match_the_stage_functions(tmp_path_factory, rows, verify, threshold):
-    cfg = copy.deepcopy(load_config())
-    cfg["near_dedup"].update(num_perm=16, bands=4, rows=4, verify=verify, threshold=threshold,
-                             keep=["longest", "earliest_date"])
+    cfg = load_config(sets=["near_dedup.num_perm=16", "near_dedup.bands=4", "near_dedup.rows=4",
+                            f"near_dedup.verify={str(verify).lower()}", f"near_dedup.threshold={threshold}",
+                            "near_dedup.keep=[longest, earliest_date]"])
     tmp = tmp_path_factory.mktemp("r")
     write_rows(rows, tmp / "rows.parquet")
     result = decide(tmp / "rows.parquet", cfg, tmp / "work", batch_rows=4)
@@ -326,8 +325,8 @@ def test_row_fields_come_from_the_stage_functions():
     cfg = load_config()
     doc = Document(key="k", id="i", source="blog", text=real_zh_texts()[0][:800], language=None, date=None)
     row = DedupRows(cfg, PRIORITIES).row(doc, 3)
-    near = cfg["near_dedup"]
-    sig = MinHasher(near["num_perm"], near["seed"], near["shingles"]).signature(doc.text, doc.language)
+    near = cfg.near_dedup
+    sig = MinHasher(near.num_perm, near.seed, near.shingles).signature(doc.text, doc.language)
     assert row["signature"] == sig.tobytes() and row["shingle_unit"] == "char 5-grams"
     assert row["band_keys"].hex() == "".join(k[2:] for k in band_keys(sig, 25, 10))
     assert row["text_hash"].hex() == dedup_exact.text_hash(doc.text)

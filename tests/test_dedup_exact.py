@@ -7,6 +7,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from mdfs.pipeline.dedup_exact import ExactDedup, keep_rank, normalise_for_exact, text_hash
 from mdfs.pipeline.records import Document
+from mdfs.pipeline.schema import ExactDedup as ExactDedupSection
 
 TEXT = "人工智能正在改变世界。Large language models need clean data."
 
@@ -38,7 +39,7 @@ def test_exact_dedup_in_beam():
         doc("u1", "web", text="完全不同的一篇文章。"),
         doc("u2", "news", text="另一篇独立的文章。"),
     ]
-    cfg = {"keep": ["source_priority", "earliest_date"]}
+    cfg = ExactDedupSection(enabled=True, keep=["source_priority", "earliest_date"])
     with BeamTestPipeline() as p:
         res = p | beam.Create(docs) | ExactDedup(cfg, {"news": 1, "web": 2})
         assert_that(res.kept | "K" >> beam.Map(lambda d: d.key), equal_to(["n1", "u1", "u2"]), label="kept")
@@ -50,5 +51,5 @@ def test_exact_dedup_in_beam():
 def test_exact_dedup_date_policy():
     docs = [doc("w1", "web", date="2021-05-01"), doc("n1", "news", date="2023-01-01"), doc("w2", "web", date="2020-01-01")]
     with BeamTestPipeline() as p:
-        res = p | beam.Create(docs) | ExactDedup({"keep": ["earliest_date"]}, {"news": 1, "web": 2})
+        res = p | beam.Create(docs) | ExactDedup(ExactDedupSection(enabled=True, keep=["earliest_date"]), {"news": 1, "web": 2})
         assert_that(res.kept | "K" >> beam.Map(lambda d: d.key), equal_to(["w2"]))

@@ -73,7 +73,7 @@ def test_flink_manifests():
     own, beam_args = split_flags(cmd)
     assert "--runner=PortableRunner" in beam_args and "--environment_config=localhost:50000" in beam_args
     cfg = load_config(str(REPO / own.config), own.overrides, own.source)
-    assert cfg["fine"]["bert_model"] == "/models/quality-bert" and list(cfg["sources"]) == ["common_crawl"]
+    assert cfg.fine.bert_model == "/models/quality-bert" and list(cfg.sources) == ["common_crawl"]
 
 
 @pytest.mark.bert

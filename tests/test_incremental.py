@@ -116,7 +116,7 @@ def test_dedup_state_is_small_and_declared(runs):
     assert files / table.num_rows <= 1200, files / table.num_rows  # bytes per kept document
     params = json.loads((state / "_params.json").read_text())
     assert params["signature"] == {"near_dedup.num_perm": 256, "near_dedup.seed": 1,
-                                   "near_dedup.shingles": load_config()["near_dedup"]["shingles"]}
+                                   "near_dedup.shingles": load_config().as_dict()["near_dedup"]["shingles"]}
 
 
 @pytest.mark.parametrize("setting, message", [
@@ -150,7 +150,7 @@ def test_runs_without_state_or_success_are_refused(runs, tmp_path):
                       sets=["exact_dedup.enabled=false", "near_dedup.enabled=false"])
     with pytest.raises(UserError, match="needs exact_dedup or near_dedup"):
         preflight(cfg, str(tmp_path / "out"), sources=False)
-    assert load_config(sources=["b=x.jsonl"], dedup_against=[str(runs["A"])])["dedup_against"] == [str(runs["A"])]
+    assert load_config(sources=["b=x.jsonl"], dedup_against=[str(runs["A"])]).dedup_against == [str(runs["A"])]
 
 
 def test_readme_monthly_snapshots_example(tmp_path):

@@ -180,7 +180,7 @@ def test_wet_records_use_identified_content_language():
 def test_gate_modes_are_checked():
     with pytest.raises(ValueError, match="read.language_gate"):
         load_config(sets=["read.language_gate=fasttext"])
-    assert load_config(sets=["read.language_gate=off"])["read"]["language_gate"] == "off"
+    assert load_config(sets=["read.language_gate=off"]).read.language_gate == "off"
 
 
 def test_the_gate_adds_no_per_page_failure_on_hostile_html(tmp_path):

@@ -21,7 +21,7 @@ from mdfs.pipeline.records import Document
 
 from helpers import real_en_texts, real_zh_texts
 
-CFG = load_config()["near_dedup"]
+CFG = load_config().near_dedup
 ZH = real_zh_texts()
 
 
@@ -39,7 +39,7 @@ def test_signatures_are_datasketch_signatures():
 
 
 def test_shingling_by_language():
-    hasher = MinHasher(64, 1, CFG["shingles"])
+    hasher = MinHasher(64, 1, CFG.shingles)
     # Chinese: characters, punctuation and spaces ignored
     assert np.array_equal(hasher.shingle_hashes("今天 天气，很好！", "zh"), hasher.shingle_hashes("今天天气很好", "zh"))
     # English: words, case and punctuation ignored
@@ -104,8 +104,8 @@ def _true_jaccard(a: np.ndarray, b: np.ndarray) -> float:
 def test_accuracy_on_planted_near_duplicates():
     """Recall >= 0.95 for true J >= 0.85, false positives <= 1 % for J <= 0.7
     (candidate by LSH band AND verified by estimated Jaccard >= threshold)."""
-    hasher = MinHasher(CFG["num_perm"], CFG["seed"], CFG["shingles"])
-    b, r = lsh_params(CFG["threshold"], CFG["num_perm"], CFG["false_positive_weight"], CFG["false_negative_weight"])
+    hasher = MinHasher(CFG.num_perm, CFG.seed, CFG.shingles)
+    b, r = lsh_params(CFG.threshold, CFG.num_perm, CFG.false_positive_weight, CFG.false_negative_weight)
     rng = random.Random(7)
     zh_alpha = "".join(sorted(set("".join(ZH))))[:3000]
     en_alpha = "abcdefghijklmnopqrstuvwxyz     "
@@ -121,10 +121,10 @@ def test_accuracy_on_planted_near_duplicates():
             j = _true_jaccard(ha, hb)
             sa, sb = hasher.signature_of_hashes(ha), hasher.signature_of_hashes(hb)
             found = bool(set(band_keys(sa, b, r)) & set(band_keys(sb, b, r))) and \
-                estimated_jaccard(sa, sb) >= CFG["threshold"]
-            if j >= CFG["threshold"] + 0.05:
+                estimated_jaccard(sa, sb) >= CFG.threshold
+            if j >= CFG.threshold + 0.05:
                 high.append(found)
-            elif j <= CFG["threshold"] - 0.1:
+            elif j <= CFG.threshold - 0.1:
                 low.append(found)
     assert len(high) >= 100 and len(low) >= 100, (len(high), len(low))
     recall, fp = sum(high) / len(high), sum(low) / len(low)
@@ -140,7 +140,7 @@ def test_shared_site_template_does_not_collapse():
         return (f"<html><head><title>新闻</title></head><body><nav><ul>{nav}</ul></nav>"
                 f"<article><h1>标题</h1><p>{body}</p></article>{footer}</body></html>")
 
-    hasher = MinHasher(CFG["num_perm"], CFG["seed"], CFG["shingles"])
+    hasher = MinHasher(CFG.num_perm, CFG.seed, CFG.shingles)
     t1 = extract_text(page(ZH[0][:1500]), None, {})
     t2 = extract_text(page(ZH[1][:1500]), None, {})
     assert t1 and t2
@@ -172,7 +172,7 @@ def _planted_docs():
 
 def test_near_dedup_stage_keep_policy_and_chains():
     docs = _planted_docs()
-    hasher = MinHasher(CFG["num_perm"], CFG["seed"], CFG["shingles"])
+    hasher = MinHasher(CFG.num_perm, CFG.seed, CFG.shingles)
     s = {d.key: hasher.signature(d.text, d.language) for d in docs}
     j = lambda a, b: estimated_jaccard(s[a], s[b])  # noqa: E731
     assert j("c0", "c1") >= 0.8 and j("c1", "c2") >= 0.8 and j("c0", "c2") < 0.8  # a real chain
@@ -189,29 +189,29 @@ def test_near_dedup_stage_keep_policy_and_chains():
 def test_near_dedup_longest_policy_and_no_verification():
     docs = _planted_docs()[:3]
     longest = max(docs, key=lambda d: len(d.text)).key
-    cfg = {**CFG, "keep": ["longest"], "verify": False}
+    cfg = CFG.model_copy(update={"keep": ["longest"], "verify": False})
     with BeamTestPipeline() as p:
         res = p | beam.Create(docs) | NearDedup(cfg, {"web": 1})
         assert_that(res.kept | beam.Map(lambda d: d.key), equal_to([longest]))
 
 
 def test_shingle_unit_follows_the_script_when_the_label_is_absent_or_wrong():
-    hasher = MinHasher(64, 1, CFG["shingles"])
+    hasher = MinHasher(64, 1, CFG.shingles)
     zh_text, en_text = ZH[0][:800], EN[0][:800]
-    char5, word5 = CFG["shingles"]["zh"], CFG["shingles"]["default"]
+    char5, word5 = CFG.shingles["zh"], CFG.shingles["default"]
     assert hasher.shingle_spec(zh_text, "zh") == char5
     assert hasher.shingle_spec(zh_text, None) == char5  # coarse off, or JSONL without language ID
     assert hasher.shingle_spec(zh_text, "en") == char5  # a wrong label
     assert hasher.shingle_spec(en_text, "zh") == word5
     assert hasher.shingle_spec(en_text, None) == word5
-    assert hasher.shingle_spec("これは日本語の文章です。漢字も使います。" * 5, None) == CFG["shingles"]["ja"]
+    assert hasher.shingle_spec("これは日本語の文章です。漢字も使います。" * 5, None) == CFG.shingles["ja"]
     assert np.array_equal(hasher.shingle_hashes(zh_text, None), hasher.shingle_hashes(zh_text, "zh"))
 
 
 def test_chinese_near_duplicate_recall_without_language_labels():
     """The recall target holds with the coarse stage off (no language on the documents)."""
-    hasher = MinHasher(CFG["num_perm"], CFG["seed"], CFG["shingles"])
-    b, r = lsh_params(CFG["threshold"], CFG["num_perm"], CFG["false_positive_weight"], CFG["false_negative_weight"])
+    hasher = MinHasher(CFG.num_perm, CFG.seed, CFG.shingles)
+    b, r = lsh_params(CFG.threshold, CFG.num_perm, CFG.false_positive_weight, CFG.false_negative_weight)
     rng = random.Random(11)
     alpha = "".join(sorted(set("".join(ZH))))[:3000]
     high = []
@@ -220,9 +220,9 @@ def test_chinese_near_duplicate_recall_without_language_labels():
         start = rng.randrange(max(1, len(base) - 3000))
         base = base[start:start + 3000]
         copy = _edit(base, rng.choice([0.002, 0.005, 0.01, 0.015, 0.02]), rng, alpha)
-        if _true_jaccard(hasher.shingle_hashes(base, "zh"), hasher.shingle_hashes(copy, "zh")) < CFG["threshold"] + 0.05:
+        if _true_jaccard(hasher.shingle_hashes(base, "zh"), hasher.shingle_hashes(copy, "zh")) < CFG.threshold + 0.05:
             continue
         sa, sb = hasher.signature(base, None), hasher.signature(copy, None)
         high.append(bool(set(band_keys(sa, b, r)) & set(band_keys(sb, b, r)))
-                    and estimated_jaccard(sa, sb) >= CFG["threshold"])
+                    and estimated_jaccard(sa, sb) >= CFG.threshold)
     assert len(high) >= 100 and sum(high) / len(high) >= 0.95, (len(high), sum(high))

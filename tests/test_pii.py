@@ -329,8 +329,9 @@ def test_types_can_be_switched_off_and_regions_added():
 
 def test_custom_types_with_a_validator():
     from mdfs.pipeline.pii import load_custom
+    from mdfs.pipeline.schema import CustomPii
 
-    custom = load_custom([{"type": "employee_id", "pattern": r"EMP-\d{6}", "validator": "operator:truth"}])
+    custom = load_custom([CustomPii(type="employee_id", pattern=r"EMP-\d{6}", validator="operator:truth")])
     out, counts = PiiRedactor(ALL_ON, custom=custom).redact("工号 EMP-123456 已登记")
     assert out == "工号 <EMPLOYEE_ID> 已登记" and counts == {"employee_id": 1}
 

@@ -296,11 +296,16 @@ def validators(tmp_path, monkeypatch):
 
 
 def _pii_outcomes(custom: list, texts: list[str]):
+    from mdfs.pipeline.config import load_config
     from mdfs.pipeline.pii import PiiDoFn
     from mdfs.pipeline.records import Document
+    from mdfs.pipeline.schema import CustomPii, PiiTypes
 
-    cfg = {"enabled": True, "types": {"email": True}, "phone_regions": ["cn"], "custom": custom}
-    fn = PiiDoFn(cfg, {"s": {"name": "s"}})
+    base = load_config(sources=["s=x.jsonl"])
+    email_only = PiiTypes(email=True, ip=False, id_number=False, phone=False, bank_card=False, account=False)
+    cfg = base.pii.model_copy(update={"enabled": True, "types": email_only, "phone_regions": ["cn"],
+                                      "custom": [CustomPii(**c) for c in custom]})
+    fn = PiiDoFn(cfg, base.sources)
     fn.setup()
     out = []
     try:

@@ -125,4 +125,4 @@ def test_a_source_accepts_every_registered_format(fmt):
 
     sets = ["sources.s.paths=[x]", f"sources.s.format={fmt}"] + (["sources.s.warc_root=/m"] if fmt == "cc_index"
                                                                  else [])
-    assert load_config(sets=sets)["sources"]["s"]["format"] == fmt
+    assert load_config(sets=sets).sources["s"].format == fmt

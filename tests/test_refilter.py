@@ -71,7 +71,7 @@ def base(tmp_path_factory, models):
 def test_signals_give_the_verdict_the_rules_give():
     """All signals measured, and the first failing rule among them, is what the
     rules stopping at the first failure say; the stored values give it back."""
-    rules = rule_sets(load_config()["coarse"])
+    rules = rule_sets(load_config().coarse)
     texts = [(t, "zh") for t in real_zh_texts()] + [(t, "en") for t in real_en_texts()]
     texts += [("短。" * 30, "zh"), ("lorem ipsum {x}\n" * 40, "en"), ("", "other"),
               ("这是一个很长的句子，用来测试重复的内容。" * 40, "zh"),
@@ -90,7 +90,7 @@ def test_signals_give_the_verdict_the_rules_give():
 
 def test_signals_in_kept_and_dropped(base):
     cfg = load_config()
-    rules = rule_sets(cfg["coarse"])
+    rules = rule_sets(cfg.coarse)
     kept = _rows(base / "kept")
     assert kept
     for r in kept:

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
+from mdfs.pipeline.config import load_defaults
 from mdfs.pipeline.report import mix_table, write_report
+from mdfs.pipeline.schema import Mix
 from mdfs.pipeline.tokens import TokenCounter
 
 
@@ -58,20 +60,25 @@ def test_report_files_and_mix_recount(sample_run):
     assert {r["source"]: int(r["tokens"]) for r in kept_rows} == tokens
 
 
+def _mix(**given) -> Mix:
+    """The ``mix`` section: the defaults with ``given`` on top, checked."""
+    return Mix.model_validate({**load_defaults()["mix"], **given})
+
+
 def test_mix_table_gpt3_style_and_warnings():
-    t = mix_table({"cc": 400, "books": 100, "wiki": 10}, {"weights": {"cc": 0.6, "books": 0.22, "wiki": 0.03},
-                                                         "budget_tokens": 2500, "max_epochs": 4})
+    t = mix_table({"cc": 400, "books": 100, "wiki": 10}, _mix(weights={"cc": 0.6, "books": 0.22, "wiki": 0.03},
+                                                             budget_tokens=2500, max_epochs=4))
     rows = {r["source"]: r for r in t["rows"]}
     assert rows["cc"]["epochs"] == pytest.approx(0.6 * 2500 / 400)  # 3.75: fine
     assert rows["wiki"]["epochs"] == pytest.approx(0.03 * 2500 / 10)  # 7.5: warned
     warned = {w.split()[1] for w in t["warnings"]}
     assert warned == {"books", "wiki"}
     with pytest.raises(ValueError):
-        mix_table({"a": 1}, {"weights": {"a": 1.5}})
+        mix_table({"a": 1}, _mix(weights={"a": 1.5}))
 
 
 def test_chinchilla_budget_and_compute():
-    t = mix_table({"a": 10**9}, {"model_params": 1e9, "tokens_per_param": 20})
+    t = mix_table({"a": 10**9}, _mix(model_params=1e9, tokens_per_param=20))
     assert t["budget_tokens"] == 2e10 and t["budget_basis"] == "chinchilla"
     assert t["compute_flops"] == pytest.approx(6 * 1e9 * 2e10)
     assert t["rows"][0]["epochs"] == pytest.approx(20.0)

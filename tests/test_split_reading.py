@@ -61,8 +61,9 @@ def cc_warc(path, n: int, damaged: tuple = ()) -> list[int]:
 
 def reader(languages=("zh",), **read):
     cfg = load_config()
-    src = {"name": "t", "format": "auto", "fields": cfg["source_defaults"]["fields"], "languages": list(languages)}
-    fn = ReadFileDoFn({"t": src}, {**cfg["read"], **read})
+    given = cfg.as_dict()  # TODO(#36 typed config): readers convert after the split
+    src = {"name": "t", "format": "auto", "fields": given["source_defaults"]["fields"], "languages": list(languages)}
+    fn = ReadFileDoFn({"t": src}, {**given["read"], **read})
     fn.setup()
     return fn
 

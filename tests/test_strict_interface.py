@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from mdfs.pipeline.config import load_config, load_defaults
-from mdfs.pipeline.schema import ALL_KEYS, MdfsConfig, json_schema
+from mdfs.pipeline.schema import ALL_KEYS, MdfsConfig, Shingle, json_schema
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,16 +78,16 @@ def test_replaced_maps_say_exactly_what_the_file_says(tmp_path):
     f.write_text("fine:\n  drop_labels: {ad: advertisement}\n"
                  "near_dedup:\n  shingles: {default: {unit: char, n: 3}}\n")
     cfg = load_config(str(f))
-    assert cfg["fine"]["drop_labels"] == {"ad": "advertisement"}
-    assert cfg["fine"]["thresholds"] == {"ad": 0.5}, "no default threshold for the removed label"
-    assert cfg["near_dedup"]["shingles"] == {"default": {"unit": "char", "n": 3}}
+    assert cfg.fine.drop_labels == {"ad": "advertisement"}
+    assert cfg.fine.thresholds == {"ad": 0.5}, "no default threshold for the removed label"
+    assert cfg.near_dedup.shingles == {"default": Shingle(unit="char", n=3)}
     merged = load_config(sets=["coarse.zh.min_chars=50"])  # sections still merge
-    assert merged["coarse"]["zh"]["min_chars"] == 50 and merged["coarse"]["zh"]["min_han_share"] == 0.3
+    assert merged.coarse.zh.min_chars == 50 and merged.coarse.zh.min_han_share == 0.3
 
 
 def test_defaults_and_schema_agree_key_for_key():
     defaults = load_defaults()
-    MdfsConfig.model_validate(load_config())  # every default has the right type
+    MdfsConfig.model_validate(load_config().as_dict())  # every default has the right type
 
     def keys(node, prefix=""):
         out = set()

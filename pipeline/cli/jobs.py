@@ -136,5 +136,5 @@ def cmd_config(argv: list[str]) -> int:
     cfg = _configuration("mdfs config", a)
     if cfg is None:
         return 2
-    print(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+    print(yaml.safe_dump(cfg.as_dict(), sort_keys=False, allow_unicode=True))
     return 0

@@ -164,13 +164,14 @@ class DecontaminateStage(Stage):
     outputs = ("decontamination", "decontamination.json")
 
     def why_off(self, cfg):
-        return None if is_configured(cfg["decontamination"]) else "no evaluation sets (decontamination.sets)"
+        return None if cfg.decontamination.sets else "no evaluation sets (decontamination.sets)"
 
     def check(self, cfg) -> list:
-        if not cfg["decontamination"]["sets"]:
+        if not cfg.decontamination.sets:
             return []
         try:  # every set read and indexed now: a bad file is an error before anything is written
-            prepared_index(cfg["decontamination"], cfg["coarse"]["traditional_chinese"])
+            # TODO(#36 typed config): decontaminate reads the section as given
+            prepared_index(cfg.as_dict()["decontamination"], cfg.coarse.traditional_chinese)
         except (ValueError, OSError) as exc:
             return [str(exc)]
         return []
@@ -180,5 +181,5 @@ class DecontaminateStage(Stage):
 
     def transform(self, build: BuildContext) -> beam.PTransform:
         cfg = build.cfg
-        return Decontaminate(cfg["decontamination"], build.output_dir, cfg["coarse"]["traditional_chinese"],
+        return Decontaminate(cfg.as_dict()["decontamination"], build.output_dir, cfg.coarse.traditional_chinese,
                              build.excerpt_chars)

@@ -9,12 +9,16 @@ C4's strictest rule: keep only lines ending in terminal punctuation.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import regex
 from dataclasses import dataclass, field
 
 from .common import TERMINAL_PUNCT, read_list, resolve
+
+if TYPE_CHECKING:
+    from ..schema import Lines
 
 _NAV_SPLIT = re.compile(r"\s*[|｜丨>»›·•/]\s*|\s{2,}")
 _SENTENCE_PUNCT = set("。！？，；：.!?,;:")
@@ -55,17 +59,15 @@ class LineCleaner:
     c4_min_words_per_line: int = 0
 
     @classmethod
-    def from_config(cls, cfg: dict, lang: str) -> "LineCleaner":
-        files = cfg["boilerplate_patterns"].get(lang) or []  # languages without a file: none
-        if isinstance(files, str):
-            files = [files]
+    def from_config(cls, cfg: Lines, lang: str) -> "LineCleaner":
+        files = cfg.boilerplate_patterns.get(lang) or []  # languages without a file: none
         pairs = [(p, Path(f).stem) for f in files for p in read_list(resolve(f))]
-        c4 = cfg["c4_terminal_punct"] and lang == "en"
+        c4 = cfg.c4_terminal_punct and lang == "en"
         return cls(patterns=[p for p, _ in pairs], pattern_files=[s for _, s in pairs],
-                   max_boilerplate_line_chars=int(cfg["max_boilerplate_line_chars"]),
-                   min_content_share=float(cfg["min_content_share"]),
-                   remove_navigation=bool(cfg["remove_navigation"]),
-                   c4_terminal_punct=bool(c4), c4_min_words_per_line=int(cfg["c4_min_words_per_line"]))
+                   max_boilerplate_line_chars=cfg.max_boilerplate_line_chars,
+                   min_content_share=cfg.min_content_share,
+                   remove_navigation=cfg.remove_navigation,
+                   c4_terminal_punct=c4, c4_min_words_per_line=cfg.c4_min_words_per_line)
 
     def __post_init__(self):
         for p in self.patterns:  # a bad pattern fails here, naming itself

@@ -14,6 +14,7 @@ Each rule is a ``rule.Rule``: a pure measure and its threshold.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import regex
@@ -21,6 +22,9 @@ import regex
 from .common import TextView, char_count, memo, repeated_ngram_share
 from .rule import Rule, first_verdict, too_short  # noqa: F401 - too_short re-exported
 from .sensitive import SensitiveWords
+
+if TYPE_CHECKING:
+    from ..schema import ZhRules
 
 _SYMBOL = regex.compile(r"\p{S}")
 _PUNCT = regex.compile(r"\p{P}")
@@ -137,22 +141,22 @@ def repetitive(v: TextView, n: int, max_share: float):
     return repetitive_rule(n, max_share)(v)
 
 
-def build(cfg: dict) -> list[Rule]:
+def build(cfg: ZhRules) -> list[Rule]:
     """The enabled Chinese rules in order."""
-    rules = [Rule("too_short", char_count, min=int(cfg["min_chars"]), fmt="{}", unit=" chars", signal="zh.char_count")]
-    if cfg["min_mean_line_chars"]:
-        rules.append(short_lines_rule(float(cfg["min_mean_line_chars"])))
-    if cfg["min_han_share"]:
-        rules.append(low_han_share_rule(float(cfg["min_han_share"])))
-    if cfg["max_garbled_share"] is not None:
-        rules.append(garbled_rule(float(cfg["max_garbled_share"])))
-    if cfg["max_symbol_share"] is not None:
-        rules += [symbols_rule(float(cfg["max_symbol_share"])), punctuation_rule(float(cfg["max_punct_share"]))]
-    if cfg["min_sentence_ends"]:
-        rules.append(few_sentences_rule(int(cfg["min_sentence_ends"])))
-    if cfg["sensitive_lexicons"]:
-        sw = SensitiveWords(cfg["sensitive_lexicons"], int(cfg["sensitive_min_term_chars"]))
-        rules.append(sw.rule(float(cfg["max_sensitive_per_line"]), "zh.sensitive_per_line"))
-    if cfg["repetition_ngram"]:
-        rules.append(repetitive_rule(int(cfg["repetition_ngram"]), float(cfg["max_repetition_share"])))
+    rules = [Rule("too_short", char_count, min=cfg.min_chars, fmt="{}", unit=" chars", signal="zh.char_count")]
+    if cfg.min_mean_line_chars:
+        rules.append(short_lines_rule(cfg.min_mean_line_chars))
+    if cfg.min_han_share:
+        rules.append(low_han_share_rule(cfg.min_han_share))
+    if cfg.max_garbled_share is not None:
+        rules.append(garbled_rule(cfg.max_garbled_share))
+    if cfg.max_symbol_share is not None:
+        rules += [symbols_rule(cfg.max_symbol_share), punctuation_rule(cfg.max_punct_share)]
+    if cfg.min_sentence_ends:
+        rules.append(few_sentences_rule(cfg.min_sentence_ends))
+    if cfg.sensitive_lexicons:
+        sw = SensitiveWords(cfg.sensitive_lexicons, cfg.sensitive_min_term_chars)
+        rules.append(sw.rule(cfg.max_sensitive_per_line, "zh.sensitive_per_line"))
+    if cfg.repetition_ngram:
+        rules.append(repetitive_rule(cfg.repetition_ngram, cfg.max_repetition_share))
     return rules
