@@ -20,10 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-from mdfs.pipeline.coarse import CoarseRules, source_languages
+from mdfs.pipeline.stages.coarse import CoarseRules, source_languages
 from mdfs.pipeline.config import SAMPLES_DIR, load_config
-from mdfs.pipeline.extract_worker import extract_text, extraction_options
-from mdfs.pipeline.payload import decode_html
+from mdfs.pipeline.stages.extract_worker import extract_text, extraction_options
+from mdfs.pipeline.io.payload import decode_html
 from mdfs.pipeline.records import Document
 
 REPO = Path(__file__).resolve().parents[1]

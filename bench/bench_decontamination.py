@@ -88,9 +88,9 @@ def make_items(zh: list[str], en: list[str], n: int, seed: int = 1) -> list[dict
 def measure_cost(shared: Path, n_items: int, repeat: int) -> dict:
     from bench_coarse import load_pages
 
-    from mdfs.pipeline import decontaminate as dc
+    from mdfs.pipeline.stages import decontaminate as dc
     from mdfs.pipeline.config import load_config, load_defaults
-    from mdfs.pipeline.extract_worker import extract_text, extraction_options
+    from mdfs.pipeline.stages.extract_worker import extract_text, extraction_options
 
     zh, en = _texts(shared)
     ratio = information_ratio(zh, en)
@@ -141,7 +141,7 @@ def measure_cost(shared: Path, n_items: int, repeat: int) -> dict:
 def measure_planted() -> dict:
     import planted_contamination as planted
 
-    from mdfs.pipeline import decontaminate as dc
+    from mdfs.pipeline.stages import decontaminate as dc
     from mdfs.pipeline.config import load_defaults
 
     items, docs, decoys, skipped = planted.build()

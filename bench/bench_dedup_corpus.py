@@ -1,4 +1,4 @@
-"""The corpus-wide dedup step (pipeline/dedup_corpus.py) at 100,000 and 1,000,000 documents.
+"""The corpus-wide dedup step (pipeline/stages/dedup_corpus.py) at 100,000 and 1,000,000 documents.
 
   python bench/bench_dedup_corpus.py [--sizes 100000 1000000] [--family 5] [--workdir DIR]
   python bench/bench_dedup_corpus.py --parity 5000 [--text ../shared/data/text]
@@ -44,8 +44,8 @@ def write_rows(n: int, folder: Path, seed: int = 1, family: int = FAMILY) -> Non
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mdfs.pipeline.dedup_corpus import ROW_GROUP
-    from mdfs.pipeline.minhash import band_keys
+    from mdfs.pipeline.stages.dedup_corpus import ROW_GROUP
+    from mdfs.pipeline.stages.minhash import band_keys
     from mdfs.schemas import DEDUP_ROW_SCHEMA
 
     rng = np.random.default_rng(seed)
@@ -92,7 +92,7 @@ def peak_rss_kb() -> int:
 
 def child_decide(rows: str, work: str) -> None:
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.dedup_corpus import decide
+    from mdfs.pipeline.stages.dedup_corpus import decide
 
     t0, c0 = time.perf_counter(), time.process_time()
     result = decide(rows, load_config(), work)
@@ -102,7 +102,7 @@ def child_decide(rows: str, work: str) -> None:
 
 
 def child_baseline() -> None:
-    import mdfs.pipeline.dedup_corpus  # noqa: F401
+    import mdfs.pipeline.stages.dedup_corpus  # noqa: F401
     import mdfs.pipeline.config  # noqa: F401
 
     print(json.dumps({"maxrss_kb": peak_rss_kb()}))
@@ -147,9 +147,9 @@ def parity(n: int, root: Path) -> dict:
 
     from bench_scale import generate
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.dedup_corpus import DedupRows, decide, write_rows as write_row_file
-    from mdfs.pipeline.dedup_exact import ExactDedup
-    from mdfs.pipeline.dedup_near import NearDedup
+    from mdfs.pipeline.stages.dedup_corpus import DedupRows, decide, write_rows as write_row_file
+    from mdfs.pipeline.stages.dedup_exact import ExactDedup
+    from mdfs.pipeline.stages.dedup_near import NearDedup
     from mdfs.pipeline.records import Document, record_key
 
     generate(n, root / "corpus", per_shard=max(1, n // 8))

@@ -50,8 +50,8 @@ def earlier_docs(shared: Path, pages: list, n: int, seed: int = 3) -> list[dict]
     """A's input: half of B's distinct pages (extracted as the pipeline does) and
     ``n`` documents of real sentences."""
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.extract_worker import extract_text, extraction_options
-    from mdfs.pipeline.payload import decode_html
+    from mdfs.pipeline.stages.extract_worker import extract_text, extraction_options
+    from mdfs.pipeline.io.payload import decode_html
 
     opts = extraction_options(load_config(sources=["x=/dev/null"]).extract.model_dump())
     rows = []
@@ -75,11 +75,11 @@ def shuffle_bytes(run_dir: Path, bands: int = 25, rows: int = 10) -> dict:
     import apache_beam as beam
     import pyarrow.dataset as ds
 
-    from mdfs.pipeline.dedup_near import earlier_bands
+    from mdfs.pipeline.stages.dedup_near import earlier_bands
 
     coder = beam.coders.registry.get_coder(typing.Any)
     table = ds.dataset(run_dir / "dedup_state", format="parquet").to_table().to_pylist()[:500]
-    from mdfs.pipeline.dedup_state import Earlier
+    from mdfs.pipeline.stages.dedup_state import Earlier
 
     exact, band, info = [], [], []
     for r in table:
@@ -103,7 +103,7 @@ def measure(shared: Path, docs: int, ratio: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix="mdfs-bench-incremental-"))
     pages = gather_pages(shared)
     build_input(pages, docs, work / "b")
-    base = [sys.executable, "-m", "mdfs.pipeline.cli", "run", "--set", "read.progress_every_s=600"]
+    base = [sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--set", "read.progress_every_s=600"]
     plain = timed(base + ["--output", str(work / "B"), "--source", f"b={work}/b/*.warc.gz"])
     kept_b = json.loads((work / "B" / "funnel.json").read_text())["total"]["kept"]
     rows = earlier_docs(shared, pages, int(kept_b * ratio * 1.15))

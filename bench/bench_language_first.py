@@ -99,7 +99,7 @@ def bucket_pages(pages) -> tuple[dict, list]:
     """pages -> {bucket: [(url, body, ctype, verdict)]} by the top language of the CLD2 verdict."""
     from ccmeta import cld2_verdict
 
-    from mdfs.pipeline.payload import charset_from_content_type
+    from mdfs.pipeline.io.payload import charset_from_content_type
 
     buckets: dict[str, list] = {"zho": [], "eng": [], "other": []}
     for url, body, ctype in pages:
@@ -171,7 +171,7 @@ def build_input(buckets: dict, n: int, folder: Path, n_files: int = 8) -> dict:
 
 
 def mdfs_cmd(source: list[str], out: Path, sets: list[str], config: Path | None = None) -> list[str]:
-    cmd = [sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out), "--overwrite"]
+    cmd = [sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(out), "--overwrite"]
     if config:
         cmd += ["--config", str(config)]
     for s in source:

@@ -37,7 +37,7 @@ def run_dropped(python: str, folder: Path, out: Path, sources: int, pythonpath: 
     from e2e import timed
 
     files = sorted(folder.glob("*.warc.gz"))
-    cmd = [python, "-m", "mdfs.pipeline.cli", "run", "--output", str(out), "--overwrite",
+    cmd = [python, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(out), "--overwrite",
            "--set", "read.progress_every_s=600"]
     if sources == 1:
         cmd += ["--source", f"s1={folder}/*.warc.gz"]
@@ -72,9 +72,9 @@ def element_bytes(shared: Path) -> dict:
     pages = gather_pages(shared)[:200]
     raws = [RawRecord(key="k" * 24, id="s-" + "k" * 24, source="cc", file="s3://commoncrawl/crawl-data/x.warc.gz",
                       offset=123456, url=u, payload=b, charset="utf-8") for u, b, _ in pages]
-    from mdfs.pipeline.extract_worker import extract_text, extraction_options
+    from mdfs.pipeline.stages.extract_worker import extract_text, extraction_options
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.payload import decode_html
+    from mdfs.pipeline.io.payload import decode_html
 
     opts = extraction_options(load_config().extract.model_dump())
     docs = []

@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO / "tests"))
 def accuracy() -> dict:
     from test_pii import ALL_ON, planted
 
-    from mdfs.pipeline.pii import PiiRedactor
+    from mdfs.pipeline.stages.pii import PiiRedactor
 
     r = PiiRedactor(ALL_ON)
     pos, neg = planted(200, seed=5)
@@ -85,9 +85,9 @@ def cost(shared: Path) -> dict:
     from e2e import gather_pages
 
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.extract_worker import extract_text, extraction_options
-    from mdfs.pipeline.payload import charset_from_content_type, decode_html
-    from mdfs.pipeline.pii import PiiRedactor
+    from mdfs.pipeline.stages.extract_worker import extract_text, extraction_options
+    from mdfs.pipeline.io.payload import charset_from_content_type, decode_html
+    from mdfs.pipeline.stages.pii import PiiRedactor
 
     cfg = load_config()
     opts = extraction_options(cfg.extract.model_dump())

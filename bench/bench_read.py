@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 
 def load_baseline(rev: str):
-    src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:pipeline/readers.py"], check=True,
+    src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:pipeline/io/readers.py"], check=True,
                          capture_output=True, text=True).stdout
     # the old module called the old payload signatures
     src = src.replace("pl.dechunk(data)", "pl.dechunk(data, 1 << 40)")
@@ -51,7 +51,7 @@ def run_reader(fn, path: str, new: bool) -> tuple[float, int]:
     from apache_beam.io.fileio import ReadableFile
     from apache_beam.io.filesystem import FileMetadata
 
-    from mdfs.pipeline.readers.base import Offered, Span
+    from mdfs.pipeline.io.readers.base import Offered, Span
 
     size = os.path.getsize(path)
     t0 = time.perf_counter()
@@ -69,7 +69,7 @@ def main():
     ap.add_argument("--baseline-rev", default="99523d0")
     a = ap.parse_args()
     from mdfs.pipeline.config import SAMPLES_DIR, load_config
-    from mdfs.pipeline.readers.dofn import Dispatch
+    from mdfs.pipeline.io.readers.dofn import Dispatch
 
     old = load_baseline(a.baseline_rev)
     cfg = load_config()

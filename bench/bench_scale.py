@@ -177,7 +177,7 @@ def main(argv=None) -> int:
             generate(a.docs, data)
         truth = json.loads((data / "truth.json").read_text())
         out = Path(tmp) / "out"
-        cmd = [sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out),
+        cmd = [sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(out),
                "--source", f"scale={data}/*.jsonl.gz", "--set", "read.progress_every_s=600"]
         res = {"docs": truth["docs"], **timed(cmd), **check_families(out, truth)}
         res["cpu_ms_per_doc"] = 1000 * res["cpu_seconds"] / truth["docs"]

@@ -40,12 +40,12 @@ CHANGES = ["coarse.zh.min_chars=300", "coarse.en.gopher_quality.min_words=100", 
 def measure_signals(shared: Path, repeat: int) -> dict:
     from bench_coarse import load_pages
 
-    from mdfs.pipeline.coarse import CoarseRules, source_languages
+    from mdfs.pipeline.stages.coarse import CoarseRules, source_languages
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.extract_worker import extract_text, extraction_options
+    from mdfs.pipeline.stages.extract_worker import extract_text, extraction_options
     from mdfs.pipeline.records import Document
-    from mdfs.pipeline.rules.common import TextView
-    from mdfs.pipeline.rules.rule import first_verdict, measure_all
+    from mdfs.pipeline.stages.rules.common import TextView
+    from mdfs.pipeline.stages.rules.rule import first_verdict, measure_all
 
     cfg = load_config(sources=["bench=/dev/null"], sets=["source_defaults.languages=[]"])
     opts = extraction_options(cfg.extract.model_dump())
@@ -90,7 +90,7 @@ def measure_refilter(shared: Path, docs: int) -> dict:
 
     work = Path(tempfile.mkdtemp(prefix="mdfs-bench-signals-"))
     build_input(gather_pages(shared), docs, work / "data")
-    base = [sys.executable, "-m", "mdfs.pipeline.cli"]
+    base = [sys.executable, "-m", "mdfs.pipeline.commands.cli"]
     common = ["--set", "read.progress_every_s=600"]
     fresh = timed(base + ["run", "--output", str(work / "fresh"), "--source", f"bench={work}/data/*.warc.gz",
                           "--set", "output.candidates=true", "--set", "source_defaults.languages=[zh, en]", *common])

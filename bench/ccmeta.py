@@ -18,7 +18,7 @@ import json
 import re
 from urllib.parse import urlsplit
 
-from mdfs.pipeline.payload import decode_html
+from mdfs.pipeline.io.payload import decode_html
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -65,7 +65,7 @@ def cld2_verdict(body: bytes, charset: str | None, url: str | None) -> dict | No
 
 
 def _iso3(code: str) -> str:
-    from mdfs.pipeline.language_gate import iso639_3
+    from mdfs.pipeline.io.language_gate import iso639_3
 
     return iso639_3(code)
 

@@ -25,7 +25,7 @@ for rep in range(3):
     for kind in ("base", "now"):
         cmd = mdfs_cmd(work / "in", work / f"out-{kind}", 1)
         if kind == "base":
-            cmd = [sys.executable, "-c", "import sys; sys.path.insert(0, '/tmp/basepkg'); from mdfs.pipeline.cli import main; "
+            cmd = [sys.executable, "-c", "import sys; sys.path.insert(0, '/tmp/basepkg'); from mdfs.pipeline.commands.cli import main; "
                    "sys.exit(main(sys.argv[1:]))"] + cmd[3:]
         r = timed(cmd)
         f = json.loads((work / f"out-{kind}" / "funnel.json").read_text())

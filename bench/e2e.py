@@ -255,7 +255,7 @@ def mdfs_cmd(data: Path, out: Path, workers: int, sets: tuple[str, ...] = ()) ->
     cmd = [
         sys.executable,
         "-m",
-        "mdfs.pipeline.cli",
+        "mdfs.pipeline.commands.cli",
         "run",
         "--output",
         str(out),
@@ -289,11 +289,11 @@ def profile_stages(data: Path, limit: int = 400) -> dict:
     sys.path.insert(0, str(REPO / "tests"))
     from helpers import read_file
 
-    from mdfs.pipeline.coarse import CoarseRules, source_languages
+    from mdfs.pipeline.stages.coarse import CoarseRules, source_languages
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.extract_worker import extract_text, extraction_options
-    from mdfs.pipeline.minhash import MinHasher, band_keys
-    from mdfs.pipeline.payload import decode_html
+    from mdfs.pipeline.stages.extract_worker import extract_text, extraction_options
+    from mdfs.pipeline.stages.minhash import MinHasher, band_keys
+    from mdfs.pipeline.io.payload import decode_html
     from mdfs.pipeline.records import Document
     from mdfs.pipeline.tokens import TokenCounter
 

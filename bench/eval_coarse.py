@@ -109,8 +109,8 @@ def sentence_ends_sweep(sources: list[str], tmp: Path) -> list[str]:
 
 def garbled_basis(kept: list[dict]) -> list[str]:
     """The garbled-text threshold against what real articles carry and what mojibake looks like."""
-    from mdfs.pipeline.rules.common import TextView
-    from mdfs.pipeline.rules.zh import garbled_share
+    from mdfs.pipeline.stages.rules.common import TextView
+    from mdfs.pipeline.stages.rules.zh import garbled_share
 
     articles = [r["text"] for r in kept if r["source"] == "articles_zh"]
     real = sorted(garbled_share(TextView(t)) for t in articles)

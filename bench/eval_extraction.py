@@ -47,13 +47,13 @@ LOW_F1 = 0.5  # pages below this F1 for trafilatura are listed one by one (issue
 
 def _base_options(**over) -> dict:
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.extract_worker import extraction_options
+    from mdfs.pipeline.stages.extract_worker import extraction_options
 
     return {**extraction_options(load_config().extract.model_dump()), **over}
 
 
 def _mdfs(**over):
-    from mdfs.pipeline.extract_worker import extract_text
+    from mdfs.pipeline.stages.extract_worker import extract_text
 
     opts = _base_options(**over)
     return lambda html, url: extract_text(html, url, opts)
@@ -87,7 +87,7 @@ def _gne():
 def _resiliparse_nocomments():
     from resiliparse.extract.html2text import extract_plain_text
 
-    from mdfs.pipeline.extract_worker import unhide_wechat_body
+    from mdfs.pipeline.stages.extract_worker import unhide_wechat_body
 
     return lambda html, url: extract_plain_text(unhide_wechat_body(html), main_content=True, list_bullets=True,
                                                 alt_texts=False, links=False, form_fields=False, noscript=False,
@@ -114,7 +114,7 @@ ENGINES = {  # name -> (what it is, factory of a function html, url -> text)
 
 
 def load_pages(data: Path) -> list[dict]:
-    from mdfs.pipeline.payload import decode_html
+    from mdfs.pipeline.io.payload import decode_html
 
     pages = []
     for kind in ("article", "forum"):

@@ -210,7 +210,7 @@ def main():
 
     from helpers import news_sample_rows, read_file
     from mdfs.pipeline.config import SAMPLES_DIR, load_config
-    from mdfs.pipeline.extract import ExtractDoFn
+    from mdfs.pipeline.stages.extract import ExtractDoFn
 
     import logging
 

@@ -26,8 +26,8 @@ sys.path.insert(0, sys.argv[2])
 import apache_beam as beam
 from helpers import read_file
 from mdfs.pipeline.config import load_config
-from mdfs.pipeline.coarse import CoarseFilterDoFn, source_languages
-from mdfs.pipeline.extract import ExtractDoFn
+from mdfs.pipeline.stages.coarse import CoarseFilterDoFn, source_languages
+from mdfs.pipeline.stages.extract import ExtractDoFn
 t0 = time.perf_counter()
 out = read_file(sys.argv[1])
 cfg = load_config()
@@ -289,7 +289,7 @@ def cases():
 COARSE_STRESS = r"""
 import json, random, sys, time
 from mdfs.pipeline.config import load_config
-from mdfs.pipeline.coarse import CoarseRules
+from mdfs.pipeline.stages.coarse import CoarseRules
 from mdfs.pipeline.records import Document
 rules = CoarseRules(load_config().coarse, {"s": ([], 0.0)})
 N = 5_000_000  # the largest text one record can carry (read.max_payload_bytes)
@@ -355,7 +355,7 @@ def main():
         "## How records are accounted for",
         "",
         "What a file offers is counted from its container, not from what the record parser managed to read "
-        "(`pipeline/readers/container.py`): a gzip file is read member by member (zlib finds each member's end and "
+        "(`pipeline/io/readers/container.py`): a gzip file is read member by member (zlib finds each member's end and "
         "checks its CRC), a JSONL file line by line, a Parquet file row group by row group against the footer's "
         "row counts. A damaged record is one dead letter and reading resumes after it: at the next gzip member, or "
         "inside a member or an uncompressed file at the next line that starts a WARC header block whose own "

@@ -36,7 +36,7 @@ def paths(tmp: Path) -> dict:
     sys.path.insert(0, str(REPO / "tests"))
     from test_read_back import HOSTILE_NAMES
 
-    from mdfs.pipeline.readback import PathEscape, confine
+    from mdfs.pipeline.io.readback import PathEscape, confine
 
     root, outside = tmp / "root", tmp / "outside"
     for d in (root, outside):
@@ -54,8 +54,8 @@ def paths(tmp: Path) -> dict:
     from test_cc_index import CC_SAMPLE, REL, sample_index
 
     from mdfs.pipeline.config import load_defaults
-    from mdfs.pipeline.readers import FetchIndexedDoFn
-    from mdfs.pipeline.readers import cc_index as cci
+    from mdfs.pipeline.io.readers import FetchIndexedDoFn
+    from mdfs.pipeline.io.readers import cc_index as cci
 
     (root / REL).parent.mkdir(parents=True)
     shutil.copy(CC_SAMPLE, root / REL)
@@ -72,7 +72,7 @@ def paths(tmp: Path) -> dict:
 
 
 def loops(tmp: Path) -> dict:
-    from mdfs.pipeline.readers import expand_pattern
+    from mdfs.pipeline.io.readers import expand_pattern
 
     (tmp / "d").mkdir()
     (tmp / "d" / "a.jsonl").write_text('{"text": "x"}\n')
@@ -110,8 +110,8 @@ def stores(tmp: Path) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mdfs.pipeline.cli import main as mdfs_main
-    from mdfs.pipeline.readback import check_parquet
+    from mdfs.pipeline.commands.cli import main as mdfs_main
+    from mdfs.pipeline.io.readback import check_parquet
     from mdfs.schemas import SCHEMAS
 
     run = tmp / "run"
@@ -133,7 +133,7 @@ def pii(tmp: Path) -> dict:
     (tmp / "bench_validators.py").write_text("import time\ndef block(t):\n    time.sleep(3600)\n")
     from helpers import real_en_texts, real_zh_texts
 
-    from mdfs.pipeline.pii_custom import CUSTOM_BUDGET_S, CustomScanner, CustomTimeout
+    from mdfs.pipeline.stages.pii_custom import CUSTOM_BUDGET_S, CustomScanner, CustomTimeout
 
     texts = (real_zh_texts() + real_en_texts()) * 100
     entries = [{"type": "emp", "pattern": r"EMP-\d{6}"}]
@@ -162,7 +162,7 @@ def pii(tmp: Path) -> dict:
 
 
 def yaml_bomb(tmp: Path) -> dict:
-    from mdfs.pipeline.readback import ReadBackError, load_yaml
+    from mdfs.pipeline.io.readback import ReadBackError, load_yaml
 
     text = 'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]\n' + "".join(
         f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
@@ -184,7 +184,7 @@ def section(r: dict) -> list[str]:
         "Besides the corpus, mdfs reads back index rows, an earlier run's `dedup_state/`, candidate store, "
         "`dropped/` and `failed/`, `funnel.json`, statistics and `config.yaml` (`mdfs refilter`, `--dedup-against`, "
         "`mdfs report`), classifier models, evaluation sets and user PII patterns and validators. The rules:", "",
-        "* **A path from data stays inside its root** (`pipeline/readback.py`, `confine`): a `warc_filename` may "
+        "* **A path from data stays inside its root** (`pipeline/io/readback.py`, `confine`): a `warc_filename` may "
         "not be absolute, carry a URL scheme, a `..` or `.` segment, a backslash or NUL, plainly or "
         "percent-encoded (up to 4 rounds of decoding); on a local root the path is then resolved (links "
         "followed) and must still lie inside the resolved root, and the resolved path is the one opened. "
@@ -199,7 +199,7 @@ def section(r: dict) -> list[str]:
         "record must load completely and is reported unverified.",
         "* **User patterns and validators are bounded**: nested quantifiers with nothing between iterations "
         "are refused at preflight; at run time a record's custom patterns and validators run in one child "
-        "process that is killed past 2 s (`pipeline/pii_custom.py`, `CUSTOM_BUDGET_S`): that record is a "
+        "process that is killed past 2 s (`pipeline/stages/pii_custom.py`, `CUSTOM_BUDGET_S`): that record is a "
         "`pii_timeout` dead letter and the next one gets a fresh child.",
         "* **Counting**: an index batch's rows are given out only once the whole batch decoded, so a damaged "
         "batch is one dead letter for the rest of its row group, never counted twice; `**` matches are "

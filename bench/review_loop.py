@@ -39,7 +39,7 @@ PER_DOC = 3  # paragraphs per document
 
 
 def _mdfs(*args) -> str:
-    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", *map(str, args)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", *map(str, args)], capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"mdfs {' '.join(map(str, args[:2]))} failed: {r.stderr.strip()[-800:]}")
     return r.stdout
@@ -76,7 +76,7 @@ def _judge(run: Path, truth: dict, n_labels: int, seed: int) -> int:
     """The simulated reviewer: ``n_labels`` sampled items with full text, in a seeded order."""
     import uuid
 
-    from mdfs.pipeline import review
+    from mdfs.pipeline.commands import review
 
     (run / "review" / "labels.jsonl").unlink(missing_ok=True)
     items = [it for it in review.load_sample(str(run))[0] if it["text_origin"] != "excerpt"]

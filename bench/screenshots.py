@@ -28,12 +28,12 @@ def main() -> int:
     from selenium.webdriver.common.action_chains import ActionChains
     from werkzeug.serving import make_server
 
-    from mdfs.pipeline.review import draw_sample
-    from mdfs.pipeline.review_app import create_app
+    from mdfs.pipeline.commands.review import draw_sample
+    from mdfs.pipeline.commands.review_app import create_app
 
     work = Path(tempfile.mkdtemp(prefix="mdfs-shots-"))
     run = work / "out"
-    subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(run), "--set",
+    subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(run), "--set",
                     "output.candidates=true"], check=True, capture_output=True)
     draw_sample(str(run), 5, 0)
     app = create_app(str(run), "screenshot-token", "alice", ["high", "low", "ad"], {"127.0.0.1", "localhost"})

@@ -6,7 +6,7 @@ set -euo pipefail
 out="$(realpath -m "$1")"
 work="$(mktemp -d)"
 py="${PYTHON:-python}"
-cmd="cd $work && PYTHONPATH=${2:-} $py -m mdfs.pipeline.cli run --output run --set read.progress_every_s=3 \
+cmd="cd $work && PYTHONPATH=${2:-} $py -m mdfs.pipeline.commands.cli run --output run --set read.progress_every_s=3 \
  --runner=DirectRunner --direct_running_mode=multi_processing --direct_num_workers=2; echo EXIT \$?; sleep 600"
 tmux kill-session -t mdfs-capture 2>/dev/null || true
 tmux new-session -d -s mdfs-capture -x 80 -y 200 "$cmd"

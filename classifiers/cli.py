@@ -36,7 +36,7 @@ def _output_problem(a) -> str | None:
     --overwrite never removes a folder that is not an mdfs model or holds an input."""
     import os
 
-    from mdfs.pipeline.output_guard import foreign_line, overlap
+    from mdfs.pipeline.io.output_guard import foreign_line, overlap
     from .metadata import METADATA
 
     out = a.output.rstrip("/") or a.output

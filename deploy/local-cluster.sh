@@ -14,7 +14,7 @@
 # The job server (started by `mdfs run`) submits the job over the network;
 # each TaskManager or executor starts its own Python SDK workers as separate
 # processes with RUN_DIR/sdk-worker, which runs `python -m
-# mdfs.pipeline.sdk_worker_boot` from WORKER_VENV (made by
+# mdfs.pipeline.commands.sdk_worker_boot` from WORKER_VENV (made by
 # deploy/workers/worker-venv.sh: the lean mdfs install, nothing from the
 # submitting process).  Not one shared EXTERNAL worker pool: the runners
 # number their workers per TaskManager ("1-1" on each), the pool keys workers
@@ -60,7 +60,7 @@ sdk_worker() {  # the PROCESS environment's command: one Python SDK worker from 
 #!/bin/sh
 # started by a TaskManager or an executor with --id=... --provision_endpoint=...
 echo "\$(date +%T) pid \$\$ \$*" >>"$RUN/logs/sdk-workers.log"
-PATH="$VENV/bin:\$PATH" exec "$VENV/bin/python" -m mdfs.pipeline.sdk_worker_boot "\$@"
+PATH="$VENV/bin:\$PATH" exec "$VENV/bin/python" -m mdfs.pipeline.commands.sdk_worker_boot "\$@"
 EOF
   chmod +x "$RUN/sdk-worker"
   # environments kept for reuse between stages: Spark otherwise starts a new

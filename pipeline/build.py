@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from .dedup_state import EarlierState, WriteDedupState
-from .dedup_exact import source_priorities
+from .stages.dedup_state import EarlierState, WriteDedupState
+from .stages.dedup_exact import source_priorities
 from .funnel import WriteFunnel
 from .progress import LogProgress, progress_dir
-from .readers import ReadSources
-from .sinks import WriteRecords
+from .io.readers import ReadSources
+from .io.sinks import WriteRecords
 from .stage import CORPUS, BuildContext, BundleTotals, Stage
 from .stages import funnel_fields, running, skipped as skipped_stages  # noqa: F401 - skipped_stages: run.py's
 from .stats import CountTokensDoFn, WriteStats, raw_stats

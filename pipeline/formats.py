@@ -17,16 +17,16 @@ from dataclasses import dataclass
 class Format:
     name: str
     suffixes: tuple[str, ...]  # file name endings that mean this format (lower case); () = set it explicitly
-    reader: str  # "module:Class" of its reader (under mdfs.pipeline.readers), imported when first used
+    reader: str  # "module:Class" of its reader (under mdfs.pipeline.io.readers), imported when first used
     by_file: bool = True  # False: its paths select records elsewhere (cc_index: index rows -> WARC ranges)
 
 
 REGISTRY: dict[str, Format] = {f.name: f for f in (
-    Format("warc", (".warc.gz", ".warc", ".arc.gz", ".arc"), "mdfs.pipeline.readers.warc_reader:WarcReader"),
-    Format("wet", (".warc.wet.gz", ".wet.gz", ".wet"), "mdfs.pipeline.readers.warc_reader:WarcReader"),
-    Format("jsonl", (".jsonl.gz", ".json.gz", ".jsonl", ".ndjson"), "mdfs.pipeline.readers.jsonl:JsonlReader"),
-    Format("parquet", (".parquet",), "mdfs.pipeline.readers.parquet:ParquetReader"),
-    Format("cc_index", (), "mdfs.pipeline.readers.cc_index:FetchReader", by_file=False),
+    Format("warc", (".warc.gz", ".warc", ".arc.gz", ".arc"), "mdfs.pipeline.io.readers.warc_reader:WarcReader"),
+    Format("wet", (".warc.wet.gz", ".wet.gz", ".wet"), "mdfs.pipeline.io.readers.warc_reader:WarcReader"),
+    Format("jsonl", (".jsonl.gz", ".json.gz", ".jsonl", ".ndjson"), "mdfs.pipeline.io.readers.jsonl:JsonlReader"),
+    Format("parquet", (".parquet",), "mdfs.pipeline.io.readers.parquet:ParquetReader"),
+    Format("cc_index", (), "mdfs.pipeline.io.readers.cc_index:FetchReader", by_file=False),
 )}
 
 # the configuration's choices: detected from the file name, or one of the registered formats

@@ -10,7 +10,7 @@ import sys
 
 import apache_beam as beam
 
-from .sinks import WriteJson
+from .io.sinks import WriteJson
 
 
 # what the read stage (the source, not a declared stage) adds to every entry: event kind -> (entry, shape)

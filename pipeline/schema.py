@@ -122,7 +122,7 @@ class Pii(Strict):
 class Source(SourceDefaults):
     paths: Annotated[list[str], Field(min_length=1)]
     name: Optional[str] = None  # filled in by the loader
-    # format cc_index only (see pipeline/readers/cc_index.py)
+    # format cc_index only (see pipeline/io/readers/cc_index.py)
     warc_root: Optional[str] = None
     mime: Optional[Annotated[list[str], Field(min_length=1)]] = None
     status: Optional[Annotated[list[Annotated[int, Field(ge=100, le=599)]], Field(min_length=1)]] = None

@@ -13,7 +13,7 @@ import math
 
 import apache_beam as beam
 
-from .sinks import WriteJson
+from .io.sinks import WriteJson
 from .stage import BundleTotals
 from .tokens import TokenCounter
 

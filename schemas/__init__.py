@@ -145,7 +145,7 @@ SCHEMAS = {"kept": DOCUMENT_SCHEMA, "dropped": DROPPED_SCHEMA, "failed": FAILED_
            "candidates": CANDIDATE_SCHEMA, "candidate_scores": CANDIDATE_SCORES_SCHEMA,
            "dedup_state": DEDUP_STATE_SCHEMA}
 
-# what the corpus-wide dedup step (``pipeline/dedup_corpus.py``) needs of each document, written by
+# what the corpus-wide dedup step (``pipeline/stages/dedup_corpus.py``) needs of each document, written by
 # the job of the unit of input files it came from: its keep-rank fields, exact hash, MinHash signature
 # and LSH band keys (null where that dedup stage is off)
 DEDUP_ROW_SCHEMA = pa.schema(

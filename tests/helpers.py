@@ -14,8 +14,8 @@ from mdfs.pipeline.options import JobOptions
 
 from mdfs.pipeline.build import build_pipeline
 from mdfs.pipeline.config import SAMPLES_DIR, load_config
-from mdfs.pipeline.readers.base import Candidate, Offered, Span
-from mdfs.pipeline.readers.dofn import Dispatch
+from mdfs.pipeline.io.readers.base import Candidate, Offered, Span
+from mdfs.pipeline.io.readers.dofn import Dispatch
 from mdfs.pipeline.records import Dropped, Failed, RawRecord, Skipped
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def read_with(reader_cls, path, source: dict | None = None, read_overrides: dict
 def run_job(out_dir: Path, *, config: str | None = None, sources: list[str] | None = None,
             sets: list[str] | None = None, beam_args: list[str] | None = None) -> dict:
     """Runs the pipeline in-process and returns the funnel and the three datasets as Python rows."""
-    from mdfs.pipeline.run import write_effective_config
+    from mdfs.pipeline.commands.run import write_effective_config
 
     cfg = load_config(config, sets, sources)
     out_dir.mkdir(parents=True, exist_ok=True)

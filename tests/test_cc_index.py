@@ -13,10 +13,10 @@ import pytest
 from helpers import run_job
 from warcio.archiveiterator import ArchiveIterator
 
-from mdfs.pipeline import language_gate as lg
+from mdfs.pipeline.io import language_gate as lg
 from mdfs.pipeline.config import SAMPLES_DIR, load_config
-from mdfs.pipeline.readers import FetchIndexedDoFn, ReadIndexDoFn
-from mdfs.pipeline.readers import cc_index as cci
+from mdfs.pipeline.io.readers import FetchIndexedDoFn, ReadIndexDoFn
+from mdfs.pipeline.io.readers import cc_index as cci
 
 CC_SAMPLE = SAMPLES_DIR / "warc" / "cc-main-2020-34_sample_resiliparse.warc.gz"
 REL = "crawl-data/CC-MAIN-2020-34/segments/1596439737645.2/warc/CC-MAIN-20200808-00000.warc.gz"

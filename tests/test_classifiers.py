@@ -16,7 +16,7 @@ from mdfs.classifiers import bert
 from mdfs.classifiers.data import DataError, read_jsonl
 from mdfs.classifiers.evaluate import evaluate, metrics
 from mdfs.classifiers.fasttext_model import FastTextClassifier, to_fasttext_tokens
-from mdfs.pipeline.fine import decide
+from mdfs.pipeline.stages.fine import decide
 
 from helpers import assert_invariant, real_zh_texts, run_job, scores_dict, write_jsonl_gz
 
@@ -120,7 +120,7 @@ def test_decide_thresholds():
 
 def test_cli_train_and_eval(tmp_path):
     out = tmp_path / "ft"
-    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "train-classifier", "--kind", "fasttext",
+    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", "train-classifier", "--kind", "fasttext",
                         "--train", str(TRAIN), "--output", str(out), "--test", str(TEST)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -128,7 +128,7 @@ def test_cli_train_and_eval(tmp_path):
     assert {"macro_f1", "per_class", "confusion_matrix", "threshold_sweep"} <= set(report)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "x", "label": "other"}\n{"text": "y", "label": "spam"}\n')
-    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "eval-classifier", "--model", str(out),
+    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", "eval-classifier", "--model", str(out),
                         "--test", str(bad)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "unknown label 'other'" in r.stderr
 
@@ -168,7 +168,7 @@ def test_fine_stage_in_pipeline_cascade(models, tmp_path):
     fine_drops = [d for d in res["dropped"] if d["stage"] == "fine"]
     assert by["bert"] == routed + sum(d["detail"].startswith("bert ") for d in fine_drops)
     assert by["fasttext"] == len(res["kept"]) - routed + sum(d["detail"].startswith("fasttext ") for d in fine_drops)
-    from mdfs.pipeline.report import write_report
+    from mdfs.pipeline.commands.report import write_report
 
     write_report(str(tmp_path / "o1"))
     md = (tmp_path / "o1" / "report" / "report.md").read_text()
@@ -197,7 +197,7 @@ def test_fine_stage_thresholds_and_bert_only(models, tmp_path):
 def test_run_says_fine_stage_is_skipped(tmp_path):
     src = tmp_path / "n.jsonl.gz"
     write_jsonl_gz(src, [{"id": "x", "text": "hello world"}])
-    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(tmp_path / "o"),
+    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(tmp_path / "o"),
                         "--source", f"n={src}"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "stage fine SKIPPED: no classifier configured" in r.stderr
@@ -227,7 +227,7 @@ def test_training_languages_are_recorded_and_scope_the_fine_stage(models, tmp_pa
     pass the stage unscored, counted in the funnel, never dropped by it."""
     from mdfs.classifiers.metadata import recorded_languages
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.fine import fine_languages
+    from mdfs.pipeline.stages.fine import fine_languages
 
     assert recorded_languages(str(models / "ft"), "fasttext") == ["en"]
     cfg = load_config(sets=[f"fine.fasttext_model={models / 'ft'}", f"fine.bert_model={models / 'bert'}"])
@@ -254,7 +254,7 @@ def test_a_model_without_recorded_languages_needs_fine_languages(fasttext_models
     meta = json.loads((bare / "labels.json").read_text())
     meta.pop("languages")
     (bare / "labels.json").write_text(json.dumps(meta))
-    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(tmp_path / "o"),
+    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(tmp_path / "o"),
                         "--set", f"fine.fasttext_model={bare}", "--set", "fine.drop_labels={spam: advertisement}"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "fine.languages: the model at" in r.stderr and not (tmp_path / "o").exists()
@@ -274,7 +274,7 @@ def test_fasttext_model_size_follows_the_data(fasttext_models):
 def test_bert_training_and_evaluation_show_progress(tmp_path):
     """The first lines come at once, and training and scoring have bars with rate and ETA."""
     out = tmp_path / "bert"
-    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "train-classifier", "--kind", "bert",
+    r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", "train-classifier", "--kind", "bert",
                         "--train", str(TRAIN), "--output", str(out), "--epochs", "1", "--hidden-size", "32",
                         "--layers", "1", "--max-length", "32", "--test", str(TEST)],
                        capture_output=True, text=True, timeout=600)

@@ -8,7 +8,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mdfs.pipeline import cli
+from mdfs.pipeline.commands import cli
 
 NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True)
 GLOBS = st.tuples(st.sampled_from(["d", "/data/x", "some dir"]), st.sampled_from(["*", "part-?", "a[0-9]"]),

@@ -23,7 +23,7 @@ TEXT = "这是一个用于测试的中文段落，内容足够长以通过最短
 
 
 def mdfs(*args, cwd=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, cwd=cwd)
 
 
@@ -159,7 +159,7 @@ def test_report_flags_are_checked(finished, flags, message):
 
 def test_sigint_while_the_report_is_written_is_one_line(tmp_path):
     out = tmp_path / "o"
-    proc = subprocess.Popen([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while not (out / "report").exists() and proc.poll() is None and time.time() < deadline:
@@ -210,7 +210,7 @@ def _children(pid: int) -> list[int]:
 def test_ctrl_c_to_the_whole_process_group_with_worker_processes(tmp_path, sig, code):
     """A terminal's Ctrl-C reaches every worker too; each would print its traceback."""
     out = tmp_path / "o"
-    proc = subprocess.Popen([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(out),
                              "--direct_running_mode=multi_processing", "--direct_num_workers=2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 300
@@ -243,8 +243,8 @@ def test_sample_does_not_replace_a_labelled_sample(finished):
 def test_overwrite_keeps_the_refiltered_run_models_and_earlier_runs(tmp_path):
     """prepare_output as `mdfs refilter` and `mdfs run` call it: every kind of input is kept."""
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.output_guard import read_paths
-    from mdfs.pipeline.run import prepare_output
+    from mdfs.pipeline.io.output_guard import read_paths
+    from mdfs.pipeline.commands.run import prepare_output
 
     out = tmp_path / "out"
     for part in ("kept", "candidates", "dedup_state"):

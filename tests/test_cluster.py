@@ -4,7 +4,7 @@ process bound to 127.0.0.1 and started by deploy/local-cluster.sh from the
 jars deploy/local-engines.sh built; the job is submitted over the network by
 `mdfs run` (its job server talks to the cluster's REST / master port), and
 each TaskManager or executor starts its Python SDK workers as separate
-processes (Beam's PROCESS environment, `python -m mdfs.pipeline.sdk_worker_boot`)
+processes (Beam's PROCESS environment, `python -m mdfs.pipeline.commands.sdk_worker_boot`)
 from a separate worker venv (deploy/workers/worker-venv.sh cpu DIR: the lean
 install, nothing from this process).  Not one shared EXTERNAL worker pool:
 with two TaskManagers its workers' ids collide (deploy/local-cluster.sh).  The samples give the DirectRunner's kept, dropped and failed
@@ -69,7 +69,7 @@ def _on_cluster(engine: str, tmp_path: Path, direct: dict) -> Path:
         assert len(pids) == 3  # JobManager or master, two TaskManagers or workers
         assert not _listening_off_loopback(pids)
         out = tmp_path / "out"
-        job = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out), *flags],
+        job = subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(out), *flags],
                              capture_output=True, text=True, env=env, timeout=900)
         assert job.returncode == 0, job.stderr[-3000:]
         res = load_output(out)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from mdfs.pipeline.coarse import CoarseRules, source_languages
+from mdfs.pipeline.stages.coarse import CoarseRules, source_languages
 from mdfs.pipeline.config import SAMPLES_DIR, load_config
 from mdfs.pipeline.records import Document
-from mdfs.pipeline.rules import en, zh
-from mdfs.pipeline.rules.common import TextView, duplicated_ngram_coverage, repeated_ngram_share, top_ngram_share
-from mdfs.pipeline.rules.lines import LineCleaner, is_navigation
-from mdfs.pipeline.rules.url import UrlFilter
+from mdfs.pipeline.stages.rules import en, zh
+from mdfs.pipeline.stages.rules.common import TextView, duplicated_ngram_coverage, repeated_ngram_share, top_ngram_share
+from mdfs.pipeline.stages.rules.lines import LineCleaner, is_navigation
+from mdfs.pipeline.stages.rules.url import UrlFilter
 from mdfs.pipeline.textnorm import ChineseScript, normalise
 
 import numpy as np
@@ -250,8 +250,8 @@ def test_hostile_texts_never_raise(rules, text):
 def test_stage_on_real_pages():
     from helpers import read_file
 
-    from mdfs.pipeline.extract_worker import extract_text, extraction_options
-    from mdfs.pipeline.payload import decode_html
+    from mdfs.pipeline.stages.extract_worker import extract_text, extraction_options
+    from mdfs.pipeline.io.payload import decode_html
 
     cfg = load_config()
     rules = CoarseRules(cfg.coarse, {"zh": (["zh", "en"], 0.5)})
@@ -275,7 +275,7 @@ def test_stage_on_real_pages():
 def test_every_rule_is_named_and_measures_any_text():
     """One shape for every rule: a unique name and a measure that gives a number
     for any text (the signals work reports every measure of every document)."""
-    from mdfs.pipeline.rules.rule import Rule
+    from mdfs.pipeline.stages.rules.rule import Rule
 
     rules = zh.build(ZH_CFG) + en.build(EN_CFG)
     assert all(isinstance(r, Rule) for r in rules)

@@ -101,7 +101,7 @@ def test_a_stage_dofn_holding_its_typed_section_pickles_and_runs():
     """Beam pickles DoFns to its workers: the typed section travels with them."""
     from apache_beam.internal import pickler
 
-    from mdfs.pipeline.coarse import CoarseFilterDoFn, source_languages
+    from mdfs.pipeline.stages.coarse import CoarseFilterDoFn, source_languages
     from mdfs.pipeline.records import Document
     from mdfs.pipeline.schema import Coarse
 

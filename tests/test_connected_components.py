@@ -9,7 +9,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from mdfs.pipeline.connected_components import ConnectedComponents, large_star, small_star
+from mdfs.pipeline.stages.connected_components import ConnectedComponents, large_star, small_star
 
 
 def truth(edges):

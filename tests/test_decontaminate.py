@@ -1,4 +1,4 @@
-"""Decontamination (pipeline/decontaminate/): planted evaluation items with
+"""Decontamination (pipeline/stages/decontaminate/): planted evaluation items with
 known answers on real text, the index, the stage's decisions, and the job."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mdfs.pipeline import decontaminate as dc
+from mdfs.pipeline.stages import decontaminate as dc
 from mdfs.pipeline.config import decontamination_sets, load_config, load_defaults
 from mdfs.pipeline.records import Document
 
@@ -111,7 +111,7 @@ def test_bad_sets_are_refused_before_anything_is_written(tmp_path):
         f"decontamination.sets.a={tmp_path}/nothing-*.jsonl": "decontamination.sets.a: no file matches",
         f"decontamination.sets.b={tmp_path}/bad.jsonl": "bad.jsonl row 1 has none of the fields",
     }
-    from mdfs.pipeline.run import UserError, preflight
+    from mdfs.pipeline.commands.run import UserError, preflight
 
     for assignment, message in cases.items():
         cfg = load_config(sets=[assignment])
@@ -276,7 +276,7 @@ def test_index_round_trip_and_size_limit(tmp_path):
 # --- the job -------------------------------------------------------------------------------
 
 def _mdfs(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=600)
 
 

@@ -1,4 +1,4 @@
-"""The corpus-wide dedup step (pipeline/dedup_corpus.py) decides exactly what
+"""The corpus-wide dedup step (pipeline/stages/dedup_corpus.py) decides exactly what
 the Beam stages ExactDedup + NearDedup decide, on planted families that span
 units, and its memory does not hold the signatures."""
 from __future__ import annotations
@@ -17,12 +17,12 @@ from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mdfs.pipeline import dedup_exact
+from mdfs.pipeline.stages import dedup_exact
 from mdfs.pipeline.config import load_config
-from mdfs.pipeline.dedup_corpus import DedupRowDoFn, DedupRows, decide, write_rows, write_stats
-from mdfs.pipeline.dedup_exact import ExactDedup, rank_of
-from mdfs.pipeline.dedup_near import NearDedup, bucket_edges, decide_cluster
-from mdfs.pipeline.minhash import MinHasher, band_keys, estimated_jaccard
+from mdfs.pipeline.stages.dedup_corpus import DedupRowDoFn, DedupRows, decide, write_rows, write_stats
+from mdfs.pipeline.stages.dedup_exact import ExactDedup, rank_of
+from mdfs.pipeline.stages.dedup_near import NearDedup, bucket_edges, decide_cluster
+from mdfs.pipeline.stages.minhash import MinHasher, band_keys, estimated_jaccard
 from mdfs.pipeline.records import Document
 
 from helpers import real_en_texts, real_zh_texts
@@ -301,7 +301,7 @@ def test_memory_does_not_hold_the_signatures(tmp_path, monkeypatch):
     """Python-side peak (numpy arrays included, tracemalloc) of decide() on N and 4N documents:
     it grows by far less than the 3N x 1 KB of signatures added.  Signatures are read in
     chunks of CHUNK documents (16,384 by default, here 256 so that the chunk is smaller than N)."""
-    from mdfs.pipeline import dedup_corpus
+    from mdfs.pipeline.stages import dedup_corpus
 
     monkeypatch.setattr(dedup_corpus, "CHUNK", 256)
     cfg = load_config()

@@ -5,7 +5,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from mdfs.pipeline.dedup_exact import ExactDedup, keep_rank, normalise_for_exact, text_hash
+from mdfs.pipeline.stages.dedup_exact import ExactDedup, keep_rank, normalise_for_exact, text_hash
 from mdfs.pipeline.records import Document
 from mdfs.pipeline.schema import ExactDedup as ExactDedupSection
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from mdfs.classifiers import cli as classifiers_cli
-from mdfs.pipeline import cli
+from mdfs.pipeline.commands import cli
 from mdfs.pipeline.options import MdfsOptions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ def test_every_command_and_flag_is_named():
 
 
 def test_flag_check_can_fail():
-    assert flags(cli.config_parser()) == [("--config",), ("--source",), ("--set",), ("--schema",)]
+    assert flags(cli.config_parser()) == [("--config",), ("--source",), ("--set",), ("--schema",), ("--stages",)]
     assert ("--dedup-against", "--dedup_against") in flags(_job_parser())
     assert named("`--set KEY=VALUE`", "--set") and not named("`--settings`", "--set")
     assert not named("--max-epochs-x", "--max-epochs")
@@ -77,3 +77,27 @@ def test_every_module_named_exists_and_every_module_is_named():
 def test_stale_names_are_gone():
     text = DOC.read_text(encoding="utf-8")
     assert not named(text, "ReadSource")  # the class is ReadSources
+
+
+def test_the_stage_table_is_what_mdfs_config_stages_prints():
+    from mdfs.pipeline.config import load_config
+    from mdfs.pipeline.stages import plan, render_plan
+
+    text = DOC.read_text(encoding="utf-8")
+    block = re.search(r"<!-- mdfs config --stages -->\n```\n(.*?)\n```", text, re.S)
+    assert block, "the generated stage table is missing from docs/ARCHITECTURE.md"
+    assert block.group(1) == render_plan(plan(load_config()))
+
+
+def test_every_declared_stage_is_in_the_docs_and_the_readme_in_order():
+    from mdfs.pipeline.stages import STAGES
+
+    names = [s.name for s in STAGES]
+    text = DOC.read_text(encoding="utf-8")
+    assert [n for n in names if not re.search(rf"(?m)^{n} ──", text)] == []  # each has its box in the diagram
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    diagram = next(line for line in readme.splitlines() if line.startswith("sources ──> read ──>"))
+    shown = [part.strip().replace(" ", "_") for part in diagram.split("──>")[2:-1]]
+    assert shown == names, "README's diagram and the declared stage order differ"
+    table = {row.split("|")[1].strip().replace(" ", "_") for row in readme.splitlines() if row.startswith("| ")}
+    assert set(names) <= table, "a declared stage has no row in README's stage table"

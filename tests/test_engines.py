@@ -6,7 +6,7 @@ decontamination on) and give the DirectRunner's kept, dropped and failed ids,
 funnel and statistics.  The job servers are Beam 2.62.0 under the 2.77 Python
 SDK, a pairing Beam does not promise (docs/CLUSTER.md): this is the guard.
 
-Also the flags mdfs adds for these engines (pipeline/engines.py): where the
+Also the flags mdfs adds for these engines (pipeline/commands/engines.py): where the
 jars are found, the harness log level, and the one-line failure report."""
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from mdfs.pipeline import engines
+from mdfs.pipeline.commands import engines
 from mdfs.pipeline.config import SAMPLES_DIR
-from mdfs.pipeline.engines import EngineError, prepare_engine
+from mdfs.pipeline.commands.engines import EngineError, prepare_engine
 
 from helpers import assert_invariant, run_job
 
@@ -162,7 +162,7 @@ def combined(tmp_path_factory, models):
 def _ranges_read(monkeypatch, log: Path):
     """Record which byte ranges of each file the reader is given (split, then
     tracked); the engines run the workers LOOPBACK, in this process."""
-    from mdfs.pipeline.readers import ReadFileDoFn
+    from mdfs.pipeline.io.readers import ReadFileDoFn
 
     split, create_tracker = ReadFileDoFn.split, ReadFileDoFn.create_tracker
 

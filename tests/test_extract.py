@@ -8,7 +8,7 @@ import apache_beam as beam
 import pytest
 
 from mdfs.pipeline.config import SAMPLES_DIR, load_config
-from mdfs.pipeline.extract import ExtractCrash, ExtractDoFn, ExtractMemoryLimit, ExtractorProcess, ExtractTimeout
+from mdfs.pipeline.stages.extract import ExtractCrash, ExtractDoFn, ExtractMemoryLimit, ExtractorProcess, ExtractTimeout
 from mdfs.pipeline.records import RawRecord
 
 from helpers import read_file
@@ -176,14 +176,14 @@ def test_fallback_recovers_comment_shaped_posts_trafilatura_drops():
 
 
 def test_fallback_leaves_a_good_trafilatura_text_alone():
-    from mdfs.pipeline.extract_worker import extract_text, extraction_options
+    from mdfs.pipeline.stages.extract_worker import extract_text, extraction_options
 
     opts = extraction_options(load_config().extract.model_dump())
     assert extract_text(ARTICLE, None, opts) == extract_text(ARTICLE, None, {**opts, "fallback_min_share": 0})
 
 
 def test_wechat_body_hidden_by_style_is_extracted():
-    from mdfs.pipeline.extract_worker import unhide_wechat_body
+    from mdfs.pipeline.stages.extract_worker import unhide_wechat_body
 
     body = "".join(f"<p>第{i}段：绥德县表彰退役军人，讲述他们在乡村振兴中的故事。</p>" for i in range(1, 8))
     page = ("<html><body><div id='js_name'>掌上绥德</div><div class=\"rich_media_content\" id=\"js_content\" "

@@ -19,8 +19,8 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from mdfs.pipeline.config import SAMPLES_DIR, load_config
-from mdfs.pipeline.extract import ExtractDoFn
-from mdfs.pipeline.payload import decode_content_encoding, decode_html, PayloadError, PayloadTooLarge
+from mdfs.pipeline.stages.extract import ExtractDoFn
+from mdfs.pipeline.io.payload import decode_content_encoding, decode_html, PayloadError, PayloadTooLarge
 from mdfs.pipeline.records import RawRecord
 
 from helpers import assert_invariant, read_file, real_zh_texts, run_job, write_jsonl_gz
@@ -97,7 +97,7 @@ def test_retried_bundle_gives_identical_outputs():
 
 def test_killed_run_leaves_no_complete_looking_output(tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out)]
+    cmd = [sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while not (out / "config.yaml").exists() and time.time() < deadline:  # the run has begun

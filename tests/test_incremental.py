@@ -1,4 +1,4 @@
-"""Incremental runs: dedup_state/ and --dedup-against (pipeline/dedup_state.py).
+"""Incremental runs: dedup_state/ and --dedup-against (pipeline/stages/dedup_state.py).
 
 Run A on one set of real documents, run B on a second set holding exact
 copies and planted near duplicates of A's documents (and near duplicates
@@ -19,14 +19,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from mdfs.pipeline.config import load_config
-from mdfs.pipeline.run import UserError, preflight
+from mdfs.pipeline.commands.run import UserError, preflight
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "pipeline" / "samples"
 
 
 def _mdfs(*args, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", *map(str, args)], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=600)
 
 

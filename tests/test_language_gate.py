@@ -1,4 +1,4 @@
-"""The language gate before extraction (pipeline/language_gate.py): planted
+"""The language gate before extraction (pipeline/io/language_gate.py): planted
 cases with known answers, and the real Common Crawl sample."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from helpers import read_file
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from mdfs.pipeline import language_gate as lg
+from mdfs.pipeline.io import language_gate as lg
 from mdfs.pipeline.config import SAMPLES_DIR, load_config
 
 CC_SAMPLE = SAMPLES_DIR / "warc" / "cc-main-2020-34_sample_resiliparse.warc.gz"
@@ -193,7 +193,7 @@ def test_the_gate_adds_no_per_page_failure_on_hostile_html(tmp_path):
 
 
 def test_a_reader_error_after_a_held_response_still_accounts_for_it(tmp_path, monkeypatch):
-    from mdfs.pipeline.readers import warc as wr
+    from mdfs.pipeline.io.readers import warc as wr
 
     path = write_warc(tmp_path / "two.warc.gz", [("http://a.example/1", ZH_PAGE, None, None),
                                                  ("http://a.example/2", ZH_PAGE, None, None)])

@@ -57,7 +57,7 @@ def test_a_run_without_the_bert_extra_works_and_a_bert_config_is_refused(tmp_pat
     src.write_text("".join(json.dumps({"id": f"d{i}", "text": f"第{i}条。" + text}, ensure_ascii=False) + "\n"
                            for i in range(3)))
     run = f"""
-        from mdfs.pipeline.cli import main
+        from mdfs.pipeline.commands.cli import main
         sys.exit(main(["run", "--output", {str(tmp_path / 'ok')!r}, "--source", "news={src}"]))
         """
     r = _python(run, timeout=600)
@@ -66,7 +66,7 @@ def test_a_run_without_the_bert_extra_works_and_a_bert_config_is_refused(tmp_pat
 
     (tmp_path / "model").mkdir()
     refused = f"""
-        from mdfs.pipeline.cli import main
+        from mdfs.pipeline.commands.cli import main
         sys.exit(main(["run", "--output", {str(tmp_path / 'no')!r}, "--source", "news={src}",
                        "--set", "fine.bert_model={tmp_path / 'model'}", "--set", "fine.languages=[zh]"]))
         """
@@ -76,7 +76,7 @@ def test_a_run_without_the_bert_extra_works_and_a_bert_config_is_refused(tmp_pat
     assert "Traceback" not in r.stderr and not (tmp_path / "no").exists()
 
     train = f"""
-        from mdfs.pipeline.cli import main
+        from mdfs.pipeline.commands.cli import main
         sys.exit(main(["train-classifier", "--train", {str(REPO / 'tests/data/sms_spam_train.jsonl')!r},
                        "--output", {str(tmp_path / 'm')!r}]))
         """

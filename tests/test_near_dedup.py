@@ -13,9 +13,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from datasketch import MinHash
 
 from mdfs.pipeline.config import load_config
-from mdfs.pipeline.dedup_near import NearDedup
-from mdfs.pipeline.extract_worker import extract_text
-from mdfs.pipeline.minhash import (MinHasher, band_keys, candidate_probability, char_shingle_hashes,
+from mdfs.pipeline.stages.dedup_near import NearDedup
+from mdfs.pipeline.stages.extract_worker import extract_text
+from mdfs.pipeline.stages.minhash import (MinHasher, band_keys, candidate_probability, char_shingle_hashes,
                                    estimated_jaccard, lsh_params, word_shingle_hashes)
 from mdfs.pipeline.records import Document
 
@@ -55,7 +55,7 @@ def test_permutations_and_optimiser_are_datasketchs():
     (bands, rows) with numpy (no datasketch import at run time): the same values."""
     from datasketch.lsh import _optimal_param
 
-    from mdfs.pipeline.minhash import affine32_permutations, optimal_bands_rows
+    from mdfs.pipeline.stages.minhash import affine32_permutations, optimal_bands_rows
 
     for num_perm, seed in ((1, 0), (64, 1), (112, 7), (256, 1), (300, 12345)):
         a, b = affine32_permutations(num_perm, seed)

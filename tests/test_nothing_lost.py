@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from mdfs.pipeline import payload as pl
+from mdfs.pipeline.io import payload as pl
 from mdfs.pipeline.textnorm import normalise
 
 from helpers import assert_invariant, read_file, real_zh_texts, run_job
@@ -412,7 +412,7 @@ def test_output_faults_are_one_line_and_write_nothing(tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")
     for out in (afile, afile / "sub"):  # the output is a file; a parent of it is a file
-        r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out)],
+        r = subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(out)],
                            capture_output=True, text=True, timeout=300)
         lines = [ln for ln in r.stderr.splitlines() if ln.startswith("mdfs run:")]
         assert r.returncode == 2 and len(lines) == 1 and "cannot write the output" in lines[0], r.stderr
@@ -423,8 +423,8 @@ def test_output_faults_are_one_line_and_write_nothing(tmp_path):
 def test_a_duplicate_key_at_a_join_is_a_dead_letter_not_a_silent_pick():
     import apache_beam as beam
 
-    from mdfs.pipeline.dedup_exact import _ApplyDecision
-    from mdfs.pipeline.dedup_near import _ApplyNearDecision
+    from mdfs.pipeline.stages.dedup_exact import _ApplyDecision
+    from mdfs.pipeline.stages.dedup_near import _ApplyNearDecision
     from mdfs.pipeline.records import Document
     from mdfs.pipeline.stage import StageContext
 
@@ -593,7 +593,7 @@ def test_a_file_name_that_is_not_utf8_is_read_and_shown_escaped(tmp_path):
     shown = str(tmp_path) + "/caf\\xe9-\\xff.jsonl"
     assert [(r.id, r.file) for r in out["records"]] == [("0", shown), ("1", shown)]
     assert [(f.error_kind, f.file) for f in out["failed"]] == [("json_error", shown)]
-    from mdfs.pipeline.readers import MatchPatternDoFn
+    from mdfs.pipeline.io.readers import MatchPatternDoFn
 
     matched = list(MatchPatternDoFn().process(("s", f"{tmp_path}/*.jsonl")))
     assert ("s", os.fsencode(path)) in [key for key, _ in matched]  # travels as bytes between steps

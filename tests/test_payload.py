@@ -7,7 +7,7 @@ import zlib
 import brotli
 import pytest
 
-from mdfs.pipeline import payload as pl
+from mdfs.pipeline.io import payload as pl
 
 ZH = "中文网页的正文内容，用于测试字符集识别。这是第二句话！" * 5
 

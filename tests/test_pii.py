@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from mdfs.pipeline.pii import PLACEHOLDERS, PiiRedactor, ascii_view, luhn, valid_id15, valid_id18
+from mdfs.pipeline.stages.pii import PLACEHOLDERS, PiiRedactor, ascii_view, luhn, valid_id15, valid_id18
 
 ALL_ON = {t: True for t in PLACEHOLDERS}
 
@@ -328,7 +328,7 @@ def test_types_can_be_switched_off_and_regions_added():
 
 
 def test_custom_types_with_a_validator():
-    from mdfs.pipeline.pii import load_custom
+    from mdfs.pipeline.stages.pii import load_custom
     from mdfs.pipeline.schema import CustomPii
 
     custom = load_custom([CustomPii(type="employee_id", pattern=r"EMP-\d{6}", validator="operator:truth")])
@@ -383,7 +383,7 @@ def test_detector_gates_never_skip_a_match():
     that start a run."""
     import re
 
-    from mdfs.pipeline import pii_patterns
+    from mdfs.pipeline.stages import pii_patterns
 
     def longest_run(s):
         return max((len(r) for r in re.findall(r"\d+", s)), default=0)

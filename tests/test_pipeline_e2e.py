@@ -134,7 +134,7 @@ def test_cross_source_exact_dedup_and_bad_lines(tmp_path):
 
 
 def _mdfs(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=600)
 
 
@@ -170,7 +170,7 @@ def test_readme_report_example_is_what_the_samples_give(sample_run):
     import re
     from pathlib import Path
 
-    from mdfs.pipeline.report import write_report
+    from mdfs.pipeline.commands.report import write_report
 
     out, _ = sample_run
     write_report(str(out))

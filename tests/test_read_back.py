@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from test_cc_index import CC_SAMPLE, REL, run_dofn, sample_index
 
 from mdfs.classifiers.bert import ModelError
-from mdfs.pipeline.cli import main as mdfs_main
-from mdfs.pipeline.readers import FetchIndexedDoFn, expand_pattern
-from mdfs.pipeline.readers import cc_index as cci
-from mdfs.pipeline.readback import ReadBackError, confine, PathEscape
+from mdfs.pipeline.commands.cli import main as mdfs_main
+from mdfs.pipeline.io.readers import FetchIndexedDoFn, expand_pattern
+from mdfs.pipeline.io.readers import cc_index as cci
+from mdfs.pipeline.io.readback import ReadBackError, confine, PathEscape
 
 
 # --- 1. paths from data --------------------------------------------------------------------
@@ -143,7 +143,7 @@ def test_two_patterns_reaching_one_file_through_a_link_read_it_once(tmp_path):
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
-    from mdfs.pipeline.readers import match_files
+    from mdfs.pipeline.io.readers import match_files
 
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "a.jsonl").write_text('{"text": "x"}\n')
@@ -218,7 +218,7 @@ def test_eval_refuses_a_damaged_model_in_one_line_and_writes_nothing(fasttext_mo
 
 def test_a_missing_model_says_not_found_first(tmp_path):
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.run import UserError, preflight
+    from mdfs.pipeline.commands.run import UserError, preflight
 
     cfg = load_config(sets=[f"fine.fasttext_model={tmp_path / 'nowhere'}"])
     with pytest.raises(UserError) as exc:
@@ -230,7 +230,7 @@ def test_a_missing_model_says_not_found_first(tmp_path):
 def test_a_damaged_language_id_model_is_refused_at_preflight(tmp_path):
     from mdfs.classifiers.langid import DEFAULT_LID_MODEL
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.run import UserError, preflight
+    from mdfs.pipeline.commands.run import UserError, preflight
 
     cut = tmp_path / "lid.ftz"
     cut.write_bytes(Path(DEFAULT_LID_MODEL).read_bytes()[:-100])
@@ -270,7 +270,7 @@ def test_bert_weights_are_checked(tmp_path):
 @pytest.mark.parametrize("pattern", [r"(a+)+$", r"(\w+\s?)*$", r"(.*a){20}", r"x(?=(\d+)+)"])
 def test_nested_quantifiers_are_refused_at_preflight(pattern, tmp_path):
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.run import UserError, preflight
+    from mdfs.pipeline.commands.run import UserError, preflight
 
     cfg = load_config(sets=[f"pii.custom=[{{type: t, pattern: '{pattern}'}}]"])
     with pytest.raises(UserError, match="backtrack catastrophically"):
@@ -280,7 +280,7 @@ def test_nested_quantifiers_are_refused_at_preflight(pattern, tmp_path):
 @pytest.mark.parametrize("pattern", [r"EMP-\d{6}", r"(?:\d{3}-){2}\d{4}", r"[a-z]+(\.[a-z]+)*@x\.com",
                                      r"(\w+@)+", r"(?>a+)+", r"(a++)+b"])
 def test_safe_patterns_pass(pattern):
-    from mdfs.pipeline.pii_custom import nested_quantifier
+    from mdfs.pipeline.stages.pii_custom import nested_quantifier
 
     assert nested_quantifier(pattern) is None
 
@@ -292,12 +292,12 @@ def validators(tmp_path, monkeypatch):
         "def block(text):\n    time.sleep(3600)\n"
         "def last_even(text):\n    return int(text[-1]) % 2 == 0\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr("mdfs.pipeline.pii_custom.CUSTOM_BUDGET_S", 0.5)
+    monkeypatch.setattr("mdfs.pipeline.stages.pii_custom.CUSTOM_BUDGET_S", 0.5)
 
 
 def _pii_outcomes(custom: list, texts: list[str]):
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.pii import PiiDoFn
+    from mdfs.pipeline.stages.pii import PiiDoFn
     from mdfs.pipeline.records import Document
     from mdfs.pipeline.schema import CustomPii, PiiTypes
 
@@ -337,7 +337,7 @@ def test_a_backtracking_pattern_is_a_dead_letter_and_a_validator_still_decides(v
 # --- 6. evaluation sets ----------------------------------------------------------------------
 
 def test_evaluation_sets_long_fields_and_refusals_name_the_file(tmp_path):
-    from mdfs.pipeline.decontaminate.items import _rows
+    from mdfs.pipeline.stages.decontaminate.items import _rows
 
     big = tmp_path / "long.csv"
     big.write_text('question,answer\n"' + "长" * 200_000 + '",A\n', encoding="utf-8")
@@ -395,7 +395,7 @@ def _set_column(name, values_of):
 
 def test_damaged_dedup_state_is_refused_at_preflight(run_dir, tmp_path):
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.dedup_state import check_against
+    from mdfs.pipeline.stages.dedup_state import check_against
 
     cfg = load_config()
     assert check_against(cfg, str(run_dir)) == []
@@ -500,11 +500,11 @@ def _tamper(d: Path, target: str, action: str, fraction: float, pick: int) -> No
 
 def _reading_commands(d: Path) -> dict:
     """Each reading command's checks, called in-process: None (it can go on) or its refusal."""
-    from mdfs.pipeline import refilter as rf
+    from mdfs.pipeline.commands import refilter as rf
     from mdfs.pipeline.config import load_config
-    from mdfs.pipeline.dedup_state import check_against
-    from mdfs.pipeline.readback import check_stores
-    from mdfs.pipeline.report import build as report_build
+    from mdfs.pipeline.stages.dedup_state import check_against
+    from mdfs.pipeline.io.readback import check_stores
+    from mdfs.pipeline.commands.report import build as report_build
 
     out = {}
     try:

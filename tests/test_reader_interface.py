@@ -12,12 +12,12 @@ import pytest
 
 from mdfs.pipeline import schema
 from mdfs.pipeline.config import SAMPLES_DIR
-from mdfs.pipeline.readers.base import Offered, Reader, Span
-from mdfs.pipeline.readers.cc_index import FetchReader, IndexedSpan
+from mdfs.pipeline.io.readers.base import Offered, Reader, Span
+from mdfs.pipeline.io.readers.cc_index import FetchReader, IndexedSpan
 from mdfs.pipeline.formats import FORMATS, REGISTRY, detect_format, reader_class
-from mdfs.pipeline.readers.jsonl import JsonlReader
-from mdfs.pipeline.readers.parquet import ParquetReader
-from mdfs.pipeline.readers.warc_reader import WarcReader
+from mdfs.pipeline.io.readers.jsonl import JsonlReader
+from mdfs.pipeline.io.readers.parquet import ParquetReader
+from mdfs.pipeline.io.readers.warc_reader import WarcReader
 
 from helpers import REPO, read_with
 

@@ -11,7 +11,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from mdfs.pipeline.config import SAMPLES_DIR
-from mdfs.pipeline.readers import detect_format
+from mdfs.pipeline.io.readers import detect_format
 
 from helpers import read_file, write_jsonl_gz
 

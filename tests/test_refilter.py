@@ -14,11 +14,11 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from mdfs.pipeline.cli import main as mdfs_main
-from mdfs.pipeline.coarse import PRE_RULE_REASONS, rule_sets
+from mdfs.pipeline.commands.cli import main as mdfs_main
+from mdfs.pipeline.stages.coarse import PRE_RULE_REASONS, rule_sets
 from mdfs.pipeline.config import load_config
-from mdfs.pipeline.rules.common import TextView
-from mdfs.pipeline.rules.rule import first_verdict, measure_all, verdict_from_signals
+from mdfs.pipeline.stages.rules.common import TextView
+from mdfs.pipeline.stages.rules.rule import first_verdict, measure_all, verdict_from_signals
 
 from helpers import real_en_texts, real_zh_texts
 

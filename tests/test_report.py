@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mdfs.pipeline.config import load_defaults
-from mdfs.pipeline.report import mix_table, write_report
+from mdfs.pipeline.commands.report import mix_table, write_report
 from mdfs.pipeline.schema import Mix
 from mdfs.pipeline.tokens import TokenCounter
 
@@ -106,7 +106,7 @@ def test_terminal_tables_fit_80_columns_and_keep_source_names_whole(sample_run):
     from rich.console import Console
 
     from mdfs.pipeline.funnel import render_funnel
-    from mdfs.pipeline.report import build, render_mix, write_report
+    from mdfs.pipeline.commands.report import build, render_mix, write_report
 
     out, _ = sample_run
     funnel = json.loads((out / "funnel.json").read_text())

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 
 from matplotlib.patches import StepPatch  # noqa: E402
 
-from mdfs.pipeline import report  # noqa: E402
+from mdfs.pipeline.commands import report
 
 
 def _rep(**extra) -> dict:

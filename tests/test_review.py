@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mdfs.pipeline import review, review_summary
+from mdfs.pipeline.commands import review, review_summary
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "pipeline" / "samples"
@@ -25,7 +25,7 @@ XSS = ['<script>window.__xss = 1</script>', '<img src=x onerror="window.__xss = 
 
 
 def _mdfs(*args, cwd, **kw):
-    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", *map(str, args)], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=600, **kw)
 
 
@@ -230,7 +230,7 @@ def test_export_training_rows_feed_train_classifier(tmp_path):
 # --- the server --------------------------------------------------------------------------
 
 def _client(run, token="t0ken-abcdefgh"):
-    from mdfs.pipeline.review_app import create_app
+    from mdfs.pipeline.commands.review_app import create_app
 
     app = create_app(str(run), token, "alice", ["high", "low", "ad"], {"127.0.0.1", "localhost"})
     return app.test_client(), token
@@ -317,7 +317,7 @@ def _browser(size=(1400, 1000)):
 
 def _start(run, *args):
     """``mdfs review RUN`` in a subprocess; (process, URL with token)."""
-    proc = subprocess.Popen([sys.executable, "-m", "mdfs.pipeline.cli", "review", str(run), "--reviewer", "alice",
+    proc = subprocess.Popen([sys.executable, "-m", "mdfs.pipeline.commands.cli", "review", str(run), "--reviewer", "alice",
                              *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = proc.stdout.readline()
     while line and "http://" not in line:
@@ -420,7 +420,7 @@ def test_a_port_in_use_is_one_clear_line(hostile_run, tmp_path):
         busy.close()
     assert r.returncode == 2 and r.stderr.strip().startswith("mdfs review: cannot listen on 127.0.0.1:")
     assert "Traceback" not in r.stderr
-    from mdfs.pipeline.review_app import allowed_hosts
+    from mdfs.pipeline.commands.review_app import allowed_hosts
 
     assert allowed_hosts("10.0.0.5", ["10.0.0.5"]) == {"10.0.0.5"} and "localhost" in allowed_hosts("127.0.0.1")
 
@@ -519,7 +519,7 @@ def test_a_non_loopback_bind_needs_an_allow_list_and_only_those_names_work(hosti
     r = _mdfs("review", hostile_run, "--host", "0.0.0.0", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.startswith("mdfs review: --host 0.0.0.0 would listen beyond")
     assert len(r.stderr.strip().splitlines()) == 1
-    from mdfs.pipeline.review_app import allowed_hosts
+    from mdfs.pipeline.commands.review_app import allowed_hosts
 
     assert allowed_hosts("0.0.0.0", ["192.0.2.7"]) == {"192.0.2.7"}
     assert allowed_hosts("127.0.0.2") == {"127.0.0.2"}
@@ -688,7 +688,7 @@ def test_cells_are_clickable_and_the_sample_ends_in_an_all_done_state(hostile_ru
 
 
 def test_report_excerpts_end_at_a_word_with_an_ellipsis():
-    from mdfs.pipeline.html_report import excerpt
+    from mdfs.pipeline.commands.html_report import excerpt
 
     assert excerpt("The quick brown fox jumps over the la", 400) == "The quick brown fox jumps over the \u2026"
     assert excerpt("The quick brown fox", 19) == "The quick brown fox"  # the whole document: no mark

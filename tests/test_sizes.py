@@ -13,10 +13,10 @@ MAX_MODULE_LINES = 500
 
 # Over a limit when the limits were set; remove an entry once it is under.
 KNOWN_OVER = {
-    "pipeline/readers/__init__.py",  # the readers split into one module per format
-    "pipeline/refilter.py",
+    "pipeline/io/readers/__init__.py",  # the readers split into one module per format
+    "pipeline/commands/refilter.py",
     "pipeline/schema.py",  # the typed configuration's rework
-    "pipeline/run.py:_run",
+    "pipeline/commands/run.py:_run",
 }
 
 

@@ -15,7 +15,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from mdfs.pipeline.config import load_config
-from mdfs.pipeline.readers import FileRange, FileRangeTracker, ReadFileDoFn, splittable_file
+from mdfs.pipeline.io.readers import FileRange, FileRangeTracker, ReadFileDoFn, splittable_file
 
 ZH = "国家统计局今天发布了最新的经济数据，显示今年前三个季度国内生产总值同比增长，消费和投资保持稳定。"
 EN = ("The city council met on Tuesday evening to discuss the new budget for public schools and roads. "

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def mdfs(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -172,7 +172,7 @@ def test_a_source_whose_records_all_fail_rejects_the_run(tmp_path):
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interruption_is_one_line_and_leaves_incomplete_output(tmp_path, sig, code):
     out = tmp_path / "o"
-    proc = subprocess.Popen([sys.executable, "-m", "mdfs.pipeline.cli", "run", "--output", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / "config.yaml").exists() and time.time() < deadline:
@@ -245,7 +245,7 @@ def _readme_commands() -> list[list[str]]:
 
 def test_every_readme_command_line_parses(tmp_path):
     from mdfs.classifiers.cli import eval_parser, train_parser
-    from mdfs.pipeline.cli import config_parser, report_parser, review_parser, sample_parser
+    from mdfs.pipeline.commands.cli import config_parser, report_parser, review_parser, sample_parser
     from mdfs.pipeline.options import split_flags
 
     cmds = _readme_commands()

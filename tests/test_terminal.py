@@ -12,7 +12,7 @@ NOISE = ("apitools not found", "Logging handler created", "No semi_persistent_di
 
 
 def _mdfs(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.cli", *map(str, args)], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "mdfs.pipeline.commands.cli", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=600)
 
 

@@ -2,7 +2,7 @@
 template parameters as command-line flags (--output, --config, --source, ...)."""
 import sys
 
-from mdfs.pipeline.cli import main
+from mdfs.pipeline.commands.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["run", *sys.argv[1:]]))

@@ -31,7 +31,7 @@ export MDFS_ENGINES="${MDFS_ENGINES:-$(cd "$(dirname "$0")/../.." && pwd)/.engin
 # another's worker mid-job).  Or WORKER_COMMAND=/opt/mdfs-worker/sdk-worker:
 # each TaskManager/executor starts its own workers (Beam's PROCESS
 # environment) with a script on every machine that runs
-#   exec /opt/mdfs-worker/bin/python -m mdfs.pipeline.sdk_worker_boot "$@"
+#   exec /opt/mdfs-worker/bin/python -m mdfs.pipeline.commands.sdk_worker_boot "$@"
 # (what deploy/local-cluster.sh writes and tests/test_cluster.py runs).
 if [ -n "${WORKER_COMMAND:-}" ]; then
   workers=(--environment_type=PROCESS "--environment_config={\"command\":\"$WORKER_COMMAND\"}" --environment_cache_millis=60000)

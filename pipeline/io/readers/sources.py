@@ -1,0 +1,68 @@
+"""``ReadSources``: every configured source -> (records, dropped, failed, skipped)."""
+from __future__ import annotations
+
+import apache_beam as beam
+
+from ...records import DROPPED, FAILED, SKIPPED
+from .dofn import FetchIndexedDoFn, ReadFileDoFn, ReadIndexDoFn
+from ...formats import REGISTRY
+from .match import match_files
+
+
+def _by_file(src: dict) -> bool:
+    fmt = src.get("format") or "auto"
+    return fmt == "auto" or REGISTRY[fmt].by_file
+
+
+class ReadSources(beam.PTransform):
+    """All configured sources -> (records, dropped, failed, skipped).
+
+    File sources (WARC, WET, JSONL, Parquet) are read by one splittable DoFn
+    whose elements name their source, so each output is one PCollection: no
+    multi-input Flatten, which local runners materialise in memory.  A
+    ``cc_index`` source is its own branch (select rows, reshuffle, fetch);
+    with both kinds configured their outputs are flattened."""
+
+    def __init__(self, sources: dict, read_cfg: dict, lid_model: str | None = None):
+        super().__init__()
+        self.sources = sources
+        self.read_cfg = read_cfg
+        self.lid_model = lid_model  # the language gate's fastText model (coarse.langid.model)
+
+    def expand(self, pbegin):
+        file_sources = {n: s for n, s in self.sources.items() if _by_file(s)}
+        branches = []
+        if file_sources:
+            files = match_files(pbegin, [(n, pat) for n, s in file_sources.items() for pat in s["paths"]])
+            out = files | "Parse" >> beam.ParDo(ReadFileDoFn(file_sources, self.read_cfg, self.lid_model)) \
+                .with_outputs(DROPPED, FAILED, SKIPPED, main="records")
+            branches.append((out.records, out[DROPPED], out[FAILED], out[SKIPPED]))
+        for name, src in self.sources.items():
+            if not _by_file(src):
+                branches.append(pbegin | f"Index[{name}]" >> _ReadIndexSource(src, self.read_cfg))
+        if len(branches) == 1:
+            return branches[0]
+        labels = ("Records", "Dropped", "Failed", "Skipped")
+        return tuple([b[i] for b in branches] | f"All{labels[i]}" >> beam.Flatten() for i in range(4))
+
+
+class _ReadIndexSource(beam.PTransform):
+    """A cc_index source: index files -> selected rows -> reshuffled -> fetched."""
+
+    def __init__(self, source: dict, read_cfg: dict):
+        super().__init__()
+        self.source, self.read_cfg = source, read_cfg
+
+    def expand(self, pbegin):
+        name = self.source["name"]
+        matched = match_files(pbegin, [(name, p) for p in self.source["paths"]])
+        index = matched | "SelectRows" >> beam.ParDo(ReadIndexDoFn(self.source)).with_outputs(
+            FAILED, SKIPPED, main="rows")
+        out = (index.rows
+               # rows of one index file point all over the crawl: spread the fetches over workers
+               | "SpreadRows" >> beam.Reshuffle()
+               | "Fetch" >> beam.ParDo(FetchIndexedDoFn(self.source, self.read_cfg))
+               .with_outputs(DROPPED, FAILED, SKIPPED, main="records"))
+        failed = (out[FAILED], index[FAILED]) | "ReadFailed" >> beam.Flatten()
+        skipped = (out[SKIPPED], index[SKIPPED]) | "ReadSkipped" >> beam.Flatten()
+        return out.records, out[DROPPED], failed, skipped
