@@ -7,6 +7,8 @@ says what it adds to the funnel, whether it changes the text and what else it
 writes."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import apache_beam as beam
 
 from .stages.dedup_state import EarlierState, WriteDedupState
@@ -14,9 +16,9 @@ from .stages.dedup_exact import source_priorities
 from .funnel import WriteFunnel
 from .progress import LogProgress, progress_dir
 from .io.readers import ReadSources
-from .io.sinks import WriteRecords
+from .io.sinks import ReadStaged, WriteRecords, WriteStaged, shard_tag
 from .stage import CORPUS, BuildContext, BundleTotals, Stage
-from .stages import funnel_fields, running, skipped as skipped_stages  # noqa: F401 - skipped_stages: run.py's
+from .stages import funnel_fields, running, split_stages, skipped as skipped_stages  # noqa: F401 - skipped_stages: run.py's
 from .stats import CountTokensDoFn, WriteStats, raw_stats
 
 
@@ -42,13 +44,20 @@ def build_pipeline(p: beam.Pipeline, cfg, output_dir: str) -> dict:
     funnel events and statistics are summed per bundle where they are
     produced.  The later stages' rejects, bounded by what was extracted, share
     one sink per kind (``dropped/part-stages-*.parquet``)."""
+    raw, counts, stats_front = read_front(p, cfg, output_dir)
+    build = build_context(cfg, output_dir)
+    return apply_stages(build, raw, running(build), counts, stats_front)
+
+
+def read_front(p: beam.Pipeline, cfg, output_dir: str, only=None) -> tuple:
+    """The read stage: (records, funnel event totals, statistics totals), its
+    dropped and failed rows written to their own sinks.  ``only``: (files, with
+    unreadable entries) of a unit (``ReadSources``)."""
     every = cfg.read.progress_every_s
-    out = cfg.output
     given = cfg.as_dict()  # TODO(#36 typed config): readers convert after the split; they read mappings today
     raw, read_dropped, read_failed, skipped = p | "Read" >> ReadSources(
-        given["sources"], given["read"], cfg.coarse.langid.model)
+        given["sources"], given["read"], cfg.coarse.langid.model, only=only)
     raw = raw | "ProgressRead" >> beam.ParDo(LogProgress("records read", every, progress_dir(output_dir)))
-
     counts = [
         _count(raw, "Read", lambda r: [((r.source, "read"), 1)]),
         _count(read_dropped, "ReadDropped", lambda d: [((d.source, "read"), 1), *dropped_events(d)]),
@@ -57,36 +66,123 @@ def build_pipeline(p: beam.Pipeline, cfg, output_dir: str) -> dict:
                + ([((f.source, "unknown_size_stretches"), 1)] if f.records is None else [])),
         _count(skipped, "Skipped", lambda s: [((s.source, "skipped", s.record_type), s.count)]),
     ]
-    write_rejects(output_dir, out, "read", read_dropped, read_failed)
+    write_rejects(output_dir, cfg.output, "read", read_dropped, read_failed)
     stats_front = [raw | "TotalsStatsRead" >> beam.ParDo(BundleTotals(lambda r: [raw_stats(r)])),
                    read_dropped | "TotalsStatsReadDropped" >> beam.ParDo(BundleTotals(
                        lambda d: [((d.source, "read"), (1, d.byte_count or 0, 0, 0))])),
                    read_failed | "TotalsStatsReadFailed" >> beam.ParDo(BundleTotals(
                        lambda f: [((f.source, "read"), (1, 0, 0, 0))]))]
+    return raw, counts, stats_front
+
+
+@dataclass(frozen=True)
+class UnitJob:
+    """One Beam job of a run in units of files (``commands/units.py``)."""
+
+    index: int
+    pass_: int  # 1: read and the stages before the corpus-scope ones; 2: their verdicts and the rest
+    folder: str  # the unit's staging folder, OUTPUT/_units/unit-NNNNN
+    files: frozenset = frozenset()  # pass 1: the (source, path) pairs it reads
+    unreadable: bool = False  # pass 1: it also takes the glob entries that are not readable files
+    decisions: str = ""  # pass 2: the unit's verdict file (dedup_corpus.decide)
+
+    @property
+    def tag(self) -> str:
+        """In the names of the shards it writes: a resume removes an unfinished job's by it."""
+        return f"u{self.index:05d}p{self.pass_}"
+
+    @property
+    def totals(self) -> str:
+        return f"{self.folder}/p{self.pass_}"
+
+
+def build_unit(p: beam.Pipeline, cfg, output_dir: str, job: UnitJob) -> dict:
+    """One unit's job: pass 1 reads its files through the stages before the first
+    corpus-scope one and stages the documents and their dedup rows; pass 2 applies the
+    corpus-wide dedup verdicts (``VerdictStage``) and the stages after them."""
+    from .stages.dedup_verdicts import VerdictStage
+
     build = build_context(cfg, output_dir)
-    return apply_stages(build, raw, running(build), counts, stats_front)
+    stages = running(build)
+    head, corpus, tail = split_stages(stages)
+    text_final = [s.name for s in stages if s.changes_text][-1:]
+    with shard_tag(job.tag):
+        if job.pass_ == 1:
+            raw, counts, stats_front = read_front(p, cfg, output_dir, (job.files, job.unreadable))
+            return apply_stages(build, raw, head, counts, stats_front, unit=job, text_final=text_final)
+        every = cfg.read.progress_every_s
+        docs = (p | "ReadStaged" >> ReadStaged(f"{job.folder}/p1/docs-*.parquet")
+                | "ProgressStaged" >> beam.ParDo(LogProgress("documents staged", every, progress_dir(output_dir))))
+        verdicts = [VerdictStage(s, job.decisions) for s in corpus]
+        front = [p | "NoReadStats" >> beam.Create([])]
+        return apply_stages(build, docs, verdicts + tail, [], front, unit=job, text_final=text_final)
+
+
+def _stage_documents(build: BuildContext, docs, job: UnitJob) -> None:
+    """Pass 1's end: the documents for pass 2, and their dedup rows for the corpus-wide step."""
+    from apache_beam.io.parquetio import WriteToParquet
+
+    from mdfs.schemas import DEDUP_ROW_SCHEMA
+    from .stages.dedup_corpus import DedupRowDoFn
+
+    cfg = build.cfg
+    docs | "StageDocuments" >> WriteStaged(f"{job.folder}/p1/docs", cfg.output.compression)
+    (docs | "DedupRows" >> beam.ParDo(DedupRowDoFn(cfg, source_priorities(cfg), job.index))
+     # row groups of about dedup_corpus.ROW_GROUP rows (~1.2 KB each): decide() reads one group at a time
+     | "WriteDedupRows" >> WriteToParquet(f"{job.folder}/p1/rows/part", DEDUP_ROW_SCHEMA, codec=cfg.output.compression,
+                                          file_name_suffix=".parquet", record_batch_size=1024,
+                                          row_group_buffer_size=10 * 1024 * 1024))
 
 
 def apply_stages(build: BuildContext, docs, stages: list[Stage], counts: list, stats_front: list,
-                 counted: list | None = None, carried_rejects: dict | None = None) -> dict:
+                 counted: list | None = None, carried_rejects: dict | None = None, unit: UnitJob | None = None,
+                 text_final: list | None = None) -> dict:
     """The document stages over ``docs``, then the kept sink, the funnel (from
     ``counts``: per-bundle event totals of everything before) and the
     statistics (``stats_front``: per-bundle ((source, stage), totals) of the
     streams before the stages).  ``counted``: stages a refilter carries (counted
     already, not run); ``carried_rejects``: {"dropped"/"failed": rows a refilter
-    carries over from the earlier run's later-stage sink}, written with this run's."""
+    carries over from the earlier run's later-stage sink}, written with this run's.
+    ``unit``: a job of a run in units of files: pass 1 ends in the staged documents
+    instead of the kept sink, and each pass writes its funnel events and statistics
+    as totals to ``unit.totals``, which ``commands/units.py`` sums over the jobs.
+    ``text_final``: [the stage after which tokens are counted] (default: the last of
+    ``stages`` that changes the text; a unit's job is given the whole run's)."""
     cfg, output_dir = build.cfg, build.output_dir
-    every = cfg.read.progress_every_s
-    out = cfg.output
     carried_rejects = carried_rejects or {}
-    later_dropped = [carried_rejects["dropped"]] if "dropped" in carried_rejects else []
-    later_failed = [carried_rejects["failed"]] if "failed" in carried_rejects else []
-    stage_names, stage_docs, corpus_marked = list(counted or []), {}, False
+    later = {kind: [carried_rejects[kind]] if kind in carried_rejects else [] for kind in ("dropped", "failed")}
+    stage_names = list(counted or [])
     # the text is final after the last stage that changes it: its tokens are counted once, there
-    text_final = [s.name for s in stages if s.changes_text][-1:]
-    tokenizer = cfg.stats.tokenizer
+    text_final = [s.name for s in stages if s.changes_text][-1:] if text_final is None else text_final
+    docs, stage_docs = _chain(build, docs, stages, counts, later, stage_names, text_final)
+    # Rejects after the read stage share one sink per kind: a Parquet sink costs ~0.1 s of graph
+    # construction and a dozen runner stages, and these streams are bounded by what was extracted
+    # (the read stage's streams, the big ones on a real crawl, have their own sinks)
+    write_rejects(output_dir, cfg.output, "stages", later["dropped"] | "StageDropped" >> beam.Flatten(),
+                  later["failed"] | "StageFailed" >> beam.Flatten())
+    kept = None
+    if unit is not None and unit.pass_ == 1:
+        _stage_documents(build, docs, unit)
+    else:
+        kept = _write_kept(build, docs, counts)
+    raw = unit is not None  # a unit's job writes totals: the run's files are assembled from all jobs'
+    where = unit.totals if raw else output_dir.rstrip("/")
+    (counts | "AllCounts" >> beam.Flatten()
+     | "Funnel" >> WriteFunnel(f"{where}/funnel.json", stage_names, list(cfg.sources), funnel_fields(cfg), raw=raw))
+    ({"front": stats_front | "TotalsStatsFront" >> beam.Flatten(), "stages": stage_docs, "kept": kept}
+     | "Stats" >> WriteStats(f"{where}/stats.json" if raw else f"{where}/stats/pipeline_stats.json",
+                             cfg.stats.tokenizer, raw=raw))
+    return {"kept": kept}
+
+
+def _chain(build: BuildContext, docs, stages: list[Stage], counts: list, later: dict, stage_names: list,
+           text_final: list) -> tuple:
+    """Each stage over the documents the one before kept, its funnel events appended to
+    ``counts``, its rejects to ``later``: (the last stage's documents, {stage: documents})."""
     from .progress import timing
 
+    every, output_dir = build.cfg.read.progress_every_s, build.output_dir
+    stage_docs, corpus_marked = {}, False
     for stage in stages:
         name = stage.name
         with timing(progress_dir(output_dir), every):  # stage DoFns timed for the live progress
@@ -94,7 +190,7 @@ def apply_stages(build: BuildContext, docs, stages: list[Stage], counts: list, s
         stage_names.append(name)
         kept_here = result.kept
         if [name] == text_final:
-            kept_here = kept_here | "CountTokens" >> beam.ParDo(CountTokensDoFn(tokenizer))
+            kept_here = kept_here | "CountTokens" >> beam.ParDo(CountTokensDoFn(build.cfg.stats.tokenizer))
         counts += [_count(kept_here, f"After[{name}]",
                           lambda d, s=stage: [((d.source, "after", s.name), 1), *s.kept_events(d)]),
                    _count(result.dropped, f"Dropped[{name}]", lambda d, s=stage: dropped_events(d) + s.dropped_events(d)),
@@ -102,35 +198,30 @@ def apply_stages(build: BuildContext, docs, stages: list[Stage], counts: list, s
         for output, pcolls in (result.outputs or {}).items():  # declared extra outputs with funnel events
             counts += [_count(pc, f"{output.title()}{i}[{name}]", stage.output_events[output])
                        for i, pc in enumerate(pcolls)]
-        later_dropped.append(result.dropped)
-        later_failed.append(result.failed)
+        later["dropped"].append(result.dropped)
+        later["failed"].append(result.failed)
         docs = stage_docs[name] = kept_here
         if stage.scope == CORPUS and not corpus_marked:  # the job's phase: past the first whole-corpus shuffle
             corpus_marked = True
             docs = docs | "ProgressDedup" >> beam.ParDo(LogProgress("documents deduplicated", every,
                                                                     progress_dir(output_dir)))
-    # Rejects after the read stage share one sink per kind: a Parquet sink costs ~0.1 s of graph
-    # construction and a dozen runner stages, and these streams are bounded by what was extracted
-    # (the read stage's streams, the big ones on a real crawl, have their own sinks above)
-    write_rejects(output_dir, out, "stages", later_dropped | "StageDropped" >> beam.Flatten(),
-                  later_failed | "StageFailed" >> beam.Flatten())
+    return docs, stage_docs
 
-    kept = docs | "ProgressKept" >> beam.ParDo(LogProgress("documents kept", every, progress_dir(output_dir)))
+
+def _write_kept(build: BuildContext, docs, counts: list):
+    cfg, output_dir, out = build.cfg, build.output_dir, build.cfg.output
+    kept = docs | "ProgressKept" >> beam.ParDo(LogProgress("documents kept", cfg.read.progress_every_s,
+                                                           progress_dir(output_dir)))
     counts.append(_count(kept, "Kept", lambda d: [((d.source, "kept"), 1)]))
-    kept | "WriteKept" >> WriteRecords("kept", output_dir, out["compression"], int(out["kept_shards"]))
-    if out["dedup_state"]:  # what a later run deduplicates against (--dedup-against)
+    kept | "WriteKept" >> WriteRecords("kept", output_dir, out.compression, out.kept_shards)
+    if out.dedup_state:  # what a later run deduplicates against (--dedup-against)
         kept | "DedupState" >> WriteDedupState(cfg, output_dir, source_priorities(cfg))
-    (counts | "AllCounts" >> beam.Flatten()
-     | "Funnel" >> WriteFunnel(f"{output_dir.rstrip('/')}/funnel.json", stage_names, list(cfg.sources),
-                               funnel_fields(cfg)))
-    ({"front": stats_front | "TotalsStatsFront" >> beam.Flatten(), "stages": stage_docs, "kept": kept}
-     | "Stats" >> WriteStats(f"{output_dir.rstrip('/')}/stats/pipeline_stats.json", tokenizer))
-    return {"kept": kept}
+    return kept
 
 
 def write_rejects(output_dir: str, out: dict, stage: str, dropped, failed) -> None:
-    dropped | f"WriteDropped[{stage}]" >> WriteRecords("dropped", output_dir, out["compression"], name=f"part-{stage}")
-    failed | f"WriteFailed[{stage}]" >> WriteRecords("failed", output_dir, out["compression"], name=f"part-{stage}")
+    dropped | f"WriteDropped[{stage}]" >> WriteRecords("dropped", output_dir, out.compression, name=f"part-{stage}")
+    failed | f"WriteFailed[{stage}]" >> WriteRecords("failed", output_dir, out.compression, name=f"part-{stage}")
 
 
 def dropped_events(d):

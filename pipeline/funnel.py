@@ -67,22 +67,36 @@ def build_funnel(totals: list, stage_order: list[str], source_order: list[str], 
     return {"stages": stage_order, "sources": dict(sorted(sources.items())), "total": total}
 
 
-class WriteFunnel(beam.PTransform):
-    """Flattened (key, 1) events -> ``funnel.json`` at ``path``."""
+def totals_json(totals: list) -> dict:
+    """Summed events as JSON (``WriteFunnel(raw=True)``); ``totals_from_json`` reads them back."""
+    return {"totals": [[list(key), n] for key, n in totals]}
 
-    def __init__(self, path: str, stage_order: list[str], source_order: list[str], fields: dict | None = None):
+
+def totals_from_json(obj: dict) -> list:
+    return [(tuple(key), n) for key, n in obj["totals"]]
+
+
+class WriteFunnel(beam.PTransform):
+    """Flattened (key, 1) events -> ``funnel.json`` at ``path``; with ``raw``, the
+    summed events themselves (``totals_json``): several jobs' totals, added up,
+    give ``build_funnel`` what one job over all their records gives it."""
+
+    def __init__(self, path: str, stage_order: list[str], source_order: list[str], fields: dict | None = None,
+                 raw: bool = False):
         super().__init__()
         self.path = path
+        self.raw = raw
         self.stage_order = stage_order
         self.source_order = source_order
         self.fields = fields
 
     def expand(self, events):
         path, stages, sources, fields = self.path, self.stage_order, self.source_order, self.fields
+        build = totals_json if self.raw else (lambda totals: build_funnel(totals, stages, sources, fields))
         return (events
                 | "Sum" >> beam.CombinePerKey(sum)
                 | "Gather" >> beam.combiners.ToList()  # a few hundred (key, n) pairs
-                | "Write" >> WriteJson(path, lambda totals: build_funnel(totals, stages, sources, fields)))
+                | "Write" >> WriteJson(path, build))
 
 
 

@@ -38,6 +38,9 @@ class MdfsOptions(PipelineOptions):
                             "may repeat (config: dedup_against)")
         parser.add_argument("--overwrite", nargs="?", const=True, default=False, type=parse_bool,
                             help="replace an existing output directory instead of refusing")
+        parser.add_argument("--resume", nargs="?", const=True, default=False, type=parse_bool,
+                            help="continue a run in units of files left incomplete (killed, interrupted, "
+                            "failed) from its last finished unit; the configuration and inputs must be the same")
         parser.add_argument("--debug", nargs="?", const=True, default=False, type=parse_bool,
                             help="show tracebacks and third-party log lines")
 

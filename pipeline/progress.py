@@ -166,10 +166,12 @@ def read_totals(folder: str) -> dict[str, float]:
 
 
 class ProgressWatcher:
-    """The launcher's view of a local run: one line every ``every_s`` seconds."""
+    """The launcher's view of a local run: one line every ``every_s`` seconds.
+    ``line``: (totals, now) -> the line instead (a run in units says which pass,
+    how many units are done, documents per second and an ETA)."""
 
-    def __init__(self, folder: str, every_s: float, stream=None):
-        self.folder, self.every_s = folder, every_s
+    def __init__(self, folder: str, every_s: float, stream=None, line=None):
+        self.folder, self.every_s, self.line = folder, every_s, line
         self.stream = stream or sys.stderr
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -185,6 +187,9 @@ class ProgressWatcher:
         while not self._stop.wait(self.every_s):
             totals = read_totals(self.folder)
             now = time.monotonic()
+            if self.line is not None:
+                print(f"mdfs: {now - self._t0:.0f} s: {self.line(totals, now)}", file=self.stream, flush=True)
+                continue
             for point in ("documents deduplicated", "documents kept"):
                 if totals.get(point) and PHASES[point] != self._phase and \
                         POINTS.index(point) > (POINTS.index(self._point) if self._phase else 0):

@@ -405,6 +405,8 @@ class Output(Strict):
 
 class Run(Strict):
     max_failed_share: Share
+    # defaults.yaml says why; the default also serves runs made before the key
+    unit_mb: Annotated[float, Field(ge=0)] = 64.0
 
 
 class Review(Strict):

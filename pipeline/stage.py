@@ -177,6 +177,9 @@ class Stage:
     name: ClassVar[str]
     section: ClassVar[Optional[str]] = None  # its configuration section (``mdfs config``, docs)
     scope: ClassVar[str] = DOCUMENT  # DOCUMENT: one document at a time; CORPUS: needs the whole corpus
+    # a CORPUS stage whose decisions dedup_corpus.decide makes from per-document rows, so that a run
+    # in units of files (commands/units.py) can stand a VerdictStage in for it
+    rows_decided: ClassVar[bool] = False
     changes_text: ClassVar[bool] = False  # tokens are counted after the last running stage that does
     refilter: ClassVar[str] = RECOMPUTE  # RECOMPUTE: run again; REUSE: from stored values; CARRY: not run
     optional: ClassVar[bool] = False  # off unless configured, and then not listed as skipped

@@ -13,6 +13,8 @@ import math
 
 import apache_beam as beam
 
+from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
+
 from .io.sinks import WriteJson
 from .stage import BundleTotals
 from .tokens import TokenCounter
@@ -36,6 +38,9 @@ class SumTuples(beam.CombineFn):
 
     def extract_output(self, acc):
         return acc
+
+
+QUANTILES = 11  # token-length quantiles of the kept documents: min, deciles, max
 
 
 def _text_bytes(text: str) -> int:
@@ -111,12 +116,16 @@ def assemble(items: list) -> dict:
 
 
 class WriteStats(beam.PTransform):
-    """{"front": [totals PCollections], "stages": {stage name: documents}, "kept": documents} -> stats JSON."""
+    """{"front": [totals PCollections], "stages": {stage name: documents}, "kept": documents or None}
+    -> stats JSON; with ``raw``, the summed items themselves (``{"items": [...]}``, kept
+    token lengths counted per value instead of their quantiles), which ``assemble_totals``
+    turns into the same statistics after summing several jobs'."""
 
-    def __init__(self, path: str, tokenizer: str | None):
+    def __init__(self, path: str, tokenizer: str | None, raw: bool = False):
         super().__init__()
         self.path = path
         self.tokenizer = tokenizer
+        self.raw = raw
 
     def expand(self, inputs):
         stage_docs, kept = inputs["stages"], inputs["kept"]
@@ -124,16 +133,52 @@ class WriteStats(beam.PTransform):
         # bundle where they are produced ("read" counts every record a source offered, as the funnel
         # does; its bytes are payload bytes): only totals are flattened
         parts = [inputs["front"]]
-        for stage, docs in [*stage_docs.items(), ("kept", kept)]:
+        for stage, docs in [*stage_docs.items(), *([("kept", kept)] if kept is not None else [])]:
             parts.append(docs | f"Totals[{stage}]" >> beam.ParDo(StageStatsDoFn(stage, self.tokenizer)))
-        stage_totals = (parts | "AllStageStats" >> beam.Flatten() | "SumStage" >> beam.CombinePerKey(SumTuples())
-                        | "TagStage" >> beam.MapTuple(lambda k, v: ("stage", k, v)))
-        quantiles = (kept | "Lengths" >> beam.Map(lambda d: (d.source, d.token_count or 0))
-                     | "Quantiles" >> beam.ApproximateQuantiles.PerKey(11)
-                     | "TagQuantiles" >> beam.MapTuple(lambda k, v: ("quantiles", k, v)))
-        details = (kept | "Details" >> beam.FlatMap(kept_details) | "SumDetails" >> beam.CombinePerKey(sum)
-                   | "TagDetails" >> beam.MapTuple(lambda k, v: ("detail", k, v)))
+        items = [parts | "AllStageStats" >> beam.Flatten() | "SumStage" >> beam.CombinePerKey(SumTuples())
+                 | "TagStage" >> beam.MapTuple(lambda k, v: ("stage", k, v))]
+        if kept is not None:
+            if self.raw:  # quantiles do not add up over jobs: the lengths do
+                items.append(kept | "Lengths" >> beam.Map(lambda d: ((d.source, d.token_count or 0), 1))
+                             | "SumLengths" >> beam.CombinePerKey(sum)
+                             | "TagLengths" >> beam.MapTuple(lambda k, v: ("lengths", k, v)))
+            else:
+                items.append(kept | "Lengths" >> beam.Map(lambda d: (d.source, d.token_count or 0))
+                             | "Quantiles" >> beam.ApproximateQuantiles.PerKey(QUANTILES)
+                             | "TagQuantiles" >> beam.MapTuple(lambda k, v: ("quantiles", k, v)))
+            items.append(kept | "Details" >> beam.FlatMap(kept_details) | "SumDetails" >> beam.CombinePerKey(sum)
+                         | "TagDetails" >> beam.MapTuple(lambda k, v: ("detail", k, v)))
         path = self.path
-        return ((stage_totals, quantiles, details) | "AllStats" >> beam.Flatten()
+        build = (lambda items: {"items": items}) if self.raw else assemble
+        return (items | "AllStats" >> beam.Flatten()
                 | "GatherStats" >> beam.combiners.ToList()  # sources x stages x bins: small
-                | "WriteStatsJson" >> WriteJson(path, assemble))
+                | "WriteStatsJson" >> WriteJson(path, build))
+
+
+def assemble_totals(items: list) -> dict:
+    """Raw items of several jobs (``WriteStats(raw=True)``, read back from JSON) -> the
+    statistics one job over all their documents writes: stage totals and details summed,
+    the token-length quantiles computed from the summed lengths with the combiner that
+    ``ApproximateQuantiles`` uses."""
+    sums: dict = {}
+    for kind, key, value in items:
+        key = (kind, tuple(key) if isinstance(key, list) else key)
+        if kind == "stage":
+            old = sums.get(key)
+            sums[key] = tuple(value) if old is None else tuple(a + b for a, b in zip(old, value))
+        else:
+            sums[key] = sums.get(key, 0) + value
+    lengths: dict = {}
+    out = []
+    for (kind, key), value in sums.items():
+        if kind == "lengths":
+            lengths.setdefault(key[0], []).extend([key[1]] * value)
+        else:
+            out.append((kind, key, value))
+    for source, values in lengths.items():
+        fn = ApproximateQuantilesCombineFn.create(QUANTILES)
+        acc = fn.create_accumulator()
+        for v in sorted(values):
+            acc = fn.add_input(acc, v)
+        out.append(("quantiles", source, fn.extract_output(acc)))
+    return assemble(out)

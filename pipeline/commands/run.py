@@ -32,6 +32,7 @@ from ..funnel import render_funnel
 from ..fs import exists
 from ..io.sinks import write_json
 from ..io.readers import matched_files
+from .units import UNITS, Refused, plan_units, run_units
 from .interrupt import SIGNALLED as _SIGNALLED, Interrupted, raise_interrupted as _raise_interrupted
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ log = logging.getLogger("mdfs.run")
 SUCCESS, REJECTED, INCOMPLETE = "_SUCCESS", "_REJECTED.json", "_INCOMPLETE"
 # what a run writes: the datasets, the run's own files, and what the declared stages write besides
 OUTPUT_PARTS = ("kept", "dropped", "failed", "refilter.json", "funnel.json", "dedup_state", "_progress", "stats",
-                "report", SUCCESS, REJECTED, INCOMPLETE, "config.yaml", "review", *output_parts())
+                "report", SUCCESS, REJECTED, INCOMPLETE, UNITS, "config.yaml", "review", *output_parts())
 EXIT_FAILED, EXIT_USER, EXIT_REJECTED = 1, 2, 3
 
 
@@ -274,20 +275,36 @@ def run(cfg: MdfsConfig, output_dir: str, options, overwrite: bool = False, prog
         interrupt.restore(previous)
 
 
+def _units_plan(cfg: MdfsConfig, output_dir: str, options, overwrite: bool, resume: bool):
+    """The units of files this run works in (``units.plan_units``), or None: one job."""
+    if resume:
+        state = output_state(output_dir.rstrip("/"))
+        if overwrite:
+            raise UserError("--resume and --overwrite exclude each other (--overwrite starts again from nothing)")
+        if state is None:
+            raise UserError(f"--resume: {output_dir} holds no run to resume")
+        if state != "incomplete":
+            raise UserError(f"--resume: {output_dir} holds {STATE_WORDS[state]}; only an incomplete run resumes")
+    return plan_units(cfg, output_dir, options, resume)
+
+
 def _run(cfg: MdfsConfig, output_dir: str, options, overwrite: bool = False, build=None, check=None, on_start=None,
-         also_judge=None, prog: str = "mdfs run", reads: list[tuple[str, str]] = ()) -> int:
+         also_judge=None, prog: str = "mdfs run", reads: list[tuple[str, str]] = (), resume: bool = False) -> int:
     """The job with ``build_pipeline``; ``mdfs refilter`` passes its own ``build``
     (p, cfg, output_dir), ``check`` (cfg, output_dir) -> files per source,
     ``on_start`` (called once the output is prepared) and ``also_judge``
     (funnel -> reasons to reject) and ``reads`` ((what, path) it reads besides
-    what the configuration names, which --overwrite must not remove)."""
+    what the configuration names, which --overwrite must not remove).  ``resume``:
+    continue a run in units left incomplete (``units.py``)."""
     from ..io.output_guard import read_paths
 
     root = output_dir.rstrip("/")
     try:
         files = (check or preflight)(cfg, output_dir)
-        prepare_output(output_dir, overwrite, [*read_paths(cfg, files), *reads])
-    except (UserError, FileExistsError) as exc:
+        plan = _units_plan(cfg, output_dir, options, overwrite, resume) if build is None else None
+        if not resume:
+            prepare_output(output_dir, overwrite, [*read_paths(cfg, files), *reads])
+    except (UserError, FileExistsError, Refused) as exc:
         for line in str(exc).splitlines():
             print(f"{prog}: {line}", file=sys.stderr)
         return EXIT_USER
@@ -312,11 +329,13 @@ def _run(cfg: MdfsConfig, output_dir: str, options, overwrite: bool = False, bui
 
     watch = progress_dir(output_dir)
     try:
-        p = beam.Pipeline(options=options)
-        (build or build_pipeline)(p, cfg, output_dir)
-        with (ProgressWatcher(watch, cfg.read.progress_every_s) if watch else contextlib.nullcontext()):
-            result = p.run()
-            result.wait_until_finish()
+        if plan is not None:
+            run_units(plan, cfg, output_dir, options)
+        else:
+            p = beam.Pipeline(options=options)
+            (build or build_pipeline)(p, cfg, output_dir)
+            with (ProgressWatcher(watch, cfg.read.progress_every_s) if watch else contextlib.nullcontext()):
+                p.run().wait_until_finish()
         if _SIGNALLED:
             raise Interrupted(_SIGNALLED[0])
     except (KeyboardInterrupt, Interrupted) as exc:

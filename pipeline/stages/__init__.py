@@ -54,6 +54,19 @@ def running(build: BuildContext) -> list[Stage]:
     return [s for s in declared(build.cfg) if s.runs(build)]
 
 
+def split_stages(stages: list[Stage]) -> tuple[list, list, list]:
+    """(the stages before the first corpus-scope one, the corpus-scope stages from
+    there on while they follow each other, the stages after them): a run in units of
+    files runs the first in each unit's first job and the last in its second."""
+    from ..stage import CORPUS
+
+    first = next((i for i, s in enumerate(stages) if s.scope == CORPUS), len(stages))
+    last = first
+    while last < len(stages) and stages[last].scope == CORPUS:
+        last += 1
+    return stages[:first], stages[first:last], stages[last:]
+
+
 def skipped(cfg) -> dict[str, str]:
     """Stages that will not run, with the reason to tell the user (optional
     stages that are simply not configured are not listed)."""

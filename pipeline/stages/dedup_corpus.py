@@ -78,6 +78,15 @@ def near_deciding(cfg) -> bool:
     return bool(near.enabled and near.decisions)
 
 
+def unsupported(cfg) -> str | None:
+    """Why ``decide`` cannot make this configuration's dedup decisions (a run is then one job)."""
+    if cfg.dedup_against:
+        return "--dedup-against: earlier runs take part in the Beam stages' joins only"
+    if cfg.near_dedup.enabled and not cfg.near_dedup.decisions:
+        return "near_dedup.decisions is false (signatures only, a benchmark mode)"
+    return None
+
+
 def bands_rows(near) -> tuple[int, int]:
     """(bands, rows) as ``NearDedup`` computes them."""
     return lsh_params(float(near.threshold), int(near.num_perm), float(near.false_positive_weight),

@@ -147,6 +147,7 @@ class ExactDedupStage(Stage):
     name = section = "exact_dedup"
     header = "exact"
     scope = CORPUS
+    rows_decided = True  # dedup_corpus.decide makes its decisions in a run in units
 
     def why_off(self, cfg):
         return None if cfg.exact_dedup.enabled else "disabled (exact_dedup.enabled: false)"

@@ -283,6 +283,7 @@ class NearDedupStage(Stage):
     name = section = "near_dedup"
     header = "near"
     scope = CORPUS
+    rows_decided = True  # dedup_corpus.decide makes its decisions in a run in units
     outputs = ("near_dedup.json",)  # LSH parameters and graph counts
 
     def why_off(self, cfg):

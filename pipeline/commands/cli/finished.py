@@ -18,8 +18,13 @@ def _finished_output(prog: str, output: str) -> int | None:
         print(f"{prog}: {output} holds no mdfs output", file=sys.stderr)
         return 2
     if state == "incomplete":
+        from ..units import describe
+
         print(f"{prog}: {output} holds an incomplete run (interrupted, killed or failed); "
               "its funnel and statistics are missing or partial", file=sys.stderr)
+        units = describe(root)
+        if units:
+            print(f"{prog}: {units}", file=sys.stderr)
         return 1
     if state == "rejected":
         from apache_beam.io.filesystems import FileSystems

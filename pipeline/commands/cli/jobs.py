@@ -25,14 +25,16 @@ def _configuration(prog: str, args, debug: bool = False) -> dict | None:
 
 
 RUN_USAGE = """usage: mdfs run --output DIR [--config FILE] [--source NAME=GLOB ...] [--set KEY.PATH=VALUE ...]
-                [--dedup-against RUN_DIR ...] [--overwrite] [--debug] [Beam pipeline options, e.g. --runner=DirectRunner
+                [--dedup-against RUN_DIR ...] [--overwrite | --resume] [--debug] [Beam pipeline options, e.g. --runner=DirectRunner
                 --direct_running_mode=multi_processing --direct_num_workers=2]
 
 Runs the filtering pipeline; writes DIR/kept, DIR/dropped, DIR/failed (Parquet) and
 DIR/funnel.json.  Any other flag must be a Beam pipeline option.  Exit status: 0 accepted,
 1 the job failed, 2 a mistake found before the run (nothing written), 3 output rejected
 (DIR/_REJECTED.json), 130/143 interrupted.  --overwrite replaces an earlier mdfs output (never a
-file the run reads); --debug adds the traceback behind a one-line error and the workers' INFO log.
+file the run reads); --resume continues a run in units of files (run.unit_mb, docs/SCALE.md)
+left incomplete, from its last finished unit, with the same configuration and inputs; --debug
+adds the traceback behind a one-line error and the workers' INFO log.
 See README.md for the configuration reference."""
 
 
@@ -61,7 +63,7 @@ def cmd_run(argv: list[str]) -> int:
         print(f"mdfs run: {exc}", file=sys.stderr)
         return 2
     with terminal.quiet(terminal.VERBOSE or args.debug):
-        return run(cfg, args.output, JobOptions(beam_args), overwrite=args.overwrite)
+        return run(cfg, args.output, JobOptions(beam_args), overwrite=args.overwrite, resume=args.resume)
 
 
 REFILTER_USAGE = """usage: mdfs refilter RUN_DIR --output NEW_DIR [--config FILE] [--set KEY.PATH=VALUE ...]
@@ -97,6 +99,9 @@ def cmd_refilter(argv: list[str]) -> int:
         return 2
     if args.source:
         print("mdfs refilter: --source cannot be used: a refilter reads the run's candidate store", file=sys.stderr)
+        return 2
+    if args.resume:
+        print("mdfs refilter: --resume continues an mdfs run in units of files; a refilter is one job", file=sys.stderr)
         return 2
     if not args.output:
         print("mdfs refilter: --output NEW_DIR is required", file=sys.stderr)

@@ -1,9 +1,11 @@
 """``ReadSources``: every configured source -> (records, dropped, failed, skipped)."""
 from __future__ import annotations
 
+import os
+
 import apache_beam as beam
 
-from ...records import DROPPED, FAILED, SKIPPED
+from ...records import DROPPED, FAILED, SKIPPED, Failed
 from .dofn import FetchIndexedDoFn, ReadFileDoFn, ReadIndexDoFn
 from ...formats import REGISTRY
 from .match import match_files
@@ -23,9 +25,14 @@ class ReadSources(beam.PTransform):
     ``cc_index`` source is its own branch (select rows, reshuffle, fetch);
     with both kinds configured their outputs are flattened."""
 
-    def __init__(self, sources: dict, read_cfg: dict, lid_model: str | None = None):
+    def __init__(self, sources: dict, read_cfg: dict, lid_model: str | None = None, only: tuple | None = None):
+        """``only``: a unit's (files, unreadable) in a run in units of files
+        (commands/units.py): the (source, path) pairs it reads of the files the
+        globs match, and whether it also takes the glob entries that are not
+        readable files (dead letters: one unit does)."""
         super().__init__()
         self.sources = sources
+        self.only = only
         self.read_cfg = read_cfg
         self.lid_model = lid_model  # the language gate's fastText model (coarse.langid.model)
 
@@ -34,6 +41,8 @@ class ReadSources(beam.PTransform):
         branches = []
         if file_sources:
             files = match_files(pbegin, [(n, pat) for n, s in file_sources.items() for pat in s["paths"]])
+            if self.only is not None:
+                files = files | "ThisUnit" >> beam.Filter(in_unit, *self.only)
             out = files | "Parse" >> beam.ParDo(ReadFileDoFn(file_sources, self.read_cfg, self.lid_model)) \
                 .with_outputs(DROPPED, FAILED, SKIPPED, main="records")
             branches.append((out.records, out[DROPPED], out[FAILED], out[SKIPPED]))
@@ -44,6 +53,14 @@ class ReadSources(beam.PTransform):
             return branches[0]
         labels = ("Records", "Dropped", "Failed", "Skipped")
         return tuple([b[i] for b in branches] | f"All{labels[i]}" >> beam.Flatten() for i in range(4))
+
+
+def in_unit(element, files: frozenset, unreadable: bool) -> bool:
+    """Whether a matched (source, path, size or Failed) belongs to the unit."""
+    source, path, size = element
+    if isinstance(size, Failed):
+        return unreadable
+    return (source, os.fsdecode(path)) in files
 
 
 class _ReadIndexSource(beam.PTransform):
