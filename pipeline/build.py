@@ -117,8 +117,8 @@ def apply_stages(build: BuildContext, docs, stages: list[Stage], counts: list, s
 
     kept = docs | "ProgressKept" >> beam.ParDo(LogProgress("documents kept", every, progress_dir(output_dir)))
     counts.append(_count(kept, "Kept", lambda d: [((d.source, "kept"), 1)]))
-    kept | "WriteKept" >> WriteRecords("kept", output_dir, out["compression"], int(out["kept_shards"]))
-    if out["dedup_state"]:  # what a later run deduplicates against (--dedup-against)
+    kept | "WriteKept" >> WriteRecords("kept", output_dir, out.compression, out.kept_shards)
+    if out.dedup_state:  # what a later run deduplicates against (--dedup-against)
         kept | "DedupState" >> WriteDedupState(cfg, output_dir, source_priorities(cfg))
     (counts | "AllCounts" >> beam.Flatten()
      | "Funnel" >> WriteFunnel(f"{output_dir.rstrip('/')}/funnel.json", stage_names, list(cfg.sources),
@@ -128,9 +128,9 @@ def apply_stages(build: BuildContext, docs, stages: list[Stage], counts: list, s
     return {"kept": kept}
 
 
-def write_rejects(output_dir: str, out: dict, stage: str, dropped, failed) -> None:
-    dropped | f"WriteDropped[{stage}]" >> WriteRecords("dropped", output_dir, out["compression"], name=f"part-{stage}")
-    failed | f"WriteFailed[{stage}]" >> WriteRecords("failed", output_dir, out["compression"], name=f"part-{stage}")
+def write_rejects(output_dir: str, out, stage: str, dropped, failed) -> None:
+    dropped | f"WriteDropped[{stage}]" >> WriteRecords("dropped", output_dir, out.compression, name=f"part-{stage}")
+    failed | f"WriteFailed[{stage}]" >> WriteRecords("failed", output_dir, out.compression, name=f"part-{stage}")
 
 
 def dropped_events(d):
