@@ -219,7 +219,7 @@ def _write_kept(build: BuildContext, docs, counts: list):
     return kept
 
 
-def write_rejects(output_dir: str, out: dict, stage: str, dropped, failed) -> None:
+def write_rejects(output_dir: str, out, stage: str, dropped, failed) -> None:
     dropped | f"WriteDropped[{stage}]" >> WriteRecords("dropped", output_dir, out.compression, name=f"part-{stage}")
     failed | f"WriteFailed[{stage}]" >> WriteRecords("failed", output_dir, out.compression, name=f"part-{stage}")
 
