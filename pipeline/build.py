@@ -111,7 +111,7 @@ def build_unit(p: beam.Pipeline, cfg, output_dir: str, job: UnitJob) -> dict:
             raw, counts, stats_front = read_front(p, cfg, output_dir, (job.files, job.unreadable))
             return apply_stages(build, raw, head, counts, stats_front, unit=job, text_final=text_final)
         every = cfg.read.progress_every_s
-        docs = (p | "ReadStaged" >> ReadStaged(f"{job.folder}/p1/docs-*.parquet")
+        docs = (p | "ReadStaged" >> ReadStaged(f"{job.folder}/p1/docs/part-*.parquet")
                 | "ProgressStaged" >> beam.ParDo(LogProgress("documents staged", every, progress_dir(output_dir))))
         verdicts = [VerdictStage(s, job.decisions) for s in corpus]
         front = [p | "NoReadStats" >> beam.Create([])]
@@ -126,7 +126,7 @@ def _stage_documents(build: BuildContext, docs, job: UnitJob) -> None:
     from .stages.dedup_corpus import DedupRowDoFn
 
     cfg = build.cfg
-    docs | "StageDocuments" >> WriteStaged(f"{job.folder}/p1/docs", cfg.output.compression)
+    docs | "StageDocuments" >> WriteStaged(f"{job.folder}/p1/docs/part", cfg.output.compression)
     (docs | "DedupRows" >> beam.ParDo(DedupRowDoFn(cfg, source_priorities(cfg), job.index))
      # row groups of about dedup_corpus.ROW_GROUP rows (~1.2 KB each): decide() reads one group at a time
      | "WriteDedupRows" >> WriteToParquet(f"{job.folder}/p1/rows/part", DEDUP_ROW_SCHEMA, codec=cfg.output.compression,
@@ -169,7 +169,8 @@ def apply_stages(build: BuildContext, docs, stages: list[Stage], counts: list, s
     where = unit.totals if raw else output_dir.rstrip("/")
     (counts | "AllCounts" >> beam.Flatten()
      | "Funnel" >> WriteFunnel(f"{where}/funnel.json", stage_names, list(cfg.sources), funnel_fields(cfg), raw=raw))
-    ({"front": stats_front | "TotalsStatsFront" >> beam.Flatten(), "stages": stage_docs, "kept": kept}
+    ({"front": stats_front | "TotalsStatsFront" >> beam.Flatten(), "stages": stage_docs,
+      **({"kept": kept} if kept is not None else {})}
      | "Stats" >> WriteStats(f"{where}/stats.json" if raw else f"{where}/stats/pipeline_stats.json",
                              cfg.stats.tokenizer, raw=raw))
     return {"kept": kept}

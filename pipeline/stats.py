@@ -116,7 +116,7 @@ def assemble(items: list) -> dict:
 
 
 class WriteStats(beam.PTransform):
-    """{"front": [totals PCollections], "stages": {stage name: documents}, "kept": documents or None}
+    """{"front": [totals PCollections], "stages": {stage name: documents}, "kept": documents (optional)}
     -> stats JSON; with ``raw``, the summed items themselves (``{"items": [...]}``, kept
     token lengths counted per value instead of their quantiles), which ``assemble_totals``
     turns into the same statistics after summing several jobs'."""
@@ -128,7 +128,7 @@ class WriteStats(beam.PTransform):
         self.raw = raw
 
     def expand(self, inputs):
-        stage_docs, kept = inputs["stages"], inputs["kept"]
+        stage_docs, kept = inputs["stages"], inputs.get("kept")
         # "front": ((source, stage), totals) of the streams before the document stages, summed per
         # bundle where they are produced ("read" counts every record a source offered, as the funnel
         # does; its bytes are payload bytes): only totals are flattened

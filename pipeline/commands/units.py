@@ -14,7 +14,7 @@ once, as the readers match it), are grouped into *units* of about
 1. Pass 1, one Beam job per unit: read the unit's files and run the
    document-scope stages before the first corpus-scope stage (the declared
    list; no stage is named here).  The job stages the unit's documents
-   (``_units/unit-NNNNN/p1/docs-*.parquet``, each document pickled whole, so
+   (``_units/unit-NNNNN/p1/docs/``, each document pickled whole, so
    the later stages see exactly what they would have seen in one job) with
    one dedup row per document (``dedup_corpus.DedupRowDoFn``); its dropped
    and failed rows go to the run's ``dropped/`` and ``failed/`` under shard
@@ -260,6 +260,7 @@ def run_units(plan: Plan, cfg, output_dir: str, options) -> None:
         _dedup_step(plan, cfg, root)
         _pass(plan, cfg, root, options, 2, status, watch)
     assemble(plan, cfg, root)
+    shutil.rmtree(f"{root}/{UNITS}/dedup", ignore_errors=True)  # the verdicts: every unit has applied its own
 
 
 def _pass(plan: Plan, cfg, root: str, options, pass_: int, status: "UnitProgress", watch: str) -> None:
