@@ -164,6 +164,8 @@ def main(argv=None) -> int:
     r.add_argument("--docs", type=int, required=True)
     r.add_argument("--data", type=Path, help="generated shards (default: generate into a temporary folder)")
     r.add_argument("--keep-output", action="store_true")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="passed to mdfs run, e.g. run.unit_mb=0 for one job")
     a = ap.parse_args(argv)
     if a.cmd == "generate":
         truth = generate(a.docs, a.out, a.per_shard, seed=a.seed)
@@ -178,9 +180,14 @@ def main(argv=None) -> int:
         truth = json.loads((data / "truth.json").read_text())
         out = Path(tmp) / "out"
         cmd = [sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(out),
-               "--source", f"scale={data}/*.jsonl.gz", "--set", "read.progress_every_s=600"]
-        res = {"docs": truth["docs"], **timed(cmd), **check_families(out, truth)}
+               "--source", f"scale={data}/*.jsonl.gz", "--set", "read.progress_every_s=600",
+               *[arg for kv in a.set for arg in ("--set", kv)]]
+        res = {"docs": truth["docs"], "set": a.set, **timed(cmd), **check_families(out, truth)}
         res["cpu_ms_per_doc"] = 1000 * res["cpu_seconds"] / truth["docs"]
+        staging = out / "_units" / "staging.json"  # a run in units: what it staged on disk
+        if staging.exists():
+            res["units"] = len(json.loads((out / "_units" / "plan.json").read_text())["units"])
+            res["staging"] = json.loads(staging.read_text())
         print(json.dumps(res))
         if a.keep_output:
             import shutil

@@ -299,15 +299,23 @@ def _dedup_step(plan: Plan, cfg, root: str) -> None:
             for p in sorted(_glob(f"{_unit_dir(root, u)}/p1/rows"))]
     t0 = time.monotonic()
     print(f"mdfs: the corpus-wide dedup step over {len(plan.units)} units", file=sys.stderr, flush=True)
+    staged = sum(_size(f"{_unit_dir(root, u)}/p1") for u in range(len(plan.units)))
     if rows:
         decisions = decide(rows, cfg, work)
         if decisions.near_stats is not None:
             write_json(decisions.near_stats, f"{root}/near_dedup.json")
         print(f"mdfs: dedup decided {sum(decisions.counts.values()):,} documents in {time.monotonic() - t0:.0f} s "
               f"({', '.join(f'{n:,} {v}' for v, n in decisions.counts.items())})", file=sys.stderr, flush=True)
+        with open(f"{root}/{UNITS}/staging.json", "w", encoding="utf-8") as fh:  # for docs/SCALE.md's disk figures
+            json.dump({"input_bytes": sum(f[2] for f in plan.files), "staged_bytes": staged,
+                       "dedup_work_bytes": decisions.work_bytes, "documents": sum(decisions.counts.values())}, fh)
     _mark(_marker(root, None, 0))
     for u in range(len(plan.units)):
         shutil.rmtree(f"{_unit_dir(root, u)}/p1/rows", ignore_errors=True)
+
+
+def _size(folder: str) -> int:
+    return sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(folder) for n in names)
 
 
 def _glob(folder: str) -> list[str]:
