@@ -180,6 +180,9 @@ class Stage:
     # a CORPUS stage whose decisions dedup_corpus.decide makes from per-document rows, so that a run
     # in units of files (commands/units.py) can stand a VerdictStage in for it
     rows_decided: ClassVar[bool] = False
+    # False: it writes a report of everything it saw, once per job, so a run in units of files
+    # (several jobs) would keep only the last job's; such a run is then one job
+    in_units: ClassVar[bool] = True
     changes_text: ClassVar[bool] = False  # tokens are counted after the last running stage that does
     refilter: ClassVar[str] = RECOMPUTE  # RECOMPUTE: run again; REUSE: from stored values; CARRY: not run
     optional: ClassVar[bool] = False  # off unless configured, and then not listed as skipped

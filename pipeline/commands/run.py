@@ -340,12 +340,14 @@ def _run(cfg: MdfsConfig, output_dir: str, options, overwrite: bool = False, bui
             raise Interrupted(_SIGNALLED[0])
     except (KeyboardInterrupt, Interrupted) as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        print(f"{prog}: interrupted; the output in {root} is incomplete ({INCOMPLETE})", file=sys.stderr)
+        print(f"{prog}: interrupted; the output in {root} is incomplete ({INCOMPLETE})"
+              + ("; the same command with --resume continues it" if plan is not None else ""), file=sys.stderr)
         return 128 + int(signum)
     except Exception as exc:  # noqa: BLE001 - e.g. a full disk: one line, no complete-looking output
         from .engines import failure_line  # a job service's gRPC error, with its job server's last words
 
-        print(f"{prog}: the job failed, its output in {root} is incomplete ({INCOMPLETE}): "
+        resume_hint = " (the same command with --resume continues it)" if plan is not None else ""
+        print(f"{prog}: the job failed, its output in {root} is incomplete ({INCOMPLETE}){resume_hint}: "
               f"{failure_line(exc)}"[:1000], file=sys.stderr)
         log.debug("job failure", exc_info=True)
         return EXIT_FAILED

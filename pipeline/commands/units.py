@@ -120,7 +120,11 @@ def one_job_reason(cfg, options, output_dir: str) -> str | None:
     why = unsupported(cfg)
     if why:
         return why
-    _, corpus, tail = split_stages(running(build_context(cfg, output_dir)))
+    stages = running(build_context(cfg, output_dir))
+    whole = [s.name for s in stages if not s.in_units]
+    if whole:
+        return f"stage {whole[0]} writes one report of everything it sees per job"
+    _, corpus, tail = split_stages(stages)
     if not corpus:
         return "no corpus-scope stage runs (nothing is held across the corpus)"
     odd = [s.name for s in corpus if not s.rows_decided] + [s.name for s in tail if s.scope == CORPUS]

@@ -162,6 +162,7 @@ class DecontaminateStage(Stage):
     changes_text = True  # mode "remove" cuts the matched spans
     optional = True  # off unless sets are configured
     outputs = ("decontamination", "decontamination.json")
+    in_units = False  # decontamination.json is written per job from that job's totals (and the index built per job)
 
     def why_off(self, cfg):
         return None if cfg.decontamination.sets else "no evaluation sets (decontamination.sets)"
