@@ -60,10 +60,11 @@ from dataclasses import dataclass, field
 
 UNITS = "_units"
 PLAN = "plan.json"
-# Disk the staging takes, per byte of input: staged documents (zstd, about the size of a gzipped
-# JSONL input), the dedup rows and decide()'s work files (about 1.2 KB per document each: a
-# 256-slot signature does not compress); measured on bench_scale's input (docs/SCALE.md)
-STAGING_PER_INPUT_BYTE = 3.0
+# Disk the staging takes at its peak (the dedup step), per byte of input: staged documents (zstd),
+# dedup rows and decide()'s work files (about 1.2-1.3 KB per document each: a 256-slot signature
+# does not compress).  Measured 3.09 on bench_scale's gzipped JSONL (100,000 documents, 123 MB:
+# 249 MB staged, 130 MB of work files; docs/SCALE.md); the kept output comes on top
+STAGING_PER_INPUT_BYTE = 3.2
 LOCAL_RUNNERS = ("direct", "directrunner", "switchingdirectrunner", "bundlebaseddirectrunner")
 
 
@@ -143,11 +144,13 @@ def input_files(cfg) -> list[list]:
     for name, src in cfg.as_dict()["sources"].items():
         for pattern in src["paths"]:
             for path, size in expand_pattern(pattern)[0]:
-                by_real.setdefault((name, os.path.realpath(path)), []).append((path, size))
+                real = path if "://" in path else os.path.realpath(path)
+                by_real.setdefault((name, real), []).append((path, size))
     out = []
     for (name, _real), found in by_real.items():
         path, size = shortest_path(found)
-        out.append([name, path, int(size), os.stat(path).st_mtime_ns])
+        # a remote file's modification time is not read here: its size stands for it
+        out.append([name, path, int(size), None if "://" in path else os.stat(path).st_mtime_ns])
     return sorted(out, key=lambda f: (f[1], f[0]))
 
 
@@ -182,7 +185,7 @@ def plan_units(cfg, output_dir: str, options, resume: bool = False) -> Plan | No
         plan.resume = True
     elif len(plan.units) < 2:
         return None
-    plan.sizes = [sum(files[i][2] for i in u) for u in plan.units]
+    plan.sizes = [sum(plan.files[i][2] for i in u) for u in plan.units]
     _check_disk(plan, root)
     return plan
 
