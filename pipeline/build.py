@@ -54,9 +54,8 @@ def read_front(p: beam.Pipeline, cfg, output_dir: str, only=None) -> tuple:
     dropped and failed rows written to their own sinks.  ``only``: (files, with
     unreadable entries) of a unit (``ReadSources``)."""
     every = cfg.read.progress_every_s
-    given = cfg.as_dict()  # TODO(#36 typed config): readers convert after the split; they read mappings today
     raw, read_dropped, read_failed, skipped = p | "Read" >> ReadSources(
-        given["sources"], given["read"], cfg.coarse.langid.model, only=only)
+        cfg.sources, cfg.read, cfg.coarse.langid.model, only=only)
     raw = raw | "ProgressRead" >> beam.ParDo(LogProgress("records read", every, progress_dir(output_dir)))
     counts = [
         _count(raw, "Read", lambda r: [((r.source, "read"), 1)]),
