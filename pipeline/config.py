@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from .schema import REPLACED_MAPS, MdfsConfig, validate
+from .schema import REPLACED_MAPS, MdfsConfig
+from .schema_check import validate
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from mdfs.pipeline.config import load_config, load_defaults
-from mdfs.pipeline.schema import ALL_KEYS, MdfsConfig, Shingle, json_schema
+from mdfs.pipeline.schema import MdfsConfig, Shingle
+from mdfs.pipeline.schema_check import ALL_KEYS, json_schema
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -337,7 +337,13 @@ def _run(cfg: MdfsConfig, output_dir: str, options, overwrite: bool = False, bui
             import shutil
 
             shutil.rmtree(watch, ignore_errors=True)
-    elapsed = time.monotonic() - t0
+    return conclude(cfg, root, time.monotonic() - t0, skipped, prog, also_judge)
+
+
+def conclude(cfg: MdfsConfig, root: str, elapsed: float, skipped: dict, prog: str, also_judge=None) -> int:
+    """After the job: the funnel completed and shown, the report written, the
+    output judged: ``_SUCCESS`` (0) or ``_REJECTED.json`` (3); ``_INCOMPLETE``
+    removed either way."""
     with FileSystems.open(f"{root}/funnel.json") as fh:
         funnel = json.loads(fh.read())
     funnel["elapsed_s"] = round(elapsed, 3)
