@@ -69,22 +69,22 @@ class ExtractorProcess:
 
     def extract(self, html: str, url: str | None) -> str | None:
         """Main text of decoded HTML."""
-        return self._ask(json.dumps({"url": url}).encode() + b"\n" + html.encode("utf-8", "surrogatepass"))
+        return self._ask(json.dumps({"url": url}).encode() + b"\n", html.encode("utf-8", "surrogatepass"))
 
     def extract_payload(self, data: bytes, charset: str | None, max_invalid: float, url: str | None) -> Extracted:
         """Decode the raw payload (``payload.decode_html``) and extract, both in the child."""
         header = json.dumps({"url": url, "charset": charset, "max_invalid": max_invalid}).encode()
-        head, _, text = self._ask(header + b"\n" + data, decoded_here=True).partition("\n")
+        head, _, text = self._ask(header + b"\n", data, decoded_here=True).partition("\n")
         info = json.loads(head)
         return Extracted(text or None, info["encoding"], info["evidence"], int(info["replaced"]))
 
-    def _ask(self, request: bytes, decoded_here: bool = False) -> str | None:
+    def _ask(self, header: bytes, page: bytes, decoded_here: bool = False) -> str | None:
         if not self._child.running:  # the settings as they are now (a test lowers the memory limit)
             module = __name__.rsplit(".", 1)[0] + ".extract_worker"
             self._child.argv = [sys.executable, "-m", module, json.dumps(self.options), str(self.memory_limit_mb)]
             self._child.start()
         try:
-            self._child.send(request)
+            self._child.send(header, page)
             status, raw = self._child.answer(self.timeout_s)
         except OSError as exc:
             raise ExtractCrash(f"extractor process died before the page was sent: {exc}") from exc
