@@ -9,12 +9,12 @@ import types
 
 import pytest
 
-from mdfs.pipeline.bounded_child import BoundedChild, ChildTimeout, read_exact
+from mdfs.pipeline.stages.bounded_child import BoundedChild, ChildTimeout, read_exact
 
 # answers each request with its length and SHA-1; "sleep" makes it hang
 ECHO = """
 import hashlib, struct, sys, time
-from mdfs.pipeline.bounded_child import read_exact, write_answer
+from mdfs.pipeline.stages.bounded_child import read_exact, write_answer
 while True:
     try:
         (n,) = struct.unpack(">I", read_exact(sys.stdin.buffer, 4))

@@ -211,7 +211,7 @@ MIXED = ("<html><body><p>" + "北京时间今天上午，国家统计局发布�
 
 @pytest.mark.parametrize("isolation", ["subprocess", "inprocess"])
 def test_undecodable_payload_is_a_decode_error_dead_letter(isolation):
-    from mdfs.pipeline.payload import decode_html
+    from mdfs.pipeline.io.payload import decode_html
 
     with pytest.raises(UnicodeError) as exc:
         decode_html(MIXED, "utf-8", 0.01)
@@ -245,7 +245,7 @@ def test_decoding_in_the_child_is_bounded_by_the_time_limit(zh_records):
 
 
 def test_the_parent_does_not_decode_what_the_child_decodes(monkeypatch):
-    from mdfs.pipeline import payload
+    from mdfs.pipeline.io import payload
 
     def refuse(*_a, **_k):
         raise AssertionError("decoded in the parent")

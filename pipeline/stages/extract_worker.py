@@ -164,7 +164,7 @@ def answer(body: bytes, options: dict) -> tuple[bytes, bytes]:
     if "charset" in req:  # the raw payload
         # imported on the first such request: a child that only extracts keeps
         # charset_normalizer out of its address space (its memory limit)
-        from .payload import decode_html
+        from ..io.payload import decode_html
 
         try:
             decoded = decode_html(page, req["charset"], float(req["max_invalid"]))
