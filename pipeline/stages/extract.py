@@ -47,6 +47,11 @@ class ExtractDecodeError(Exception):
     """No charset decodes the payload (``payload.decode_html`` raised)."""
 
 
+# what became of a page the bounded child could not extract -> the dead letter's error kind
+FAILURE_KINDS = {ExtractDecodeError: "decode_error", ExtractTimeout: "extract_timeout", ExtractCrash: "extract_crash",
+                 ExtractMemoryLimit: "extract_memory_limit"}
+
+
 class Extracted(NamedTuple):
     text: str | None
     encoding: str
@@ -134,17 +139,8 @@ class ExtractDoFn(beam.DoFn):
             return
         try:
             res = self._extract(data, rec)
-        except ExtractDecodeError as exc:
-            yield self.ctx.fail(rec, "decode_error", str(exc))
-            return
-        except ExtractTimeout as exc:
-            yield self.ctx.fail(rec, "extract_timeout", str(exc))
-            return
-        except ExtractCrash as exc:
-            yield self.ctx.fail(rec, "extract_crash", str(exc))
-            return
-        except ExtractMemoryLimit as exc:
-            yield self.ctx.fail(rec, "extract_memory_limit", str(exc))
+        except tuple(FAILURE_KINDS) as exc:  # the bounded child's verdicts on this page
+            yield self.ctx.fail(rec, FAILURE_KINDS[type(exc)], str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - ExtractError or in-process failure
             yield self.ctx.fail(rec, "extract_error", f"{type(exc).__name__}: {exc}")
