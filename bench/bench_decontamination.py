@@ -109,7 +109,7 @@ def measure_cost(shared: Path, n_items: int, repeat: int) -> dict:
     load_s = time.perf_counter() - t0
 
     cfg = load_config(sources=["bench=/dev/null"])
-    opts = extraction_options(cfg.extract.model_dump())
+    opts = extraction_options(cfg.extract)
     pages = load_pages(shared)
     dc.char_classes()
     ext_runs, dc_runs, flagged = [], [], []

@@ -28,7 +28,7 @@ def _split(outputs):
 
 
 def _extract(records, **cfg_over):
-    cfg = {**load_config().extract.model_dump(), **cfg_over}  # TODO(#36 typed config): extract converts after the split
+    cfg = load_config().extract.model_copy(update=cfg_over)
     fn = ExtractDoFn(cfg, 0.01)
     fn.setup()
     try:
@@ -125,7 +125,7 @@ def test_entities_in_already_extracted_text_are_resolved_once():
     assert unescape_entities("兹拉坦&middot;伊布拉西莫维奇") == "兹拉坦·伊布拉西莫维奇"
     assert unescape_entities("&#x4E2D;&#25991; &amp;lt;") == "中文 &lt;"  # once: &amp;lt; becomes &lt;, no further
     assert unescape_entities("?a=1&para=2 &copy 2024 &nosuchentity;") == "?a=1&para=2 &copy 2024 &nosuchentity;"
-    fn = ExtractDoFn(load_config().extract.model_dump(), 0.01)  # TODO(#36 typed config): extract converts after the split
+    fn = ExtractDoFn(load_config().extract, 0.01)
     fn.setup()
     rec = RawRecord(key="k", id="i", source="s", file="f", offset=0, text="兹拉坦&middot;伊布")
     assert [d.text for d in fn.process(rec)] == ["兹拉坦·伊布"]
@@ -178,7 +178,7 @@ def test_fallback_recovers_comment_shaped_posts_trafilatura_drops():
 def test_fallback_leaves_a_good_trafilatura_text_alone():
     from mdfs.pipeline.stages.extract_worker import extract_text, extraction_options
 
-    opts = extraction_options(load_config().extract.model_dump())
+    opts = extraction_options(load_config().extract)
     assert extract_text(ARTICLE, None, opts) == extract_text(ARTICLE, None, {**opts, "fallback_min_share": 0})
 
 

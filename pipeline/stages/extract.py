@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import apache_beam as beam
 
@@ -23,6 +23,9 @@ from .extract_worker import extract_text, extraction_options
 from ..records import Document, RawRecord
 from ..stage import CARRY, COUNT, BuildContext, Stage, StageContext, apply_stage
 from ..textnorm import clean_surrogates, unescape_entities
+
+if TYPE_CHECKING:
+    from ..schema import Extract as ExtractSection
 
 STAGE = "extract"
 
@@ -113,7 +116,7 @@ class ExtractorProcess:
 class ExtractDoFn(beam.DoFn):
     """``cfg``: the ``extract`` section; ``max_invalid_utf8_share``: ``read.max_invalid_utf8_share``."""
 
-    def __init__(self, cfg: dict, max_invalid_utf8_share: float, ctx: StageContext = StageContext(STAGE)):
+    def __init__(self, cfg: "ExtractSection", max_invalid_utf8_share: float, ctx: StageContext = StageContext(STAGE)):
         self.cfg = cfg
         self.max_invalid_utf8_share = float(max_invalid_utf8_share)
         self.ctx = ctx
@@ -122,8 +125,8 @@ class ExtractDoFn(beam.DoFn):
         self._max_invalid = self.max_invalid_utf8_share
         self._options = extraction_options(self.cfg)
         self._proc = None
-        if self.cfg["isolation"] == "subprocess":
-            self._proc = ExtractorProcess(self._options, self.cfg["timeout_s"], self.cfg["memory_limit_mb"])
+        if self.cfg.isolation == "subprocess":
+            self._proc = ExtractorProcess(self._options, self.cfg.timeout_s, self.cfg.memory_limit_mb)
 
     def teardown(self):
         if self._proc is not None:
@@ -173,7 +176,7 @@ class ExtractDoFn(beam.DoFn):
 
 
 class Extract(beam.PTransform):
-    def __init__(self, cfg: dict, max_invalid_utf8_share: float, excerpt_chars: int = 200):
+    def __init__(self, cfg: "ExtractSection", max_invalid_utf8_share: float, excerpt_chars: int = 200):
         super().__init__()
         self.cfg = cfg
         self.max_invalid_utf8_share = max_invalid_utf8_share
@@ -193,8 +196,7 @@ class ExtractStage(Stage):
 
     def transform(self, build: BuildContext) -> beam.PTransform:
         cfg = build.cfg
-        # TODO(#36 typed config): extract reads its section as a mapping today
-        return Extract(cfg.extract.model_dump(), cfg.read.max_invalid_utf8_share, build.excerpt_chars)
+        return Extract(cfg.extract, cfg.read.max_invalid_utf8_share, build.excerpt_chars)
 
     def kept_events(self, doc):
         return [((doc.source, "decoded_with_replacement"), 1)] if doc.extra.get("replaced_bytes") else []

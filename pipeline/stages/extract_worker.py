@@ -42,9 +42,9 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
 
 
-def extraction_options(extract_cfg: dict) -> dict:
+def extraction_options(extract_cfg) -> dict:
     """The extractor settings out of the ``extract`` config section."""
-    return {k: extract_cfg[k] for k in OPTION_KEYS if k in extract_cfg}
+    return {k: getattr(extract_cfg, k) for k in OPTION_KEYS}
 
 
 def count_tokens(text: str | None) -> int:
