@@ -29,7 +29,9 @@ def _section_model(field) -> type[BaseModel] | None:
     return factory if isinstance(factory, type) and issubclass(factory, BaseModel) else None
 
 
-def _default(field):
+def _default(field, where: str):
+    if field.is_required():  # every key of a section needs a default: defaults.yaml lists them all
+        raise ValueError(f"{where}: a configuration key without a default in the schema")
     return field.default_factory() if field.default_factory is not None else field.default
 
 
@@ -38,7 +40,7 @@ def defaults_of(model: type[BaseModel]) -> dict:
     out = {}
     for name, field in model.model_fields.items():
         sub = _section_model(field)
-        out[name] = defaults_of(sub) if sub is not None else _default(field)
+        out[name] = defaults_of(sub) if sub is not None else _default(field, f"{model.__name__}.{name}")
     return out
 
 
@@ -102,7 +104,7 @@ def _model(model: type[BaseModel], indent: int) -> list[str]:
     for name, field in model.model_fields.items():
         sub = _section_model(field)
         if sub is None:
-            out += _plain(indent, name, _default(field), field.description)
+            out += _plain(indent, name, _default(field, f"{model.__name__}.{name}"), field.description)
             continue
         out += _key_line(indent, name, "", field.description)
         if sub.__doc__:
@@ -118,7 +120,7 @@ def render_defaults() -> str:
         out.append("")
         sub = _section_model(field)
         if sub is None:
-            out += _plain(0, name, _default(field), field.description)
+            out += _plain(0, name, _default(field, name), field.description)
             continue
         out += _key_line(0, name, "", field.description)
         if sub.__doc__:
