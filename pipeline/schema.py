@@ -25,6 +25,7 @@ from typing import Annotated
 
 from pydantic import Field, PrivateAttr
 
+from .formats import FORMATS  # the source formats' choices (sources.*.format)
 from .schema_base import NonNeg, NonNegInt, Positive, PositiveInt, Share, Strict, section
 from .schema_coarse import (C4, Coarse, EnRules, FineWeb, GopherQuality, GopherRepetition, LangId, Lines,
                             Normalise, OtherRules, UrlLists, ZhRules)
@@ -34,7 +35,7 @@ from .schema_stages import (Bert, Cascade, CustomStage, Decontamination, Deconta
                             KeepCriterion, Mix, NearDedup, NgramSize, NgramSizes, Output, Review, Run, Shingle,
                             Stats)
 
-__all__ = ["C4", "INDEX_KEYS", "REPLACED_MAPS", "Bert", "Cascade", "Coarse", "CustomPii", "CustomStage",
+__all__ = ["C4", "FORMATS", "INDEX_KEYS", "REPLACED_MAPS", "Bert", "Cascade", "Coarse", "CustomPii", "CustomStage",
            "Decontamination", "DecontaminationSet", "EnRules", "ExactDedup", "Extract", "Fields", "Fine",
            "FineWeb", "GopherQuality", "GopherRepetition", "KeepCriterion", "LangId", "Lines", "MdfsConfig", "Mix",
            "NearDedup", "NgramSize", "NgramSizes", "NonNeg", "NonNegInt", "Normalise", "OtherRules", "Output",
