@@ -1,5 +1,6 @@
-"""Configuration: built-in defaults (``defaults.yaml``), a user YAML file, then
-command-line overrides, in that order.  The result is the validated
+"""Configuration: built-in defaults (``defaults.yaml``, generated from
+``schema.py``), a user YAML file, then command-line overrides, in that
+order.  The result is the validated
 ``schema.MdfsConfig``: each section a typed object (``cfg.coarse.zh.min_chars``),
 picklable, shipped to workers with the DoFns that need a section of it;
 ``cfg.as_dict()`` is the plain mapping ``OUTPUT/config.yaml`` records."""
@@ -33,6 +34,8 @@ def resolve_placeholders(node):
 
 
 def load_defaults() -> dict:
+    """The shipped ``defaults.yaml``: generated from the schema's defaults (``defaults_file``), and
+    a test holds the two equal; read as YAML so that what a person reads is what runs."""
     return yaml.safe_load(resources.files(__package__).joinpath("defaults.yaml").read_text(encoding="utf-8"))
 
 

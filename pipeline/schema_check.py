@@ -1,7 +1,7 @@
 """Checking a configuration against the schema (``schema.py``): ``validate``,
 and what a person reads about it: one line per problem, the closest valid
-key to a misspelled one, and the JSON Schema for editors (with defaults.yaml's
-values as defaults)."""
+key to a misspelled one, and the JSON Schema for editors (each key with its
+default and its description from the schema)."""
 from __future__ import annotations
 
 import copy
@@ -116,7 +116,8 @@ def validate(cfg: dict) -> MdfsConfig:
 
 
 def json_schema(defaults: dict) -> dict:
-    """JSON Schema for editors, with each default from defaults.yaml."""
+    """JSON Schema for editors: the schema's descriptions, and each default from ``defaults``
+    (defaults.yaml; pydantic leaves out the defaults made by a factory: lists, maps)."""
     schema = MdfsConfig.model_json_schema()
     defs = schema.get("$defs", {})
 
