@@ -44,9 +44,8 @@ def build_pipeline(p: beam.Pipeline, cfg, output_dir: str) -> dict:
     one sink per kind (``dropped/part-stages-*.parquet``)."""
     every = cfg.read.progress_every_s
     out = cfg.output
-    given = cfg.as_dict()  # TODO(#36 typed config): readers convert after the split; they read mappings today
     raw, read_dropped, read_failed, skipped = p | "Read" >> ReadSources(
-        given["sources"], given["read"], cfg.coarse.langid.model)
+        cfg.sources, cfg.read, cfg.coarse.langid.model)
     raw = raw | "ProgressRead" >> beam.ParDo(LogProgress("records read", every, progress_dir(output_dir)))
 
     counts = [

@@ -129,13 +129,12 @@ def _check_sources(cfg: MdfsConfig, problems: list[str]) -> dict[str, list[str]]
     from ..io.readers.preflight import check_source
 
     files = {}
-    given = cfg.as_dict()["sources"]  # TODO(#36 typed config): readers convert after the split
     for n, src in cfg.sources.items():
         if src.format == "cc_index":
             files[n] = matched_files(src.paths)
             found, own, notes = files[n], [], []
         else:
-            found, own, notes = check_source(n, given[n])
+            found, own, notes = check_source(n, src)
             files[n] = found
         problems += own
         if not found and not own:

@@ -1,6 +1,8 @@
 """``ReadSources``: every configured source -> (records, dropped, failed, skipped)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import apache_beam as beam
 
 from ...records import DROPPED, FAILED, SKIPPED
@@ -8,10 +10,12 @@ from .dofn import FetchIndexedDoFn, ReadFileDoFn, ReadIndexDoFn
 from ...formats import REGISTRY
 from .match import match_files
 
+if TYPE_CHECKING:
+    from ...schema import Read, Source
 
-def _by_file(src: dict) -> bool:
-    fmt = src.get("format") or "auto"
-    return fmt == "auto" or REGISTRY[fmt].by_file
+
+def _by_file(src: Source) -> bool:
+    return src.format == "auto" or REGISTRY[src.format].by_file
 
 
 class ReadSources(beam.PTransform):
@@ -23,23 +27,24 @@ class ReadSources(beam.PTransform):
     ``cc_index`` source is its own branch (select rows, reshuffle, fetch);
     with both kinds configured their outputs are flattened."""
 
-    def __init__(self, sources: dict, read_cfg: dict, lid_model: str | None = None):
+    def __init__(self, sources: dict[str, Source], read: Read, lid_model: str | None = None):
+        """``sources``: {name: source} (``cfg.sources``); ``read``: the ``read`` section."""
         super().__init__()
         self.sources = sources
-        self.read_cfg = read_cfg
+        self.read_cfg = read
         self.lid_model = lid_model  # the language gate's fastText model (coarse.langid.model)
 
     def expand(self, pbegin):
         file_sources = {n: s for n, s in self.sources.items() if _by_file(s)}
         branches = []
         if file_sources:
-            files = match_files(pbegin, [(n, pat) for n, s in file_sources.items() for pat in s["paths"]])
+            files = match_files(pbegin, [(n, pat) for n, s in file_sources.items() for pat in s.paths])
             out = files | "Parse" >> beam.ParDo(ReadFileDoFn(file_sources, self.read_cfg, self.lid_model)) \
                 .with_outputs(DROPPED, FAILED, SKIPPED, main="records")
             branches.append((out.records, out[DROPPED], out[FAILED], out[SKIPPED]))
         for name, src in self.sources.items():
             if not _by_file(src):
-                branches.append(pbegin | f"Index[{name}]" >> _ReadIndexSource(src, self.read_cfg))
+                branches.append(pbegin | f"Index[{name}]" >> _ReadIndexSource(name, src, self.read_cfg))
         if len(branches) == 1:
             return branches[0]
         labels = ("Records", "Dropped", "Failed", "Skipped")
@@ -49,19 +54,19 @@ class ReadSources(beam.PTransform):
 class _ReadIndexSource(beam.PTransform):
     """A cc_index source: index files -> selected rows -> reshuffled -> fetched."""
 
-    def __init__(self, source: dict, read_cfg: dict):
+    def __init__(self, name: str, source: Source, read: Read):
         super().__init__()
-        self.source, self.read_cfg = source, read_cfg
+        self.name, self.source, self.read_cfg = name, source, read
 
     def expand(self, pbegin):
-        name = self.source["name"]
-        matched = match_files(pbegin, [(name, p) for p in self.source["paths"]])
-        index = matched | "SelectRows" >> beam.ParDo(ReadIndexDoFn(self.source)).with_outputs(
+        name = self.name
+        matched = match_files(pbegin, [(name, p) for p in self.source.paths])
+        index = matched | "SelectRows" >> beam.ParDo(ReadIndexDoFn(name, self.source)).with_outputs(
             FAILED, SKIPPED, main="rows")
         out = (index.rows
                # rows of one index file point all over the crawl: spread the fetches over workers
                | "SpreadRows" >> beam.Reshuffle()
-               | "Fetch" >> beam.ParDo(FetchIndexedDoFn(self.source, self.read_cfg))
+               | "Fetch" >> beam.ParDo(FetchIndexedDoFn(name, self.source, self.read_cfg))
                .with_outputs(DROPPED, FAILED, SKIPPED, main="records"))
         failed = (out[FAILED], index[FAILED]) | "ReadFailed" >> beam.Flatten()
         skipped = (out[SKIPPED], index[SKIPPED]) | "ReadSkipped" >> beam.Flatten()
