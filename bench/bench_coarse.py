@@ -51,7 +51,7 @@ def load_pages(shared: Path) -> list[tuple[str, str]]:
 
 def measure(shared: Path, repeat: int = 3) -> dict:
     cfg = load_config(sources=["bench=/dev/null"], sets=["source_defaults.languages=[]"])
-    opts = extraction_options(cfg.extract.model_dump())
+    opts = extraction_options(cfg.extract)
     pages = load_pages(shared)
     rules = CoarseRules(cfg.coarse, source_languages(cfg))
     texts, ext_runs, coarse_runs = None, [], []

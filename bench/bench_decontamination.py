@@ -90,6 +90,7 @@ def measure_cost(shared: Path, n_items: int, repeat: int) -> dict:
 
     from mdfs.pipeline.stages import decontaminate as dc
     from mdfs.pipeline.config import load_config, load_defaults
+    from mdfs.pipeline.schema import Decontamination
     from mdfs.pipeline.stages.extract_worker import extract_text, extraction_options
 
     zh, en = _texts(shared)
@@ -98,8 +99,8 @@ def measure_cost(shared: Path, n_items: int, repeat: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="mdfs-decontam-"))
     (tmp / "items.jsonl").write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items),
                                      encoding="utf-8")
-    settings = load_defaults()["decontamination"]
-    settings["sets"] = {"bench": str(tmp / "items.jsonl")}
+    settings = Decontamination.model_validate({**load_defaults()["decontamination"],
+                                               "sets": {"bench": str(tmp / "items.jsonl")}})
     t0 = time.perf_counter()
     index = dc.build_index(settings)
     build_s = time.perf_counter() - t0
@@ -109,7 +110,7 @@ def measure_cost(shared: Path, n_items: int, repeat: int) -> dict:
     load_s = time.perf_counter() - t0
 
     cfg = load_config(sources=["bench=/dev/null"])
-    opts = extraction_options(cfg.extract.model_dump())
+    opts = extraction_options(cfg.extract)
     pages = load_pages(shared)
     dc.char_classes()
     ext_runs, dc_runs, flagged = [], [], []
@@ -143,11 +144,12 @@ def measure_planted() -> dict:
 
     from mdfs.pipeline.stages import decontaminate as dc
     from mdfs.pipeline.config import load_defaults
+    from mdfs.pipeline.schema import Decontamination
 
     items, docs, decoys, skipped = planted.build()
     tmp = Path(tempfile.mkdtemp(prefix="mdfs-planted-"))
-    settings = load_defaults()["decontamination"]
-    settings["sets"] = {"planted": str(planted.write_items(items, tmp / "items.jsonl"))}
+    settings = Decontamination.model_validate({**load_defaults()["decontamination"],
+                                               "sets": {"planted": str(planted.write_items(items, tmp / "items.jsonl"))}})
     index = dc.build_index(settings)
     hits, totals, flagged, decoy_totals = (collections.Counter() for _ in range(4))
     for d in docs:

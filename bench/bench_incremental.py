@@ -53,7 +53,7 @@ def earlier_docs(shared: Path, pages: list, n: int, seed: int = 3) -> list[dict]
     from mdfs.pipeline.stages.extract_worker import extract_text, extraction_options
     from mdfs.pipeline.io.payload import decode_html
 
-    opts = extraction_options(load_config(sources=["x=/dev/null"]).extract.model_dump())
+    opts = extraction_options(load_config(sources=["x=/dev/null"]).extract)
     rows = []
     for i, (url, body, _ctype) in enumerate(pages[::2]):
         text = extract_text(decode_html(body)[0], url, opts)

@@ -76,7 +76,7 @@ def element_bytes(shared: Path) -> dict:
     from mdfs.pipeline.config import load_config
     from mdfs.pipeline.io.payload import decode_html
 
-    opts = extraction_options(load_config().extract.model_dump())
+    opts = extraction_options(load_config().extract)
     docs = []
     for r in raws[:60]:
         text = extract_text(decode_html(r.payload, r.charset).text, r.url, opts) or ""

@@ -90,7 +90,7 @@ def cost(shared: Path) -> dict:
     from mdfs.pipeline.stages.pii import PiiRedactor
 
     cfg = load_config()
-    opts = extraction_options(cfg.extract.model_dump())
+    opts = extraction_options(cfg.extract)
     r = PiiRedactor(cfg.pii.types.model_dump(), cfg.pii.phone_regions)
     pages = gather_pages(shared)
     htmls = []

@@ -70,6 +70,7 @@ def main():
     a = ap.parse_args()
     from mdfs.pipeline.config import SAMPLES_DIR, load_config
     from mdfs.pipeline.io.readers.dofn import Dispatch
+    from mdfs.pipeline.schema import Source
 
     old = load_baseline(a.baseline_rev)
     cfg = load_config()
@@ -84,7 +85,9 @@ def main():
     files["warc.gz, one stream"].write_bytes(gzip.compress(gzip.decompress(cc) * a.copies))
     news = gzip.decompress((SAMPLES_DIR / "news" / "news_sample.jsonl.gz").read_bytes())
     files["jsonl.gz"].write_bytes(gzip.compress(news * (a.copies * 5)))
+    # the baseline revision's DoFn reads mappings; the readers now read the validated sections
     src = {"name": "b", "format": "auto", "fields": {"id": "id", "text": "text", "url": "url", "date": "date"}}
+    source = Source.model_validate({**cfg.source_defaults.model_dump(), "languages": [], "paths": ["unused"]})
     print(f"{'input':<30} {'outputs':>8} {'baseline s':>11} {'new s':>8} {'new/baseline':>13}")
     results = []
     for label, path in files.items():
@@ -93,10 +96,10 @@ def main():
         for _ in range(a.repeats):  # alternate, medians
             for kind in ("old", "new"):
                 if kind == "old":
-                    fn = old.ReadFileDoFn(src, cfg.as_dict()["read"])
+                    fn = old.ReadFileDoFn(src, cfg.read.model_dump())
                     fn.setup()
                 else:
-                    fn = Dispatch({"b": src}, cfg.as_dict()["read"])
+                    fn = Dispatch({"b": source}, cfg.read)
                 t, n = run_reader(fn, str(path), kind == "new")
                 times[kind].append(t)
                 counts[kind] = n

@@ -48,7 +48,7 @@ def measure_signals(shared: Path, repeat: int) -> dict:
     from mdfs.pipeline.stages.rules.rule import first_verdict, measure_all
 
     cfg = load_config(sources=["bench=/dev/null"], sets=["source_defaults.languages=[]"])
-    opts = extraction_options(cfg.extract.model_dump())
+    opts = extraction_options(cfg.extract)
     pages = load_pages(shared)
     rules = CoarseRules(cfg.coarse, source_languages(cfg))
     ext_runs, full_runs, all_runs, first_runs = [], [], [], []

@@ -298,7 +298,7 @@ def profile_stages(data: Path, limit: int = 400) -> dict:
     from mdfs.pipeline.tokens import TokenCounter
 
     cfg = load_config(sources=[f"bench={data}/*.warc.gz"], sets=["source_defaults.languages=[]"])
-    opts = extraction_options(cfg.extract.model_dump())
+    opts = extraction_options(cfg.extract)
     rules = CoarseRules(cfg.coarse, source_languages(cfg))
     hasher = MinHasher(112, 1, cfg.near_dedup.shingles)
     tok = TokenCounter()

@@ -49,7 +49,7 @@ def _base_options(**over) -> dict:
     from mdfs.pipeline.config import load_config
     from mdfs.pipeline.stages.extract_worker import extraction_options
 
-    return {**extraction_options(load_config().extract.model_dump()), **over}
+    return {**extraction_options(load_config().extract), **over}
 
 
 def _mdfs(**over):

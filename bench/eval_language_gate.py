@@ -83,7 +83,7 @@ def page_facts(pages) -> list[dict]:
     from mdfs.pipeline.io.payload import charset_from_content_type, decode_html
 
     cfg = load_config()
-    opts = extraction_options(cfg.extract.model_dump())
+    opts = extraction_options(cfg.extract)
     lid_doc = FastTextLangID(DEFAULT_LID_MODEL, cfg.coarse.langid.max_chars)
     model = FastTextLangID(DEFAULT_LID_MODEL, lg.CHEAP_TEXT_MAX_CHARS).model
     facts, t_cheap, t_extract = [], 0.0, 0.0

@@ -219,7 +219,7 @@ def main():
     seeds = [p.read_bytes() for p in sorted((SAMPLES_DIR / "warc").glob("*.warc.gz")) if p.stat().st_size < 300_000]
     rows = news_sample_rows()
     fn = ExtractDoFn(
-        {**load_config().extract.model_dump(), "isolation": "inprocess"}, load_config().read.max_invalid_utf8_share
+        load_config().extract.model_copy(update={"isolation": "inprocess"}), load_config().read.max_invalid_utf8_share
     )
     fn.setup()
     outcomes, crashes, families = collections.Counter(), [], collections.Counter()

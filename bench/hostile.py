@@ -31,7 +31,7 @@ from mdfs.pipeline.stages.extract import ExtractDoFn
 t0 = time.perf_counter()
 out = read_file(sys.argv[1])
 cfg = load_config()
-fn = ExtractDoFn(cfg.extract.model_dump(), cfg.read.max_invalid_utf8_share); fn.setup()
+fn = ExtractDoFn(cfg.extract, cfg.read.max_invalid_utf8_share); fn.setup()
 coarse = CoarseFilterDoFn(cfg.coarse, {"t": ([], 0.0)}); coarse.setup()
 outcomes = [f"read: dropped {d.reason}" for d in out["dropped"]] + [
     f"read: failed {f.error_kind}" + (" (records: null)" if f.records is None else "") for f in out["failed"]]

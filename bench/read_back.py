@@ -53,7 +53,7 @@ def paths(tmp: Path) -> dict:
             refused += 1
     from test_cc_index import CC_SAMPLE, REL, sample_index
 
-    from mdfs.pipeline.config import load_defaults
+    from mdfs.pipeline.config import load_config
     from mdfs.pipeline.io.readers import FetchIndexedDoFn
     from mdfs.pipeline.io.readers import cc_index as cci
 
@@ -61,8 +61,9 @@ def paths(tmp: Path) -> dict:
     shutil.copy(CC_SAMPLE, root / REL)
     n = 5_000
     per_row = _best(lambda: [confine(str(root), REL) for _ in range(n)]) / n
-    fn = FetchIndexedDoFn({"name": "cc", "format": "cc_index", "warc_root": str(root), "languages": []},
-                          load_defaults()["read"])
+    cfg = load_config(sets=["sources.cc.format=cc_index", f"sources.cc.paths={root}/index.parquet",
+                            f"sources.cc.warc_root={root}", "sources.cc.languages=[]"])
+    fn = FetchIndexedDoFn("cc", cfg.sources["cc"], cfg.read)
     fn.setup()
     rows = [cci.IndexRow("cc", "i.parquet", i, r["url"], REL, r["warc_record_offset"], r["warc_record_length"])
             for i, r in enumerate(sample_index()[0])]

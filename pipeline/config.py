@@ -1,5 +1,6 @@
-"""Configuration: built-in defaults (``defaults.yaml``), a user YAML file, then
-command-line overrides, in that order.  The result is the validated
+"""Configuration: built-in defaults (``defaults.yaml``, generated from
+``schema.py``), a user YAML file, then command-line overrides, in that
+order.  The result is the validated
 ``schema.MdfsConfig``: each section a typed object (``cfg.coarse.zh.min_chars``),
 picklable, shipped to workers with the DoFns that need a section of it;
 ``cfg.as_dict()`` is the plain mapping ``OUTPUT/config.yaml`` records."""
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from .schema import REPLACED_MAPS, MdfsConfig, validate
+from .schema import REPLACED_MAPS, Decontamination, DecontaminationSet, MdfsConfig
+from .schema_check import validate
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
@@ -32,6 +34,8 @@ def resolve_placeholders(node):
 
 
 def load_defaults() -> dict:
+    """The shipped ``defaults.yaml``: generated from the schema's defaults (``defaults_file``), and
+    a test holds the two equal; read as YAML so that what a person reads is what runs."""
     return yaml.safe_load(resources.files(__package__).joinpath("defaults.yaml").read_text(encoding="utf-8"))
 
 
@@ -240,15 +244,16 @@ def as_given(cfg: dict) -> dict:
     return cfg
 
 
-def decontamination_sets(cfg: dict) -> dict:
-    """``decontamination.sets`` with every shorthand expanded: NAME -> {paths, fields, id_field, action}."""
+def decontamination_sets(section: Decontamination) -> dict[str, DecontaminationSet]:
+    """``decontamination.sets`` with every shorthand (a path, a list of paths) expanded: NAME -> the
+    set with its paths, fields, ``id_field`` (``id`` when not given) and ``action`` (the section's when
+    not given).  Expanded here, not before validation, so that config.yaml keeps the sets as given and
+    a set without its own action follows ``decontamination.action`` when a refilter changes it."""
     out = {}
-    for name, spec in (cfg.get("sets") or {}).items():
+    for name, spec in section.sets.items():
         if isinstance(spec, (str, list)):
-            spec = {"paths": spec}
-        paths = spec["paths"]
-        out[name] = {"paths": [paths] if isinstance(paths, str) else list(paths), "fields": spec.get("fields"),
-                     "id_field": spec.get("id_field") or "id", "action": spec.get("action") or cfg["action"]}
+            spec = DecontaminationSet(paths=spec)
+        out[name] = spec.model_copy(update={"id_field": spec.id_field or "id", "action": spec.action or section.action})
     return out
 
 

@@ -1,9 +1,14 @@
 """The typed configuration schema: every key mdfs reads, its type, range or
-choices.  ``defaults.yaml`` holds every default with its documentation (and
-the paper each threshold comes from); this module holds the types.  A test
-checks that the two agree key for key, and every configuration is validated
-against the schema before anything runs, so a misspelled key, a wrong type or
-an out-of-range value is one clear line, never a silently ignored setting.
+choices, its default and the reason for it (the paper each threshold comes
+from).  The sections live by area in ``schema_input.py`` (sources, pii, read,
+extract), ``schema_coarse.py`` and ``schema_stages.py`` (decontamination,
+dedup, fine, report, output); this module assembles them.  ``defaults.yaml``
+is generated from these models (``python -m mdfs.pipeline.defaults_file``,
+the descriptions as its comments) and a test checks the committed file is
+that text, so adding a key touches one file.  Every configuration is
+validated against the schema before anything runs, so a misspelled key, a
+wrong type or an out-of-range value is one clear line, never a silently
+ignored setting.
 
 Rules:
 * Unknown keys are errors at every depth, with the closest valid key named.
@@ -16,430 +21,97 @@ Rules:
 """
 from __future__ import annotations
 
-import copy
-import difflib
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr
 
-from .formats import FORMATS
+from .formats import FORMATS  # the source formats' choices (sources.*.format)
+from .schema_base import NonNeg, NonNegInt, Positive, PositiveInt, Share, Strict, section
+from .schema_coarse import (C4, Coarse, EnRules, FineWeb, GopherQuality, GopherRepetition, LangId, Lines,
+                            Normalise, OtherRules, UrlLists, ZhRules)
+from .schema_input import (INDEX_KEYS, CustomPii, Extract, Fields, Pii, PiiOverride, PiiTypes, PiiTypesOverride,
+                           Read, Source, SourceDefaults)
+from .schema_stages import (Bert, Cascade, CustomStage, Decontamination, DecontaminationSet, ExactDedup, Fine,
+                            KeepCriterion, Mix, NearDedup, NgramSize, NgramSizes, Output, Review, Run, Shingle,
+                            Stats)
+
+__all__ = ["C4", "FORMATS", "INDEX_KEYS", "REPLACED_MAPS", "Bert", "Cascade", "Coarse", "CustomPii", "CustomStage",
+           "Decontamination", "DecontaminationSet", "EnRules", "ExactDedup", "Extract", "Fields", "Fine",
+           "FineWeb", "GopherQuality", "GopherRepetition", "KeepCriterion", "LangId", "Lines", "MdfsConfig", "Mix",
+           "NearDedup", "NgramSize", "NgramSizes", "NonNeg", "NonNegInt", "Normalise", "OtherRules", "Output",
+           "Pii", "PiiOverride", "PiiTypes", "PiiTypesOverride", "Positive", "PositiveInt", "Read", "Review",
+           "Run", "Share", "Shingle", "Source", "SourceDefaults", "Stats", "Strict", "UrlLists", "ZhRules"]
 
 # dotted paths ("*" = any one key) whose value a user config replaces instead of merging
 REPLACED_MAPS = ("fine.drop_labels", "fine.thresholds", "near_dedup.shingles", "sources.*.fields",
                  "source_defaults.fields", "mix.weights", "coarse.lines.boilerplate_patterns",
                  "coarse.en.gopher_repetition.top_ngram_char_frac", "coarse.en.gopher_repetition.dup_ngram_char_frac")
 
-Share = Annotated[float, Field(ge=0.0, le=1.0)]
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegInt = Annotated[int, Field(ge=0)]
-Positive = Annotated[float, Field(gt=0)]
-INDEX_KEYS = ("warc_root", "mime", "status", "hosts")  # source keys of format cc_index only
-
-
-class Strict(BaseModel):
-    # not strict: PyYAML reads `1e-3` (a --set value, or a file's) as a string, which lax mode takes as a float
-    model_config = ConfigDict(extra="forbid", strict=False, validate_assignment=True)
-
-
-class Fields(Strict):
-    """Column names; a field left out of a user's map (or null) is not read."""
-
-    id: Optional[str] = None
-    text: str
-    url: Optional[str] = None
-    date: Optional[str] = None
-
-
-def _as_list(v):
-    return [v] if isinstance(v, str) else v
-
-
-class SourceDefaults(Strict):
-    format: Literal[FORMATS]
-    fields: Fields
-    priority: int
-    languages: list[str]
-    min_language_score: Share
-
-
-class PiiTypes(Strict):
-    email: bool
-    ip: bool
-    id_number: bool
-    phone: bool
-    bank_card: bool
-    account: bool
-
-
-class PiiTypesOverride(Strict):
-    email: Optional[bool] = None
-    ip: Optional[bool] = None
-    id_number: Optional[bool] = None
-    phone: Optional[bool] = None
-    bank_card: Optional[bool] = None
-    account: Optional[bool] = None
-
-
-class PiiOverride(Strict):
-    enabled: Optional[bool] = None
-    types: Optional[PiiTypesOverride] = None
-
-
-class CustomPii(Strict):
-    type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-    pattern: str
-    placeholder: Optional[str] = None
-    validator: Optional[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = None
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, v):
-        import re
-
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
-        return v
-
-
-class Pii(Strict):
-    enabled: bool
-    types: PiiTypes
-    phone_regions: list[Literal["cn", "hk", "tw"]]
-    custom: list[CustomPii]
-
-    @model_validator(mode="after")
-    def _custom_names(self):
-        taken = set(PiiTypes.model_fields)
-        for c in self.custom:
-            if c.type in taken:
-                raise ValueError(f"custom type {c.type!r} is already a type (or listed twice)")
-            taken.add(c.type)
-        return self
-
-
-class Source(SourceDefaults):
-    paths: Annotated[list[str], Field(min_length=1)]
-    name: Optional[str] = None  # filled in by the loader
-    # format cc_index only (see pipeline/io/readers/cc_index.py)
-    warc_root: Optional[str] = None
-    mime: Optional[Annotated[list[str], Field(min_length=1)]] = None
-    status: Optional[Annotated[list[Annotated[int, Field(ge=100, le=599)]], Field(min_length=1)]] = None
-    hosts: Optional[list[str]] = None
-    pii: Optional[PiiOverride] = None  # overrides of the pii section for this source
-
-    _paths_list = field_validator("paths", mode="before")(_as_list)
-
-    @model_validator(mode="after")
-    def _index_keys(self):
-        given = [k for k in INDEX_KEYS if getattr(self, k) is not None]
-        if self.format != "cc_index" and given:
-            raise ValueError(f"{', '.join(given)}: only for format cc_index (this source is {self.format})")
-        if self.format == "cc_index" and not self.warc_root:
-            raise ValueError("format cc_index needs warc_root (the prefix the index's warc_filename is joined to)")
-        return self
-
-
-class Read(Strict):
-    max_payload_bytes: PositiveInt
-    max_decompressed_bytes: PositiveInt
-    max_header_bytes: Annotated[int, Field(ge=1024)]
-    max_invalid_utf8_share: Share
-    html_content_types: Annotated[list[str], Field(min_length=1)]
-    accept_status: list[Annotated[int, Field(ge=100, le=599)]]
-    progress_every_s: Positive
-    split_bytes: Annotated[int, Field(ge=65536)]
-    language_gate: Literal["off", "metadata", "metadata+fasttext"]
-    language_gate_min_share: Share
-    language_gate_min_confidence: Share
-    language_gate_max_bytes: Annotated[int, Field(ge=1024)]
-
-
-class Extract(Strict):
-    engine: Literal["trafilatura", "resiliparse"]
-    isolation: Literal["subprocess", "inprocess"]
-    timeout_s: Positive
-    memory_limit_mb: NonNegInt
-    include_comments: bool
-    include_tables: bool
-    favor: Literal["balanced", "precision", "recall"]
-    fast: bool
-    deduplicate: bool
-    fallback_min_share: Share
-    fallback_min_tokens: NonNegInt
-
-
-class LangId(Strict):
-    model: str
-    max_chars: PositiveInt
-
-
-class Normalise(Strict):
-    fix_mojibake: bool
-
-
-class UrlLists(Strict):
-    blocklists: list[str]
-    allowlists: list[str]
-
-
-class Lines(Strict):
-    boilerplate_patterns: dict[str, list[str]]
-    max_boilerplate_line_chars: PositiveInt
-    min_content_share: Share
-    remove_navigation: bool
-    c4_terminal_punct: bool
-    c4_min_words_per_line: NonNegInt
-
-
-class ZhRules(Strict):
-    min_chars: NonNegInt
-    min_mean_line_chars: Optional[Annotated[float, Field(ge=0)]]
-    min_han_share: Optional[Share]
-    max_garbled_share: Optional[Share]
-    max_symbol_share: Optional[Share]
-    max_punct_share: Share
-    min_sentence_ends: Optional[NonNegInt]
-    sensitive_lexicons: list[str]
-    sensitive_min_term_chars: PositiveInt
-    max_sensitive_per_line: Annotated[float, Field(ge=0)]
-    repetition_ngram: Optional[Annotated[int, Field(ge=2)]]
-    max_repetition_share: Share
-
-
-class GopherQuality(Strict):
-    enabled: bool
-    min_words: NonNegInt
-    max_words: PositiveInt
-    min_mean_word_length: Annotated[float, Field(ge=0)]
-    max_mean_word_length: Positive
-    max_symbol_word_ratio: Share
-    max_bullet_lines_ratio: Share
-    max_ellipsis_lines_ratio: Share
-    min_alpha_words_ratio: Share
-    min_stop_words: NonNegInt
-
-
-class GopherRepetition(Strict):
-    enabled: bool
-    dup_line_frac: Share
-    dup_para_frac: Share
-    dup_line_char_frac: Share
-    dup_para_char_frac: Share
-    top_ngram_char_frac: dict[Annotated[int, Field(ge=1)], Share]
-    dup_ngram_char_frac: dict[Annotated[int, Field(ge=1)], Share]
-
-
-class C4(Strict):
-    enabled: bool
-    lorem_ipsum: bool
-    curly_bracket: bool
-    min_sentences: NonNegInt
-
-
-class FineWeb(Strict):
-    enabled: bool
-    line_punct_thr: Share
-    short_line_length: PositiveInt
-    short_line_thr: Share
-    char_duplicates_ratio: Share
-    new_line_ratio: Annotated[float, Field(ge=0)]
-
-
-class EnRules(Strict):
-    min_chars: NonNegInt
-    gopher_quality: GopherQuality
-    gopher_repetition: GopherRepetition
-    c4: C4
-    fineweb: FineWeb
-    sensitive_lexicons: list[str]
-    max_sensitive_per_line: Annotated[float, Field(ge=0)]
-
-
-class OtherRules(Strict):
-    min_chars: NonNegInt
-
-
-class Coarse(Strict):
-    enabled: bool
-    langid: LangId
-    normalise: Normalise
-    traditional_chinese: Literal["convert", "keep", "drop"]
-    traditional_min_share: Share
-    url: UrlLists
-    lines: Lines
-    zh: ZhRules
-    en: EnRules
-    other: OtherRules
-
-
-KeepCriterion = Literal["source_priority", "earliest_date", "longest"]
-
-
-class DecontaminationSet(Strict):
-    paths: Annotated[list[str], Field(min_length=1)]
-    fields: Optional[Annotated[list[str], Field(min_length=1)]] = None
-    id_field: Optional[str] = None
-    action: Optional[Literal["drop", "redact"]] = None
-
-    _paths_list = field_validator("paths", mode="before")(_as_list)
-
-
-class NgramSize(Strict):
-    n: Annotated[int, Field(ge=3, le=200)]
-    min_item_tokens: PositiveInt
-
-
-class NgramSizes(Strict):
-    cjk: NgramSize
-    words: NgramSize
-
-
-class Decontamination(Strict):
-    sets: dict[str, Union[str, Annotated[list[str], Field(min_length=1)], DecontaminationSet]]
-    action: Literal["drop", "redact"]
-    ngrams: NgramSizes
-    min_matches: PositiveInt
-    max_ngram_items: PositiveInt
-    max_index_mb: Positive
-
-
-class ExactDedup(Strict):
-    enabled: bool
-    keep: list[KeepCriterion]
-
-
-class Shingle(Strict):
-    unit: Literal["char", "word"]
-    n: PositiveInt
-
-
-class NearDedup(Strict):
-    enabled: bool
-    threshold: Annotated[float, Field(gt=0.0, le=1.0)]
-    num_perm: Annotated[int, Field(ge=2, le=4096)]
-    seed: int
-    bands: Optional[PositiveInt]
-    rows: Optional[PositiveInt]
-    false_positive_weight: Share
-    false_negative_weight: Share
-    verify: bool
-    max_rounds: PositiveInt
-    shingles: dict[str, Shingle]
-    keep: list[KeepCriterion]
-    decisions: bool
-
-    @model_validator(mode="after")
-    def _check(self):
-        if "default" not in self.shingles:
-            raise ValueError("shingles needs a 'default' entry (used for languages without their own)")
-        if (self.bands is None) != (self.rows is None):
-            raise ValueError("set both bands and rows, or neither (datasketch's optimiser picks them)")
-        if self.bands and self.bands * self.rows > self.num_perm:
-            raise ValueError(f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
-        return self
-
-
-class Cascade(Strict):
-    sure_keep: Share
-    sure_drop: Share
-
-
-class Bert(Strict):
-    device: Literal["auto", "cuda", "cpu"]
-    dtype: Literal["auto", "bf16", "fp16", "fp32"]
-    max_length: Annotated[int, Field(ge=8, le=8192)]
-    max_segments: PositiveInt
-    aggregate: Literal["mean", "max", "first"]
-    batch_size: PositiveInt
-    docs_per_batch: PositiveInt
-    accelerator: Optional[str]
-
-
-class Fine(Strict):
-    bert_model: Optional[str]
-    fasttext_model: Optional[str]
-    allow_pickle: bool
-    languages: Optional[list[str]]
-    drop_labels: dict[str, str]
-    thresholds: dict[str, Share]
-    default_threshold: Share
-    cascade: Cascade
-    bert: Bert
-
-    @model_validator(mode="after")
-    def _thresholds_name_drop_labels(self):
-        stray = sorted(set(self.thresholds) - set(self.drop_labels))
-        if stray:
-            raise ValueError(f"thresholds for {stray} but drop_labels has only {sorted(self.drop_labels)}: "
-                             "a threshold applies to a drop label")
-        return self
-
-
-class Stats(Strict):
-    tokenizer: Optional[str]
-
-
-class Mix(Strict):
-    weights: dict[str, Annotated[float, Field(ge=0)]]
-    budget_tokens: Optional[Positive]
-    model_params: Optional[Positive]
-    tokens_per_param: Positive
-    max_epochs: Positive
-
-    @model_validator(mode="after")
-    def _one_budget(self):
-        if self.budget_tokens is not None and self.model_params is not None:
-            raise ValueError("set budget_tokens or model_params, not both (each sets the budget)")
-        return self
-
-
-class Output(Strict):
-    compression: Literal["zstd", "snappy", "gzip", "brotli", "lz4", "none"]
-    excerpt_chars: NonNegInt
-    kept_shards: NonNegInt
-    candidates: bool
-    dedup_state: bool
-
-
-class Run(Strict):
-    max_failed_share: Share
-    # defaults.yaml says why; the default also serves runs made before the key
-    unit_mb: Annotated[float, Field(ge=0)] = 64.0
-
-
-class Review(Strict):
-    min_precision: Share = 0.9  # defaults.yaml says why; the default also serves runs made before the key
-
-
-
-class CustomStage(Strict):
-    """A user's own stage (``stage.Stage`` subclass), placed after a declared one."""
-
-    stage: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]  # module:Class
-    after: str
-    settings: dict = {}
+HEADER = """mdfs configuration: built-in defaults.
+
+Every value here can be overridden by a YAML file given with --config (deep
+merged) and then from the command line with --set KEY.PATH=VALUE (the value
+is parsed as YAML), e.g.
+  mdfs run --output out --set extract.timeout_s=5
+Sources can also be given with --source NAME=GLOB."""
+
+_SOURCES = (
+    "Input sources.  Each has one or more file globs (any Beam filesystem: local, gs://, s3://, hdfs://) and a "
+    "format (the list: pipeline/formats.py): auto, from the file name (.warc.gz .warc .arc.gz .arc: warc; "
+    ".warc.wet.gz .wet.gz .wet: wet; .jsonl.gz .json.gz .jsonl .ndjson: jsonl; .parquet: parquet), or one set "
+    "here: warc, wet, jsonl, parquet, cc_index.  \"fields\" maps the JSONL/Parquet columns (a missing id is "
+    "derived from source + file + row).  \"{samples}\" is the bundled sample data.  format cc_index reads Common "
+    "Crawl's columnar URL index instead: \"paths\" are index Parquet files, rows are selected by the source's "
+    "\"languages\" (mapped to the index's ISO 639-3 content_languages; a row without languages is selected), "
+    "\"mime\" (content_mime_detected, default [text/html, application/xhtml+xml]), \"status\" (fetch_status, "
+    "default [200]) and \"hosts\" (fnmatch patterns on the URL's host, default: every host), and each selected "
+    "record is fetched by byte range from warc_root + \"/\" + warc_filename (any Beam filesystem: a local mirror, "
+    "s3://, gs://; Beam has no HTTPS filesystem).  Set format: cc_index explicitly.  These sample sources apply "
+    "only when no source is named by --config, --source or --set (a --set of sources, sources.NAME or "
+    "sources.NAME.paths names a source).")
+
+_DEDUP_AGAINST = (
+    "Earlier runs (their output directories) whose kept documents this run's exact and near dedup also match "
+    "against: a new document that duplicates an earlier kept one is dropped (detail: the earlier run and "
+    "document id); earlier outputs are never rewritten.  --dedup-against RUN_DIR adds one.  Their MinHash "
+    "parameters, normalisation and every setting that changes the text dedup sees must equal this run's "
+    "(checked; docs/NEAR_DEDUP.md).")
+
+_CUSTOM_STAGES = (
+    "Your own document stages, without a fork of mdfs (as datatrove's pipeline steps): each is a subclass of "
+    "mdfs.pipeline.stage.Stage, named as module:Class, importable on the launcher and on every worker, and "
+    "placed after the declared stage it names (mdfs config --stages lists them).  Its settings (a free-form "
+    "map) reach it as self.settings.  Example:\n"
+    "  custom_stages:\n"
+    "    - {stage: \"mystages:Shout\", after: pii, settings: {min_chars: 3}}")
+
+
+def _samples(*pairs: tuple[str, str]) -> dict:
+    return {name: {"paths": [f"{{samples}}/{glob}"]} for name, glob in pairs}
 
 
 class MdfsConfig(Strict):
-    sources: Annotated[dict[str, Source], Field(min_length=1)]
-    source_defaults: SourceDefaults
-    read: Read
-    extract: Extract
-    coarse: Coarse
-    pii: Pii
-    decontamination: Decontamination
-    exact_dedup: ExactDedup
-    near_dedup: NearDedup
-    fine: Fine
-    stats: Stats
-    mix: Mix
-    output: Output
-    run: Run
-    review: Review = Field(default_factory=Review)
-    dedup_against: list[str]
-    custom_stages: list[CustomStage]
+    """mdfs configuration (the defaults: pipeline/defaults.yaml, generated from this schema)."""
+
+    sources: Annotated[dict[str, Source], Field(min_length=1)] = Field(default_factory=lambda: _samples(
+        ("common_crawl", "warc/*.warc.gz"), ("web_zh", "web_zh/*.warc.gz"), ("common_crawl_wet", "wet/*.wet.gz"),
+        ("news", "news/*.jsonl.gz"), ("forum", "forum/*.parquet")), description=_SOURCES)
+    source_defaults: SourceDefaults = section(SourceDefaults)
+    read: Read = section(Read)
+    extract: Extract = section(Extract)
+    coarse: Coarse = section(Coarse)
+    pii: Pii = section(Pii)
+    decontamination: Decontamination = section(Decontamination)
+    exact_dedup: ExactDedup = section(ExactDedup)
+    near_dedup: NearDedup = section(NearDedup)
+    fine: Fine = section(Fine)
+    stats: Stats = section(Stats)
+    mix: Mix = section(Mix)
+    run: Run = section(Run)
+    review: Review = section(Review)
+    output: Output = section(Output)
+    dedup_against: list[str] = Field(default_factory=list, description=_DEDUP_AGAINST)
+    custom_stages: list[CustomStage] = Field(default_factory=list, description=_CUSTOM_STAGES)
 
     # the mapping this model was validated from: as_dict() writes each value as it was given
     _given: dict = PrivateAttr(default_factory=dict)
@@ -478,127 +150,3 @@ def _same_scalar(given, value) -> bool:
         except ValueError:
             return False
     return given == value
-
-
-# --- errors a person can act on ------------------------------------------------------
-
-def _paths(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Every dotted key of the schema ("*" for a free-form map's keys)."""
-    out = []
-    for name, f in model.model_fields.items():
-        path = f"{prefix}{name}"
-        out.append(path)
-        ann = f.annotation
-        sub = _model_of(ann)
-        if sub is not None:
-            out.extend(_paths(sub, path + "."))
-        else:
-            val = _map_value_model(ann)
-            if val is not None:
-                out.append(path + ".*")
-                out.extend(_paths(val, path + ".*."))
-    return out
-
-
-def _model_of(ann):
-    import typing
-
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return ann
-    for arg in typing.get_args(ann):
-        if isinstance(arg, type) and issubclass(arg, BaseModel) and typing.get_origin(ann) is Union:
-            return arg
-    return None
-
-
-def _map_value_model(ann):
-    import typing
-
-    if typing.get_origin(ann) is Annotated:
-        ann = typing.get_args(ann)[0]
-    if typing.get_origin(ann) is dict:
-        val = typing.get_args(ann)[1]
-        if isinstance(val, type) and issubclass(val, BaseModel):
-            return val
-    return None
-
-
-ALL_KEYS = _paths(MdfsConfig)
-ALL_KEYS_SET = set(ALL_KEYS)
-
-
-def _generic(path: str, loc: tuple) -> str:
-    """Replace free-form map keys (source names) in a dotted path by "*"."""
-    out = []
-    for p in path.split("."):
-        prefix = ".".join(out)
-        is_map_key = f"{prefix}.*" in ALL_KEYS_SET or any(k.startswith(f"{prefix}.*.") for k in ALL_KEYS)
-        out.append("*" if is_map_key and f"{prefix}.{p}".lstrip(".") not in ALL_KEYS_SET else p)
-    return ".".join(out)
-
-
-def suggest(path: str) -> Optional[str]:
-    """The closest valid key to a misspelled dotted key."""
-    generic = _generic(path, ())
-    parent, _, last = generic.rpartition(".")
-    same_leaf = [k for k in ALL_KEYS if k.endswith("." + last) and k.startswith(parent.split(".")[0])]
-    if same_leaf:
-        return min(same_leaf, key=len)
-    close = difflib.get_close_matches(generic, ALL_KEYS, n=1, cutoff=0.75)
-    return close[0] if close else None
-
-
-def format_errors(exc: ValidationError) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        loc = [str(x) for x in err["loc"] if not str(x).startswith(("function-", "literal["))]
-        path = ".".join(loc) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            hint = suggest(path)
-            lines.append(f"unknown key {path}" + (f" (did you mean {_concrete(hint, path)}?)" if hint else ""))
-        elif err["type"] == "missing":
-            lines.append(f"{path}: missing")
-        else:
-            got = err.get("input")
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{path}: {msg}" + ("" if isinstance(got, dict) else f" (got {repr(got)[:60]})"))
-    return lines
-
-
-def _concrete(hint: str, path: str) -> str:
-    """Put the user's own map keys (e.g. the source name) back into a suggestion."""
-    given = path.split(".")
-    return ".".join(given[i] if p == "*" and i < len(given) else p for i, p in enumerate(hint.split(".")))
-
-
-def validate(cfg: dict) -> MdfsConfig:
-    """The configuration checked against the schema, as the typed model every
-    stage reads; raises ValueError listing every problem, one per line."""
-    try:
-        model = MdfsConfig.model_validate(cfg)
-    except ValidationError as exc:
-        raise ValueError("; ".join(format_errors(exc))) from None
-    model._given = copy.deepcopy(cfg)
-    return model
-
-
-def json_schema(defaults: dict) -> dict:
-    """JSON Schema for editors, with each default from defaults.yaml."""
-    schema = MdfsConfig.model_json_schema()
-    defs = schema.get("$defs", {})
-
-    def annotate(node: dict, values):
-        if not isinstance(values, dict):
-            return
-        if "$ref" in node:
-            node = defs[node["$ref"].split("/")[-1]]
-        for key, prop in (node.get("properties") or {}).items():
-            if key in values:
-                target = defs[prop["$ref"].split("/")[-1]] if "$ref" in prop else prop
-                if not isinstance(values[key], dict) or "properties" not in target:
-                    prop.setdefault("default", values[key])
-                annotate(prop, values[key])
-
-    annotate(schema, defaults)
-    schema["title"] = "mdfs configuration"
-    return schema

@@ -17,16 +17,30 @@ from mdfs.pipeline.config import SAMPLES_DIR, load_config
 from mdfs.pipeline.io.readers.base import Candidate, Offered, Span
 from mdfs.pipeline.io.readers.dofn import Dispatch
 from mdfs.pipeline.records import Dropped, Failed, RawRecord, Skipped
+from mdfs.pipeline.schema import Read, Source
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def _source(source: dict | None, read_overrides: dict | None) -> tuple[dict, dict]:
-    cfg = load_config()
-    src = {"name": "t", "format": "auto", "fields": {"id": "id", "text": "text", "url": "url", "date": "date"}}
-    src.update(source or {})
-    return src, {**cfg.as_dict()["read"], **(read_overrides or {})}
+def make_source(**over) -> Source:
+    """A source as the loader validates it: the defaults' fields, no language
+    gate (``languages: []``), one placeholder path (readers are handed their
+    files), then ``over``."""
+    given = {**load_config().source_defaults.model_dump(), "languages": [], "paths": ["unused"], **over}
+    return Source.model_validate(given)
+
+
+def read_section(**over) -> Read:
+    """The default ``read`` section with ``over`` set, validated as a configuration's is."""
+    return Read.model_validate({**load_config().read.model_dump(), **over})
+
+
+def _source(source: dict | None, read_overrides: dict | None) -> tuple[str, Source, Read]:
+    """(name, source, read section); ``source`` may name the source (``name``, default ``t``)."""
+    over = dict(source or {})
+    name = over.pop("name", "t")
+    return name, make_source(**over), read_section(**(read_overrides or {}))
 
 
 def _tally(outcomes) -> dict:
@@ -42,16 +56,16 @@ def read_file(path, source: dict | None = None, read_overrides: dict | None = No
     """Read one file as the pipeline does (readers.Dispatch: its format's reader,
     then the language gate); returns {kind: [outcomes]} (kind 'records' for the
     main output, 'offered' for what the container offered)."""
-    src, read_cfg = _source(source, read_overrides)
-    dispatch = Dispatch({src["name"]: src}, read_cfg)
-    return _tally(dispatch.read(src["name"], str(path), os.path.getsize(path), Span()))
+    name, src, read = _source(source, read_overrides)
+    dispatch = Dispatch({name: src}, read)
+    return _tally(dispatch.read(name, str(path), os.path.getsize(path), Span()))
 
 
 def read_with(reader_cls, path, source: dict | None = None, read_overrides: dict | None = None, span=None):
     """Call one reader on one file (the readers' interface, no language gate)."""
-    src, read_cfg = _source(source, read_overrides)
+    name, src, read = _source(source, read_overrides)
     with open(path, "rb") as fh:
-        return _tally(reader_cls(src, read_cfg).read_records(fh, str(path), os.path.getsize(path), span or Span()))
+        return _tally(reader_cls(name, src, read).read_records(fh, str(path), os.path.getsize(path), span or Span()))
 
 
 def run_job(out_dir: Path, *, config: str | None = None, sources: list[str] | None = None,

@@ -17,6 +17,7 @@ from mdfs.pipeline.io import language_gate as lg
 from mdfs.pipeline.config import SAMPLES_DIR, load_config
 from mdfs.pipeline.io.readers import FetchIndexedDoFn, ReadIndexDoFn
 from mdfs.pipeline.io.readers import cc_index as cci
+from mdfs.pipeline.schema import Read, Source
 
 CC_SAMPLE = SAMPLES_DIR / "warc" / "cc-main-2020-34_sample_resiliparse.warc.gz"
 REL = "crawl-data/CC-MAIN-2020-34/segments/1596439737645.2/warc/CC-MAIN-20200808-00000.warc.gz"
@@ -81,11 +82,11 @@ def crawl(tmp_path_factory):
     return {"root": root, "index": index, "good": good, "zh": zh, "planted": planted}
 
 
-def source(crawl, **over) -> dict:
+def source(crawl, **over) -> tuple[Source, Read]:
+    """(the source cc, the read section) as the loader validates them; ``over``: source keys set."""
     cfg = load_config(sets=["sources.cc.format=cc_index", f"sources.cc.paths=[{crawl['index']}/*.parquet]",
                             f"sources.cc.warc_root={crawl['root']}", "sources.cc.languages=[zh]"])
-    given = cfg.as_dict()  # TODO(#36 typed config): readers convert after the split
-    return {**given["sources"]["cc"], **over}, given["read"]
+    return Source.model_validate({**cfg.sources["cc"].model_dump(), **over}), cfg.read
 
 
 def run_dofn(fn, element) -> dict:
@@ -102,7 +103,7 @@ def run_dofn(fn, element) -> dict:
 def test_rows_are_selected_by_language_status_mime_and_subset(crawl):
     src, _ = source(crawl)
     path = str(crawl["index"] / "part-00000.parquet")
-    out = run_dofn(ReadIndexDoFn(src), ("cc", path, os.path.getsize(path)))
+    out = run_dofn(ReadIndexDoFn("cc", src), ("cc", path, os.path.getsize(path)))
     skipped = {}
     for s in out["skipped"]:  # one count per reason and batch
         skipped[s.record_type] = skipped.get(s.record_type, 0) + s.count
@@ -111,10 +112,10 @@ def test_rows_are_selected_by_language_status_mime_and_subset(crawl):
     assert len(out["main"]) == len(crawl["zh"]) + 7 and out["failed"] == []
     assert {r.row for r in out["main"]} >= {i for i, r in enumerate(crawl["good"]) if r in crawl["zh"]}
     # hosts: fnmatch patterns on the URL's host
-    only = run_dofn(ReadIndexDoFn({**src, "hosts": ["*.psb556.com"]}), ("cc", path, os.path.getsize(path)))
+    only = run_dofn(ReadIndexDoFn("cc", source(crawl, hosts=["*.psb556.com"])[0]), ("cc", path, os.path.getsize(path)))
     assert {r.url for r in only["main"]} == {"http://035.psb556.com/24/i/u_1090813/article.html"}
     # languages: [] selects every language
-    every = run_dofn(ReadIndexDoFn({**src, "languages": []}), ("cc", path, os.path.getsize(path)))
+    every = run_dofn(ReadIndexDoFn("cc", source(crawl, languages=[])[0]), ("cc", path, os.path.getsize(path)))
     assert len(every["main"]) == len(crawl["good"]) + 7
 
 
@@ -122,14 +123,14 @@ def test_an_index_without_commons_crawls_columns_is_one_dead_letter_per_row(tmp_
     path = tmp_path / "not-an-index.parquet"
     pq.write_table(pa.table({"url": ["a", "b", "c"]}), path)
     src, _ = source(crawl)
-    out = run_dofn(ReadIndexDoFn(src), ("cc", str(path), os.path.getsize(path)))
+    out = run_dofn(ReadIndexDoFn("cc", src), ("cc", str(path), os.path.getsize(path)))
     assert [(f.error_kind, f.records) for f in out["failed"]] == [("bad_index", 3)]
     assert "no column fetch_status" in out["failed"][0].message
 
 
 def test_fetch_reads_exactly_the_range_and_refuses_bad_ones(crawl):
     src, read = source(crawl)
-    fn = FetchIndexedDoFn(src, read)
+    fn = FetchIndexedDoFn("cc", src, read)
     fn.setup()
 
     def fetch(row):

@@ -255,7 +255,7 @@ def test_stage_on_real_pages():
 
     cfg = load_config()
     rules = CoarseRules(cfg.coarse, {"zh": (["zh", "en"], 0.5)})
-    opts = extraction_options(cfg.extract.model_dump())
+    opts = extraction_options(cfg.extract)
 
     def run(path):
         outcomes = []

@@ -17,6 +17,7 @@ import pytest
 from mdfs.pipeline.stages import decontaminate as dc
 from mdfs.pipeline.config import decontamination_sets, load_config, load_defaults
 from mdfs.pipeline.records import Document
+from mdfs.pipeline.schema import Decontamination
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import planted_contamination as planted  # noqa: E402
@@ -25,10 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 CEVAL_SAMPLE = REPO / "pipeline" / "samples" / "eval" / "ceval_style_sample.jsonl"
 
 
-def settings(**sets) -> dict:
-    cfg = load_defaults()["decontamination"]
-    cfg["sets"] = sets
-    return cfg
+def settings(_over: dict | None = None, **sets) -> Decontamination:
+    """The default decontamination section with these sets (and ``_over``'s keys), validated."""
+    return Decontamination.model_validate({**load_defaults()["decontamination"], "sets": sets, **(_over or {})})
 
 
 def doc(text: str, key: str = "k1", source: str = "web") -> Document:
@@ -182,7 +182,7 @@ def test_question_templates_are_not_evidence(planted_corpus, tmp_path):
     items, _docs, decoys, _skipped, index = planted_corpus
     assert index.summary["template_ngrams_left_out"] > 0
     path = planted.write_items(items, tmp_path / "items.jsonl")
-    no_rule = dc.build_index({**settings(planted=str(path)), "max_ngram_items": 10 ** 6})
+    no_rule = dc.build_index(settings({"max_ngram_items": 10 ** 6}, planted=str(path)))
     stem_decoys = [d for d in decoys if planted.ZH_STEMS[0] in d.text or planted.EN_STEMS[0] in d.text]
     assert len(stem_decoys) > 100
     assert sum(bool(no_rule.find(dc.normalise(d.text))[0]) for d in stem_decoys) > 0.9 * len(stem_decoys)
@@ -270,7 +270,7 @@ def test_index_round_trip_and_size_limit(tmp_path):
     assert index.nbytes() == 12 * len(index.hashes) + 10  # 8 + 4 bytes per n-gram, 10 per item
     items = tmp_path / "i.jsonl"
     with pytest.raises(ValueError, match="max_index_mb"):
-        dc.build_index({**settings(ceval=str(items)), "max_index_mb": 1e-6})
+        dc.build_index(settings({"max_index_mb": 1e-6}, ceval=str(items)))
 
 
 # --- the job -------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def _split(outputs):
 
 
 def _extract(records, **cfg_over):
-    cfg = {**load_config().extract.model_dump(), **cfg_over}  # TODO(#36 typed config): extract converts after the split
+    cfg = load_config().extract.model_copy(update=cfg_over)
     fn = ExtractDoFn(cfg, 0.01)
     fn.setup()
     try:
@@ -125,7 +125,7 @@ def test_entities_in_already_extracted_text_are_resolved_once():
     assert unescape_entities("兹拉坦&middot;伊布拉西莫维奇") == "兹拉坦·伊布拉西莫维奇"
     assert unescape_entities("&#x4E2D;&#25991; &amp;lt;") == "中文 &lt;"  # once: &amp;lt; becomes &lt;, no further
     assert unescape_entities("?a=1&para=2 &copy 2024 &nosuchentity;") == "?a=1&para=2 &copy 2024 &nosuchentity;"
-    fn = ExtractDoFn(load_config().extract.model_dump(), 0.01)  # TODO(#36 typed config): extract converts after the split
+    fn = ExtractDoFn(load_config().extract, 0.01)
     fn.setup()
     rec = RawRecord(key="k", id="i", source="s", file="f", offset=0, text="兹拉坦&middot;伊布")
     assert [d.text for d in fn.process(rec)] == ["兹拉坦·伊布"]
@@ -178,7 +178,7 @@ def test_fallback_recovers_comment_shaped_posts_trafilatura_drops():
 def test_fallback_leaves_a_good_trafilatura_text_alone():
     from mdfs.pipeline.stages.extract_worker import extract_text, extraction_options
 
-    opts = extraction_options(load_config().extract.model_dump())
+    opts = extraction_options(load_config().extract)
     assert extract_text(ARTICLE, None, opts) == extract_text(ARTICLE, None, {**opts, "fallback_min_share": 0})
 
 
@@ -201,3 +201,56 @@ def test_wechat_body_hidden_by_style_is_extracted():
 def test_unknown_engine_is_refused():
     with pytest.raises(Exception, match="engine"):
         load_config(sets=["extract.engine=boilerpipe"])
+
+
+# --- decoding in the bounded child (the page crosses the pipe as read) -----
+
+MIXED = ("<html><body><p>" + "北京时间今天上午，国家统计局发布了最新的经济数据。" * 10).encode("utf-8") + \
+    "，后半部分是GBK编码。</p></body></html>".encode("gbk")  # no single charset decodes it
+
+
+@pytest.mark.parametrize("isolation", ["subprocess", "inprocess"])
+def test_undecodable_payload_is_a_decode_error_dead_letter(isolation):
+    from mdfs.pipeline.io.payload import decode_html
+
+    with pytest.raises(UnicodeError) as exc:
+        decode_html(MIXED, "utf-8", 0.01)
+    rec = RawRecord(key="k", id="i", source="s", file="f", offset=0, payload=MIXED, charset="utf-8")
+    res = _extract([rec], isolation=isolation)
+    assert [(f.error_kind, f.message) for f in res["failed"]] == [("decode_error", f"UnicodeError: {exc.value}")]
+
+
+@pytest.mark.parametrize("isolation", ["subprocess", "inprocess"])
+def test_charset_evidence_and_replaced_bytes_come_back_from_the_child(isolation):
+    broken = ARTICLE.encode("utf-8").replace("第3段".encode(), b"\xff\xfe3")  # 2 invalid bytes, under 1 %
+    rec = RawRecord(key="k", id="i", source="s", file="f", offset=0, payload=broken, charset="utf-8")
+    doc = _extract([rec], isolation=isolation)["kept"][0]
+    assert doc.extra.get("replaced_bytes") == 2 and "第8段" in doc.text
+    empty = RawRecord(key="k", id="i", source="s", file="f", offset=0,  # GBK that is not valid UTF-8
+                      payload='<html><head><meta charset="gbk"><title>标题</title></head><body></body></html>'
+                      .encode("gbk"))
+    for engine in ("resiliparse", "trafilatura"):
+        dropped = _extract([empty], isolation=isolation, engine=engine)["dropped"]
+        assert [(d.reason, d.detail) for d in dropped] == [("no_main_text", "charset gb18030 (meta)")], engine
+
+
+def test_decoding_in_the_child_is_bounded_by_the_time_limit(zh_records):
+    # a page that must be detected (no declaration, not UTF-8) is decoded in the
+    # child too, inside the same deadline
+    gbk = RawRecord(key="k", id="i", source="s", file="f", offset=0,
+                    payload=("<html><body><p>" + "北京时间今天上午，国家统计局发布了最新的经济数据。" * 3000
+                             + "</p></body></html>").encode("gbk"))
+    assert {f.error_kind for f in _extract([gbk], timeout_s=0.000001)["failed"]} == {"extract_timeout"}
+    assert "国家统计局" in _extract([gbk])["kept"][0].text
+
+
+def test_the_parent_does_not_decode_what_the_child_decodes(monkeypatch):
+    from mdfs.pipeline.io import payload
+
+    def refuse(*_a, **_k):
+        raise AssertionError("decoded in the parent")
+
+    monkeypatch.setattr(payload, "decode_html", refuse)  # the parent's module; the child imports its own
+    assert "第8段" in _extract([_record(ARTICLE)], engine="resiliparse")["kept"][0].text
+    failed = _extract([_record(ARTICLE)], isolation="inprocess")["failed"]  # the patch does reach the parent
+    assert [(f.error_kind, f.message) for f in failed] == [("decode_error", "AssertionError: decoded in the parent")]

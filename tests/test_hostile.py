@@ -81,7 +81,7 @@ def test_retried_bundle_gives_identical_outputs():
     path = SAMPLES_DIR / "warc" / "cc-main-2020-34_sample_resiliparse.warc.gz"
     first, second = read_file(path), read_file(path)
     assert [r.__dict__ for r in first["records"]] == [r.__dict__ for r in second["records"]]
-    cfg = load_config().extract.model_dump()  # TODO(#36 typed config): extract converts after the split
+    cfg = load_config().extract
 
     def extract_all(records):
         fn = ExtractDoFn(cfg, 0.01)
@@ -204,7 +204,7 @@ def test_fuzz_decoding_never_raises_unexpectedly(data, charset):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=2000))
 def test_fuzz_extractor_inprocess(html):
-    cfg = {**load_config().extract.model_dump(), "isolation": "inprocess"}
+    cfg = load_config().extract.model_copy(update={"isolation": "inprocess"})
     fn = ExtractDoFn(cfg, 0.01)
     fn.setup()
     rec = RawRecord(key="k", id="i", source="s", file="f", offset=0, payload=html.encode("utf-8", "surrogatepass"))

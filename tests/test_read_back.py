@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from helpers import make_source, read_section
 from test_cc_index import CC_SAMPLE, REL, run_dofn, sample_index
 
 from mdfs.classifiers.bert import ModelError
@@ -63,10 +64,7 @@ HOSTILE_NAMES = [
 
 
 def _fetch(mirror, names: list[str], monkeypatch):
-    src = {"name": "cc", "format": "cc_index", "warc_root": str(mirror["root"]), "languages": []}
-    from mdfs.pipeline.config import load_defaults
-
-    fn = FetchIndexedDoFn(src, load_defaults()["read"])
+    fn = FetchIndexedDoFn("cc", make_source(format="cc_index", warc_root=str(mirror["root"])), read_section())
     opened = []
     real_handle = FetchIndexedDoFn._handle
 
@@ -121,7 +119,7 @@ def test_a_batch_failing_half_way_is_counted_once(tmp_path):
     rows[9]["warc_record_offset"] = "not a number"
     path = tmp_path / "index.parquet"
     pq.write_table(pa.table({k: [r[k] for r in rows] for k in rows[0]}), path, row_group_size=10)
-    events = list(cci.iter_index(pq.ParquetFile(path), cci.Selection.of({})))
+    events = list(cci.iter_index(pq.ParquetFile(path), cci.Selection.of(make_source(format="cc_index", warc_root="unused"))))
     selected = [e for e in events if e[0] == cci.SELECTED]
     bad = [e for e in events if e[0] == cci.BAD_FILE]
     assert [e[1] for e in selected] == list(range(10, 20)), "the damaged group's rows are not selected"

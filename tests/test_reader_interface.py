@@ -73,7 +73,7 @@ def test_the_fetch_reader_reads_exactly_one_indexed_range():
     from test_cc_index import sample_index
 
     row = sample_index()[0][0]
-    src = {"name": "cc", "format": "cc_index", "languages": []}
+    src = {"name": "cc", "format": "cc_index", "warc_root": str(CC_SAMPLE.parent)}  # the reader is given the file
     off, length = row["warc_record_offset"], row["warc_record_length"]
     span = IndexedSpan(off, off + length, url=row["url"], where="i.parquet row 0")
     out = read_with(FetchReader, CC_SAMPLE, src, span=span)

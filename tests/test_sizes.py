@@ -11,13 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_FUNCTION_LINES = 80
 MAX_MODULE_LINES = 500
 
-# Over a limit when the limits were set; remove an entry once it is under.
-KNOWN_OVER = {
-    "pipeline/io/readers/__init__.py",  # the readers split into one module per format
-    "pipeline/commands/refilter.py",
-    "pipeline/schema.py",  # the typed configuration's rework
-    "pipeline/commands/run.py:_run",
-}
+# Over a limit when the limits were set; remove an entry once it is under (empty since
+# the second step of issue #36: nothing in pipeline/ or classifiers/ is over a limit).
+KNOWN_OVER: set = set()
 
 
 def oversized(path: Path, rel: str) -> list[str]:

@@ -10,7 +10,7 @@ import random
 
 import apache_beam as beam
 import pytest
-from helpers import run_job
+from helpers import make_source, read_section, run_job
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -60,10 +60,7 @@ def cc_warc(path, n: int, damaged: tuple = ()) -> list[int]:
 
 
 def reader(languages=("zh",), **read):
-    cfg = load_config()
-    given = cfg.as_dict()  # TODO(#36 typed config): readers convert after the split
-    src = {"name": "t", "format": "auto", "fields": given["source_defaults"]["fields"], "languages": list(languages)}
-    fn = ReadFileDoFn({"t": src}, {**given["read"], **read})
+    fn = ReadFileDoFn({"t": make_source(languages=list(languages))}, read_section(**read))
     fn.setup()
     return fn
 

@@ -15,7 +15,9 @@ import pytest
 import yaml
 
 from mdfs.pipeline.config import load_config, load_defaults
-from mdfs.pipeline.schema import ALL_KEYS, MdfsConfig, Shingle, json_schema
+from mdfs.pipeline.schema import MdfsConfig, Shingle
+from mdfs.pipeline.defaults_file import defaults_of, render_defaults
+from mdfs.pipeline.schema_check import ALL_KEYS, json_schema
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,27 +87,49 @@ def test_replaced_maps_say_exactly_what_the_file_says(tmp_path):
     assert merged.coarse.zh.min_chars == 50 and merged.coarse.zh.min_han_share == 0.3
 
 
-def test_defaults_and_schema_agree_key_for_key():
-    defaults = load_defaults()
+def test_defaults_yaml_is_generated_from_the_schema():
+    """schema.py is the one home of each default and its reason: the committed
+    defaults.yaml must be exactly what it generates (regenerate it with
+    ``python -m mdfs.pipeline.defaults_file > pipeline/defaults.yaml``)."""
+    committed = (REPO / "pipeline" / "defaults.yaml").read_text(encoding="utf-8")
+    assert committed == render_defaults(), \
+        "pipeline/defaults.yaml is stale: python -m mdfs.pipeline.defaults_file > pipeline/defaults.yaml"
+    # the text reads back as the schema's values, in its key order and of the same types (20, not 20.0)
+    assert json.dumps(load_defaults()) == json.dumps(defaults_of(MdfsConfig))
     MdfsConfig.model_validate(load_config().as_dict())  # every default has the right type
+    assert MdfsConfig.model_validate(load_config(sources=["news=x.jsonl"]).as_dict()).run.max_failed_share == 0.1
 
-    def keys(node, prefix=""):
-        out = set()
-        for k, v in node.items():
-            path = f"{prefix}{k}"
-            out.add(path)
-            if isinstance(v, dict):
-                out |= keys(v, path + ".")
-        return out
 
-    generic = {re.sub(r"^sources\.[^.]+", "sources.*", k) for k in keys(defaults)}
-    schema = set(ALL_KEYS)
-    free_maps = ("coarse.lines.boilerplate_patterns.", "near_dedup.shingles.", "fine.drop_labels.",
-                 "fine.thresholds.", "mix.weights.", "coarse.en.gopher_repetition.top_ngram_char_frac.",
-                 "coarse.en.gopher_repetition.dup_ngram_char_frac.")
-    assert {k for k in generic if not k.startswith(free_maps)} - schema == set(), "keys in defaults.yaml only"
-    assert {k for k in schema if "*" not in k and k != "sources.*.name"} - generic - {"sources"} <= set(), \
-        "schema keys without a default"
+def test_a_key_added_to_the_schema_lands_in_the_generated_file(monkeypatch):
+    """The generator writes a new key with its default and its description as a comment."""
+    from pydantic import Field, create_model
+
+    from mdfs.pipeline import defaults_file
+    from mdfs.pipeline.schema import Run
+    from mdfs.pipeline.schema_base import section
+
+    grown_run = create_model("Run", __base__=Run,
+                             max_stragglers=(int, Field(3, description="planted: stragglers a run waits for")))
+    grown = create_model("MdfsConfig", __base__=MdfsConfig, run=(grown_run, section(grown_run)))
+    monkeypatch.setattr(defaults_file, "MdfsConfig", grown)
+    text = defaults_file.render_defaults()
+    committed = (REPO / "pipeline" / "defaults.yaml").read_text(encoding="utf-8")
+    assert "max_stragglers" not in committed and text != committed  # so the generated-file test fails on it
+    assert re.search(r"^  max_stragglers: 3 +# planted: stragglers a run waits for$", text, re.M), text
+    assert yaml.safe_load(text)["run"] == {"max_failed_share": 0.1, "max_stragglers": 3}
+    no_default = create_model("Run", __base__=Run, max_stragglers=(int, ...))  # a key without a default
+    monkeypatch.setattr(defaults_file, "MdfsConfig", create_model("MdfsConfig", __base__=MdfsConfig,
+                                                                  run=(no_default, section(no_default))))
+    with pytest.raises(ValueError, match="Run.max_stragglers: a configuration key without a default"):
+        defaults_file.render_defaults()
+
+
+def test_every_key_carries_its_reason_into_the_json_schema():
+    schema = json_schema(load_defaults())
+    zh = schema["$defs"]["ZhRules"]["properties"]
+    assert "arXiv 2311.01149" in zh["min_chars"]["description"] and zh["min_chars"]["default"] == 200
+    assert "Gopher (arXiv 2112.11446" in schema["$defs"]["GopherQuality"]["description"]
+    assert schema["$defs"]["SourceDefaults"]["properties"]["languages"]["default"] == ["zh", "en"]
 
 
 def test_json_schema_for_editors():

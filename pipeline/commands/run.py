@@ -130,13 +130,12 @@ def _check_sources(cfg: MdfsConfig, problems: list[str]) -> dict[str, list[str]]
     from ..io.readers.preflight import check_source
 
     files = {}
-    given = cfg.as_dict()["sources"]  # TODO(#36 typed config): readers convert after the split
     for n, src in cfg.sources.items():
         if src.format == "cc_index":
             files[n] = matched_files(src.paths)
             found, own, notes = files[n], [], []
         else:
-            found, own, notes = check_source(n, given[n])
+            found, own, notes = check_source(n, src)
             files[n] = found
         problems += own
         if not found and not own:
@@ -358,7 +357,13 @@ def _run(cfg: MdfsConfig, output_dir: str, options, overwrite: bool = False, bui
             import shutil
 
             shutil.rmtree(watch, ignore_errors=True)
-    elapsed = time.monotonic() - t0
+    return conclude(cfg, root, time.monotonic() - t0, skipped, prog, also_judge)
+
+
+def conclude(cfg: MdfsConfig, root: str, elapsed: float, skipped: dict, prog: str, also_judge=None) -> int:
+    """After the job: the funnel completed and shown, the report written, the
+    output judged: ``_SUCCESS`` (0) or ``_REJECTED.json`` (3); ``_INCOMPLETE``
+    removed either way."""
     with FileSystems.open(f"{root}/funnel.json") as fh:
         funnel = json.loads(fh.read())
     funnel["elapsed_s"] = round(elapsed, 3)

@@ -38,9 +38,12 @@ import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from . import payload as pl
+
+if TYPE_CHECKING:
+    from ..schema import Read
 
 MODES = ("off", "metadata", "metadata+fasttext")
 MIN_CHEAP_TEXT_CHARS = 100  # shorter texts (a title, a cookie banner) are no evidence: fastText guesses on them
@@ -197,13 +200,14 @@ class LanguageGate:
     """One source's gate, built on a worker (``setup()``): holds the fastText
     model when the mode uses it."""
 
-    def __init__(self, languages: list[str], read_cfg: dict, lid_model_path: Optional[str] = None):
-        self.mode = read_cfg["language_gate"]
+    def __init__(self, languages: list[str], read: Read, lid_model_path: Optional[str] = None):
+        """``read``: the ``read`` section (the gate's mode and thresholds)."""
+        self.mode = read.language_gate
         self.wanted = wanted_iso3(languages)
         self.active = self.mode != "off" and bool(languages)
-        self.min_share = float(read_cfg["language_gate_min_share"])
-        self.min_confidence = float(read_cfg["language_gate_min_confidence"])
-        self.max_bytes = int(read_cfg["language_gate_max_bytes"])
+        self.min_share = read.language_gate_min_share
+        self.min_confidence = read.language_gate_min_confidence
+        self.max_bytes = read.language_gate_max_bytes
         self.model = None
         if self.active and self.mode == "metadata+fasttext":
             from mdfs.classifiers.langid import FastTextLangID

@@ -41,8 +41,8 @@ def read_paths(cfg: MdfsConfig, files: dict[str, list[str]] | None = None) -> li
     if cfg.decontamination.sets:
         from ..config import decontamination_sets
 
-        for name, spec in decontamination_sets(cfg.decontamination.model_dump()).items():
-            out += [(f"decontamination.sets.{name}", p) for pat in spec["paths"] for p in _expand(pat)]
+        for name, spec in decontamination_sets(cfg.decontamination).items():
+            out += [(f"decontamination.sets.{name}", p) for pat in spec.paths for p in _expand(pat)]
     out += [("--dedup-against", p) for p in cfg.dedup_against]
     return out
 

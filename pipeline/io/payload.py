@@ -193,6 +193,11 @@ def decode_html(data: bytes, header_charset: str | None = None, max_invalid_shar
     and raw_unicode_escape are text encodings that decode ``\\ud800`` to one)
     replaced by U+FFFD and counted with the invalid bytes."""
     res = _decode_html(data, header_charset, max_invalid_share)
+    if res.encoding == "utf-8":
+        # strict UTF-8 rejects encoded surrogates, and decode_text_utf8 replaces the
+        # ones surrogateescape made: nothing to scan (a scan of every page was 0.4 ms,
+        # a sixth of the fast engine's extraction time)
+        return res
     text, n = replace_surrogates(res.text)
     return res._replace(text=text, replaced=res.replaced + n) if n else res
 

@@ -34,7 +34,12 @@ class ChildExited(Exception):
 
 def read_exact(stream, n: int) -> bytes:
     """In the child: exactly ``n`` bytes of a blocking stream; EOFError at its end."""
-    buf = bytearray()
+    first = stream.read(n)  # a buffered stream reads until it has n bytes: usually the whole request
+    if len(first) == n:
+        return first
+    if not first:
+        raise EOFError
+    buf = bytearray(first)
     while len(buf) < n:
         chunk = stream.read(n - len(buf))
         if not chunk:
@@ -77,14 +82,27 @@ class BoundedChild:
                 pass
             self._proc = None
 
-    def send(self, body: bytes) -> None:
-        """One request; OSError (the child is closed first) when it died before reading it."""
+    def send(self, *parts: bytes) -> None:
+        """One request, the concatenation of ``parts`` (a large page is written as
+        it is, not copied into one buffer); OSError (the child is closed first)
+        when it died before reading it."""
+        size = sum(len(p) for p in parts)
         try:
-            self._proc.stdin.write(struct.pack(">I", len(body)) + body)
-            self._proc.stdin.flush()
+            if size < 65536:
+                self._write(struct.pack(">I", size) + b"".join(parts))
+            else:
+                self._write(struct.pack(">I", size))
+                for part in parts:
+                    self._write(part)
         except OSError:
             self.close()
             raise
+
+    def _write(self, data: bytes) -> None:
+        # the pipe is unbuffered: a write that a signal interrupts can be partial
+        view = memoryview(data)
+        while view:
+            view = view[self._proc.stdin.write(view):]
 
     def answer(self, timeout_s: float) -> tuple[bytes, bytes]:
         """(status byte, body) of the next answer, within ``timeout_s`` for both."""

@@ -34,7 +34,7 @@ from .dedup_exact import EARLIER_PREFIX, text_hash
 from ..fs import exists
 
 if TYPE_CHECKING:
-    from ..schema import MdfsConfig, NearDedup
+    from ..schema import Decontamination, MdfsConfig, NearDedup
 
 STATE_DIR = "dedup_state"
 STATE_VERSION = 1
@@ -55,11 +55,8 @@ def _get(cfg: dict, dotted: str):
     return node
 
 
-def _redacting_sets(cfg: dict) -> dict:
-    dc = cfg.get("decontamination") or {}
-    if not dc.get("sets"):
-        return {}
-    return {name: s["paths"] for name, s in decontamination_sets(dc).items() if s["action"] == "redact"}
+def _redacting_sets(section: Decontamination) -> dict:
+    return {name: s.paths for name, s in decontamination_sets(section).items() if s.action == "redact"}
 
 
 def state_params(cfg: MdfsConfig) -> dict:
@@ -68,7 +65,7 @@ def state_params(cfg: MdfsConfig) -> dict:
     return {"version": STATE_VERSION, "exact_normalisation": EXACT_NORMALISATION,
             "signature": {k: _get(recorded, k) for k in SIGNATURE_KEYS},
             "text": {**{k: _get(recorded, k) for k in TEXT_KEYS},
-                     "decontamination.redact_sets": _redacting_sets(recorded)}}
+                     "decontamination.redact_sets": _redacting_sets(cfg.decontamination)}}
 
 
 

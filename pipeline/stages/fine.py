@@ -331,15 +331,15 @@ class FineStage(Stage):
     def check(self, cfg) -> list:
         if not is_configured(cfg.fine):
             return []
+        problems = []
         try:  # the effective scope is what config.yaml records
             cfg.fine.languages = fine_languages(cfg.fine)
         except ValueError as exc:
-            return [str(exc)]
-        try:
+            problems.append(str(exc))
+        try:  # each configured model loaded once: one line per model that does not load
             labels = model_labels(cfg)
         except ValueError as exc:
-            return [str(exc)]
-        problems = []
+            return [*problems, str(exc)]
         for model, names in labels.items():
             missing = sorted(set(cfg.fine.drop_labels) - set(names))
             if missing:

@@ -136,7 +136,7 @@ def cmd_config(argv: list[str]) -> int:
     import yaml
 
     from ...config import load_defaults
-    from ...schema import json_schema
+    from ...schema_check import json_schema
 
     a = config_parser().parse_args(argv)
     if a.schema:

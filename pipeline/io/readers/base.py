@@ -3,8 +3,9 @@ and datatrove's ``BaseDiskReader.read_file``.
 
 A reader (one per format: ``warc_reader.WarcReader`` for WARC/WET/ARC,
 ``jsonl.JsonlReader``, ``parquet.ParquetReader``, ``cc_index.FetchReader``) is
-built once per source with the source's configuration and the ``read``
-section, and is then called on an open file and a byte range of it::
+built once per source with its name, its configuration (``schema.Source``)
+and the ``read`` section (``schema.Read``), and is then called on an open
+file and a byte range of it::
 
     for outcome in reader.read_records(fh, path, size, Span(start, stop, claim)):
         ...
@@ -47,9 +48,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 from ...records import Failed, RawRecord, record_key
+
+if TYPE_CHECKING:
+    from ...schema import Fields, Read, Source
 
 STAGE = "read"
 
@@ -94,12 +98,13 @@ class Reader:
 
     splittable = False  # whether a call may read a part of a file (Span.claim)
 
-    def __init__(self, source: dict, read_cfg: dict, pair_metadata: bool = False):
-        """``pair_metadata``: the caller's language gate is on, so a reader of
-        Common Crawl WARC files yields each response's ``CCMetadata`` (and may
-        read a little past its span for it); other readers ignore it."""
-        self.source, self.cfg = source, read_cfg
-        self.name = source["name"]
+    def __init__(self, name: str, source: Source, read: Read, pair_metadata: bool = False):
+        """``name``: the source's name (records carry it); ``source``: its
+        configuration; ``read``: the ``read`` section.  ``pair_metadata``: the
+        caller's language gate is on, so a reader of Common Crawl WARC files
+        yields each response's ``CCMetadata`` (and may read a little past its
+        span for it); other readers ignore it."""
+        self.name, self.source, self.cfg = name, source, read
         self.pair_metadata = pair_metadata
 
     def read_records(self, fh, path: str, size: Optional[int], span: Span) -> Iterator:
@@ -136,23 +141,23 @@ def raw_record(source: str, path: str, position, offset: int, **kw) -> RawRecord
     return RawRecord(key=key, id=f"{source}-{key}", source=source, file=path, offset=offset, **kw)
 
 
-def from_row(rec: RawRecord, row: dict, fields: dict, columns=None):
+def from_row(rec: RawRecord, row: dict, fields: Fields, columns=None):
     """A JSONL or Parquet row as a record (``RawRecord``), or ``Failed`` when the
     text field is missing or not text.  ``columns``: the file's own (Parquet
     reads only the mapped ones, so the row cannot say)."""
     try:
-        text = row.get(fields["text"])
+        text = row.get(fields.text)
         if not isinstance(text, str):
             kind = "missing_field" if text is None else "bad_field"
             what = "missing" if text is None else type(text).__name__
             has = ", ".join(sorted(map(str, row if columns is None else columns))[:20]) or "no fields"
-            return Failed.of(rec, STAGE, kind, f"field {fields['text']!r} is {what} "
+            return Failed.of(rec, STAGE, kind, f"field {fields.text!r} is {what} "
                                                f"(the record has: {has}; see sources.NAME.fields)")
-        given_id = row.get(fields["id"])
+        given_id = row.get(fields.id)
         if given_id is not None and str(given_id) != "":
             rec.id = str(given_id)[:1000]
-        rec.url = _str_or_none(row.get(fields["url"]))
-        rec.date = _str_or_none(row.get(fields["date"]))
+        rec.url = _str_or_none(row.get(fields.url))
+        rec.date = _str_or_none(row.get(fields.date))
     except Exception as exc:  # noqa: BLE001 - e.g. a field whose str() fails or recurses
         return Failed.of(rec, STAGE, "bad_field", f"{type(exc).__name__}: {exc}")
     rec.text = text

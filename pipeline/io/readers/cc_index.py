@@ -35,7 +35,7 @@ import io
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -48,6 +48,9 @@ from . import warc as wr
 from .base import STAGE, Candidate, Offered, Reader, Span, raw_record
 from .container import PlainUnit
 from .warc_reader import WarcReader
+
+if TYPE_CHECKING:
+    from ...schema import Read, Source
 
 REQUIRED = ("url", "fetch_status", "content_mime_detected", "content_languages", "warc_filename",
             "warc_record_offset", "warc_record_length")
@@ -80,11 +83,11 @@ class Selection:
     hosts: tuple  # fnmatch patterns; empty: every host
 
     @classmethod
-    def of(cls, source: dict) -> "Selection":
-        return cls(wanted_iso3(source.get("languages") or []),
-                   tuple(m.lower() for m in (source.get("mime") or DEFAULT_MIME)),
-                   tuple(int(s) for s in (source.get("status") or DEFAULT_STATUS)),
-                   tuple(h.lower() for h in (source.get("hosts") or [])))
+    def of(cls, source: Source) -> "Selection":
+        return cls(wanted_iso3(source.languages),
+                   tuple(m.lower() for m in (source.mime or DEFAULT_MIME)),
+                   tuple(source.status or DEFAULT_STATUS),
+                   tuple(h.lower() for h in (source.hosts or [])))
 
 
 def _host(url: Optional[str]) -> str:
@@ -230,12 +233,12 @@ class FetchReader(Reader):
     """One index row's range of a WARC file -> its record's outcome: exactly one
     of record, drop or dead letter; what it offered: one range."""
 
-    def __init__(self, source: dict, read_cfg: dict, pair_metadata: bool = False):
-        super().__init__(source, read_cfg)
-        self.warc = WarcReader(source, read_cfg)  # no pairing: the index's own CLD2 languages selected the row
+    def __init__(self, name: str, source: Source, read: Read, pair_metadata: bool = False):
+        super().__init__(name, source, read)
+        self.warc = WarcReader(name, source, read)  # no pairing: the index's own CLD2 languages selected the row
         self.limits = self.warc.limits()
         # a record whose header blocks and payload stay within the caps never inflates past this
-        self.max_inflated = int(read_cfg["max_payload_bytes"]) + 4 * int(read_cfg["max_header_bytes"])
+        self.max_inflated = read.max_payload_bytes + 4 * read.max_header_bytes
 
     def read_records(self, fh, path: str, size, span: IndexedSpan) -> Iterator:
         yield from self._outcomes(fh, path, span)

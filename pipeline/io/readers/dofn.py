@@ -16,7 +16,7 @@ and ``FetchIndexedDoFn`` (row -> the record, through ``cc_index.FetchReader``).
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -32,6 +32,9 @@ from .base import STAGE, Candidate, CCMetadata, Span, file_failure, raw_record, 
 from .container import is_gzip
 from ...formats import detect_format, reader_class
 from .match import openable
+
+if TYPE_CHECKING:
+    from ...schema import Read, Source
 
 FIRST_MEMBER_LIMIT = 1 << 20  # a first gzip member longer than this: one stream for the whole file, not split
 MIN_RANGES_PER_FILE = 8  # a file smaller than 8 x read.split_bytes is cut into 8 ranges ...
@@ -123,20 +126,19 @@ class Dispatch:
     language gate.  Outcomes: ``RawRecord``, ``Dropped``, ``Failed``,
     ``Skipped`` (counted once per record type and span) and the reader's ``Offered``."""
 
-    def __init__(self, sources: dict, read_cfg: dict, lid_model: str | None = None):
-        """``sources``: {name: source config}."""
-        self.sources, self.cfg = sources, read_cfg
-        self.gates = {n: lg.LanguageGate(list(s.get("languages") or []), read_cfg, lid_model)
-                      for n, s in sources.items()}
+    def __init__(self, sources: dict[str, Source], read: Read, lid_model: str | None = None):
+        """``sources``: {name: source}; ``read``: the ``read`` section."""
+        self.sources, self.cfg = sources, read
+        self.gates = {n: lg.LanguageGate(s.languages, read, lid_model) for n, s in sources.items()}
         self._readers: dict = {}
 
     def format_of(self, name: str, path: str) -> str:
-        fmt = self.sources[name].get("format") or "auto"
+        fmt = self.sources[name].format
         return detect_format(path) if fmt == "auto" else fmt
 
     def reader(self, name: str, fmt: str):
         if (name, fmt) not in self._readers:
-            self._readers[name, fmt] = reader_class(fmt)(self.sources[name], self.cfg,
+            self._readers[name, fmt] = reader_class(fmt)(name, self.sources[name], self.cfg,
                                                          pair_metadata=self.gates[name].active)
         return self._readers[name, fmt]
 
@@ -227,9 +229,9 @@ class ReadFileDoFn(beam.DoFn, RestrictionProvider):
     Other files are one range, read whole by the range that starts at 0.
     """
 
-    def __init__(self, sources: dict, read_cfg: dict, lid_model: str | None = None):
-        """``sources``: {name: source config}."""
-        self.sources, self.cfg, self.lid_model = dict(sources), read_cfg, lid_model
+    def __init__(self, sources: dict[str, Source], read: Read, lid_model: str | None = None):
+        """``sources``: {name: source}; ``read``: the ``read`` section."""
+        self.sources, self.cfg, self.lid_model = dict(sources), read, lid_model
 
     def setup(self):
         self._emits = {n: _Emit(n) for n in self.sources}
@@ -245,13 +247,13 @@ class ReadFileDoFn(beam.DoFn, RestrictionProvider):
         if restriction.start != 0 or not isinstance(size, int):  # a dead letter, or a range already split
             yield restriction
             return
-        fmt = self.sources[name].get("format") or "auto"
+        fmt = self.sources[name].format
         try:
             fmt = detect_format(path) if fmt == "auto" else fmt
         except ValueError:
             fmt = None
         # smaller files are still cut into several ranges, so that a few files spread over many workers
-        split_bytes = min(int(self.cfg["split_bytes"]), max(size // MIN_RANGES_PER_FILE, MIN_RANGE_BYTES))
+        split_bytes = min(self.cfg.split_bytes, max(size // MIN_RANGES_PER_FILE, MIN_RANGE_BYTES))
         if not splittable_file(path, size, fmt, split_bytes):
             yield restriction
             return
@@ -298,18 +300,18 @@ class ReadIndexDoFn(beam.DoFn):
     """One index Parquet file, given as (source, path, size) -> the selected rows
     (``IndexRow``), skipped counts per reason, dead letters for unreadable parts."""
 
-    def __init__(self, source: dict):
-        self.source = source
+    def __init__(self, name: str, source: Source):
+        self.name, self.source = name, source
 
     def setup(self):
-        self._emit = _Emit(self.source["name"])
+        self._emit = _Emit(self.name)
         self._selection = cci.Selection.of(self.source)
 
     def process(self, file):
         import pyarrow.parquet as pq
 
         path, size = openable(file[1]), file[2]
-        name = self.source["name"]
+        name = self.name
         if isinstance(size, Failed):  # the glob matched something that is not a readable file
             yield self._emit(size)
             return
@@ -355,13 +357,13 @@ class FetchIndexedDoFn(beam.DoFn):
 
     MAX_OPEN = 8  # WARC files kept open per worker (rows of one file tend to arrive together)
 
-    def __init__(self, source: dict, read_cfg: dict):
-        self.source, self.cfg = source, read_cfg
+    def __init__(self, name: str, source: Source, read: Read):
+        self.name, self.source, self.cfg = name, source, read
 
     def setup(self):
         self._open: dict = {}
-        self._emit = _Emit(self.source["name"])
-        self._reader = cci.FetchReader(self.source, self.cfg)
+        self._emit = _Emit(self.name)
+        self._reader = cci.FetchReader(self.name, self.source, self.cfg)
 
     def finish_bundle(self):
         self._close_all()
@@ -388,10 +390,10 @@ class FetchIndexedDoFn(beam.DoFn):
         return fh
 
     def process(self, row: "cci.IndexRow"):
-        name = self.source["name"]
+        name = self.name
         where = f"{row.index_file} row {row.row}"
         try:  # the index is data: no value in it may choose a file outside warc_root
-            path = confine(self.source["warc_root"], row.warc_filename)
+            path = confine(self.source.warc_root, row.warc_filename)
         except PathEscape as exc:
             rec = raw_record(name, str(row.warc_filename), row.offset, row.offset, url=row.url)
             yield self._emit(Failed.of(rec, STAGE, "path_outside_root", f"warc_filename {exc} ({where})"))

@@ -124,7 +124,7 @@ class JsonlReader(Reader):
     """JSONL lines -> records; what the file offered: its lines."""
 
     def read_records(self, fh, path: str, size, span: Span):
-        name, max_bytes = self.name, int(self.cfg["max_payload_bytes"])
+        name, max_bytes = self.name, self.cfg.max_payload_bytes
         lines = 0
         for event in iter_lines(fh, size, max_bytes, gzipped(fh, path)):
             kind = event[0]
@@ -147,5 +147,5 @@ class JsonlReader(Reader):
                 except LineError as exc:
                     yield Failed.of(rec, STAGE, exc.kind, exc.message)
                     continue
-                yield from_row(rec, row, self.source["fields"])
+                yield from_row(rec, row, self.source.fields)
         yield Offered("line", lines)

@@ -9,13 +9,16 @@ fails only its row (``bad_field``); a text cell over the size cap is dropped
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...records import Dropped, Failed
 from .base import STAGE, Offered, Reader, Span, file_failure, from_row, raw_record
+
+if TYPE_CHECKING:
+    from ...schema import Fields
 
 ROW, ROW_FAILED, ROW_TOO_LARGE, GROUP_FAILED = "row", "row_failed", "row_too_large", "group_failed"
 BATCH_ROWS = 256
@@ -36,12 +39,12 @@ def _column_values(col: pa.Array) -> tuple[list, dict]:
         return values, errors
 
 
-def iter_rows(pf, fields: dict, max_cell_bytes: int) -> Iterator[tuple]:
+def iter_rows(pf, fields: Fields, max_cell_bytes: int) -> Iterator[tuple]:
     """(ROW, index, row) | (ROW_FAILED, index, message) | (ROW_TOO_LARGE, index, n) |
     (GROUP_FAILED, first_index, n_rows, message)."""
     present = set(pf.schema_arrow.names)
-    columns = [c for c in dict.fromkeys(fields.values()) if c in present]
-    text_col = fields["text"]
+    columns = [c for c in dict.fromkeys(fields.model_dump().values()) if c in present]
+    text_col = fields.text
     index = 0
     for rg in range(pf.metadata.num_row_groups):
         n_rows = pf.metadata.row_group(rg).num_rows
@@ -85,7 +88,7 @@ class ParquetReader(Reader):
     def read_records(self, fh, path: str, size, span: Span):
         import pyarrow.parquet as pq
 
-        name, max_bytes = self.name, int(self.cfg["max_payload_bytes"])
+        name, max_bytes = self.name, self.cfg.max_payload_bytes
         try:
             pf = pq.ParquetFile(fh)
         except Exception as exc:  # noqa: BLE001 - no footer: the row count is unknown
@@ -93,7 +96,7 @@ class ParquetReader(Reader):
                                f"Parquet footer unreadable: {type(exc).__name__}: {exc}")
             yield Offered("row", None)
             return
-        for event in iter_rows(pf, self.source["fields"], max_bytes):
+        for event in iter_rows(pf, self.source.fields, max_bytes):
             kind, index = event[0], event[1]
             if kind == GROUP_FAILED:
                 for i in range(index, index + event[2]):  # the footer says how many rows: one dead letter each
@@ -105,5 +108,5 @@ class ParquetReader(Reader):
             elif kind == ROW_FAILED:
                 yield Failed.of(rec, STAGE, "bad_field", event[2])
             else:
-                yield from_row(rec, event[2], self.source["fields"], pf.schema_arrow.names)
+                yield from_row(rec, event[2], self.source.fields, pf.schema_arrow.names)
         yield Offered("row", pf.metadata.num_rows)

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 from ...formats import detect_format
 from .match import GLOB_CHARS, expand_pattern
+
+if TYPE_CHECKING:
+    from ...schema import Source
 
 JSONL_PROBE_LINES = 100  # enough to meet every key of a uniform export; a sparse key may be missed (then optional)
 JSONL_PROBE_BYTES = 16 << 20  # the probe's memory bound: 100 lines of 160 KB each
@@ -34,11 +38,11 @@ def _listing(names) -> str:
         if names else "no columns"
 
 
-def check_source(name: str, src: dict) -> tuple[list[str], list[str], list[str]]:
-    """(readable files, problems, notes) of one source; makes its local paths absolute."""
-    src["paths"] = [absolute(str(p)) for p in src["paths"]]
+def check_source(name: str, src: Source) -> tuple[list[str], list[str], list[str]]:
+    """(readable files, problems, notes) of one source; local paths are matched from the working
+    directory (made absolute here, the configuration left as given)."""
     files, problems, first_per_glob = [], [], []
-    for pattern in src["paths"]:
+    for pattern in [absolute(p) for p in src.paths]:
         found, unreadable = expand_pattern(pattern)
         literal = not any(c in pattern for c in GLOB_CHARS)
         for path, why in unreadable:
@@ -52,7 +56,7 @@ def check_source(name: str, src: dict) -> tuple[list[str], list[str], list[str]]
     files = sorted(set(files))
     if problems or not files:
         return files, problems, []
-    fmt = src.get("format", "auto")
+    fmt = src.format
     if fmt == "auto":
         unknown = []
         for path in files:
@@ -67,9 +71,9 @@ def check_source(name: str, src: dict) -> tuple[list[str], list[str], list[str]]
         formats = {detect_format(p) for p in files}
     else:
         formats = {fmt}
-    if formats - {"jsonl", "parquet"} or not isinstance(src.get("fields"), dict):
+    if formats - {"jsonl", "parquet"}:
         return files, [], []
-    problems, notes = _check_fields(name, src["fields"], files, first_per_glob, fmt)
+    problems, notes = _check_fields(name, src.fields.model_dump(), files, first_per_glob, fmt)
     return files, problems, notes
 
 

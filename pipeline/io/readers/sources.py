@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 
@@ -10,10 +11,12 @@ from .dofn import FetchIndexedDoFn, ReadFileDoFn, ReadIndexDoFn
 from ...formats import REGISTRY
 from .match import match_files
 
+if TYPE_CHECKING:
+    from ...schema import Read, Source
 
-def _by_file(src: dict) -> bool:
-    fmt = src.get("format") or "auto"
-    return fmt == "auto" or REGISTRY[fmt].by_file
+
+def _by_file(src: Source) -> bool:
+    return src.format == "auto" or REGISTRY[src.format].by_file
 
 
 class ReadSources(beam.PTransform):
@@ -25,22 +28,24 @@ class ReadSources(beam.PTransform):
     ``cc_index`` source is its own branch (select rows, reshuffle, fetch);
     with both kinds configured their outputs are flattened."""
 
-    def __init__(self, sources: dict, read_cfg: dict, lid_model: str | None = None, only: tuple | None = None):
-        """``only``: a unit's (files, unreadable) in a run in units of files
+    def __init__(self, sources: dict[str, Source], read: Read, lid_model: str | None = None,
+                 only: tuple | None = None):
+        """``sources``: {name: source} (``cfg.sources``); ``read``: the ``read`` section.
+        ``only``: a unit's (files, unreadable) in a run in units of files
         (commands/units.py): the (source, path) pairs it reads of the files the
         globs match, and whether it also takes the glob entries that are not
         readable files (dead letters: one unit does)."""
         super().__init__()
         self.sources = sources
+        self.read_cfg = read
         self.only = only
-        self.read_cfg = read_cfg
         self.lid_model = lid_model  # the language gate's fastText model (coarse.langid.model)
 
     def expand(self, pbegin):
         file_sources = {n: s for n, s in self.sources.items() if _by_file(s)}
         branches = []
         if file_sources:
-            files = match_files(pbegin, [(n, pat) for n, s in file_sources.items() for pat in s["paths"]])
+            files = match_files(pbegin, [(n, pat) for n, s in file_sources.items() for pat in s.paths])
             if self.only is not None:
                 files = files | "ThisUnit" >> beam.Filter(in_unit, *self.only)
             out = files | "Parse" >> beam.ParDo(ReadFileDoFn(file_sources, self.read_cfg, self.lid_model)) \
@@ -48,7 +53,7 @@ class ReadSources(beam.PTransform):
             branches.append((out.records, out[DROPPED], out[FAILED], out[SKIPPED]))
         for name, src in self.sources.items():
             if not _by_file(src):
-                branches.append(pbegin | f"Index[{name}]" >> _ReadIndexSource(src, self.read_cfg))
+                branches.append(pbegin | f"Index[{name}]" >> _ReadIndexSource(name, src, self.read_cfg))
         if len(branches) == 1:
             return branches[0]
         labels = ("Records", "Dropped", "Failed", "Skipped")
@@ -66,19 +71,19 @@ def in_unit(element, files: frozenset, unreadable: bool) -> bool:
 class _ReadIndexSource(beam.PTransform):
     """A cc_index source: index files -> selected rows -> reshuffled -> fetched."""
 
-    def __init__(self, source: dict, read_cfg: dict):
+    def __init__(self, name: str, source: Source, read: Read):
         super().__init__()
-        self.source, self.read_cfg = source, read_cfg
+        self.name, self.source, self.read_cfg = name, source, read
 
     def expand(self, pbegin):
-        name = self.source["name"]
-        matched = match_files(pbegin, [(name, p) for p in self.source["paths"]])
-        index = matched | "SelectRows" >> beam.ParDo(ReadIndexDoFn(self.source)).with_outputs(
+        name = self.name
+        matched = match_files(pbegin, [(name, p) for p in self.source.paths])
+        index = matched | "SelectRows" >> beam.ParDo(ReadIndexDoFn(name, self.source)).with_outputs(
             FAILED, SKIPPED, main="rows")
         out = (index.rows
                # rows of one index file point all over the crawl: spread the fetches over workers
                | "SpreadRows" >> beam.Reshuffle()
-               | "Fetch" >> beam.ParDo(FetchIndexedDoFn(self.source, self.read_cfg))
+               | "Fetch" >> beam.ParDo(FetchIndexedDoFn(name, self.source, self.read_cfg))
                .with_outputs(DROPPED, FAILED, SKIPPED, main="records"))
         failed = (out[FAILED], index[FAILED]) | "ReadFailed" >> beam.Flatten()
         skipped = (out[SKIPPED], index[SKIPPED]) | "ReadSkipped" >> beam.Flatten()

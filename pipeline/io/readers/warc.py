@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from .. import payload as pl
 from ...records import DROPPED, SKIPPED, RawRecord
 from .container import CHUNK, Unit
+
+if TYPE_CHECKING:
+    from ...schema import Read
 
 DOCUMENT_WARC_TYPES = ("response", "resource", "revisit", "conversion")
 NON_DOCUMENT_WARC_TYPES = ("request", "metadata", "warcinfo", "continuation")
@@ -251,9 +254,9 @@ def _parse_http(block: bytes, cap: int) -> tuple[int, dict, bytes]:
     return int(status_line[1]), headers, block[end + sep:]
 
 
-def classify(fr: Framed, source: str, path: str, cfg: dict) -> Verdict:
+def classify(fr: Framed, source: str, path: str, cfg: Read) -> Verdict:
     """What a framed record is: a document candidate, a policy drop, a record
-    type that never carries a document, or malformed."""
+    type that never carries a document, or malformed (``cfg``: the ``read`` section)."""
     h = fr.headers
     rtype = (h.get("warc-type") or "").lower()
     if rtype in NON_DOCUMENT_WARC_TYPES:
@@ -264,17 +267,17 @@ def classify(fr: Framed, source: str, path: str, cfg: dict) -> Verdict:
     rec = RawRecord(key="", id="", source=source, file=path, offset=0, url=url, date=h.get("warc-date"))
     if not url:
         return Verdict("malformed", rec, detail="record has no WARC-Target-URI")
-    max_bytes = int(cfg["max_payload_bytes"])
+    max_bytes = cfg.max_payload_bytes
     if rtype == "revisit":
         return Verdict(DROPPED, rec, "revisit_no_payload", h.get("warc-refers-to-target-uri"))
     if fr.length > max_bytes and rtype == "conversion":
         return Verdict(DROPPED, rec, "too_large", f">{max_bytes} bytes")
     if rtype == "conversion":  # WET: plain text, UTF-8 by spec
         try:
-            rec.text, replaced = pl.decode_text_utf8(fr.block, float(cfg["max_invalid_utf8_share"]))
+            rec.text, replaced = pl.decode_text_utf8(fr.block, cfg.max_invalid_utf8_share)
         except UnicodeDecodeError:
             try:  # another encoding only on clear evidence
-                rec.text, _, _, replaced = pl.decode_html(fr.block, None, float(cfg["max_invalid_utf8_share"]))
+                rec.text, _, _, replaced = pl.decode_html(fr.block, None, cfg.max_invalid_utf8_share)
             except UnicodeError as exc:  # the same error kind as a JSONL line or an HTML page
                 return Verdict("failed", rec, reason="decode_error", detail=str(exc))
         rec.language_hint = h.get("warc-identified-content-language")
@@ -284,17 +287,17 @@ def classify(fr: Framed, source: str, path: str, cfg: dict) -> Verdict:
     ctype_header = (h.get("content-type") or "").lower()
     if rtype == "response" and ctype_header.startswith("application/http"):
         try:
-            status, http, body = _parse_http(block, int(cfg["max_header_bytes"]))
+            status, http, body = _parse_http(block, cfg.max_header_bytes)
         except ValueError as exc:
             return Verdict("malformed", rec, detail=str(exc))
         ctype = http.get("content-type", "").lower()
         cenc, tenc = http.get("content-encoding"), http.get("transfer-encoding", "").lower()
-        if str(status) not in {str(s) for s in cfg["accept_status"]}:
+        if status not in cfg.accept_status:
             return Verdict(DROPPED, rec, "http_status", str(status))
     else:  # resource records, or responses for non-HTTP URIs such as dns:
         ctype, cenc, tenc, body = ctype_header, None, "", block
     mime = ctype.split(";")[0].strip()
-    if not mime.startswith(tuple(t.lower() for t in cfg["html_content_types"])):
+    if not mime.startswith(tuple(t.lower() for t in cfg.html_content_types)):
         return Verdict(DROPPED, rec, "not_html", mime or "no content type")
     if fr.length > max_bytes:
         return Verdict(DROPPED, rec, "too_large", f">{max_bytes} payload bytes")
@@ -302,13 +305,13 @@ def classify(fr: Framed, source: str, path: str, cfg: dict) -> Verdict:
         return Verdict(DROPPED, rec, "empty_payload")
     if "chunked" in tenc:
         try:
-            body = pl.dechunk(body, int(cfg["max_decompressed_bytes"]))
+            body = pl.dechunk(body, cfg.max_decompressed_bytes)
         except pl.PayloadTooLarge as exc:
             return Verdict(DROPPED, rec, "decompressed_too_large", str(exc))
         except pl.PayloadError:
             pass  # many archives store the payload de-chunked but keep the header
     try:
-        body = pl.decode_content_encoding(body, cenc, int(cfg["max_decompressed_bytes"]))
+        body = pl.decode_content_encoding(body, cenc, cfg.max_decompressed_bytes)
     except pl.PayloadTooLarge as exc:
         return Verdict(DROPPED, rec, "decompressed_too_large", str(exc))
     except pl.PayloadError as exc:

@@ -29,7 +29,7 @@ class WarcReader(Reader):
     splittable = True
 
     def limits(self, arc: bool = False) -> wr.ParserLimits:
-        return wr.ParserLimits(int(self.cfg["max_header_bytes"]), int(self.cfg["max_payload_bytes"]), arc=arc)
+        return wr.ParserLimits(self.cfg.max_header_bytes, self.cfg.max_payload_bytes, arc=arc)
 
     def read_records(self, fh, path: str, size, span: Span) -> Iterator:
         """Outcomes of the records whose units start in the span (all of them

@@ -7,12 +7,16 @@ import io
 import json
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...config import decontamination_sets
 from .items import read_items
 from .tokens import OVERLAP, WINDOW, ngram_hashes, normalise, tokenize
+
+if TYPE_CHECKING:
+    from ...schema import Decontamination
 
 @dataclass
 class Index:
@@ -155,16 +159,17 @@ def _template_free(h: np.ndarray, n: int, common: np.ndarray) -> np.ndarray:
     return h[per_gram * 2 <= n]
 
 
-def build_index(cfg: dict, traditional: str = "convert") -> Index:
-    """Read every set once and build the index (on the launcher)."""
-    ng = cfg["ngrams"]
+def build_index(cfg: Decontamination, traditional: str = "convert") -> Index:
+    """Read every set once and build the index (on the launcher); ``cfg``: the ``decontamination`` section."""
+    ng = {"cjk": cfg.ngrams.cjk, "words": cfg.ngrams.words}
     sets = decontamination_sets(cfg)
-    summary = {"settings": {"ngrams": ng, "min_matches": cfg["min_matches"], "max_ngram_items": cfg["max_ngram_items"]},
+    summary = {"settings": {"ngrams": cfg.ngrams.model_dump(), "min_matches": cfg.min_matches,
+                            "max_ngram_items": cfg.max_ngram_items},
                "sets": {}}
     grams, item_set, item_ids, lengths = [], [], [], set()  # grams: per item, [(n, ordered hashes)] per variant
     for si, (name, spec) in enumerate(sets.items()):
-        info = {"paths": spec["paths"], "fields": spec["fields"] or "text, else question + options + answer",
-                "action": spec["action"], "items": 0, "indexed": 0, "too_short": [], "by_script": {}}
+        info = {"paths": spec.paths, "fields": spec.fields or "text, else question + options + answer",
+                "action": spec.action, "items": 0, "indexed": 0, "too_short": [], "by_script": {}}
         for ident, text in read_items(name, spec):
             info["items"] += 1
             variants, script, n_tok = [], None, 0
@@ -173,13 +178,13 @@ def build_index(cfg: dict, traditional: str = "convert") -> Index:
                 if script is None:
                     n_tok = len(tok.values)
                     script = "cjk" if tok.char_tokens * 2 >= max(n_tok, 1) else "words"
-                if len(tok.values) >= ng[script]["min_item_tokens"]:
-                    n = min(ng[script]["n"], len(tok.values))
+                if len(tok.values) >= ng[script].min_item_tokens:
+                    n = min(ng[script].n, len(tok.values))
                     variants.append((n, ngram_hashes(tok.values, n)))
                     lengths.add(n)
-            if not variants or len(variants[0][1]) == 0 or n_tok < ng[script]["min_item_tokens"]:
+            if not variants or len(variants[0][1]) == 0 or n_tok < ng[script].min_item_tokens:
                 info["too_short"].append({"id": ident, "tokens": n_tok, "script": script,
-                                          "min_item_tokens": ng[script]["min_item_tokens"]})
+                                          "min_item_tokens": ng[script].min_item_tokens})
                 continue
             grams.append(variants)
             item_ids.append(ident)
@@ -187,13 +192,13 @@ def build_index(cfg: dict, traditional: str = "convert") -> Index:
             info["indexed"] += 1
             info["by_script"][script] = info["by_script"].get(script, 0) + 1
         if info["items"] == 0:
-            raise ValueError(f"decontamination.sets.{name}: the files {spec['paths']} hold no items")
+            raise ValueError(f"decontamination.sets.{name}: the files {spec.paths} hold no items")
         summary["sets"][name] = info
     # question templates: an n-gram in more than max_ngram_items items says nothing about any one of them
     per_item = [np.unique(np.concatenate([h for _, h in v])) for v in grams]
     if per_item:
         uniq, counts = np.unique(np.concatenate(per_item), return_counts=True)
-        common = uniq[counts > int(cfg["max_ngram_items"])]
+        common = uniq[counts > cfg.max_ngram_items]
     else:
         common = np.empty(0, dtype=np.uint64)
     all_h, all_i, need, total, only_template = [], [], [], [], []
@@ -204,7 +209,7 @@ def build_index(cfg: dict, traditional: str = "convert") -> Index:
         if not len(mine) or not base:
             only_template.append(item_ids[idx])
         total.append(base)
-        need.append(max(1, min(int(cfg["min_matches"]), base)))
+        need.append(max(1, min(cfg.min_matches, base)))
         all_h.append(mine)
         all_i.append(np.full(len(mine), idx, dtype=np.int32))
     summary["template_ngrams_left_out"] = int(len(common))
@@ -214,13 +219,13 @@ def build_index(cfg: dict, traditional: str = "convert") -> Index:
     order = np.lexsort((items, hashes))
     index = Index(hashes[order], items[order], np.asarray(need, dtype=np.int32), np.asarray(total, dtype=np.int32),
                   np.asarray(item_set, dtype=np.int16), sorted(lengths), item_ids,
-                  [{"name": n, "action": s["action"]} for n, s in sets.items()], summary)
+                  [{"name": n, "action": s.action} for n, s in sets.items()], summary)
     summary["index_bytes"] = index.nbytes()
     summary["index_ngrams"] = int(len(hashes))
-    limit = float(cfg["max_index_mb"]) * 1e6
+    limit = cfg.max_index_mb * 1e6
     if index.nbytes() > limit:
         raise ValueError(f"decontamination: the index is {index.nbytes() / 1e6:.0f} MB, over "
-                         f"decontamination.max_index_mb = {cfg['max_index_mb']:g}: every worker process holds it in "
+                         f"decontamination.max_index_mb = {cfg.max_index_mb:g}: every worker process holds it in "
                          "memory; raise the limit if the workers have room, or split the sets over runs")
     return index
 
@@ -230,11 +235,11 @@ _LOADED: dict = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def _fingerprint(cfg: dict, traditional: str) -> str:
-    return json.dumps([cfg, traditional], sort_keys=True, default=str)
+def _fingerprint(cfg: Decontamination, traditional: str) -> str:
+    return json.dumps([cfg.model_dump(mode="json"), traditional], sort_keys=True)
 
 
-def prepared_index(cfg: dict, traditional: str) -> Index:
+def prepared_index(cfg: Decontamination, traditional: str) -> Index:
     """The index for this configuration, built once per launcher process
     (preflight builds it, so that a bad set is an error before anything is
     written; the graph reuses it)."""

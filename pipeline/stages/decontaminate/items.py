@@ -6,6 +6,10 @@ import gzip
 import io
 import json
 import zlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ...schema import DecontaminationSet
 
 MAX_ITEM_CHARS = 200_000  # an evaluation item longer than this is cut (none is; a wrong field would be)
 
@@ -117,26 +121,27 @@ def _csv_rows(path: str, text: str):
 
 
 
-def read_items(name: str, spec: dict):
-    """(item id, text) of one set; raises ValueError naming the file and row of a bad item."""
+def read_items(name: str, spec: DecontaminationSet):
+    """(item id, text) of one set (expanded: ``config.decontamination_sets``); raises
+    ValueError naming the file and row of a bad item."""
     from ...io.readers import matched_files
 
-    files = matched_files(spec["paths"])
+    files = matched_files(spec.paths)
     if not files:
-        raise ValueError(f"decontamination.sets.{name}: no file matches {spec['paths']}")
+        raise ValueError(f"decontamination.sets.{name}: no file matches {spec.paths}")
     for path in files:
         base = path.rsplit("/", 1)[-1]
         seen = set()  # keys of the file's rows: a named field no row has is a typo, not an empty option
         for line, row in _rows(path):
             seen.update(row)
-            text = item_text(row, spec["fields"])
+            text = item_text(row, spec.fields)
             if text is None:
-                wanted = spec["fields"] or ["text", "or question (+ options, answer)"]
+                wanted = spec.fields or ["text", "or question (+ options, answer)"]
                 raise ValueError(f"decontamination.sets.{name}: {path} row {line} has none of the fields "
                                  f"{wanted} (set decontamination.sets.{name}.fields)")
-            ident = row.get(spec["id_field"])
+            ident = row.get(spec.id_field)
             yield (str(ident) if ident not in (None, "") else f"{base}:{line}"), text[:MAX_ITEM_CHARS]
-        absent = [f for f in spec["fields"] or [] if f not in seen]
+        absent = [f for f in spec.fields or [] if f not in seen]
         if absent and seen:
             raise ValueError(f"decontamination.sets.{name}.fields: no row of {path} has {', '.join(map(repr, absent))} "
                              f"(rows have: {', '.join(sorted(map(str, seen))[:8])})")

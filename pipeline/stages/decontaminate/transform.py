@@ -4,6 +4,7 @@ written from what was found."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 
@@ -11,13 +12,16 @@ from ...stage import BuildContext, BundleTotals, Stage, StageContext, StageResul
 from .index import loaded_index, prepared_index
 from .tokens import char_classes, normalise, normalise_aligned
 
+if TYPE_CHECKING:
+    from ...schema import Decontamination
+
 STAGE = "decontaminate"
 REASON = "contaminated"
 FOUND = "found"  # output tag: per-document (key, count) pairs for decontamination.json
 
 
-def is_configured(cfg: dict) -> bool:
-    return bool(cfg.get("sets"))
+def is_configured(cfg: Decontamination) -> bool:
+    return bool(cfg.sets)
 
 
 def _has_content(text: str) -> bool:
@@ -100,7 +104,7 @@ class Decontaminate(beam.PTransform):
     """Documents -> StageResult; writes ``decontamination.json`` (per set: items,
     too-short items, items found per source, documents dropped or redacted)."""
 
-    def __init__(self, cfg: dict, output_dir: str, traditional: str = "convert", excerpt_chars: int = 200):
+    def __init__(self, cfg: Decontamination, output_dir: str, traditional: str = "convert", excerpt_chars: int = 200):
         super().__init__()
         self.cfg, self.output_dir, self.traditional = cfg, output_dir.rstrip("/"), traditional
         self.ctx = StageContext(STAGE, excerpt_chars)
@@ -171,8 +175,7 @@ class DecontaminateStage(Stage):
         if not cfg.decontamination.sets:
             return []
         try:  # every set read and indexed now: a bad file is an error before anything is written
-            # TODO(#36 typed config): decontaminate reads the section as given
-            prepared_index(cfg.as_dict()["decontamination"], cfg.coarse.traditional_chinese)
+            prepared_index(cfg.decontamination, cfg.coarse.traditional_chinese)
         except (ValueError, OSError) as exc:
             return [str(exc)]
         return []
@@ -182,5 +185,5 @@ class DecontaminateStage(Stage):
 
     def transform(self, build: BuildContext) -> beam.PTransform:
         cfg = build.cfg
-        return Decontaminate(cfg.as_dict()["decontamination"], build.output_dir, cfg.coarse.traditional_chinese,
+        return Decontaminate(cfg.decontamination, build.output_dir, cfg.coarse.traditional_chinese,
                              build.excerpt_chars)
