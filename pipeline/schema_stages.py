@@ -208,7 +208,9 @@ class Run(Strict):
         "job of its own, exact and near dedup are decided for the whole corpus on disk, and a second job per "
         "unit applies the verdicts (docs/SCALE.md); memory is set by the unit, not the corpus, and `mdfs run "
         "--resume` continues a killed run.  64 MB: two such units of gzipped JSONL peaked at 0.71 GB against "
-        "2.94 GB as one job at 100,000 documents (docs/PERFORMANCE.md).  0: always one job."))
+        "2.94 GB as one job at 100,000 documents, for 8 % more CPU (docs/PERFORMANCE.md); smaller units cost more "
+        "jobs' start-up (about 2 s each), bigger ones hold more at once and lose more work to a crash.  0: always "
+        "one job.  Flink, Spark and Dataflow run one job: the engine manages its memory."))
 
 
 class Review(Strict):

@@ -116,7 +116,7 @@ def test_a_key_added_to_the_schema_lands_in_the_generated_file(monkeypatch):
     committed = (REPO / "pipeline" / "defaults.yaml").read_text(encoding="utf-8")
     assert "max_stragglers" not in committed and text != committed  # so the generated-file test fails on it
     assert re.search(r"^  max_stragglers: 3 +# planted: stragglers a run waits for$", text, re.M), text
-    assert yaml.safe_load(text)["run"] == {"max_failed_share": 0.1, "max_stragglers": 3}
+    assert yaml.safe_load(text)["run"] == {"max_failed_share": 0.1, "unit_mb": 64.0, "max_stragglers": 3}
     no_default = create_model("Run", __base__=Run, max_stragglers=(int, ...))  # a key without a default
     monkeypatch.setattr(defaults_file, "MdfsConfig", create_model("MdfsConfig", __base__=MdfsConfig,
                                                                   run=(no_default, section(no_default))))
