@@ -152,6 +152,29 @@ def check_families(run_dir: Path, truth: dict) -> dict:
             "near_duplicate_drops_outside_families": len(near - members), "kept": len(kept)}
 
 
+def killed(cmd: list, after_s: float) -> dict:
+    """Run ``cmd`` and SIGKILL its process group after ``after_s`` seconds: CPU of the
+    whole tree (sampled; the killed children are never reaped by the command) and peak RSS."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from e2e import PeakRSS
+
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    mon = PeakRSS(p.pid)
+    t0 = time.monotonic()
+    while p.poll() is None and time.monotonic() - t0 < after_s:
+        time.sleep(0.2)
+    finished = p.poll() is not None
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    mon.stop()
+    return {"seconds": time.monotonic() - t0, "cpu_seconds": mon.cpu_seconds, "finished_before_kill": finished,
+            "peak_rss_total_mb": mon.peak_total / 2**20}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -164,6 +187,9 @@ def main(argv=None) -> int:
     r.add_argument("--docs", type=int, required=True)
     r.add_argument("--data", type=Path, help="generated shards (default: generate into a temporary folder)")
     r.add_argument("--keep-output", action="store_true")
+    r.add_argument("--kill-after-s", type=float, default=None,
+                   help="SIGKILL the run after this many seconds, then run it again with --resume: "
+                        "CPU and peak RSS of both, and the resumed output's families and funnel")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to mdfs run, e.g. run.unit_mb=0 for one job")
     a = ap.parse_args(argv)
@@ -182,7 +208,14 @@ def main(argv=None) -> int:
         cmd = [sys.executable, "-m", "mdfs.pipeline.commands.cli", "run", "--output", str(out),
                "--source", f"scale={data}/*.jsonl.gz", "--set", "read.progress_every_s=600",
                *[arg for kv in a.set for arg in ("--set", kv)]]
-        res = {"docs": truth["docs"], "set": a.set, **timed(cmd), **check_families(out, truth)}
+        if a.kill_after_s is not None:
+            res = {"docs": truth["docs"], "set": a.set, "killed": killed(cmd, a.kill_after_s)}
+            res["resumed"] = timed([*cmd, "--resume"])
+            res.update(check_families(out, truth))
+            res["cpu_seconds"] = res["killed"]["cpu_seconds"] + res["resumed"]["cpu_seconds"]
+            res["funnel_total"] = json.loads((out / "funnel.json").read_text())["total"]
+        else:
+            res = {"docs": truth["docs"], "set": a.set, **timed(cmd), **check_families(out, truth)}
         res["cpu_ms_per_doc"] = 1000 * res["cpu_seconds"] / truth["docs"]
         staging = out / "_units" / "staging.json"  # a run in units: what it staged on disk
         if staging.exists():
