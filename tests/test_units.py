@@ -202,3 +202,27 @@ def test_progress_line_units_rate_and_eta():
     line = p.line({"records read": 100}, p.t0 + 10)
     # 100 bytes took 10 s: the 400 left take 40 s; 500 records in 10 s
     assert "1 of 4 units done" in line and "500 records (50/s)" in line and "ETA of this pass 40 s" in line
+
+
+def test_too_little_free_disk_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from mdfs.pipeline.commands import units
+    from mdfs.pipeline.options import JobOptions
+
+    for i in range(3):
+        (tmp_path / f"f{i}.jsonl").write_bytes(b"x" * 1000)
+    cfg = load_config(None, ["run.unit_mb=0.001"], [f"t={tmp_path}/*.jsonl"])
+    usage = namedtuple("usage", "total used free")
+    out = tmp_path / "out"
+    # 3,000 input bytes need 3.2 x 3,000 = 9,600 free
+    monkeypatch.setattr(units.shutil, "disk_usage", lambda path: usage(10 ** 6, 0, 9_000))
+    with pytest.raises(units.Refused, match="not enough free disk"):
+        units.plan_units(cfg, str(out), JobOptions([]))
+    assert not out.exists()
+    monkeypatch.setattr(units.shutil, "disk_usage", lambda path: usage(10 ** 6, 0, 10_000))
+    plan = units.plan_units(cfg, str(out), JobOptions([]))
+    assert plan.units == [[0], [1], [2]] and plan.sizes == [1000, 1000, 1000]
+    assert units.plan_units(cfg, str(out), JobOptions(["--runner=FlinkRunner"])) is None  # the engine's memory
+    assert units.plan_units(load_config(None, ["run.unit_mb=0"], [f"t={tmp_path}/*.jsonl"]), str(out),
+                            JobOptions([])) is None
