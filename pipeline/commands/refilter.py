@@ -347,7 +347,7 @@ def build_refilter_pipeline(p: beam.Pipeline, cfg: MdfsConfig, output_dir: str, 
     counts.append(p | "EarlierCounts" >> beam.Create(earlier, reshuffle=False))
     front = [((src, stage), tuple(v[k] for k in ("documents", "bytes", "chars", "tokens")))
              for src, by_stage in stats["stages"].items() for stage, v in by_stage.items()
-             if stage in ("read", "extract")]
+             if stage in ("read", *counted)]  # the read stage and the stages a refilter carries
     stats_front = [p | "TotalsEarlierStats" >> beam.Create(front, reshuffle=False)]
     stored_tokens = run_tokenizer == cfg.stats.tokenizer
     build = build_context(cfg, output_dir, RefilterInputs(stored_tokens))
@@ -485,16 +485,21 @@ def refilter(run_dir: str, output_dir: str, config_file: str | None, sets: list[
                  also_judge=lambda f: judge_against(f, funnel), prog=prog,
                  reads=[("the run being refiltered", run_dir)])
     if status in (0, 3):
-        _say_rescored(output_dir)
+        _say_rescored(output_dir, cfg)
     return status
 
 
-def _say_rescored(output_dir: str) -> None:
+def _say_rescored(output_dir: str, cfg) -> None:
+    """One line per stage that scores now what has no stored values (the
+    ``rescored`` funnel entry it declares): how many, of those that reached it."""
     with FileSystems.open(f"{output_dir.rstrip('/')}/funnel.json") as fh:
         f = json.loads(fh.read())
-    n = sum(sum(e.get("rescored", {}).values()) for e in f["sources"].values())
-    scored = sum(e["after_stage"].get("near_dedup", e["after_stage"].get("exact_dedup", 0))
-                 for e in f["sources"].values())
-    if "fine" in f["stages"]:
-        print(f"refilter: {n} documents had no stored classifier scores and were scored now "
-              f"(of {scored} that reached the classifier stage)")
+    order = f["stages"]
+    for stage in stages_declared(cfg):
+        if "rescored" not in stage.funnel_fields or stage.name not in order or order.index(stage.name) == 0:
+            continue
+        before = order[order.index(stage.name) - 1]
+        n = sum(e.get("rescored", {}).get(stage.name, 0) for e in f["sources"].values())
+        reached = sum(e["after_stage"].get(before, 0) for e in f["sources"].values())
+        print(f"refilter: {n} documents had no stored scores and were scored now by the {stage.name} stage "
+              f"(of {reached} that reached it)")
