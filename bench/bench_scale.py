@@ -23,8 +23,11 @@ dropped as a near duplicate.
 ``run`` executes ``mdfs run`` (DirectRunner in-process, near-dedup on, no
 classifier) on the shards, with wall time, CPU of the whole process tree and
 peak RSS of the whole process tree (bench/e2e.py's ``timed``), and prints one
-JSON line.  The 100,000-document figure of docs/PERFORMANCE.md's "Bigger than
-memory" rows comes from here.
+JSON line (with the units and what they staged, for a run in units of files).
+``--set run.unit_mb=0`` runs the same input as one job; ``--kill-after-s S``
+SIGKILLs the run after S seconds and runs it again with ``--resume`` (CPU and
+peak of both).  The 100,000-document figures of docs/PERFORMANCE.md's "Bigger
+than memory" section come from here.
 """
 from __future__ import annotations
 
