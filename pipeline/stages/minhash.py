@@ -110,6 +110,10 @@ def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndar
     return a, b
 
 
+_RECENT: dict = {}  # (hasher parameters, language, text) -> signature, insertion ordered
+_RECENT_SIZE = 64
+
+
 class MinHasher:
     """Signatures for documents; one instance per worker (built in ``setup()``)."""
 
@@ -120,6 +124,7 @@ class MinHasher:
         self.shingles = shingles or {"default": Shingle(unit="word", n=5)}
         # shingles per block: about a million slots (4 MB) of working set
         self.chunk = chunk or max(512, 1_000_000 // self.num_perm)
+        self._params = (self.num_perm, self.seed, repr(sorted(self.shingles.items())))
 
     def shingle_spec(self, text: str, language: str | None) -> Shingle:
         """The shingles of a text: by its language label, unless the label is
@@ -157,7 +162,19 @@ class MinHasher:
         return sig
 
     def signature(self, text: str, language: str | None = None) -> np.ndarray:
-        return self.signature_of_hashes(self.shingle_hashes(text, language))
+        """Read-only: the near-dedup stage and the dedup state rows each sign the
+        same kept text, one right after the other in a fused stage, so the last
+        few signatures are remembered (shared by every hasher of the same
+        parameters in the process) rather than computed twice."""
+        key = (self._params, language, text)
+        sig = _RECENT.get(key)
+        if sig is None:
+            sig = self.signature_of_hashes(self.shingle_hashes(text, language))
+            sig.flags.writeable = False
+            if len(_RECENT) >= _RECENT_SIZE:
+                del _RECENT[next(iter(_RECENT))]  # the oldest
+            _RECENT[key] = sig
+        return sig
 
     def lean(self, sig: np.ndarray):
         from datasketch import LeanMinHash
