@@ -243,3 +243,13 @@ def test_remembered_signature_is_the_computed_one_and_per_parameters():
     seeded = other.signature(text, "en")
     assert seeded is not first and not np.array_equal(seeded, first)
     assert np.array_equal(seeded, other.signature_of_hashes(other.shingle_hashes(text, "en")))
+
+
+def test_script_share_counts_letters_only_at_the_threshold():
+    """3 Han of 10 letters is exactly MIN_SCRIPT_SHARE: Chinese; digits, spaces,
+    punctuation and marks between them are not letters (counting any of them
+    would put the share below the threshold), one more Latin letter would."""
+    from mdfs.pipeline.stages.minhash import script_language
+
+    assert script_language("漢 1, 字! 22 漢。 ab-cd ef\u0301g ... 42") == "zh"
+    assert script_language("漢 1, 字! 22 漢。 ab-cd ef\u0301gh ... 42") is None

@@ -80,7 +80,7 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
 
 _SCRIPT = {"ja": regex.compile(r"[\p{Hiragana}\p{Katakana}]"), "ko": regex.compile(r"\p{Hangul}"),
            "th": regex.compile(r"\p{Thai}"), "zh": regex.compile(r"\p{Han}")}
-_LETTER = regex.compile(r"\p{L}")
+_NON_LETTERS = regex.compile(r"\P{L}+")
 SCRIPT_SAMPLE_CHARS = 2000
 MIN_SCRIPT_SHARE = 0.3  # of the letters: the text is written in a script without word spaces
 
@@ -90,7 +90,8 @@ def script_language(text: str) -> str | None:
     that carries the text, from its first 2,000 characters; None for texts
     written with word spaces.  Any Kana makes Han text Japanese."""
     head = text[:SCRIPT_SAMPLE_CHARS]
-    letters = len(_LETTER.findall(head))
+    # what is left without the non-letters: as many as findall(r"\p{L}") finds, without a string per letter
+    letters = len(_NON_LETTERS.sub("", head))
     if not letters:
         return None
     counts = {lang: len(p.findall(head)) for lang, p in _SCRIPT.items()}
