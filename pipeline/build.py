@@ -81,8 +81,9 @@ def apply_stages(build: BuildContext, docs, stages: list[Stage], counts: list, s
     later_dropped = [carried_rejects["dropped"]] if "dropped" in carried_rejects else []
     later_failed = [carried_rejects["failed"]] if "failed" in carried_rejects else []
     stage_names, stage_docs, corpus_marked = list(counted or []), {}, False
-    # the text is final after the last stage that changes it: its tokens are counted once, there
-    text_final = [s.name for s in stages if s.changes_text][-1:]
+    # tokens are counted after each stage that may change the text, where the statistics need them
+    # anyway (per stage); a later stage that leaves the text as it was keeps the count
+    # (``Document.replace``), so the final text is counted again only where it changed
     tokenizer = cfg.stats.tokenizer
     from .progress import timing
 
@@ -92,8 +93,8 @@ def apply_stages(build: BuildContext, docs, stages: list[Stage], counts: list, s
             result = docs | name.title().replace("_", "") >> stage.transform(build)
         stage_names.append(name)
         kept_here = result.kept
-        if [name] == text_final:
-            kept_here = kept_here | "CountTokens" >> beam.ParDo(CountTokensDoFn(tokenizer))
+        if stage.changes_text:
+            kept_here = kept_here | f"CountTokens[{name}]" >> beam.ParDo(CountTokensDoFn(tokenizer))
         counts += [_count(kept_here, f"After[{name}]",
                           lambda d, s=stage: [((d.source, "after", s.name), 1), *s.kept_events(d)]),
                    _count(result.dropped, f"Dropped[{name}]", lambda d, s=stage: dropped_events(d) + s.dropped_events(d)),

@@ -177,7 +177,7 @@ class Stage:
     name: ClassVar[str]
     section: ClassVar[Optional[str]] = None  # its configuration section (``mdfs config``, docs)
     scope: ClassVar[str] = DOCUMENT  # DOCUMENT: one document at a time; CORPUS: needs the whole corpus
-    changes_text: ClassVar[bool] = False  # tokens are counted after the last running stage that does
+    changes_text: ClassVar[bool] = False  # tokens are counted after each running stage that does
     refilter: ClassVar[str] = RECOMPUTE  # RECOMPUTE: run again; REUSE: from stored values; CARRY: not run
     optional: ClassVar[bool] = False  # off unless configured, and then not listed as skipped
     header: ClassVar[Optional[str]] = None  # a short column header for the funnel table (80 columns)
