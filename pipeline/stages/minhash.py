@@ -112,7 +112,7 @@ def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndar
 
 
 _RECENT: dict = {}  # (hasher parameters, language, text) -> signature, insertion ordered
-_RECENT_SIZE = 64
+_RECENT_SIZE = 8  # the two signers follow each other per document; a few texts, not many, held in memory
 
 
 class MinHasher:
