@@ -7,8 +7,13 @@ stage and reason, and funnel.json without its timings.
     git worktree add /tmp/basetree REV
     mkdir -p /tmp/basepkg/mdfs && touch /tmp/basepkg/mdfs/__init__.py
     for d in pipeline classifiers schemas; do ln -s /tmp/basetree/$d /tmp/basepkg/mdfs/$d; done
-    python bench/compare_revisions.py
+    MDFS_BASE_PYTHON=/path/to/python-without-mdfs python bench/compare_revisions.py
+
+MDFS_BASE_PYTHON: an interpreter with mdfs's dependencies but without mdfs
+installed (an editable install of the working tree would answer imports the
+base revision does not have, mixing the two); default: this one.
 """
+import os
 import json
 import sys
 import tempfile
@@ -26,7 +31,9 @@ for rep in range(3):
     for kind in ("base", "now"):
         cmd = mdfs_cmd(work / "in", work / f"out-{kind}", 1)
         if kind == "base":
-            cmd = [sys.executable, "-c", "import sys; sys.path.insert(0, '/tmp/basepkg')\n"
+            # PYTHONPATH too: the extractor's child process imports mdfs on its own
+            cmd = ["env", "PYTHONPATH=/tmp/basepkg", os.environ.get("MDFS_BASE_PYTHON", sys.executable), "-c",
+                   "import sys; sys.path.insert(0, '/tmp/basepkg')\n"
                    "try:\n    from mdfs.pipeline.commands.cli import main\n"
                    "except ImportError:  # a revision before the commands/ layout\n    from mdfs.pipeline.cli import main\n"
                    "sys.exit(main(sys.argv[1:]))"] + cmd[3:]

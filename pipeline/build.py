@@ -104,17 +104,16 @@ def build_unit(p: beam.Pipeline, cfg, output_dir: str, job: UnitJob) -> dict:
     build = build_context(cfg, output_dir)
     stages = running(build)
     head, corpus, tail = split_stages(stages)
-    text_final = [s.name for s in stages if s.changes_text][-1:]
     with shard_tag(job.tag):
         if job.pass_ == 1:
             raw, counts, stats_front = read_front(p, cfg, output_dir, (job.files, job.unreadable))
-            return apply_stages(build, raw, head, counts, stats_front, unit=job, text_final=text_final)
+            return apply_stages(build, raw, head, counts, stats_front, unit=job)
         every = cfg.read.progress_every_s
         docs = (p | "ReadStaged" >> ReadStaged(f"{job.folder}/p1/docs/part-*.parquet")
                 | "ProgressStaged" >> beam.ParDo(LogProgress("documents staged", every, progress_dir(output_dir))))
         verdicts = [VerdictStage(s, job.decisions) for s in corpus]
         front = [p | "NoReadStats" >> beam.Create([])]
-        return apply_stages(build, docs, verdicts + tail, [], front, unit=job, text_final=text_final)
+        return apply_stages(build, docs, verdicts + tail, [], front, unit=job)
 
 
 def _stage_documents(build: BuildContext, docs, job: UnitJob) -> None:
@@ -134,8 +133,8 @@ def _stage_documents(build: BuildContext, docs, job: UnitJob) -> None:
 
 
 def apply_stages(build: BuildContext, docs, stages: list[Stage], counts: list, stats_front: list,
-                 counted: list | None = None, carried_rejects: dict | None = None, unit: UnitJob | None = None,
-                 text_final: list | None = None) -> dict:
+                 counted: list | None = None, carried_rejects: dict | None = None, unit: UnitJob | None = None
+                 ) -> dict:
     """The document stages over ``docs``, then the kept sink, the funnel (from
     ``counts``: per-bundle event totals of everything before) and the
     statistics (``stats_front``: per-bundle ((source, stage), totals) of the
@@ -144,16 +143,14 @@ def apply_stages(build: BuildContext, docs, stages: list[Stage], counts: list, s
     carries over from the earlier run's later-stage sink}, written with this run's.
     ``unit``: a job of a run in units of files: pass 1 ends in the staged documents
     instead of the kept sink, and each pass writes its funnel events and statistics
-    as totals to ``unit.totals``, which ``commands/units.py`` sums over the jobs.
-    ``text_final``: [the stage after which tokens are counted] (default: the last of
-    ``stages`` that changes the text; a unit's job is given the whole run's)."""
+    as totals to ``unit.totals``, which ``commands/units.py`` sums over the jobs
+    (tokens are counted after each stage that changes the text, and staged documents
+    carry their count into pass 2)."""
     cfg, output_dir = build.cfg, build.output_dir
     carried_rejects = carried_rejects or {}
     later = {kind: [carried_rejects[kind]] if kind in carried_rejects else [] for kind in ("dropped", "failed")}
     stage_names = list(counted or [])
-    # the text is final after the last stage that changes it: its tokens are counted once, there
-    text_final = [s.name for s in stages if s.changes_text][-1:] if text_final is None else text_final
-    docs, stage_docs = _chain(build, docs, stages, counts, later, stage_names, text_final)
+    docs, stage_docs = _chain(build, docs, stages, counts, later, stage_names)
     # Rejects after the read stage share one sink per kind: a Parquet sink costs ~0.1 s of graph
     # construction and a dozen runner stages, and these streams are bounded by what was extracted
     # (the read stage's streams, the big ones on a real crawl, have their own sinks)
@@ -175,8 +172,7 @@ def apply_stages(build: BuildContext, docs, stages: list[Stage], counts: list, s
     return {"kept": kept}
 
 
-def _chain(build: BuildContext, docs, stages: list[Stage], counts: list, later: dict, stage_names: list,
-           text_final: list) -> tuple:
+def _chain(build: BuildContext, docs, stages: list[Stage], counts: list, later: dict, stage_names: list) -> tuple:
     """Each stage over the documents the one before kept, its funnel events appended to
     ``counts``, its rejects to ``later``: (the last stage's documents, {stage: documents})."""
     from .progress import timing
@@ -189,8 +185,8 @@ def _chain(build: BuildContext, docs, stages: list[Stage], counts: list, later: 
             result = docs | name.title().replace("_", "") >> stage.transform(build)
         stage_names.append(name)
         kept_here = result.kept
-        if [name] == text_final:
-            kept_here = kept_here | "CountTokens" >> beam.ParDo(CountTokensDoFn(build.cfg.stats.tokenizer))
+        if stage.changes_text:
+            kept_here = kept_here | f"CountTokens[{name}]" >> beam.ParDo(CountTokensDoFn(build.cfg.stats.tokenizer))
         counts += [_count(kept_here, f"After[{name}]",
                           lambda d, s=stage: [((d.source, "after", s.name), 1), *s.kept_events(d)]),
                    _count(result.dropped, f"Dropped[{name}]", lambda d, s=stage: dropped_events(d) + s.dropped_events(d)),

@@ -183,7 +183,7 @@ class Stage:
     # False: it writes a report of everything it saw, once per job, so a run in units of files
     # (several jobs) would keep only the last job's; such a run is then one job
     in_units: ClassVar[bool] = True
-    changes_text: ClassVar[bool] = False  # tokens are counted after the last running stage that does
+    changes_text: ClassVar[bool] = False  # tokens are counted after each running stage that does
     refilter: ClassVar[str] = RECOMPUTE  # RECOMPUTE: run again; REUSE: from stored values; CARRY: not run
     optional: ClassVar[bool] = False  # off unless configured, and then not listed as skipped
     header: ClassVar[Optional[str]] = None  # a short column header for the funnel table (80 columns)

@@ -48,9 +48,9 @@ def _text_bytes(text: str) -> int:
 
 
 class CountTokensDoFn(beam.DoFn):
-    """Sets ``token_count`` on documents whose text is final (after coarse);
-    a count already set is of the same text (``Document.replace`` forgets it
-    when the text changes): kept, not counted again."""
+    """Sets ``token_count`` on the documents a stage that may change the text
+    passes on; a count already set is of the same text (``Document.replace``
+    forgets it when the text changes): kept, not counted again."""
 
     def __init__(self, tokenizer: str | None):
         self.tokenizer = tokenizer

@@ -226,3 +226,30 @@ def test_chinese_near_duplicate_recall_without_language_labels():
         high.append(bool(set(band_keys(sa, b, r)) & set(band_keys(sb, b, r)))
                     and estimated_jaccard(sa, sb) >= CFG.threshold)
     assert len(high) >= 100 and sum(high) / len(high) >= 0.95, (len(high), sum(high))
+
+
+def test_remembered_signature_is_the_computed_one_and_per_parameters():
+    """The near-dedup stage and the dedup state rows sign the same text one after
+    the other: the second call is answered from memory, equal to a fresh
+    computation, read-only, and never shared between different parameters."""
+    text = EN[0]
+    a, b, other = MinHasher(112, 1), MinHasher(112, 1), MinHasher(112, 2)
+    first = a.signature(text, "en")
+    again = b.signature(text, "en")
+    assert again is first  # remembered across hashers of the same parameters
+    assert np.array_equal(first, a.signature_of_hashes(a.shingle_hashes(text, "en")))
+    with pytest.raises(ValueError):
+        first[0] = 0
+    seeded = other.signature(text, "en")
+    assert seeded is not first and not np.array_equal(seeded, first)
+    assert np.array_equal(seeded, other.signature_of_hashes(other.shingle_hashes(text, "en")))
+
+
+def test_script_share_counts_letters_only_at_the_threshold():
+    """3 Han of 10 letters is exactly MIN_SCRIPT_SHARE: Chinese; digits, spaces,
+    punctuation and marks between them are not letters (counting any of them
+    would put the share below the threshold), one more Latin letter would."""
+    from mdfs.pipeline.stages.minhash import script_language
+
+    assert script_language("漢 1, 字! 22 漢。 ab-cd ef\u0301g ... 42") == "zh"
+    assert script_language("漢 1, 字! 22 漢。 ab-cd ef\u0301gh ... 42") is None

@@ -11,31 +11,55 @@ here at run time, without a fork of mdfs.
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
-from .coarse import CoarseStage
-from .decontaminate import DecontaminateStage
-from .dedup_exact import ExactDedupStage
-from .dedup_near import NearDedupStage
-from .extract import ExtractStage
-from .fine import FineStage
-from .pii import PiiStage
-from ..stage import BuildContext, Stage, load_stage
+if TYPE_CHECKING:
+    from ..stage import BuildContext, Stage
 
-STAGES: tuple[Stage, ...] = (
-    ExtractStage(),
-    CoarseStage(),
-    DecontaminateStage(),
-    PiiStage(),
-    ExactDedupStage(),
-    NearDedupStage(),
-    FineStage(),
-)
+
+def _declarations() -> tuple[Stage, ...]:
+    # imported on first use, not with the package: the bounded child processes
+    # (``extract_worker``, ``pii_custom``) live in this package and would
+    # otherwise import every stage and Apache Beam to extract one page
+    # (about a CPU second per child start)
+    from .coarse import CoarseStage
+    from .decontaminate import DecontaminateStage
+    from .dedup_exact import ExactDedupStage
+    from .dedup_near import NearDedupStage
+    from .extract import ExtractStage
+    from .fine import FineStage
+    from .pii import PiiStage
+
+    return (
+        ExtractStage(),
+        CoarseStage(),
+        DecontaminateStage(),
+        PiiStage(),
+        ExactDedupStage(),
+        NearDedupStage(),
+        FineStage(),
+    )
+
+
+def __getattr__(name: str):
+    """``STAGES``: the declared stages, in order (built on first access, PEP 562)."""
+    if name == "STAGES":
+        stages = globals()["STAGES"] = _declarations()
+        return stages
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _stages() -> tuple[Stage, ...]:
+    # the module attribute, so that a test's monkeypatch.setattr(stages, "STAGES", ...) is what counts
+    return globals().get("STAGES") or __getattr__("STAGES")
 
 
 def declared(cfg=None) -> list[Stage]:
     """The declared stages, with the configuration's own stages (``custom_stages``)
     inserted after the stage each names."""
-    stages = list(STAGES)
+    from ..stage import load_stage
+
+    stages = list(_stages())
     for custom in (cfg.custom_stages if cfg is not None else []):
         stage = load_stage(custom.stage)
         stage.settings = dict(custom.settings)
@@ -88,7 +112,7 @@ def funnel_fields(cfg=None) -> dict[str, str]:
 
 def output_parts() -> tuple[str, ...]:
     """The output parts the declared stages write beyond kept/dropped/failed."""
-    return tuple(dict.fromkeys(part for s in STAGES for part in s.outputs))
+    return tuple(dict.fromkeys(part for s in _stages() for part in s.outputs))
 
 
 def plan(cfg) -> list[dict]:

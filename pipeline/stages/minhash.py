@@ -80,7 +80,7 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
 
 _SCRIPT = {"ja": regex.compile(r"[\p{Hiragana}\p{Katakana}]"), "ko": regex.compile(r"\p{Hangul}"),
            "th": regex.compile(r"\p{Thai}"), "zh": regex.compile(r"\p{Han}")}
-_LETTER = regex.compile(r"\p{L}")
+_NON_LETTERS = regex.compile(r"\P{L}+")
 SCRIPT_SAMPLE_CHARS = 2000
 MIN_SCRIPT_SHARE = 0.3  # of the letters: the text is written in a script without word spaces
 
@@ -90,7 +90,8 @@ def script_language(text: str) -> str | None:
     that carries the text, from its first 2,000 characters; None for texts
     written with word spaces.  Any Kana makes Han text Japanese."""
     head = text[:SCRIPT_SAMPLE_CHARS]
-    letters = len(_LETTER.findall(head))
+    # what is left without the non-letters: as many as findall(r"\p{L}") finds, without a string per letter
+    letters = len(_NON_LETTERS.sub("", head))
     if not letters:
         return None
     counts = {lang: len(p.findall(head)) for lang, p in _SCRIPT.items()}
@@ -110,6 +111,10 @@ def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndar
     return a, b
 
 
+_RECENT: dict = {}  # (hasher parameters, language, text) -> signature, insertion ordered
+_RECENT_SIZE = 8  # the two signers follow each other per document; a few texts, not many, held in memory
+
+
 class MinHasher:
     """Signatures for documents; one instance per worker (built in ``setup()``)."""
 
@@ -120,6 +125,7 @@ class MinHasher:
         self.shingles = shingles or {"default": Shingle(unit="word", n=5)}
         # shingles per block: about a million slots (4 MB) of working set
         self.chunk = chunk or max(512, 1_000_000 // self.num_perm)
+        self._params = (self.num_perm, self.seed, repr(sorted(self.shingles.items())))
 
     def shingle_spec(self, text: str, language: str | None) -> Shingle:
         """The shingles of a text: by its language label, unless the label is
@@ -157,7 +163,19 @@ class MinHasher:
         return sig
 
     def signature(self, text: str, language: str | None = None) -> np.ndarray:
-        return self.signature_of_hashes(self.shingle_hashes(text, language))
+        """Read-only: the near-dedup stage and the dedup state rows each sign the
+        same kept text, one right after the other in a fused stage, so the last
+        few signatures are remembered (shared by every hasher of the same
+        parameters in the process) rather than computed twice."""
+        key = (self._params, language, text)
+        sig = _RECENT.get(key)
+        if sig is None:
+            sig = self.signature_of_hashes(self.shingle_hashes(text, language))
+            sig.flags.writeable = False
+            if len(_RECENT) >= _RECENT_SIZE:
+                del _RECENT[next(iter(_RECENT))]  # the oldest
+            _RECENT[key] = sig
+        return sig
 
     def lean(self, sig: np.ndarray):
         from datasketch import LeanMinHash

@@ -42,7 +42,7 @@ def word_count(v: TextView) -> int:
 
 def mean_word_length(v: TextView) -> float:
     words = v.words
-    return sum(len(w) for w in words) / len(words) if words else 0.0
+    return sum(map(len, words)) / len(words) if words else 0.0
 
 
 def symbol_word_ratio(v: TextView) -> float:

@@ -38,10 +38,10 @@ def _content_share(line: str) -> float:
 
 def is_navigation(line: str, max_item_chars: int = 8) -> bool:
     """Three or more short items joined by separators, with no sentence punctuation."""
-    if any(c in _SENTENCE_PUNCT for c in line):
+    if not _SENTENCE_PUNCT.isdisjoint(line):  # one C pass, not a generator step per character
         return False
     items = [i for i in _NAV_SPLIT.split(line) if i]
-    return len(items) >= 3 and sum(len(i) for i in items) / len(items) <= max_item_chars
+    return len(items) >= 3 and sum(map(len, items)) / len(items) <= max_item_chars
 
 
 @dataclass
