@@ -4,12 +4,10 @@ pass per line or a string per match.
 
 Each class is decided by the same pattern (or ``str`` method) the measures
 were defined with, once per character per process, the first time the
-character is seen; the table (one byte per code point, 1.1 MB) is filled
-in as texts arrive.
+character is seen; the table (one byte per code point, 1.1 MB per process)
+is filled in as texts arrive.
 """
 from __future__ import annotations
-
-from typing import Optional
 
 import numpy as np
 import regex
@@ -22,7 +20,9 @@ _UNKNOWN = 255
 
 _PATTERNS = ((regex.compile(r"\s"), SPACE), (regex.compile(r"[\p{L}\p{N}]"), LETTER),
              (regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"), CJK))
-_table: Optional[np.ndarray] = None
+# built at import, not on first use: Beam runs a worker's bundles on several
+# threads, and two threads building it at once could each fill their own
+_TABLE = np.full(0x110000, _UNKNOWN, dtype=np.uint8)
 
 
 def _class_of(ch: str) -> int:
@@ -36,14 +36,12 @@ def codepoints(text: str) -> np.ndarray:
 
 
 def classes(cps: np.ndarray) -> np.ndarray:
-    """The class bits of each code point."""
-    global _table
-    if _table is None:
-        _table = np.full(0x110000, _UNKNOWN, dtype=np.uint8)
-    cls = _table[cps]
+    """The class bits of each code point (threads filling the same entry at
+    once write the same value)."""
+    cls = _TABLE[cps]
     unknown = cps[cls == _UNKNOWN]
     if unknown.size:
         for cp in np.unique(unknown).tolist():
-            _table[cp] = _class_of(chr(cp))
-        cls = _table[cps]
+            _TABLE[cp] = _class_of(chr(cp))
+        cls = _TABLE[cps]
     return cls

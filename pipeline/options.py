@@ -101,7 +101,7 @@ def split_flags(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, rest
 
 
-def local_runner(options: PipelineOptions):
+def job_runner(options: PipelineOptions):
     """The runner a job is built with: for ``--runner=DirectRunner`` (the
     default) on a batch job, Beam's FnApiRunner, which is what the
     DirectRunner's batch path runs; None otherwise (Beam resolves
@@ -120,7 +120,7 @@ def local_runner(options: PipelineOptions):
 
     std = options.view_as(StandardOptions)
     name = str(std.runner or "DirectRunner").rsplit(".", 1)[-1].lower()  # Beam's names ignore case
-    if name not in ("directrunner", "direct") or std.streaming:
+    if name not in ("directrunner", "direct", "switchingdirectrunner") or std.streaming:
         return None
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner

@@ -2,7 +2,7 @@
 every machine: Beam 2.77's DirectRunner first offers a job to Prism
 (translating the graph, fetching Prism's binary from GitHub when it can),
 so a machine with that network ran the default command on another engine.
-mdfs builds the FnApiRunner itself (``options.local_runner``)."""
+mdfs builds the FnApiRunner itself (``options.job_runner``)."""
 from __future__ import annotations
 
 import gzip
@@ -13,7 +13,7 @@ from apache_beam.runners.portability import prism_runner
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 
 from mdfs.pipeline.commands import cli
-from mdfs.pipeline.options import JobOptions, local_runner
+from mdfs.pipeline.options import JobOptions, job_runner
 
 from helpers import real_en_texts, real_zh_texts
 
@@ -53,11 +53,11 @@ def test_the_default_command_never_offers_the_job_to_prism(prism_offers, tmp_pat
     assert prism_offers == []
 
 
-@pytest.mark.parametrize("flags", [[], ["--runner=DirectRunner"], ["--runner=direct"], ["--runner=directrunner"],
+@pytest.mark.parametrize("flags", [[], ["--runner=DirectRunner"], ["--runner=direct"], ["--runner=directrunner"], ["--runner=SwitchingDirectRunner"],
                                    ["--runner=apache_beam.runners.direct.direct_runner.DirectRunner"],
                                    ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]])
 def test_the_direct_runner_is_the_fn_api_runner_with_the_options(flags):
-    runner = local_runner(JobOptions(flags))
+    runner = job_runner(JobOptions(flags))
     assert isinstance(runner, fn_runner.FnApiRunner)
     # the options reach the workers as the DirectRunner passes them: in the provision info
     encoded = runner._provision_info.provision_info.pipeline_options
@@ -67,7 +67,7 @@ def test_the_direct_runner_is_the_fn_api_runner_with_the_options(flags):
             assert str(encoded[f"beam:option:{name}:v1"]) == value
 
 
-@pytest.mark.parametrize("flags", [["--runner=PrismRunner"], ["--runner=FlinkRunner"], ["--runner=SparkRunner"],
+@pytest.mark.parametrize("flags", [["--runner=PrismRunner"], ["--runner=BundleBasedDirectRunner"], ["--runner=FlinkRunner"], ["--runner=SparkRunner"],
                                    ["--runner=DataflowRunner"], ["--runner=PortableRunner"], ["--streaming"]])
 def test_other_runners_are_left_to_beam(flags):
-    assert local_runner(JobOptions(flags)) is None
+    assert job_runner(JobOptions(flags)) is None

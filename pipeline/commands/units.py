@@ -283,9 +283,9 @@ def _pass(plan: Plan, cfg, root: str, options, pass_: int, status: "UnitProgress
                       decisions=f"{root}/{UNITS}/dedup/decisions/unit-{u:05d}.parquet")
         import apache_beam as beam
 
-        from ..options import local_runner
+        from ..options import job_runner
 
-        p = beam.Pipeline(runner=local_runner(options), options=options)
+        p = beam.Pipeline(runner=job_runner(options), options=options)
         build_unit(p, cfg, root, job)
         p.run().wait_until_finish()
         status.unit_done(u, read_totals(watch).get(status.point, 0))

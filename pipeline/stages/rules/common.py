@@ -120,7 +120,10 @@ class NgramRepeats:
     one sort per level over a shrinking set (most 5-grams of real text are
     unique), where a sort of every position per threshold took nine.  The
     hashes are ``ngram_hashes``'s, extended one word at a time, so each level
-    counts exactly what hashing every n-gram from scratch counts."""
+    counts what hashing every n-gram from scratch counts; the one difference is
+    a 64-bit hash collision between two n-grams whose shorter prefixes differ,
+    which hashing from scratch took for a repeat and this does not.  ``ids``
+    are small non-negative integers (``TextView.word_ids``)."""
 
     def __init__(self, ids: np.ndarray, weights: np.ndarray):
         self.ids, self.weights = ids.astype(np.uint64, copy=False), weights
