@@ -8,7 +8,6 @@ edge cases (repeats, scripts side by side, odd whitespace) and on real ones."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
