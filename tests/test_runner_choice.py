@@ -53,7 +53,8 @@ def test_the_default_command_never_offers_the_job_to_prism(prism_offers, tmp_pat
     assert prism_offers == []
 
 
-@pytest.mark.parametrize("flags", [[], ["--runner=DirectRunner"], ["--runner=direct"], ["--runner=directrunner"], ["--runner=SwitchingDirectRunner"],
+@pytest.mark.parametrize("flags", [[], ["--runner=DirectRunner"], ["--runner=direct"], ["--runner=directrunner"],
+                                   ["--runner=SwitchingDirectRunner"],
                                    ["--runner=apache_beam.runners.direct.direct_runner.DirectRunner"],
                                    ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]])
 def test_the_direct_runner_is_the_fn_api_runner_with_the_options(flags):
@@ -67,7 +68,8 @@ def test_the_direct_runner_is_the_fn_api_runner_with_the_options(flags):
             assert str(encoded[f"beam:option:{name}:v1"]) == value
 
 
-@pytest.mark.parametrize("flags", [["--runner=PrismRunner"], ["--runner=BundleBasedDirectRunner"], ["--runner=FlinkRunner"], ["--runner=SparkRunner"],
+@pytest.mark.parametrize("flags", [["--runner=PrismRunner"], ["--runner=BundleBasedDirectRunner"],
+                                   ["--runner=FlinkRunner"], ["--runner=SparkRunner"],
                                    ["--runner=DataflowRunner"], ["--runner=PortableRunner"], ["--streaming"]])
 def test_other_runners_are_left_to_beam(flags):
     assert job_runner(JobOptions(flags)) is None
