@@ -37,13 +37,16 @@ def count_units(text: str) -> int:
     cls = charclass.classes(charclass.codepoints(text))
     letter = (cls & charclass.LETTER) != 0
     alone = int(np.count_nonzero((cls & (charclass.SPACE | charclass.LETTER)) == 0))
-    other = letter & ((cls & charclass.CJK) == 0)  # letters and digits that are not CJK
-    before = np.cumsum(other) - other  # such letters before each position
-    starts = letter.copy()
-    starts[1:] &= ~letter[:-1]  # the first character of each run
-    run_base = before[np.maximum.accumulate(np.where(starts, np.arange(len(cls)), 0))]
-    # in a run: CJK characters before its first other letter, and that letter
-    return alone + int(np.count_nonzero(letter & (before == run_base)))
+    # the runs of letters and digits: [starts, ends)
+    edges = np.flatnonzero(letter[1:] != letter[:-1]) + 1
+    bounds = np.concatenate(([0], edges, [len(cls)]))
+    first = 0 if letter[0] else 1
+    starts, ends = bounds[first:-1:2], bounds[first + 1::2]
+    # in each run, its first letter or digit that is not CJK (the run's end if none)
+    other = np.flatnonzero(letter & ((cls & charclass.CJK) == 0))
+    first_other = np.minimum(np.append(other, len(cls))[np.searchsorted(other, starts)], ends)
+    # per run: the CJK characters before that one, each a token, and that one with the rest of the run
+    return alone + int((first_other - starts).sum()) + int(np.count_nonzero(first_other < ends))
 
 
 class TokenCounter:
