@@ -152,8 +152,9 @@ def write_doc(r: dict) -> None:
          "branch). Same input and work as above (WARC read, extraction, language ID, FineWeb-style quality rules, "
          "MinHash signatures, writing), only the extractor changes. Docs/s per core is records / wall seconds of "
          "the 1-worker run; docs per CPU second counts the whole process tree (user + system), which a loaded "
-         f"machine disturbs less (wall time was {lo:.2f}x to {hi:.2f}x CPU time across the runs; the machine was "
-         "shared with other jobs, which raises CPU time too). Quality: bench/eval_extraction.py "
+         f"machine disturbs less (wall time was {lo:.2f}x to {hi:.2f}x CPU time across the runs"
+         + ("; the machine was otherwise idle" if hi < 1.1 else
+            "; the machine was shared with other jobs, which raises CPU time too") + "). Quality: bench/eval_extraction.py "
          "(docs/EXTRACTION.md): mean bag-of-tokens F1 on magic-html all / zh / en, and snippet F1 on "
          "trafilatura-eval.", "",
          "| run | extractor | docs/s per core | docs per CPU s | quality (F1 all / zh / en / snippets) |",
@@ -196,7 +197,9 @@ def write_doc(r: dict) -> None:
           "are computed level by level over the positions whose shorter n-gram repeats (one sort per level over "
           "a shrinking set, where nine sorts of every position were made); the default token count and the line "
           "cleaner's content share are counted from a per-code-point class table in numpy (pipeline/charclass.py) "
-          "instead of a string per token or two regex passes per line; gzip members are inflated by zlib-ng; the "
+          "instead of a string per token or two regex passes per line; each boilerplate pattern is searched on its "
+          "own rather than as one alternation per file (re finds a lone pattern's literal start faster); "
+          "gzip members are inflated by zlib-ng; the "
           "report draws without pyplot; and Beam's DirectRunner is no longer asked to try Prism first (a whole "
           "translation of the graph per run, docs/ARCHITECTURE.md). tests/test_measures_exact.py checks each "
           "rewritten measure against its definition."]
