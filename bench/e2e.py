@@ -685,6 +685,24 @@ def write_doc(r):
     kept = foreign_sections()  # sections other benchmarks write (bench_engines.py, bench_language_first.py)
     (REPO / "docs" / "PERFORMANCE.md").write_text("\n".join(L).rstrip() + "\n\n" + kept, encoding="utf-8")
 
+def same_outputs(a: Path, b: Path) -> bool:
+    """Whether two mdfs runs decided the same: every row of kept, dropped and
+    failed (all columns), the funnel (less its timing) and the statistics."""
+    import pyarrow.dataset as ds
+
+    def rows(out: Path, kind: str) -> list:
+        return sorted(map(repr, ds.dataset(str(out / kind), format="parquet").to_table().to_pylist()))
+
+    def funnel(out: Path) -> dict:
+        f = json.loads((out / "funnel.json").read_text())
+        f.pop("elapsed_s", None)
+        return f
+
+    stats = "stats/pipeline_stats.json"
+    return (all(rows(a, k) == rows(b, k) for k in ("kept", "dropped", "failed")) and funnel(a) == funnel(b)
+            and json.loads((a / stats).read_text()) == json.loads((b / stats).read_text()))
+
 
 if __name__ == "__main__":
     main()
+

@@ -99,3 +99,34 @@ def split_flags(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         raise FlagError(f"unknown flag {name}" + (f" (did you mean {close[0]}?)" if close else "")
                         + "; mdfs run takes its own flags (see --help) and Beam pipeline options")
     return args, rest
+
+
+def job_runner(options: PipelineOptions):
+    """The runner a job is built with: for ``--runner=DirectRunner`` (the
+    default) on a batch job, Beam's FnApiRunner, which is what the
+    DirectRunner's batch path runs; None otherwise (Beam resolves
+    ``--runner``).
+
+    Beam 2.77's DirectRunner first offers the job to Prism: it translates the
+    whole graph for it, fetches Prism's binary from GitHub when none is
+    installed, and on a machine without that download falls back silently.
+    So the same ``mdfs run`` ran on a different engine depending on the
+    network (Prism holds a job's collections in its own process, see
+    docs/PERFORMANCE.md), and every run paid a translation and a job-server
+    start it then discarded, plus the DoFn introspection of two support
+    checks (about half a CPU second of each run here).  ``--runner=PrismRunner``
+    still runs Prism."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    std = options.view_as(StandardOptions)
+    name = str(std.runner or "DirectRunner").rsplit(".", 1)[-1].lower()  # Beam's names ignore case
+    if name not in ("directrunner", "direct", "switchingdirectrunner") or std.streaming:
+        return None
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    # as the DirectRunner builds it: the options reach the workers through the provision info
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))

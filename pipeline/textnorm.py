@@ -24,7 +24,9 @@ _MOJIBAKE = re.compile("[ÃÂâ][\u0080-\u00bf\u2018-\u203a\u0152\u0153\u0160\u0
                        "|锟斤拷|烫烫烫|屯屯屯")
 _CONTROL = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u2028\u2029"
                       "\u202a-\u202e\u2060-\u2064\ufeff]")
-_SPACES = re.compile("[ \t\u00a0\u3000\u2002-\u200a\u202f\u205f]+")
+# a run of spaces becomes one " ": runs that are already one " " are not matched
+# (most of them, in English), so the substitution does not rebuild each of them
+_SPACES = re.compile("[ \t\u00a0\u3000\u2002-\u200a\u202f\u205f]{2,}|[\t\u00a0\u3000\u2002-\u200a\u202f\u205f]")
 _BLANKS = re.compile("\n{3,}")
 _FULLWIDTH_ALNUM = {c: c - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
                     for c in range(r[0], r[1] + 1)}

@@ -13,10 +13,40 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import regex
 
-_UNITS = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]|[\p{L}\p{N}]+|[^\s\p{L}\p{N}]")
+from . import charclass
+
+# The default's definition: a token is one match of this pattern.
+UNITS = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]|[\p{L}\p{N}]+|[^\s\p{L}\p{N}]")
 DEFAULT = "cjk_chars_plus_words"
+
+# UNITS decides by single characters, so its matches can be counted from each
+# character's class (charclass: whitespace, a letter or digit, a CJK character).
+
+
+def count_units(text: str) -> int:
+    """``len(UNITS.findall(text))`` without a string per token: every character
+    that is neither whitespace nor a letter/digit is one token (a CJK mark
+    among them); in a run of letters and digits, each CJK character before
+    the run's first other letter is a token, and the rest of the run is one
+    (a letter run takes in the CJK characters that follow it, as UNITS does)."""
+    if not text:
+        return 0
+    cls = charclass.classes(charclass.codepoints(text))
+    letter = (cls & charclass.LETTER) != 0
+    alone = int(np.count_nonzero((cls & (charclass.SPACE | charclass.LETTER)) == 0))
+    # the runs of letters and digits: [starts, ends)
+    edges = np.flatnonzero(letter[1:] != letter[:-1]) + 1
+    bounds = np.concatenate(([0], edges, [len(cls)]))
+    first = 0 if letter[0] else 1
+    starts, ends = bounds[first:-1:2], bounds[first + 1::2]
+    # in each run, its first letter or digit that is not CJK (the run's end if none)
+    other = np.flatnonzero(letter & ((cls & charclass.CJK) == 0))
+    first_other = np.minimum(np.append(other, len(cls))[np.searchsorted(other, starts)], ends)
+    # per run: the CJK characters before that one, each a token, and that one with the rest of the run
+    return alone + int((first_other - starts).sum()) + int(np.count_nonzero(first_other < ends))
 
 
 class TokenCounter:
@@ -33,4 +63,4 @@ class TokenCounter:
     def count(self, text: str) -> int:
         if self._tok is not None:
             return len(self._tok.encode(text, add_special_tokens=False).ids)
-        return len(_UNITS.findall(text))
+        return count_units(text)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.dataset as ds
-from mdfs.pipeline.options import JobOptions
+from mdfs.pipeline.options import JobOptions, job_runner
 
 from mdfs.pipeline.build import build_pipeline
 from mdfs.pipeline.config import SAMPLES_DIR, load_config
@@ -77,7 +77,7 @@ def run_job(out_dir: Path, *, config: str | None = None, sources: list[str] | No
     out_dir.mkdir(parents=True, exist_ok=True)
     write_effective_config(cfg, str(out_dir))
     opts = JobOptions(beam_args or ["--runner=DirectRunner"])
-    with beam.Pipeline(options=opts) as p:
+    with beam.Pipeline(runner=job_runner(opts), options=opts) as p:
         build_pipeline(p, cfg, str(out_dir))
     return load_output(out_dir)
 

@@ -10,7 +10,7 @@ from mdfs.pipeline.stages.coarse import CoarseRules, source_languages
 from mdfs.pipeline.config import SAMPLES_DIR, load_config
 from mdfs.pipeline.records import Document
 from mdfs.pipeline.stages.rules import en, zh
-from mdfs.pipeline.stages.rules.common import TextView, duplicated_ngram_coverage, repeated_ngram_share, top_ngram_share
+from mdfs.pipeline.stages.rules.common import NgramRepeats, TextView, repeated_ngram_share
 from mdfs.pipeline.stages.rules.lines import LineCleaner, is_navigation
 from mdfs.pipeline.stages.rules.url import UrlFilter
 from mdfs.pipeline.textnorm import ChineseScript, normalise
@@ -134,9 +134,9 @@ def test_ngram_measures_known_answers():
     ids = np.array([1, 2, 3, 1, 2, 3, 4])
     w = np.ones(7)
     # 2-grams: (1,2)x2 (2,3)x2 (3,1) (3,4): top share = 2 tokens * 2 occurrences / 7
-    assert top_ngram_share(ids, w, 2) == pytest.approx(4 / 7)
+    assert NgramRepeats(ids, w).top_share(2) == pytest.approx(4 / 7)
     # repeat occurrences of 3-grams: (1,2,3) at 3 covers tokens 3..5
-    assert duplicated_ngram_coverage(ids, w, 3) == pytest.approx(3 / 7)
+    assert NgramRepeats(ids, w).duplicated_coverage(3) == pytest.approx(3 / 7)
     assert repeated_ngram_share(np.array([5, 5, 5, 5]), 2) == 1.0
     assert repeated_ngram_share(np.array([1, 2, 3, 4]), 2) == 0.0
 

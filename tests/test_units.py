@@ -226,3 +226,35 @@ def test_too_little_free_disk_is_refused_before_anything_is_written(tmp_path, mo
     assert units.plan_units(cfg, str(out), JobOptions(["--runner=FlinkRunner"])) is None  # the engine's memory
     assert units.plan_units(load_config(None, ["run.unit_mb=0"], [f"t={tmp_path}/*.jsonl"]), str(out),
                             JobOptions([])) is None
+
+
+def test_no_python_object_outlives_its_unit_job(corpus, monkeypatch, tmp_path):
+    """A run in units is one process for every job: after each job the live
+    objects of mdfs's own classes (stages' DoFns, documents, verdicts, their
+    settings) are counted, when ``release_freed_memory`` runs.  A cache or a
+    reference that kept each job's DoFns or documents would grow the count
+    with every job; it stays the same from the second job of a pass on, and
+    the count of all Python objects stays flat too (re's bounded cache of
+    compiled patterns aside)."""
+    import gc
+
+    from mdfs.pipeline.commands import cli, units
+
+    ours, every = [], []
+    release = units.release_freed_memory
+
+    def counted():
+        release()
+        objects = gc.get_objects()
+        ours.append(sum(1 for o in objects if str(getattr(type(o), "__module__", "")).startswith("mdfs.")))
+        every.append(len(objects))
+
+    monkeypatch.setattr(units, "release_freed_memory", counted)
+    out = tmp_path / "out"
+    assert cli.main(run_args(corpus["config"], out, *UNITS)) == 0
+    n = len(json.loads((out / "_units" / "plan.json").read_text())["units"])
+    assert n >= 4 and len(ours) == 2 * n  # one job per unit and pass
+    for first, last in ((1, n), (n + 1, 2 * n)):
+        assert len(set(ours[first:last])) == 1, ours
+        assert every[last - 1] - every[first] < 600, every  # re's cache holds at most 512 patterns
+    assert outcome(out) == corpus["one"]

@@ -22,6 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from ..config import weight_problems
 from ..schema import Mix
+from .figures import new_figure
 
 
 def mix_table(kept_tokens: dict[str, int], mix: Mix) -> dict:
@@ -230,9 +231,10 @@ def to_csv(rep: dict) -> str:
 
 def source_colours(sources) -> dict:
     """One colour per source, the same in every plot and panel."""
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
 
-    return {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(sorted(sources))}
+    return {s: colormaps["tab10"](i % 10) for i, s in enumerate(sorted(sources))}
+
 
 
 def _nothing_kept(ax, what: str) -> None:
@@ -243,11 +245,10 @@ def _nothing_kept(ax, what: str) -> None:
 
 
 def funnel_figure(rep: dict):
-    import matplotlib.pyplot as plt
-
     sources, stages = list(rep["sources"]), rep["stage_order"]
     colours = source_colours(sources)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig = new_figure((9, 4.5))
+    ax = fig.subplots()
     width = 0.8 / max(len(sources), 1)
     for i, s in enumerate(sources):
         vals = [(rep["sources"][s]["stages"].get(st) or {}).get("documents", 0) for st in stages]
@@ -263,11 +264,10 @@ def funnel_figure(rep: dict):
 
 def lengths_figure(rep: dict):
     """Kept documents per log2 token-length bin, as steps over every bin (empty ones at 0)."""
-    import matplotlib.pyplot as plt
-
     hists = {s: h for s, h in rep["length_log2_histogram"].items() if h and sum(h.values())}
     colours = source_colours(rep["sources"])
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig = new_figure((9, 4.5))
+    ax = fig.subplots()
     ax.set_title("Token length of kept documents")
     if not hists:
         _nothing_kept(ax, "lengths")
@@ -309,14 +309,14 @@ def dropped_score_histograms(root: str) -> dict:
 def scores_figure(rep: dict):
     """One panel per score: kept (solid) and dropped (dashed) documents per source,
     the threshold of a drop label marked; one legend for the figure."""
-    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
     kept, dropped = rep["scores"], rep.get("dropped_scores") or {}
     keys = sorted({k for per in (*kept.values(), *dropped.values()) for k in per})
     colours = source_colours(rep["sources"])
     thresholds = rep.get("fine_thresholds") or {}
-    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.6), squeeze=False)
+    fig = new_figure((4 * len(keys), 3.6))
+    axes = fig.subplots(1, len(keys), squeeze=False)
     grid = [i / 20 for i in range(21)]
     for ax, key in zip(axes[0], keys):
         for s in rep["sources"]:
@@ -342,18 +342,12 @@ def scores_figure(rep: dict):
 
 
 def plots(rep: dict, folder: str) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     written = []
     figures = [("funnel.png", funnel_figure(rep)), ("token_lengths.png", lengths_figure(rep))]
     if rep["scores"] or rep.get("dropped_scores"):
         figures.append(("scores.png", scores_figure(rep)))
     for name, fig in figures:
         fig.savefig(f"{folder}/{name}", dpi=110)
-        plt.close(fig)
         written.append(name)
     if rep.get("whatif"):
         from . import whatif

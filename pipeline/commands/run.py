@@ -32,6 +32,7 @@ from ..funnel import render_funnel
 from ..fs import exists
 from ..io.sinks import write_json
 from ..io.readers import matched_files
+from ..options import job_runner
 from .units import UNITS, Refused, plan_units, run_units
 from .interrupt import SIGNALLED as _SIGNALLED, Interrupted, raise_interrupted as _raise_interrupted
 
@@ -331,7 +332,7 @@ def _run(cfg: MdfsConfig, output_dir: str, options, overwrite: bool = False, bui
         if plan is not None:
             run_units(plan, cfg, output_dir, options)
         else:
-            p = beam.Pipeline(options=options)
+            p = beam.Pipeline(runner=job_runner(options), options=options)
             (build or build_pipeline)(p, cfg, output_dir)
             with (ProgressWatcher(watch, cfg.read.progress_every_s) if watch else contextlib.nullcontext()):
                 p.run().wait_until_finish()

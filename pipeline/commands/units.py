@@ -283,14 +283,35 @@ def _pass(plan: Plan, cfg, root: str, options, pass_: int, status: "UnitProgress
                       decisions=f"{root}/{UNITS}/dedup/decisions/unit-{u:05d}.parquet")
         import apache_beam as beam
 
-        p = beam.Pipeline(options=options)
+        from ..options import job_runner
+
+        p = beam.Pipeline(runner=job_runner(options), options=options)
         build_unit(p, cfg, root, job)
         p.run().wait_until_finish()
+        del p
+        release_freed_memory()
         status.unit_done(u, read_totals(watch).get(status.point, 0))
         shutil.rmtree(watch, ignore_errors=True)
         _mark(_marker(root, u, pass_))
         if pass_ == 2:  # nothing later reads the unit's staged documents
             shutil.rmtree(f"{_unit_dir(root, u)}/p1/docs", ignore_errors=True)
+
+
+def release_freed_memory() -> None:
+    """Between two units' jobs: the finished job's objects collected, and the heap
+    pages they freed given back to the system (glibc's ``malloc_trim``, as
+    Dask's workers do).  Without it a long run's resident memory crept up by
+    a few MB per job: freed pages scattered among live ones stay resident,
+    though no Python object outlives its job (measured over 60 jobs:
+    tests/test_units.py)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): the allocator keeps its pages
+        pass
 
 
 def _dedup_step(plan: Plan, cfg, root: str) -> None:

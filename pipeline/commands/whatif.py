@@ -137,11 +137,9 @@ def to_markdown(section: dict) -> list[str]:
 
 def plot(section: dict, folder: str, colours: dict) -> list[str]:
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from matplotlib.ticker import MaxNLocator
+
+    from .figures import new_figure
 
     written = []
     for lang, cs in section["languages"].items():
@@ -154,8 +152,9 @@ def plot(section: dict, folder: str, colours: dict) -> list[str]:
         rows = (len(cs) + cols - 1) // cols
         # tick sizes set before the axes exist, few ticks, titles placed explicitly: tick
         # objects and automatic title placement are most of the drawing time
-        with plt.rc_context({"xtick.labelsize": 7, "ytick.labelsize": 7}):
-            fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), squeeze=False)
+        with matplotlib.rc_context({"xtick.labelsize": 7, "ytick.labelsize": 7}):
+            fig = new_figure((3.6 * cols, 2.8 * rows))
+            axes = fig.subplots(rows, cols, squeeze=False)
         for ax, c in zip(axes.flat, cs):
             for src, s in c["sources"].items():
                 ax.plot(c["grid"], s["docs"], color=colours.get(src), label=src, drawstyle="steps-post")
@@ -177,6 +176,5 @@ def plot(section: dict, folder: str, colours: dict) -> list[str]:
                             wspace=0.25, hspace=0.55)
         name = f"whatif_{lang}.png"
         fig.savefig(f"{folder}/{name}", dpi=80)
-        plt.close(fig)
         written.append(name)
     return written

@@ -104,6 +104,13 @@ class BoundedChild:
         while view:
             view = view[self._proc.stdin.write(view):]
 
+    def request(self, timeout_s: float, *parts: bytes) -> tuple[bytes, bytes]:
+        """One request and its answer: (status byte, body) within ``timeout_s``.
+        Raises ChildTimeout (the child has been killed), ChildExited (it died
+        answering), or OSError (it had died before it read the request)."""
+        self.send(*parts)
+        return self.answer(timeout_s)
+
     def answer(self, timeout_s: float) -> tuple[bytes, bytes]:
         """(status byte, body) of the next answer, within ``timeout_s`` for both."""
         deadline = time.monotonic() + timeout_s

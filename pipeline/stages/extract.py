@@ -92,8 +92,7 @@ class ExtractorProcess:
             self._child.argv = [sys.executable, "-m", module, json.dumps(self.options), str(self.memory_limit_mb)]
             self._child.start()
         try:
-            self._child.send(header, page)
-            status, raw = self._child.answer(self.timeout_s)
+            status, raw = self._child.request(self.timeout_s, header, page)
         except OSError as exc:
             raise ExtractCrash(f"extractor process died before the page was sent: {exc}") from exc
         except ChildTimeout:

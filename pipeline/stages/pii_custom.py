@@ -216,8 +216,7 @@ class CustomScanner:
         except (ChildTimeout, ChildExited):
             raise RuntimeError(f"pii.custom process did not start in {START_S:g} s") from None
         try:
-            self._child.send(view.encode("utf-8", "surrogatepass"))
-            status, raw = self._child.answer(self.budget_s)
+            status, raw = self._child.request(self.budget_s, view.encode("utf-8", "surrogatepass"))
         except OSError as exc:
             raise RuntimeError(f"pii.custom process died: {exc}") from None
         except ChildTimeout:

@@ -112,32 +112,78 @@ def repeated_ngram_share(ids: np.ndarray, n: int) -> float:
     return float(np.count_nonzero(counts[inverse] > 1)) / h.size
 
 
-def duplicated_ngram_coverage(ids: np.ndarray, weights: np.ndarray, n: int) -> float:
-    """Gopher's duplicate n-gram character fraction: the characters (token
-    weights) covered by the repeat occurrences of n-grams (every occurrence
-    after the first), each token counted once, over all characters.  The
-    first occurrence is not counted, as in datatrove's GopherRepetitionFilter."""
-    total = float(weights.sum())
-    h = ngram_hashes(ids, n)
-    if h.size == 0 or total == 0:
-        return 0.0
-    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
-    repeat_start = (first[inverse] != np.arange(h.size)).astype(np.int32)
-    # token i is covered if a repeat occurrence starts in [i-n+1, i]
-    cover = np.convolve(repeat_start, np.ones(n, dtype=np.int32))[: len(ids)] > 0
-    return float(weights[cover].sum()) / total
+class NgramRepeats:
+    """Gopher's word n-gram measures of one document, level by level.
 
+    An n-gram that occurs twice has an (n-1)-gram prefix that occurs twice, so
+    level n hashes and sorts only the positions whose (n-1)-gram repeated:
+    one sort per level over a shrinking set (most 5-grams of real text are
+    unique), where a sort of every position per threshold took nine.  The
+    hashes are ``ngram_hashes``'s, extended one word at a time, so each level
+    counts what hashing every n-gram from scratch counts; the one difference is
+    a 64-bit hash collision between two n-grams whose shorter prefixes differ,
+    which hashing from scratch took for a repeat and this does not.  ``ids``
+    are small non-negative integers (``TextView.word_ids``)."""
 
-def top_ngram_share(ids: np.ndarray, weights: np.ndarray, n: int) -> float:
-    """Gopher's top n-gram character fraction: characters in all occurrences of
-    the most frequent n-gram, over all characters."""
-    total = float(weights.sum())
-    h = ngram_hashes(ids, n)
-    if h.size == 0 or total == 0:
-        return 0.0
-    uniq, first, counts = np.unique(h, return_index=True, return_counts=True)
-    best = int(np.argmax(counts))
-    if counts[best] < 2:
-        return 0.0
-    start = int(first[best])
-    return float(weights[start:start + n].sum()) * int(counts[best]) / total
+    def __init__(self, ids: np.ndarray, weights: np.ndarray):
+        self.ids, self.weights = ids.astype(np.uint64, copy=False), weights
+        self.total = float(weights.sum())
+        # level 1 without hashing or sorting: ids are small integers, and a
+        # word's 1-gram hash is its id + 1 (ngram_hashes from 0, one step)
+        counts = np.bincount(ids) if len(ids) else np.zeros(0, dtype=np.int64)
+        pos = np.flatnonzero(counts[ids] > 1)
+        order = np.argsort(ids[pos], kind="stable")
+        pos = pos[order]
+        same = np.zeros(len(pos), dtype=bool)
+        same[1:] = ids[pos[1:]] == ids[pos[:-1]]
+        self._n, self._pos, self._hash = 1, pos, self.ids[pos] + np.uint64(1)
+        self._levels: dict[int, tuple[np.ndarray, np.ndarray]] = {1: (pos, same)}
+
+    def _level(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The occurrences of the n-grams that occur more than once: their
+        positions ordered by (hash, position), and True where the one before
+        has the same hash (a repeat occurrence)."""
+        while self._n < n:
+            ok = self._pos + self._n < len(self.ids)  # an (n+1)-gram starts here
+            pos, h = self._pos[ok], self._hash[ok]
+            with np.errstate(over="ignore"):
+                h = h * _P + self.ids[pos + self._n] + np.uint64(1)
+            order = np.lexsort((pos, h))
+            pos, h = pos[order], h[order]
+            same = np.zeros(len(h), dtype=bool)
+            same[1:] = h[1:] == h[:-1]
+            repeats = same.copy()
+            repeats[:-1] |= same[1:]
+            self._n += 1
+            self._pos, self._hash = pos[repeats], h[repeats]
+            self._levels[self._n] = (self._pos, same[repeats])
+        return self._levels[n]
+
+    def top_share(self, n: int) -> float:
+        """Characters in all occurrences of the most frequent n-gram (the lowest
+        hash among equals, as ``np.unique`` orders them), over all characters."""
+        if self.total == 0 or len(self.ids) < n:
+            return 0.0
+        pos, same = self._level(n)
+        if not len(pos):
+            return 0.0
+        starts = np.flatnonzero(~same)
+        counts = np.diff(np.append(starts, len(pos)))
+        best = int(np.argmax(counts))
+        start = int(pos[starts[best]])  # its first occurrence
+        return float(self.weights[start:start + n].sum()) * int(counts[best]) / self.total
+
+    def duplicated_coverage(self, n: int) -> float:
+        """Characters covered by the repeat occurrences of n-grams (every
+        occurrence after the first, as in datatrove's GopherRepetitionFilter),
+        each word counted once, over all characters."""
+        if self.total == 0 or len(self.ids) < n:
+            return 0.0
+        pos, same = self._level(n)
+        starts = pos[same]
+        if not len(starts):
+            return 0.0
+        edges = np.zeros(len(self.ids) + 1, dtype=np.int32)
+        np.add.at(edges, starts, 1)
+        np.add.at(edges, starts + n, -1)
+        return float(self.weights[np.cumsum(edges[:-1]) > 0].sum()) / self.total

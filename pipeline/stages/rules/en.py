@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import regex
 
-from .common import TERMINAL_PUNCT, TextView, char_count, duplicated_ngram_coverage, memo, top_ngram_share
+from .common import TERMINAL_PUNCT, NgramRepeats, TextView, char_count, memo
 from .rule import Rule, first_verdict
 
 if TYPE_CHECKING:
@@ -95,20 +95,22 @@ def dup_lines(v: TextView) -> tuple[float, float]:
     return memo(v, "dup_lines", lambda: _dup_fraction(v.lines))
 
 
+def _ngram_repeats(v: TextView) -> NgramRepeats:
+    return memo(v, "ngram_repeats", lambda: NgramRepeats(*v.word_ids))
+
+
 def top_ngram_char_share(v: TextView, n: int) -> float:
     """Characters covered by the most frequent word n-gram (Gopher)."""
     if len(v.words) < 2:
         return 0.0
-    ids, lens = v.word_ids
-    return top_ngram_share(ids, lens, n)
+    return _ngram_repeats(v).top_share(n)
 
 
 def dup_ngram_char_share(v: TextView, n: int) -> float:
     """Characters covered by word n-grams that occur more than once (Gopher)."""
     if len(v.words) < 2:
         return 0.0
-    ids, lens = v.word_ids
-    return duplicated_ngram_coverage(ids, lens, n)
+    return _ngram_repeats(v).duplicated_coverage(n)
 
 
 def has_lorem_ipsum(v: TextView) -> float:

@@ -12,9 +12,10 @@ import re
 from typing import TYPE_CHECKING
 from pathlib import Path
 
-import regex
+import numpy as np
 from dataclasses import dataclass, field
 
+from ... import charclass
 from .common import TERMINAL_PUNCT, read_list, resolve
 
 if TYPE_CHECKING:
@@ -24,16 +25,21 @@ _NAV_SPLIT = re.compile(r"\s*[|｜丨>»›·•/]\s*|\s{2,}")
 _SENTENCE_PUNCT = set("。！？，；：.!?,;:")
 
 
-_NON_CONTENT_RUN = regex.compile(r"[^\p{L}\p{N}]+")
-
-
-def _content_share(line: str) -> float:
-    """Share of visible (non-space) characters that are letters or digits
-    (Han included), not symbols or punctuation.  Two C passes per line."""
-    visible = len("".join(line.split()))
-    if visible <= 0:
-        return 0.0
-    return len(_NON_CONTENT_RUN.sub("", line)) / visible
+def content_shares(text: str) -> list[float]:
+    """For each line of ``text.split("\n")``: the share of its visible
+    (non-space) characters that are letters or digits (Han included), not
+    symbols or punctuation; 0 for a line without visible characters.  One
+    numpy pass over the whole text, not two regex passes per line."""
+    cps = charclass.codepoints(text)
+    cls = charclass.classes(cps)
+    letters = np.concatenate(([0], np.cumsum((cls & charclass.LETTER) != 0)))
+    visible = np.concatenate(([0], np.cumsum((cls & charclass.STR_SPACE) == 0)))
+    breaks = np.flatnonzero(cps == 10)
+    starts = np.concatenate(([0], breaks + 1))
+    ends = np.concatenate((breaks, [len(cps)]))
+    n_letters = (letters[ends] - letters[starts]).tolist()
+    n_visible = (visible[ends] - visible[starts]).tolist()
+    return [a / v if v > 0 else 0.0 for a, v in zip(n_letters, n_visible)]
 
 
 def is_navigation(line: str, max_item_chars: int = 8) -> bool:
@@ -75,26 +81,29 @@ class LineCleaner:
                 re.compile(p)
             except re.error as exc:
                 raise ValueError(f"bad boilerplate pattern {p!r}: {exc}") from exc
-        # one alternation per pattern file: a single regex pass per line and file
-        by_file: dict[str, list[str]] = {}
+        # each pattern on its own, not one alternation per file: a line matches
+        # the alternation exactly when it matches one of its patterns, and re
+        # finds a pattern's literal start far faster alone (measured on real
+        # lines: 0.08 against 0.18 s for the Chinese file, 0.14 against 0.16 s
+        # for the English one)
+        by_file: dict[str, list] = {}
         for i, p in enumerate(self.patterns):
             source = self.pattern_files[i] if i < len(self.pattern_files) else "patterns"
-            by_file.setdefault(source, []).append(p)
-        self._boilerplate = [(f"boilerplate:{name}", re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE))
-                             for name, pats in by_file.items()]
+            by_file.setdefault(source, []).append(re.compile(p, re.IGNORECASE))
+        self._boilerplate = [(f"boilerplate:{name}", pats) for name, pats in by_file.items()]
 
     def clean(self, text: str, removed_lines: list | None = None) -> tuple[str, dict[str, int]]:
         """Returns the kept lines joined by newlines and the count removed per kind;
         with ``removed_lines`` (a list), each removed line is appended to it as
         (kind, line) (the candidate store shows them struck through)."""
         kept, removed = [], {}
-        for line in text.split("\n"):
+        for line, share in zip(text.split("\n"), content_shares(text)):
             s = line.strip()
             if not s:
                 if kept and kept[-1] != "":
                     kept.append("")  # keep paragraph breaks
                 continue
-            kind = self._line_kind(s)
+            kind = self._line_kind(s, share)
             if kind:
                 removed[kind] = removed.get(kind, 0) + 1
                 if removed_lines is not None:
@@ -105,12 +114,13 @@ class LineCleaner:
             kept.pop()
         return "\n".join(kept), removed
 
-    def _line_kind(self, s: str):
+    def _line_kind(self, s: str, content_share: float):
         if len(s) <= self.max_boilerplate_line_chars:
-            for kind, pattern in self._boilerplate:
-                if pattern.search(s):
-                    return kind
-        if _content_share(s) < self.min_content_share:
+            for kind, patterns in self._boilerplate:
+                for pattern in patterns:
+                    if pattern.search(s):
+                        return kind
+        if content_share < self.min_content_share:
             return "symbols"
         if self.remove_navigation and len(s) <= 120 and is_navigation(s):
             return "navigation"
