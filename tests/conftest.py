@@ -71,7 +71,7 @@ SLOW_CPU_S = 0.5
 SLOW_WALL_S = 2.0
 _DURATIONS_FILE = Path(__file__).resolve().parent / "durations.json"
 _SLOW_FIXTURES = {"sample_run", "portable_services", "models", "fasttext_models", "fasttext_spam_model"}
-_SLOW_CALLS = ("run_job(", "mdfs(", "_mdfs(", "subprocess.", "Popen(", "bench/")
+_SLOW_CALLS = ("run_job(", "mdfs(", "_mdfs(", "cli.main(", "subprocess.", "Popen(", "bench/")
 _recorded: dict = {"tests": {}, "wall": {}, "fixtures": {}}
 
 # Tests that need torch and transformers (the [bert] extra) are marked "bert":
