@@ -101,6 +101,17 @@ def split_flags(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, rest
 
 
+# --runner names of Beam's DirectRunner (the default)
+DIRECT_RUNNERS = ("direct", "directrunner", "switchingdirectrunner")
+
+
+def runner_name(options: PipelineOptions) -> str:
+    """``--runner`` as Beam matches it: the class name, in lower case; the DirectRunner's when none is given."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    return str(options.view_as(StandardOptions).runner or "DirectRunner").rsplit(".", 1)[-1].lower()
+
+
 def job_runner(options: PipelineOptions):
     """The runner a job is built with: for ``--runner=DirectRunner`` (the
     default) on a batch job, Beam's FnApiRunner, which is what the
@@ -118,9 +129,7 @@ def job_runner(options: PipelineOptions):
     still runs Prism."""
     from apache_beam.options.pipeline_options import StandardOptions
 
-    std = options.view_as(StandardOptions)
-    name = str(std.runner or "DirectRunner").rsplit(".", 1)[-1].lower()  # Beam's names ignore case
-    if name not in ("directrunner", "direct", "switchingdirectrunner") or std.streaming:
+    if runner_name(options) not in DIRECT_RUNNERS or options.view_as(StandardOptions).streaming:
         return None
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner

@@ -18,12 +18,11 @@ import regex
 
 from . import charclass
 
-# The default's definition: a token is one match of this pattern.
+# The default's definition: a token is one match of this pattern.  It decides by
+# single characters, so count_units counts its matches from each character's
+# class (charclass: whitespace, a letter or digit, a CJK character).
 UNITS = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]|[\p{L}\p{N}]+|[^\s\p{L}\p{N}]")
 DEFAULT = "cjk_chars_plus_words"
-
-# UNITS decides by single characters, so its matches can be counted from each
-# character's class (charclass: whitespace, a letter or digit, a CJK character).
 
 
 def count_units(text: str) -> int:

@@ -65,7 +65,7 @@ PLAN = "plan.json"
 # does not compress).  Measured 3.09 on bench_scale's gzipped JSONL (100,000 documents, 123 MB:
 # 249 MB staged, 130 MB of work files; docs/SCALE.md); the kept output comes on top
 STAGING_PER_INPUT_BYTE = 3.2
-LOCAL_RUNNERS = ("direct", "directrunner", "switchingdirectrunner", "bundlebaseddirectrunner")
+
 
 
 class Refused(Exception):
@@ -95,10 +95,10 @@ def config_sha256(cfg) -> str:
 
 
 def local_runner(options) -> bool:
-    from apache_beam.options.pipeline_options import StandardOptions
+    """The DirectRunner, in any of its forms: the runners units of files are for."""
+    from ..options import DIRECT_RUNNERS, runner_name
 
-    runner = options.view_as(StandardOptions).runner
-    return runner is None or str(runner).rsplit(".", 1)[-1].lower() in LOCAL_RUNNERS
+    return runner_name(options) in (*DIRECT_RUNNERS, "bundlebaseddirectrunner")
 
 
 def one_job_reason(cfg, options, output_dir: str) -> str | None:
